@@ -1,0 +1,149 @@
+"""music21's corpus -> style-labelled note lists, parsed once and cached.
+
+A note is (onset, duration, pitch) in ticks of 1/24 beat (quarter note = one beat). Parsing the whole
+corpus takes about a CPU-hour, so each style is cached in models/data/cache/<style>.json.gz, and a
+cache made with a file cap is reused by any later run asking for at most that many files.
+
+Held-out split: by piece, from a hash of the piece's id, so it never changes between runs.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from .vocab import TICKS_PER_BEAT, Note
+
+CACHE_DIR = Path(__file__).resolve().parent.parent / "data" / "cache"
+
+# Style name -> corpus folders. Names are what a musician would pick in the plugin.
+STYLES: Dict[str, List[str]] = {
+    "chorale": ["bach"],
+    "renaissance": ["palestrina", "josquin", "monteverdi", "lusitano", "luca"],
+    "classical": ["beethoven", "mozart", "haydn", "schubert", "weber", "handel", "corelli", "cpebach"],
+    "celtic": ["ryansMammoth", "oneills1850", "airdsAirs"],
+    "folk": ["essenFolksong", "miscFolk"],
+}
+STYLE_ORDER = list(STYLES)
+HELD_OUT_PERCENT = 10
+
+
+def is_held_out(piece_id: str) -> bool:
+    h = int(hashlib.sha1(piece_id.encode()).hexdigest()[:8], 16)
+    return h % 100 < HELD_OUT_PERCENT
+
+
+def corpus_files(style: str) -> List[str]:
+    from music21 import corpus
+
+    folders = set(STYLES[style])
+    out = []
+    for p in corpus.corpora.CoreCorpus().getPaths():
+        rel = str(p).split("/corpus/", 1)[-1]
+        if rel.split("/", 1)[0] in folders:
+            out.append(str(p))
+    return sorted(out)
+
+
+def score_to_notes(score) -> List[Note]:
+    notes: List[Note] = []
+    try:
+        score = score.stripTies()
+    except Exception:
+        pass
+    for el in score.flatten().notes:
+        onset = round(float(el.offset) * TICKS_PER_BEAT)
+        dur = round(float(el.duration.quarterLength) * TICKS_PER_BEAT)
+        if dur <= 0 or onset < 0:
+            continue  # grace notes
+        for p in getattr(el, "pitches", []):
+            notes.append((onset, dur, int(p.midi)))
+    notes.sort()
+    return notes
+
+
+def parse_file(path: str) -> List[Tuple[str, List[Note]]]:
+    """One corpus file -> [(piece id, notes)]: an opus (abc collections) gives several pieces."""
+    from music21 import corpus, stream
+
+    try:
+        parsed = corpus.parse(path)
+    except Exception as e:  # a broken file in the corpus: skip it, say so
+        print(f"[data] skip {path}: {e}", file=sys.stderr)
+        return []
+    rel = path.split("/corpus/", 1)[-1]
+    scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
+    out = []
+    for i, s in enumerate(scores):
+        try:
+            n = score_to_notes(s)
+        except Exception as e:
+            print(f"[data] skip {rel}#{i}: {e}", file=sys.stderr)
+            continue
+        if len(n) >= 8:
+            out.append((f"{rel}#{i}", n))
+    return out
+
+
+def _cache_path(style: str) -> Path:
+    return CACHE_DIR / f"{style}.json.gz"
+
+
+def load_style(style: str, max_files: Optional[int] = None, workers: int = 2) -> List[Tuple[str, List[Note]]]:
+    """Pieces of one style, from the cache when it covers the request, else parsed and cached."""
+    path = _cache_path(style)
+    if path.exists():
+        with gzip.open(path, "rt") as f:
+            cached = json.load(f)
+        if cached["max_files"] is None or (max_files is not None and max_files <= cached["max_files"]):
+            files = set(cached["files"][:max_files] if max_files else cached["files"])
+            return [(pid, [tuple(n) for n in notes]) for pid, notes in cached["pieces"] if pid.split("#")[0] in files]
+    files = corpus_files(style)
+    if max_files is not None:
+        # Spread the cap over the style's folders, not just the first one.
+        step = max(1, len(files) // max_files)
+        files = files[::step][:max_files]
+    t0 = time.time()
+    pieces: List[Tuple[str, List[Note]]] = []
+    with mp.Pool(workers) as pool:
+        for i, res in enumerate(pool.imap(parse_file, files, chunksize=4)):
+            pieces.extend(res)
+            if (i + 1) % 20 == 0 or i + 1 == len(files):
+                print(f"[data] {style}: {i + 1}/{len(files)} files, {len(pieces)} pieces, {time.time() - t0:.0f}s", flush=True)
+    rel_files = [f.split("/corpus/", 1)[-1] for f in files]
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt") as f:
+        json.dump({"max_files": max_files, "files": rel_files, "pieces": pieces}, f)
+    return pieces
+
+
+def load_corpus(styles: List[str], max_files: Optional[int] = None, workers: int = 2):
+    """{style: (train pieces, held-out pieces)}; each piece is a note list."""
+    out = {}
+    for s in styles:
+        pieces = load_style(s, max_files, workers)
+        train = [n for pid, n in pieces if not is_held_out(pid)]
+        held = [n for pid, n in pieces if is_held_out(pid)]
+        out[s] = (train, held)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Parse music21's corpus into the note cache.")
+    ap.add_argument("--styles", nargs="*", default=STYLE_ORDER)
+    ap.add_argument("--max-files", type=int, default=None, help="cap per style (quick runs)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    a = ap.parse_args(argv)
+    for s, (tr, ho) in load_corpus(a.styles, a.max_files, a.workers).items():
+        print(f"{s}: {len(tr)} train pieces ({sum(map(len, tr))} notes), {len(ho)} held out ({sum(map(len, ho))} notes)")
+
+
+if __name__ == "__main__":
+    main()

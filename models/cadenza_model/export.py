@@ -1,0 +1,122 @@
+"""Checkpoint -> model.onnx (one step graph with an explicit KV cache) + model.json (the contract).
+
+    python -m cadenza_model.export runs/base.pt models/default
+
+The graph: tokens (1,T) int64, past_keys/past_values (n_layer,1,n_head,P,head_dim) float32
+-> logits (1,T,vocab), present_keys/present_values (n_layer,1,n_head,P+T,head_dim). T and P are free, so
+the same graph does a prefill (T > 1, P = 0) and single steps (T = 1). The caller keeps at most
+window-1 cache entries. model.json names all of it; the Rust side refuses a mismatch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .model import ModelConfig, MusicTransformer, StepGraph
+from .vocab import Vocab
+
+FORMAT_VERSION = 1
+INPUTS = {"tokens": "tokens", "past_keys": "past_keys", "past_values": "past_values"}
+OUTPUTS = {"logits": "logits", "present_keys": "present_keys", "present_values": "present_values"}
+
+
+def model_json(cfg: ModelConfig, vocab: Vocab, styles, name: str, extra: dict) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "architecture": "music-transformer-relative",
+        "ticks_per_beat": vocab.ticks_per_beat,
+        "vocab": vocab.to_json(),
+        "styles": list(styles),
+        "d_model": cfg.d_model,
+        "n_layer": cfg.n_layer,
+        "n_head": cfg.n_head,
+        "head_dim": cfg.head_dim,
+        "window": cfg.window,
+        "inputs": INPUTS,
+        "outputs": OUTPUTS,
+        "training": extra,
+    }
+
+
+def load_checkpoint(path: Path):
+    ck = torch.load(path, map_location="cpu")
+    cfg = ModelConfig(**ck["config"])
+    model = MusicTransformer(cfg)
+    model.load_state_dict(ck["state_dict"])
+    model.eval()
+    return ck, cfg, Vocab.from_json(ck["vocab"]), model
+
+
+def export_onnx(model: MusicTransformer, path: Path):
+    cfg = model.cfg
+    # Trace with sizes that are neither 0 nor 1, so nothing specializes on them.
+    tokens = torch.randint(3, cfg.vocab_size, (1, 3))
+    pk = torch.randn(cfg.n_layer, 1, cfg.n_head, 5, cfg.head_dim)
+    pv = torch.randn_like(pk)
+    torch.onnx.export(
+        StepGraph(model), (tokens, pk, pv), str(path),
+        input_names=list(INPUTS.values()), output_names=list(OUTPUTS.values()),
+        dynamic_axes={
+            "tokens": {1: "new"}, "past_keys": {3: "past"}, "past_values": {3: "past"},
+            "logits": {1: "new"}, "present_keys": {3: "total"}, "present_values": {3: "total"},
+        },
+        opset_version=17, do_constant_folding=True,
+    )
+
+
+def onnx_parity(model: MusicTransformer, onnx_path: Path, n_tokens: int, seed: int = 0) -> float:
+    """Max |logit| difference: ONNX prefill + single steps with a sliding cache vs the full PyTorch forward."""
+    import onnxruntime as ort
+
+    cfg = model.cfg
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    g = torch.Generator().manual_seed(seed)
+    toks = torch.randint(3, cfg.vocab_size, (1, n_tokens), generator=g)
+    with torch.no_grad():
+        full = model(toks)[0].numpy()
+    pk = np.zeros((cfg.n_layer, 1, cfg.n_head, 0, cfg.head_dim), np.float32)
+    pv = pk.copy()
+    prefill = min(16, n_tokens)
+    lg, pk, pv = sess.run(None, {"tokens": toks[:, :prefill].numpy(), "past_keys": pk, "past_values": pv})
+    worst = float(np.abs(lg[0] - full[:prefill]).max())
+    keep = cfg.window - 1
+    for i in range(prefill, n_tokens):
+        pk, pv = pk[:, :, :, -keep:], pv[:, :, :, -keep:]
+        lg, pk, pv = sess.run(None, {"tokens": toks[:, i:i + 1].numpy(), "past_keys": pk, "past_values": pv})
+        worst = max(worst, float(np.abs(lg[0, 0] - full[i]).max()))
+    return worst
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--name", default="cadenza-default")
+    ap.add_argument("--parity-tokens", type=int, default=0, help="check parity over this many tokens (0: window+64)")
+    a = ap.parse_args(argv)
+
+    ck, cfg, vocab, model = load_checkpoint(a.checkpoint)
+    a.out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = a.out_dir / "model.onnx"
+    export_onnx(model, onnx_path)
+    n = a.parity_tokens or cfg.window + 64
+    diff = onnx_parity(model, onnx_path, n)
+    info = dict(ck.get("train_info", {}))
+    info["onnx_parity_max_abs_logit_diff"] = diff
+    info["parameters"] = model.num_params()
+    meta = model_json(cfg, vocab, ck["styles"], a.name, info)
+    (a.out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"[export] {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), parity over {n} tokens: {diff:.2e}")
+    if diff > 1e-4:
+        raise SystemExit(f"parity check failed: {diff} > 1e-4")
+
+
+if __name__ == "__main__":
+    main()

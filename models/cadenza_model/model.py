@@ -1,0 +1,194 @@
+"""Music Transformer (Huang et al. 2018): decoder-only, relative self-attention, no I/O here.
+
+Two paths share every weight:
+- `MusicTransformer.forward(tokens)`: the whole sequence at once, with the memory-efficient "skewing"
+  of the relative logits (training, evaluation).
+- `MusicTransformer.step(tokens, past_k, past_v)`: new tokens on top of an explicit KV cache (decoding,
+  and the ONNX export). The same graph serves a prefill (many new tokens) and single steps.
+
+Attention is limited to a window of `window` tokens (distances 0..window-1), and positions are only
+relative, so a KV cache that keeps the last `window - 1` entries gives exactly the full forward's result
+on sequences of any length.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    d_model: int = 256
+    n_layer: int = 4
+    n_head: int = 4
+    d_ff: int = 1024
+    window: int = 256  # attention window in tokens: relative distances 0..window-1
+    dropout: float = 0.1
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __post_init__(self):
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model {self.d_model} is not a multiple of n_head {self.n_head}")
+
+
+def skew(rel: torch.Tensor) -> torch.Tensor:
+    """(B,H,T,T) logits against distances T-1..0 -> (B,H,T,T) logits against key positions.
+
+    rel[..., i, r] is query i against distance T-1-r. The result's [i, j] is query i against key j,
+    i.e. distance i-j, valid for j <= i (the rest is garbage and must be masked).
+    """
+    b, h, t, _ = rel.shape
+    padded = F.pad(rel, (1, 0))  # (B,H,T,T+1)
+    padded = padded.reshape(b, h, t + 1, t)
+    return padded[:, :, 1:, :]
+
+
+class RelativeSelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+        # One embedding per head per distance: rel_emb[h, d] for distance d = 0..window-1.
+        self.rel_emb = nn.Parameter(torch.randn(cfg.n_head, cfg.window, cfg.head_dim) * 0.02)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def _split(self, x: torch.Tensor):
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        shape = (b, t, self.cfg.n_head, self.cfg.head_dim)
+        return (q.view(shape).transpose(1, 2), k.view(shape).transpose(1, 2), v.view(shape).transpose(1, 2))
+
+    def _merge(self, y: torch.Tensor) -> torch.Tensor:
+        b, h, t, d = y.shape
+        return self.out(y.transpose(1, 2).reshape(b, t, h * d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Full sequence, skewed relative logits."""
+        cfg = self.cfg
+        q, k, v = self._split(x)
+        t = x.shape[1]
+        content = q @ k.transpose(-1, -2)
+        # Embeddings for distances t-1..0 (zero beyond the window: masked anyway).
+        if t <= cfg.window:
+            er = self.rel_emb[:, :t].flip(1)
+        else:
+            pad = torch.zeros(cfg.n_head, t - cfg.window, cfg.head_dim, dtype=x.dtype, device=x.device)
+            er = torch.cat([pad, self.rel_emb.flip(1)], dim=1)
+        rel = skew(torch.einsum("bhtd,hrd->bhtr", q, er))
+        dist = torch.arange(t, device=x.device)[:, None] - torch.arange(t, device=x.device)[None, :]
+        allowed = (dist >= 0) & (dist < cfg.window)
+        logits = (content + rel) / math.sqrt(cfg.head_dim)
+        logits = logits.masked_fill(~allowed, float("-inf"))
+        att = self.drop(F.softmax(logits, dim=-1))
+        return self._merge(att @ v)
+
+    def step(self, x: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor):
+        """New tokens x (B,T,D) after a cache of P entries (B,H,P,Dh). Returns (y, k_all, v_all)."""
+        cfg = self.cfg
+        q, k, v = self._split(x)
+        k_all = torch.cat([past_k, k], dim=2)
+        v_all = torch.cat([past_v, v], dim=2)
+        t = x.shape[1]
+        total = k_all.shape[2]
+        past = total - t
+        qpos = torch.arange(t, device=x.device) + past
+        kpos = torch.arange(total, device=x.device)
+        dist = qpos[:, None] - kpos[None, :]  # (T, P+T)
+        allowed = (dist >= 0) & (dist < cfg.window)
+        idx = dist.clamp(0, cfg.window - 1)
+        er = self.rel_emb[:, idx]  # (H, T, P+T, Dh): only the distances in use
+        rel = torch.einsum("bhtd,htsd->bhts", q, er)
+        logits = (q @ k_all.transpose(-1, -2) + rel) / math.sqrt(cfg.head_dim)
+        logits = logits.masked_fill(~allowed, float("-inf"))
+        att = F.softmax(logits, dim=-1)
+        return self._merge(att @ v_all), k_all, v_all
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.attn = RelativeSelfAttention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.ff = nn.Sequential(
+            nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model), nn.Dropout(cfg.dropout)
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x):
+        x = x + self.drop(self.attn(self.ln1(x)))
+        return x + self.ff(self.ln2(x))
+
+    def step(self, x, past_k, past_v):
+        y, k, v = self.attn.step(self.ln1(x), past_k, past_v)
+        x = x + y
+        return x + self.ff(self.ln2(x)), k, v
+
+
+class MusicTransformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.head.weight = self.embed.weight  # tied
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.drop(self.embed(tokens) * math.sqrt(self.cfg.d_model))
+        for b in self.blocks:
+            x = b(x)
+        return self.head(self.ln_f(x))
+
+    def step(self, tokens: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor):
+        """tokens (B,T) int64; past_k/past_v (n_layer,B,H,P,Dh) -> logits (B,T,V), present_k, present_v."""
+        x = self.embed(tokens) * math.sqrt(self.cfg.d_model)
+        ks, vs = [], []
+        for i, b in enumerate(self.blocks):
+            x, k, v = b.step(x, past_k[i], past_v[i])
+            ks.append(k)
+            vs.append(v)
+        return self.head(self.ln_f(x)), torch.stack(ks), torch.stack(vs)
+
+    def empty_cache(self, batch: int = 1, dtype=torch.float32):
+        c = self.cfg
+        z = torch.zeros(c.n_layer, batch, c.n_head, 0, c.head_dim, dtype=dtype)
+        return z, z.clone()
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class StepGraph(nn.Module):
+    """The module exported to ONNX: one decode/prefill step with an explicit KV cache."""
+
+    def __init__(self, model: MusicTransformer):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens, past_keys, past_values):
+        return self.model.step(tokens, past_keys, past_values)

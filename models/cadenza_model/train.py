@@ -1,0 +1,245 @@
+"""Train (or fine-tune) the Music Transformer on style-labelled corpus pieces.
+
+    python -m cadenza_model.train --out runs/base.pt --minutes 20
+    python -m cadenza_model.train --init runs/base.pt --styles celtic --out runs/celtic.pt --minutes 5
+
+CPU by default, CUDA when present (--device), and multi-GPU under torchrun (DistributedDataParallel,
+picked up from the WORLD_SIZE/LOCAL_RANK environment variables).
+Every example is [STYLE] + a crop of one piece's tokens, transposed by a random interval: the style
+token always sits inside the attention window, in training as in the plugin.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .model import ModelConfig, MusicTransformer
+from .vocab import PITCHES, Vocab, notes_to_tokens
+
+
+class StyleDataset:
+    """Tokenized pieces by style slot; samples balanced across styles."""
+
+    def __init__(self, pieces_by_slot: Dict[int, List[List[int]]], vocab: Vocab, seq: int, transpose: int = 5):
+        self.vocab = vocab
+        self.seq = seq
+        self.transpose = transpose
+        self.by_slot = {s: [p for p in ps if len(p) > 4] for s, ps in pieces_by_slot.items()}
+        self.by_slot = {s: ps for s, ps in self.by_slot.items() if ps}
+        self.weights = {s: [len(p) for p in ps] for s, ps in self.by_slot.items()}
+
+    def _shift(self, toks: Sequence[int], k: int) -> Optional[List[int]]:
+        v, out = self.vocab, []
+        for t in toks:
+            for base in (v.note_on_base, v.note_off_base):
+                if base <= t < base + PITCHES:
+                    p = t - base + k
+                    if not 0 <= p < PITCHES:
+                        return None
+                    t = base + p
+                    break
+            out.append(t)
+        return out
+
+    def sample(self, rng: random.Random) -> List[int]:
+        slot = rng.choice(list(self.by_slot))
+        piece = rng.choices(self.by_slot[slot], weights=self.weights[slot])[0]
+        n = self.seq - 1
+        start = 0 if len(piece) <= n or rng.random() < 0.1 else rng.randrange(0, len(piece) - n)
+        crop = piece[start:start + n]
+        for _ in range(4):
+            shifted = self._shift(crop, rng.randint(-self.transpose, self.transpose))
+            if shifted is not None:
+                crop = shifted
+                break
+        ex = [self.vocab.style(slot)] + crop
+        return ex + [self.vocab.pad] * (self.seq - len(ex))
+
+    def batch(self, rng: random.Random, n: int) -> torch.Tensor:
+        return torch.tensor([self.sample(rng) for _ in range(n)], dtype=torch.long)
+
+
+def tokenize_pieces(pieces, vocab: Vocab) -> List[List[int]]:
+    return [notes_to_tokens(p, vocab) for p in pieces]
+
+
+def loss_on(model, batch: torch.Tensor, pad: int) -> torch.Tensor:
+    logits = model(batch[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), ignore_index=pad)
+
+
+@torch.no_grad()
+def heldout_nll(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: int, max_chunks: int = 200) -> float:
+    """Mean NLL (nats) per predicted event token over non-overlapping [STYLE]+chunk windows."""
+    model.eval()
+    total, count, chunks = 0.0, 0, 0
+    dev = next(model.parameters()).device
+    for p in pieces:
+        for s in range(0, len(p), seq - 1):
+            chunk = [vocab.style(slot)] + p[s:s + seq - 1]
+            if len(chunk) < 2:
+                continue
+            x = torch.tensor([chunk], device=dev)
+            logits = model(x[:, :-1])
+            total += F.cross_entropy(logits[0], x[0, 1:], reduction="sum").item()
+            count += len(chunk) - 1
+            chunks += 1
+            if chunks >= max_chunks:
+                return total / max(count, 1)
+    return total / max(count, 1)
+
+
+def save_curve(history, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [h[0] for h in history]
+    ax.plot(steps, [h[1] for h in history], label="train loss")
+    ev = [(h[0], h[2]) for h in history if h[2] is not None]
+    if ev:
+        ax.plot([e[0] for e in ev], [e[1] for e in ev], "o-", label="held-out NLL")
+    ax.set_xlabel("step")
+    ax.set_ylabel("nats / token")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    from .data import STYLE_ORDER, load_corpus
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
+    ap.add_argument("--init", type=Path, help="checkpoint to fine-tune from (transfer learning)")
+    ap.add_argument("--styles", nargs="*", default=None, help="styles to train on (default: all known)")
+    ap.add_argument("--max-files", type=int, default=None, help="cap on corpus files per style")
+    ap.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget")
+    ap.add_argument("--steps", type=int, default=10**9)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--d-model", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--d-ff", type=int, default=1024)
+    ap.add_argument("--window", type=int, default=256)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = int(os.environ.get("RANK", "0"))
+    if distributed:
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    dev = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
+    if dev == "cuda" and distributed:
+        dev = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(dev)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed + rank)
+    rng = random.Random(a.seed + rank)
+
+    if a.init:
+        ck = torch.load(a.init, map_location="cpu")
+        cfg = ModelConfig(**ck["config"])
+        vocab = Vocab.from_json(ck["vocab"])
+        styles = list(ck["styles"])
+    else:
+        vocab = Vocab()
+        styles = list(STYLE_ORDER)
+        cfg = ModelConfig(vocab_size=vocab.size, d_model=a.d_model, n_layer=a.layers, n_head=a.heads,
+                          d_ff=a.d_ff, window=a.window, dropout=a.dropout)
+    train_styles = a.styles or styles
+    for s in train_styles:
+        if s not in styles:
+            styles.append(s)
+    if len(styles) > vocab.style_slots:
+        raise SystemExit(f"{len(styles)} styles do not fit in {vocab.style_slots} style slots")
+
+    corpus = load_corpus(train_styles, a.max_files)
+    train = {styles.index(s): tokenize_pieces(tr, vocab) for s, (tr, _) in corpus.items()}
+    held = {styles.index(s): tokenize_pieces(ho, vocab) for s, (_, ho) in corpus.items()}
+    ds = StyleDataset(train, vocab, cfg.window)
+    if rank == 0:
+        for s in train_styles:
+            slot = styles.index(s)
+            print(f"[train] {s}: {len(train[slot])} pieces, {sum(map(len, train[slot]))} tokens; "
+                  f"held out {len(held[slot])} pieces, {sum(map(len, held[slot]))} tokens")
+
+    model = MusicTransformer(cfg)
+    if a.init:
+        model.load_state_dict(ck["state_dict"])
+    model.to(dev)
+    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    if rank == 0:
+        print(f"[train] {model.num_params() / 1e6:.2f} M parameters on {dev}, window {cfg.window}")
+
+    history = []
+    t0 = time.time()
+    budget = a.minutes * 60
+    warmup = 100
+    step = 0
+    tokens_seen = 0
+    ema = None
+    while step < a.steps and time.time() - t0 < budget:
+        frac = min(1.0, (time.time() - t0) / budget)
+        lr = a.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        net.train()
+        batch = ds.batch(rng, a.batch).to(dev)
+        loss = loss_on(net, batch, vocab.pad)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        tokens_seen += int((batch != vocab.pad).sum())
+        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        ev = None
+        if rank == 0 and (step % a.eval_every == 0):
+            ev = sum(heldout_nll(model, held[sl], sl, vocab, cfg.window, 20) for sl in held) / max(len(held), 1)
+        if rank == 0:
+            history.append((step, ema, ev))
+            if step % 20 == 0 or ev is not None:
+                el = time.time() - t0
+                bar = "#" * int(30 * el / budget)
+                print(f"[train] [{bar:<30}] step {step} loss {ema:.3f} lr {lr:.2e} "
+                      f"{tokens_seen / el:.0f} tok/s {el / 60:.1f}/{a.minutes:.0f} min"
+                      + (f" held-out {ev:.3f}" if ev is not None else ""), flush=True)
+
+    if rank == 0:
+        final = {s: heldout_nll(model, held[styles.index(s)], styles.index(s), vocab, cfg.window) for s in train_styles}
+        print("[train] held-out NLL per style: " + ", ".join(f"{s} {v:.3f}" for s, v in final.items()))
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({
+            "config": cfg.to_dict(), "vocab": vocab.to_json(), "styles": styles,
+            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+            "train_info": {"steps": step, "minutes": (time.time() - t0) / 60, "tokens": tokens_seen,
+                           "train_styles": train_styles, "heldout_nll": final,
+                           "init": str(a.init) if a.init else None, "max_files": a.max_files},
+        }, a.out)
+        save_curve(history, a.out.with_suffix(".loss.png"))
+        print(f"[train] wrote {a.out} and {a.out.with_suffix('.loss.png')}")
+    if distributed:
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

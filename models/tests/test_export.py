@@ -1,0 +1,22 @@
+import json
+
+import numpy as np
+import torch
+
+from cadenza_model.export import export_onnx, model_json, onnx_parity
+from cadenza_model.model import ModelConfig, MusicTransformer
+from cadenza_model.vocab import Vocab
+
+
+def test_export_parity_beyond_window(tmp_path):
+    torch.manual_seed(0)
+    v = Vocab()
+    cfg = ModelConfig(vocab_size=v.size, d_model=32, n_layer=2, n_head=2, d_ff=64, window=16, dropout=0.0)
+    m = MusicTransformer(cfg).eval()
+    path = tmp_path / "model.onnx"
+    export_onnx(m, path)
+    # 40 tokens: well past the 16-token window, through a prefill from an empty cache and single steps
+    assert onnx_parity(m, path, 40) <= 1e-4
+    meta = model_json(cfg, v, ["a", "b"], "tiny", {})
+    assert meta["head_dim"] == 16 and meta["vocab"]["size"] == v.size
+    json.dumps(meta)
