@@ -1,0 +1,124 @@
+//! Cadenza's build tasks. `cargo xtask <command>`:
+//!
+//! - `bundle cadenza [--release]`: nice-plug's bundler, then the ONNX Runtime library into both bundles
+//!   (beside the binary in `Cadenza.vst3/Contents/x86_64-linux/`, and beside `Cadenza.clap`).
+//! - `fetch-ort`: the pinned ONNX Runtime library from its PyPI wheel into `.cache/` (hash-checked).
+//! - `render [render options]`: release bundles, then the headless render on the embedded model.
+//! - `test`: every test, from a fresh machine: model tooling setup, bundles, Rust and Python suites.
+//!
+//! Anything else goes to nice-plug's xtask unchanged.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// The pinned wheel; its sha256 is checked by pip (`--require-hashes`).
+const WHEEL_PLATFORM: &str = "manylinux_2_28_x86_64";
+const WHEEL_SHA256: &str = "1f3dea47f2f0e5117c2404cea7d21fd253ae7836a3bf167a501cdfbb2600d536";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    nice_plug_xtask::chdir_workspace_root()?;
+    match args.first().map(String::as_str) {
+        Some("fetch-ort") => fetch_ort().map(|p| println!("{}", p.display())),
+        Some("bundle") => bundle(&args),
+        Some("render") => render(&args[1..]),
+        Some("test") => test(&args[1..]),
+        _ => nice_plug_xtask::main_with_args("cargo xtask", args),
+    }
+}
+
+/// `ORT_VERSION` from src/runtime.rs: the plugin's constant is the single source of truth.
+fn ort_version() -> Result<String> {
+    const RUNTIME_RS: &str = include_str!("../../src/runtime.rs");
+    RUNTIME_RS
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("pub const ORT_VERSION: &str = \""))
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .context("ORT_VERSION not found in src/runtime.rs")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("[xtask] {cmd:?}");
+    let status = cmd.status().with_context(|| format!("could not run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// The library, downloaded and extracted once into .cache/onnxruntime/<version>/.
+fn fetch_ort() -> Result<PathBuf> {
+    let version = ort_version()?;
+    let lib_name = format!("libonnxruntime.so.{version}");
+    let dir = Path::new(".cache/onnxruntime").join(&version);
+    let lib = dir.join(&lib_name);
+    if lib.is_file() {
+        return Ok(lib);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let req = dir.join("requirements.txt");
+    std::fs::write(&req, format!("onnxruntime=={version} --hash=sha256:{WHEEL_SHA256}\n"))?;
+    let wheel_dir = dir.join("wheel");
+    run(Command::new("python3").args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--require-hashes"])
+        .args(["--platform", WHEEL_PLATFORM, "--python-version", "3.12", "-d"])
+        .arg(&wheel_dir)
+        .arg("-r")
+        .arg(&req))
+    .context("downloading the onnxruntime wheel from PyPI (is pip available and PyPI reachable?)")?;
+    let extract = format!(
+        "import glob, zipfile, sys\nw = glob.glob(sys.argv[1] + '/onnxruntime-*.whl')[0]\n\
+         open(sys.argv[2], 'wb').write(zipfile.ZipFile(w).read('onnxruntime/capi/{lib_name}'))\n"
+    );
+    let tmp = dir.join(format!("{lib_name}.part"));
+    run(Command::new("python3").arg("-c").arg(extract).arg(&wheel_dir).arg(&tmp))?;
+    std::fs::rename(&tmp, &lib)?;
+    let _ = std::fs::remove_dir_all(&wheel_dir);
+    Ok(lib)
+}
+
+fn bundle(args: &[String]) -> Result<()> {
+    let lib = fetch_ort()?;
+    nice_plug_xtask::main_with_args("cargo xtask", args.to_vec())?;
+    let bundled = target_dir().join("bundled");
+    let name = lib.file_name().unwrap();
+    let vst3_bin_dir = bundled.join("Cadenza.vst3/Contents/x86_64-linux");
+    for dir in [&vst3_bin_dir, &bundled] {
+        if dir.is_dir() {
+            std::fs::copy(&lib, dir.join(name)).with_context(|| format!("copying ONNX Runtime into {}", dir.display()))?;
+        }
+    }
+    eprintln!("[xtask] ONNX Runtime {} placed in {} and {}", name.to_string_lossy(), vst3_bin_dir.display(), bundled.display());
+    Ok(())
+}
+
+fn render(args: &[String]) -> Result<()> {
+    bundle(&["bundle".into(), "cadenza".into(), "--release".into()])?;
+    let clap = target_dir().join("bundled/Cadenza.clap");
+    run(Command::new("cargo")
+        .args(["run", "--quiet", "--release", "--features", "host", "--bin", "cadenza-render", "--", "--plugin"])
+        .arg(&clap)
+        .args(args))
+}
+
+fn test(args: &[String]) -> Result<()> {
+    // 1. Python tooling (Debian's CPU PyTorch + PyPI packages) for the model tests.
+    run(Command::new("bash").arg("models/setup.sh"))?;
+    // 2. Debug bundles: the host-level tests load them, with assert_process_allocs active.
+    bundle(&["bundle".into(), "cadenza".into()])?;
+    // 3. Rust: unit tests and host-level tests against the bundle just built.
+    let bundled = std::fs::canonicalize(target_dir().join("bundled"))?;
+    run(Command::new("cargo")
+        .args(["test", "--workspace", "--features", "host"])
+        .args(args)
+        .env("CADENZA_TEST_BUNDLE_DIR", &bundled))?;
+    // 4. Python: tokenizer, model, export and training tests.
+    run(Command::new("models/.venv/bin/python").args(["-m", "pytest", "-q", "models/tests"]))?;
+    Ok(())
+}
