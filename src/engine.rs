@@ -1,0 +1,197 @@
+//! The engine thread: it owns ONNX Runtime's session, the context and the KV cache, and plans notes.
+//!
+//! Life: [`Engine::start`] spawns the thread, which loads ONNX Runtime and the model and warms up
+//! (state `Loading`), then generates (`Ready`) until [`Engine::stop`] (or drop) joins it. Any failure is
+//! a state (`Failed`) with a message, never a panic across the host; the audio side keeps passing MIDI
+//! through meanwhile. An inference error mid-session resets the cache and goes on; several in a row stop
+//! generation for good (until the next activation).
+//!
+//! The thread may block, allocate and sleep. It never touches plugin-framework objects: parameters
+//! reach it through [`Knobs`] (atomics the plugin updates), notes through the bridge.
+
+pub mod generator;
+pub mod status;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use atomic_float::AtomicF32;
+
+use crate::bridge::EngineSide;
+use crate::model::{ModelSource, OnnxModel};
+pub use generator::{Backend, Generator, Settings};
+pub use status::{EngineState, EngineStatus};
+
+/// Consecutive inference errors after which the engine gives up until the next activation.
+const MAX_CONSECUTIVE_ERRORS: u32 = 3;
+/// How long the loop sleeps when there is nothing to do.
+const IDLE_SLEEP: Duration = Duration::from_micros(500);
+
+/// Parameter values the engine reads; the plugin writes them (audio thread, atomics only).
+#[derive(Debug)]
+pub struct Knobs {
+    pub temperature: AtomicF32,
+    pub top_p: AtomicF32,
+    pub style: AtomicU32,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Self { temperature: AtomicF32::new(1.0), top_p: AtomicF32::new(0.95), style: AtomicU32::new(0) }
+    }
+}
+
+impl Knobs {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            temperature: self.temperature.load(Ordering::Relaxed),
+            top_p: self.top_p.load(Ordering::Relaxed),
+            style: self.style.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// How to start the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub source: ModelSource,
+    /// Ask for the CUDA execution provider (falls back to CPU, with the reason recorded).
+    pub want_cuda: bool,
+    pub seed: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { source: ModelSource::Embedded, want_cuda: true, seed: 0x00C4_DE2A }
+    }
+}
+
+/// The running engine thread. Dropping it stops and joins the thread.
+pub struct Engine {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Spawn the engine thread. Cheap: all loading happens on the new thread.
+    pub fn start(config: EngineConfig, side: EngineSide, knobs: Arc<Knobs>, status: Arc<EngineStatus>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        status.set_state(EngineState::Loading);
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("cadenza-engine".into())
+                .spawn(move || {
+                    // A panic must not cross into the host: catch it and report it as a failure.
+                    let st = status.clone();
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run(config, side, knobs, status, stop)
+                    }));
+                    if let Err(p) = result {
+                        let msg = p
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".into());
+                        st.fail(&format!("engine thread panicked: {msg}"));
+                    }
+                })
+                .ok()
+        };
+        Self { stop, thread }
+    }
+
+    /// Stop and join the thread (drops the ORT session on it).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Load the model and warm it up: one prefill and one step, then an empty cache.
+pub fn load_model(config: &EngineConfig) -> Result<OnnxModel, crate::model::ModelError> {
+    let (bytes, spec) = config.source.read()?;
+    let mut model = OnnxModel::load(&bytes, spec, config.want_cuda)?;
+    let vocab = model.spec.vocab();
+    let warm = [vocab.style_base, vocab.note_on_base + 60, vocab.shift_base + 11];
+    model.feed(&warm)?;
+    model.feed(&[vocab.note_off_base + 60])?;
+    model.reset();
+    Ok(model)
+}
+
+fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Arc<EngineStatus>, stop: Arc<AtomicBool>) {
+    let started = Instant::now();
+    let model = match load_model(&config) {
+        Ok(m) => m,
+        Err(e) => {
+            status.fail(&e.to_string());
+            // Stay alive but idle, draining the queue so the audio side never sees it full.
+            while !stop.load(Ordering::Acquire) {
+                while side.receive().is_some() {}
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            return;
+        }
+    };
+    let spec = model.spec.clone();
+    status.set_provider(&model.provider.to_string());
+    status.set_model(&spec.name);
+    status.load_millis.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    status.set_state(EngineState::Ready);
+    tracing::info!(
+        "Cadenza engine ready in {} ms: model {} on {}",
+        started.elapsed().as_millis(),
+        spec.name,
+        model.provider
+    );
+
+    let mut gen = Generator::new(model, spec.vocab(), spec.ticks_per_beat, spec.styles.len() as u32, config.seed);
+    let mut errors = 0u32;
+    while !stop.load(Ordering::Acquire) {
+        let (playhead, _tempo) = side.playhead();
+        while let Some(msg) = side.receive() {
+            gen.on_message(msg, playhead);
+        }
+        let t0 = Instant::now();
+        let mut sent = |g| {
+            side.send(g);
+        };
+        match gen.step(playhead, knobs.settings(), &mut sent) {
+            Ok(true) => {
+                errors = 0;
+                status.last_step_micros.store(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+                status.tokens.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => std::thread::sleep(IDLE_SLEEP),
+            Err(e) => {
+                errors += 1;
+                status.recovered_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("Cadenza engine: inference error ({errors} in a row): {e}");
+                if errors >= MAX_CONSECUTIVE_ERRORS {
+                    status.fail(&format!("inference keeps failing: {e}"));
+                    while !stop.load(Ordering::Acquire) {
+                        while side.receive().is_some() {}
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    return;
+                }
+                gen.reset_cache();
+            }
+        }
+    }
+}

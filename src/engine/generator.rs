@@ -1,0 +1,360 @@
+//! The generation loop's logic, free of threads and of ONNX Runtime (a [`Backend`] gives logits).
+//!
+//! It keeps the musical context (played and generated tokens, each stamped with its beat), keeps the
+//! backend's KV cache in step with it, and plans generated notes a few beats ahead of the playhead:
+//! - a played note withdraws every generated token after its beat (a new *plan*), then joins the context;
+//! - a resync (the audio timeline jumped) voids all planned notes and restarts time at the new beat;
+//! - a full attention window re-anchors: the cache restarts from [STYLE] + the recent half window.
+//!
+//! Generated notes are stamped on the tick grid of the host's beats.
+
+use crate::bridge::{Generated, ToEngine};
+use crate::sampler::Sampler;
+use crate::tokenizer::{Event, Vocab};
+
+/// Where the logits come from. `OnnxModel` in the plugin; a fake in tests.
+pub trait Backend {
+    /// Feed tokens after the cache; return the logits following the last one.
+    fn feed(&mut self, tokens: &[u32]) -> Result<&[f32], String>;
+    /// Empty the cache.
+    fn reset(&mut self);
+    /// Tokens the cache can still take before the attention window is full.
+    fn room(&self) -> usize;
+    /// The attention window, in tokens.
+    fn window(&self) -> usize;
+}
+
+impl Backend for crate::model::OnnxModel {
+    fn feed(&mut self, tokens: &[u32]) -> Result<&[f32], String> {
+        crate::model::OnnxModel::feed(self, tokens).map_err(|e| e.to_string())
+    }
+    fn reset(&mut self) {
+        crate::model::OnnxModel::reset(self)
+    }
+    fn room(&self) -> usize {
+        crate::model::OnnxModel::room(self)
+    }
+    fn window(&self) -> usize {
+        self.spec.window as usize
+    }
+}
+
+/// How far ahead of the playhead the engine plans, in beats.
+pub const LOOKAHEAD_BEATS: f64 = 2.0;
+/// With the transport stopped, the engine plays while the player played within this many beats.
+pub const LISTEN_BEATS_WHEN_STOPPED: f64 = 16.0;
+/// A silence longer than this enters the context as this long (the model needs no exact long rests).
+pub const MAX_REST_BEATS: f64 = 4.0;
+/// Default velocity before the player has played anything.
+pub const DEFAULT_VELOCITY: f32 = 0.75;
+
+/// What one generation call should use; read from the host parameters each time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub temperature: f32,
+    pub top_p: f32,
+    /// Style slot; clamped to the model's styles.
+    pub style: u32,
+}
+
+/// One token of context and the beat at which it happens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ctx {
+    token: u32,
+    beat: f64,
+}
+
+pub struct Generator<B: Backend> {
+    pub backend: B,
+    vocab: Vocab,
+    ticks_per_beat: f64,
+    n_styles: u32,
+    sampler: Sampler,
+    allowed: Vec<bool>,
+    ctx: Vec<Ctx>,
+    /// ctx index where the cache begins (the cache holds [STYLE] + ctx[anchor..fed]).
+    anchor: usize,
+    /// ctx tokens already in the cache.
+    fed: usize,
+    /// Style the cache was started with.
+    style: u32,
+    /// Beat of the end of the context.
+    cursor: f64,
+    epoch: u32,
+    plan: u32,
+    synced: bool,
+    playing: bool,
+    last_played: f64,
+    /// Keys the player holds.
+    held: [bool; 128],
+    velocity: f32,
+    /// `last_logits` follow the whole context (the cache is up to date).
+    logits_ready: bool,
+    /// The cache no longer matches ctx[anchor..fed] (a truncation, a style change): rebuild it.
+    cache_dirty: bool,
+    /// Logits after the last token fed.
+    last_logits: Vec<f32>,
+    /// Tokens for the next feed (reused).
+    feed_buf: Vec<u32>,
+}
+
+impl<B: Backend> Generator<B> {
+    pub fn new(backend: B, vocab: Vocab, ticks_per_beat: u32, n_styles: u32, seed: u64) -> Self {
+        let size = vocab.size as usize;
+        Self {
+            backend,
+            vocab,
+            ticks_per_beat: f64::from(ticks_per_beat),
+            n_styles: n_styles.max(1),
+            sampler: Sampler::new(size, seed),
+            allowed: vec![false; size],
+            ctx: Vec::with_capacity(4096),
+            anchor: 0,
+            fed: 0,
+            style: u32::MAX,
+            cursor: 0.0,
+            epoch: 0,
+            plan: 0,
+            synced: false,
+            playing: false,
+            last_played: f64::NEG_INFINITY,
+            held: [false; 128],
+            velocity: DEFAULT_VELOCITY,
+            logits_ready: false,
+            cache_dirty: true,
+            last_logits: Vec::with_capacity(size),
+            feed_buf: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Handle one message from the audio side.
+    pub fn on_message(&mut self, msg: ToEngine, playhead: f64) {
+        match msg {
+            ToEngine::Resync { beat, playing, epoch } => {
+                // Everything not yet played is void; the audio side ended every sounding note.
+                self.truncate_after(playhead);
+                self.close_open_notes();
+                self.epoch = epoch;
+                self.plan = 0;
+                self.playing = playing;
+                self.synced = true;
+                self.cursor = (beat * self.ticks_per_beat - 1e-9).ceil() / self.ticks_per_beat;
+            }
+            ToEngine::Played { beat, pitch, velocity, on } => {
+                if self.truncate_after(beat) {
+                    self.plan += 1;
+                }
+                self.advance_to(beat);
+                let p = pitch.min(127);
+                if on {
+                    if self.open_notes()[p as usize] {
+                        self.push(self.vocab.note_off_base + u32::from(p));
+                    }
+                    self.push(self.vocab.note_on_base + u32::from(p));
+                    self.velocity = velocity.clamp(0.05, 1.0);
+                    self.last_played = beat;
+                } else if self.open_notes()[p as usize] {
+                    self.push(self.vocab.note_off_base + u32::from(p));
+                }
+                self.held[p as usize] = on;
+            }
+        }
+    }
+
+    /// Should the engine be planning now?
+    pub fn active(&self, playhead: f64) -> bool {
+        self.synced && (self.playing || playhead - self.last_played < LISTEN_BEATS_WHEN_STOPPED)
+    }
+
+    /// Generate one token if the plan is short of `playhead + LOOKAHEAD_BEATS`. Returns whether it did.
+    pub fn step(&mut self, playhead: f64, s: Settings, out: &mut impl FnMut(Generated)) -> Result<bool, String> {
+        if !self.active(playhead) {
+            return Ok(false);
+        }
+        let style = if s.style < self.n_styles { s.style } else { 0 };
+        if style != self.style {
+            // A new style: withdraw what was planned and restart the cache on the new style token.
+            if self.truncate_after(playhead) {
+                self.plan += 1;
+            }
+            self.style = style;
+            self.cache_dirty = true;
+            self.logits_ready = false;
+        }
+        if self.cursor < playhead {
+            // Fell behind (idle, or a slow step): rest until the playhead.
+            self.advance_to(playhead);
+        }
+        if self.cursor >= playhead + LOOKAHEAD_BEATS {
+            return Ok(false);
+        }
+        self.sync_cache()?;
+        self.build_mask();
+        let token = self
+            .sampler
+            .sample(&self.last_logits, &self.allowed, s.temperature, s.top_p)
+            .ok_or("no token allowed")?;
+        self.push(token);
+        match self.vocab.decode(token) {
+            Some(Event::NoteOn(p)) => out(self.note(p, true)),
+            Some(Event::NoteOff(p)) => out(self.note(p, false)),
+            _ => {}
+        }
+        Ok(true)
+    }
+
+    fn note(&self, pitch: u8, on: bool) -> Generated {
+        Generated { epoch: self.epoch, plan: self.plan, beat: self.cursor, pitch, velocity: self.velocity, on }
+    }
+
+    fn push(&mut self, token: u32) {
+        let mut beat = self.cursor;
+        if let Some(Event::Shift(k)) = self.vocab.decode(token) {
+            beat += f64::from(k) / self.ticks_per_beat;
+            self.cursor = beat;
+        }
+        self.ctx.push(Ctx { token, beat });
+        self.logits_ready = false;
+        self.bound_context();
+    }
+
+    /// Move the context's time to `beat` (on the tick grid) with shift tokens; long rests are capped.
+    fn advance_to(&mut self, beat: f64) {
+        let ticks = ((beat - self.cursor) * self.ticks_per_beat).round();
+        if ticks <= 0.0 {
+            return;
+        }
+        let cap = MAX_REST_BEATS * self.ticks_per_beat;
+        let mut left = ticks.min(cap) as u64;
+        let target = self.cursor + ticks / self.ticks_per_beat;
+        while left > 0 {
+            let k = left.min(u64::from(self.vocab.max_shift));
+            self.push(self.vocab.shift_base + k as u32 - 1);
+            left -= k;
+        }
+        // A capped rest still puts the context at the true beat.
+        self.cursor = target;
+        if let Some(last) = self.ctx.last_mut() {
+            last.beat = target;
+        }
+    }
+
+    /// Drop every context token that happens after `beat`. Returns whether any was dropped.
+    fn truncate_after(&mut self, beat: f64) -> bool {
+        let keep = self.ctx.iter().rposition(|c| c.beat <= beat + 1e-9).map_or(0, |i| i + 1);
+        if keep == self.ctx.len() {
+            return false;
+        }
+        self.ctx.truncate(keep);
+        self.cursor = self.ctx.last().map_or(self.cursor.min(beat), |c| c.beat);
+        if self.fed > keep {
+            // The cache saw tokens that are gone: rebuild it.
+            self.cache_dirty = true;
+        }
+        self.anchor = self.anchor.min(keep);
+        self.fed = self.fed.min(keep);
+        self.logits_ready = false;
+        true
+    }
+
+    /// Pitches with a note-on in the context and no note-off after it.
+    fn open_notes(&self) -> [bool; 128] {
+        let mut open = [false; 128];
+        for c in &self.ctx[self.anchor.min(self.ctx.len())..] {
+            match self.vocab.decode(c.token) {
+                Some(Event::NoteOn(p)) => open[p as usize] = true,
+                Some(Event::NoteOff(p)) => open[p as usize] = false,
+                _ => {}
+            }
+        }
+        open
+    }
+
+    /// Note-offs in the context for every open generated or played note (after a cut).
+    fn close_open_notes(&mut self) {
+        let open = self.open_notes();
+        for (p, o) in open.iter().enumerate() {
+            if *o && !self.held[p] {
+                self.push(self.vocab.note_off_base + p as u32);
+            }
+        }
+    }
+
+    fn build_mask(&mut self) {
+        let v = self.vocab;
+        let open = self.open_notes();
+        for (i, a) in self.allowed.iter_mut().enumerate() {
+            *a = match v.decode(i as u32) {
+                Some(Event::NoteOn(p)) => !open[p as usize] && !self.held[p as usize],
+                Some(Event::NoteOff(p)) => open[p as usize] && !self.held[p as usize],
+                Some(Event::Shift(_)) => true,
+                _ => false,
+            };
+        }
+    }
+
+    /// Restart the cache at ctx index `from` (the caller feeds the style token first).
+    fn reanchor(&mut self, from: usize) {
+        self.backend.reset();
+        self.anchor = from;
+        self.fed = from;
+    }
+
+    /// Feed the backend whatever context it has not seen, re-anchoring when the window is full.
+    fn sync_cache(&mut self) -> Result<(), String> {
+        if self.logits_ready {
+            return Ok(());
+        }
+        let window = self.backend.window();
+        let unfed = self.ctx.len() - self.fed;
+        if self.cache_dirty || unfed > self.backend.room() {
+            let start = self.ctx.len().saturating_sub(window / 2);
+            self.reanchor(start);
+            self.feed_buf.clear();
+            let style = self.vocab.encode(Event::Style(self.style)).unwrap_or(self.vocab.style_base);
+            self.feed_buf.push(style);
+        } else {
+            self.feed_buf.clear();
+        }
+        self.feed_buf.extend(self.ctx[self.fed..].iter().map(|c| c.token));
+        if self.feed_buf.is_empty() {
+            // Nothing new and logits stale: cannot happen, but recover by re-anchoring.
+            self.cache_dirty = true;
+            return self.sync_cache();
+        }
+        let logits = self.backend.feed(&self.feed_buf)?;
+        self.last_logits.clear();
+        self.last_logits.extend_from_slice(logits);
+        self.fed = self.ctx.len();
+        self.cache_dirty = false;
+        self.logits_ready = true;
+        Ok(())
+    }
+
+    /// Keep the context bounded: drop the oldest tokens, far outside the window.
+    fn bound_context(&mut self) {
+        let window = self.backend.window().max(16);
+        if self.ctx.len() > 8 * window && self.anchor > 2 * window {
+            let cut = self.anchor - window;
+            self.ctx.drain(..cut);
+            self.anchor -= cut;
+            self.fed -= cut;
+        }
+    }
+
+    /// Forget the cache (after an inference error): the next step rebuilds it from the context.
+    pub fn reset_cache(&mut self) {
+        self.backend.reset();
+        self.cache_dirty = true;
+        self.logits_ready = false;
+    }
+
+    /// Beat at the end of the context.
+    pub fn cursor(&self) -> f64 {
+        self.cursor
+    }
+
+    pub fn context_len(&self) -> usize {
+        self.ctx.len()
+    }
+}

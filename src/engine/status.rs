@@ -1,0 +1,100 @@
+//! What the engine tells the rest of the plugin (editor, log, tests): state, error text, provider,
+//! step latency. The engine thread writes; any non-audio thread reads. The audio thread never touches
+//! the text fields (they sit behind mutexes).
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EngineState {
+    /// Not started (plugin not active).
+    Idle = 0,
+    /// Loading ONNX Runtime and the model, warming up. MIDI passes through.
+    Loading = 1,
+    /// Generating.
+    Ready = 2,
+    /// Could not start, or failed for good; see the message. MIDI passes through.
+    Failed = 3,
+}
+
+#[derive(Debug, Default)]
+pub struct EngineStatus {
+    state: AtomicU8,
+    message: Mutex<String>,
+    provider: Mutex<String>,
+    model: Mutex<String>,
+    /// Duration of the last model step, in microseconds.
+    pub last_step_micros: AtomicU64,
+    /// Tokens generated since activation.
+    pub tokens: AtomicU64,
+    /// Time from activation to ready (library + model load + warm-up), in milliseconds.
+    pub load_millis: AtomicU64,
+    /// Inference errors recovered from (cache reset and continued).
+    pub recovered_errors: AtomicU64,
+}
+
+fn lock(m: &Mutex<String>) -> std::sync::MutexGuard<'_, String> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl EngineStatus {
+    pub fn state(&self) -> EngineState {
+        match self.state.load(Ordering::Acquire) {
+            1 => EngineState::Loading,
+            2 => EngineState::Ready,
+            3 => EngineState::Failed,
+            _ => EngineState::Idle,
+        }
+    }
+
+    pub fn set_state(&self, s: EngineState) {
+        self.state.store(s as u8, Ordering::Release);
+    }
+
+    /// Record a failure: state, message and the log.
+    pub fn fail(&self, message: &str) {
+        *lock(&self.message) = message.to_string();
+        self.set_state(EngineState::Failed);
+        tracing::error!("Cadenza engine: {message}");
+    }
+
+    pub fn set_message(&self, message: &str) {
+        *lock(&self.message) = message.to_string();
+    }
+
+    pub fn message(&self) -> String {
+        lock(&self.message).clone()
+    }
+
+    pub fn set_provider(&self, p: &str) {
+        *lock(&self.provider) = p.to_string();
+    }
+
+    pub fn provider(&self) -> String {
+        lock(&self.provider).clone()
+    }
+
+    pub fn set_model(&self, m: &str) {
+        *lock(&self.model) = m.to_string();
+    }
+
+    pub fn model(&self) -> String {
+        lock(&self.model).clone()
+    }
+
+    /// One line for a status strip or a log.
+    pub fn summary(&self) -> String {
+        match self.state() {
+            EngineState::Idle => "idle".into(),
+            EngineState::Loading => "loading…".into(),
+            EngineState::Ready => format!(
+                "ready: {} on {}, last step {} µs",
+                self.model(),
+                self.provider(),
+                self.last_step_micros.load(Ordering::Relaxed)
+            ),
+            EngineState::Failed => format!("error: {}", self.message()),
+        }
+    }
+}

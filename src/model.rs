@@ -1,0 +1,40 @@
+//! The model layer: the ORT session, its KV cache, and the model.json contract.
+//!
+//! Knows `ort`, nothing of the plugin framework. The default model is embedded in the binary.
+
+pub mod session;
+pub mod spec;
+
+pub use session::{ModelError, OnnxModel};
+pub use spec::{ModelSpec, SpecError};
+
+/// The shipped model's graph, embedded so the plugin works with nothing beside it but ONNX Runtime.
+pub const DEFAULT_MODEL_ONNX: &[u8] = include_bytes!("../models/default/model.onnx");
+/// The shipped model's contract.
+pub const DEFAULT_MODEL_JSON: &str = include_str!("../models/default/model.json");
+
+/// Where a model comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// The default model compiled into the plugin.
+    Embedded,
+    /// A model.onnx on disk, with model.json beside it.
+    File(std::path::PathBuf),
+}
+
+impl ModelSource {
+    /// Read the graph bytes and the parsed contract.
+    pub fn read(&self) -> Result<(std::borrow::Cow<'static, [u8]>, ModelSpec), ModelError> {
+        match self {
+            ModelSource::Embedded => Ok((DEFAULT_MODEL_ONNX.into(), ModelSpec::parse(DEFAULT_MODEL_JSON)?)),
+            ModelSource::File(onnx) => {
+                let json_path = onnx.with_file_name("model.json");
+                let io = |p: &std::path::Path, e: std::io::Error| ModelError::Io(format!("{}: {e}", p.display()));
+                let json = std::fs::read_to_string(&json_path).map_err(|e| io(&json_path, e))?;
+                let spec = ModelSpec::parse(&json)?;
+                let bytes = std::fs::read(onnx).map_err(|e| io(onnx, e))?;
+                Ok((bytes.into(), spec))
+            }
+        }
+    }
+}

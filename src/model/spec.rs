@@ -1,0 +1,211 @@
+//! model.json: the contract between the Python export and the plugin, validated with typed errors.
+//!
+//! Written by `models/cadenza_model/export.py` beside model.onnx. Every error names the field.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use crate::tokenizer::Vocab;
+
+/// The model.json format this build reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The only architecture this build can drive.
+pub const ARCHITECTURE: &str = "music-transformer-relative";
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    #[error("model.json is not valid: {0}")]
+    Parse(String),
+    #[error("model.json has format_version {found}; this Cadenza reads version {supported} (update Cadenza, or re-export the model)")]
+    UnsupportedFormat { found: u32, supported: u32 },
+    #[error("model.json field `{field}`: {problem}")]
+    Invalid { field: &'static str, problem: String },
+}
+
+/// The `vocab` block, exactly as Python writes it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VocabSpec {
+    pub size: u32,
+    pub pad: u32,
+    pub bos: u32,
+    pub eos: u32,
+    pub style_base: u32,
+    pub style_slots: u32,
+    pub note_on_base: u32,
+    pub note_off_base: u32,
+    pub shift_base: u32,
+    pub max_shift: u32,
+    pub pitches: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ModelSpec {
+    pub format_version: u32,
+    pub name: String,
+    pub architecture: String,
+    pub ticks_per_beat: u32,
+    pub vocab: VocabSpec,
+    pub styles: Vec<String>,
+    pub d_model: u32,
+    pub n_layer: u32,
+    pub n_head: u32,
+    pub head_dim: u32,
+    pub window: u32,
+    pub inputs: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+    /// Free-form facts from training (steps, held-out NLL, …); shown, never relied on.
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+/// The graph's tensor names, resolved from `inputs`/`outputs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoNames {
+    pub tokens: String,
+    pub past_keys: String,
+    pub past_values: String,
+    pub logits: String,
+    pub present_keys: String,
+    pub present_values: String,
+}
+
+impl ModelSpec {
+    /// Parse and validate. The format version is checked before anything else, so a newer file gets
+    /// "update Cadenza" rather than a confusing missing-field message.
+    pub fn parse(json: &str) -> Result<Self, SpecError> {
+        let raw: serde_json::Value = serde_json::from_str(json).map_err(|e| SpecError::Parse(e.to_string()))?;
+        match raw.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => return Err(SpecError::UnsupportedFormat { found: v as u32, supported: FORMAT_VERSION }),
+            None => return Err(SpecError::Parse("missing field `format_version`".into())),
+        }
+        let spec: ModelSpec = serde_json::from_value(raw).map_err(|e| SpecError::Parse(e.to_string()))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    fn validate(&self) -> Result<(), SpecError> {
+        let invalid = |field, problem: String| Err(SpecError::Invalid { field, problem });
+        if self.architecture != ARCHITECTURE {
+            return invalid("architecture", format!("`{}` is not `{ARCHITECTURE}`", self.architecture));
+        }
+        if self.ticks_per_beat == 0 {
+            return invalid("ticks_per_beat", "must be positive".into());
+        }
+        let v = &self.vocab;
+        if v.pitches != crate::tokenizer::PITCHES {
+            return invalid("vocab.pitches", format!("{} (expected {})", v.pitches, crate::tokenizer::PITCHES));
+        }
+        if v.max_shift == 0 {
+            return invalid("vocab.max_shift", "must be positive".into());
+        }
+        let canonical = Vocab::with(v.style_slots, v.max_shift);
+        if self.vocab() != canonical {
+            return invalid("vocab", format!("layout {:?} is not the canonical layout {:?}", self.vocab(), canonical));
+        }
+        if self.styles.is_empty() {
+            return invalid("styles", "no styles".into());
+        }
+        if self.styles.len() > v.style_slots as usize {
+            return invalid("styles", format!("{} styles but only {} style slots", self.styles.len(), v.style_slots));
+        }
+        for (field, x) in [("d_model", self.d_model), ("n_layer", self.n_layer), ("n_head", self.n_head), ("head_dim", self.head_dim)] {
+            if x == 0 {
+                return invalid(field, "must be positive".into());
+            }
+        }
+        if self.n_head * self.head_dim != self.d_model {
+            return invalid("head_dim", format!("n_head {} × head_dim {} ≠ d_model {}", self.n_head, self.head_dim, self.d_model));
+        }
+        if self.window < 2 {
+            return invalid("window", format!("{} is too small", self.window));
+        }
+        self.io_names()?;
+        Ok(())
+    }
+
+    pub fn vocab(&self) -> Vocab {
+        let v = &self.vocab;
+        Vocab {
+            size: v.size,
+            pad: v.pad,
+            bos: v.bos,
+            eos: v.eos,
+            style_base: v.style_base,
+            style_slots: v.style_slots,
+            note_on_base: v.note_on_base,
+            note_off_base: v.note_off_base,
+            shift_base: v.shift_base,
+            max_shift: v.max_shift,
+        }
+    }
+
+    pub fn io_names(&self) -> Result<IoNames, SpecError> {
+        let get = |map: &BTreeMap<String, String>, field: &'static str, key: &str| {
+            map.get(key).cloned().ok_or(SpecError::Invalid { field, problem: format!("missing `{key}`") })
+        };
+        Ok(IoNames {
+            tokens: get(&self.inputs, "inputs", "tokens")?,
+            past_keys: get(&self.inputs, "inputs", "past_keys")?,
+            past_values: get(&self.inputs, "inputs", "past_values")?,
+            logits: get(&self.outputs, "outputs", "logits")?,
+            present_keys: get(&self.outputs, "outputs", "present_keys")?,
+            present_values: get(&self.outputs, "outputs", "present_values")?,
+        })
+    }
+
+    /// Floats in one layer-stacked KV cache entry (one token): n_layer × n_head × head_dim.
+    pub fn cache_floats_per_token(&self) -> usize {
+        (self.n_layer * self.n_head * self.head_dim) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> serde_json::Value {
+        serde_json::from_str(crate::model::DEFAULT_MODEL_JSON).unwrap()
+    }
+
+    fn parse(v: &serde_json::Value) -> Result<ModelSpec, SpecError> {
+        ModelSpec::parse(&v.to_string())
+    }
+
+    #[test]
+    fn the_embedded_default_model_json_is_valid() {
+        let spec = parse(&good()).unwrap();
+        assert!(spec.styles.len() >= 2);
+        assert_eq!(spec.ticks_per_beat, 24);
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let mut v = good();
+        v.as_object_mut().unwrap().remove("window");
+        let e = parse(&v).unwrap_err();
+        assert!(e.to_string().contains("window"), "{e}");
+    }
+
+    #[test]
+    fn a_newer_format_asks_for_an_update() {
+        let mut v = good();
+        v["format_version"] = 99.into();
+        assert_eq!(parse(&v).unwrap_err(), SpecError::UnsupportedFormat { found: 99, supported: FORMAT_VERSION });
+    }
+
+    #[test]
+    fn inconsistent_sizes_and_layouts_are_refused() {
+        let mut v = good();
+        v["head_dim"] = 7.into();
+        assert!(matches!(parse(&v), Err(SpecError::Invalid { field: "head_dim", .. })));
+        let mut v = good();
+        v["vocab"]["shift_base"] = 5.into();
+        assert!(matches!(parse(&v), Err(SpecError::Invalid { field: "vocab", .. })));
+        let mut v = good();
+        v["outputs"].as_object_mut().unwrap().remove("logits");
+        assert!(matches!(parse(&v), Err(SpecError::Invalid { field: "outputs", .. })));
+        assert!(matches!(ModelSpec::parse("{not json"), Err(SpecError::Parse(_))));
+    }
+}
