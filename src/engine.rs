@@ -163,7 +163,7 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
     let mut gen = Generator::new(model, spec.vocab(), spec.ticks_per_beat, spec.styles.len() as u32, config.seed);
     let mut errors = 0u32;
     while !stop.load(Ordering::Acquire) {
-        let (playhead, _tempo) = side.playhead();
+        let (playhead, tempo) = side.playhead();
         while let Some(msg) = side.receive() {
             gen.on_message(msg, playhead);
         }
@@ -171,7 +171,7 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
         let mut sent = |g| {
             side.send(g);
         };
-        match gen.step(playhead, knobs.settings(), &mut sent) {
+        match gen.step_at(playhead, tempo, knobs.settings(), &mut sent) {
             Ok(true) => {
                 errors = 0;
                 status.last_step_micros.store(t0.elapsed().as_micros() as u64, Ordering::Relaxed);

@@ -278,3 +278,16 @@ impl Session {
         Ok(logs)
     }
 }
+
+/// The bundles to test: `$CADENZA_TEST_BUNDLE_DIR` (set by `cargo xtask test`), else target/bundled.
+pub fn bundle_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("CADENZA_TEST_BUNDLE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bundled"));
+    assert!(
+        dir.join("Cadenza.clap").is_file(),
+        "no Cadenza.clap in {}: run `cargo xtask bundle cadenza` first (`cargo xtask test` does)",
+        dir.display()
+    );
+    dir
+}

@@ -19,8 +19,10 @@ pub const DEFAULT_TEMPO: f64 = 120.0;
 pub const PENDING_CAPACITY: usize = 512;
 /// Output events one block can hold (generated and passed-through together).
 pub const SINK_CAPACITY: usize = 1024;
-/// Tolerance, in samples, for float noise when mapping a beat onto a sample.
-const SAMPLE_EPSILON: f64 = 1e-6;
+/// Tolerance, in samples, when mapping a beat onto a sample: CLAP reports positions in fixed point
+/// (2^31 per beat), which alone is off by up to ~1e-5 samples; a thousandth of a sample absorbs that
+/// and float noise without ever moving a note that truly belongs to the next sample.
+const SAMPLE_EPSILON: f64 = 1e-3;
 /// A jump of the host's position larger than this many beats from where the last block ended is a seek.
 const JUMP_TOLERANCE_BEATS: f64 = 1e-6;
 
@@ -338,7 +340,8 @@ impl Scheduler {
                     self.stats.notes_off += 1;
                 }
                 if sink.push(n, OutEvent::On { timing: n, pitch: g.pitch, velocity: g.velocity }) {
-                    self.sounding[p] = Some(Sounding { since: g.beat.max(clock.start_beat) });
+                    // The maximum length counts from the planned beat, so its note-off is on the grid.
+                    self.sounding[p] = Some(Sounding { since: g.beat });
                     self.stats.notes_on += 1;
                 }
             } else if self.sounding[p].take().is_some() {

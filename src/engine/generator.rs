@@ -10,6 +10,7 @@
 
 use crate::bridge::{Generated, ToEngine};
 use crate::sampler::Sampler;
+use crate::scheduler::DEFAULT_TEMPO;
 use crate::tokenizer::{Event, Vocab};
 
 /// Where the logits come from. `OnnxModel` in the plugin; a fake in tests.
@@ -45,6 +46,9 @@ pub const LOOKAHEAD_BEATS: f64 = 2.0;
 pub const LISTEN_BEATS_WHEN_STOPPED: f64 = 16.0;
 /// A silence longer than this enters the context as this long (the model needs no exact long rests).
 pub const MAX_REST_BEATS: f64 = 4.0;
+/// The engine never plans a note sooner than this after the playhead: it needs a moment to react to a
+/// transport start or a played note, and a note that arrives after its sample would be late.
+pub const REACTION_SECONDS: f64 = 0.03;
 /// Default velocity before the player has played anything.
 pub const DEFAULT_VELOCITY: f32 = 0.75;
 
@@ -144,7 +148,7 @@ impl<B: Backend> Generator<B> {
                 if self.truncate_after(beat) {
                     self.plan += 1;
                 }
-                self.advance_to(beat);
+                self.advance_to(beat, false);
                 let p = pitch.min(127);
                 if on {
                     if self.open_notes()[p as usize] {
@@ -168,6 +172,11 @@ impl<B: Backend> Generator<B> {
 
     /// Generate one token if the plan is short of `playhead + LOOKAHEAD_BEATS`. Returns whether it did.
     pub fn step(&mut self, playhead: f64, s: Settings, out: &mut impl FnMut(Generated)) -> Result<bool, String> {
+        self.step_at(playhead, DEFAULT_TEMPO, s, out)
+    }
+
+    /// [`Self::step`] with the host's tempo (BPM), which sets how many beats the reaction lead is.
+    pub fn step_at(&mut self, playhead: f64, tempo: f64, s: Settings, out: &mut impl FnMut(Generated)) -> Result<bool, String> {
         if !self.active(playhead) {
             return Ok(false);
         }
@@ -181,9 +190,11 @@ impl<B: Backend> Generator<B> {
             self.cache_dirty = true;
             self.logits_ready = false;
         }
-        if self.cursor < playhead {
-            // Fell behind (idle, or a slow step): rest until the playhead.
-            self.advance_to(playhead);
+        let earliest = playhead + REACTION_SECONDS * tempo.max(1.0) / 60.0;
+        if self.cursor < earliest {
+            // Just resynced, just heard the player, or fell behind: rest until a beat that can still
+            // be played on time.
+            self.advance_to(earliest, true);
         }
         if self.cursor >= playhead + LOOKAHEAD_BEATS {
             return Ok(false);
@@ -218,9 +229,11 @@ impl<B: Backend> Generator<B> {
         self.bound_context();
     }
 
-    /// Move the context's time to `beat` (on the tick grid) with shift tokens; long rests are capped.
-    fn advance_to(&mut self, beat: f64) {
-        let ticks = ((beat - self.cursor) * self.ticks_per_beat).round();
+    /// Move the context's time to `beat` with shift tokens, to the nearest tick (or the next one, with
+    /// `ceil`); long rests are capped in the context but the time stays true.
+    fn advance_to(&mut self, beat: f64, ceil: bool) {
+        let x = (beat - self.cursor) * self.ticks_per_beat;
+        let ticks = if ceil { (x - 1e-9).ceil() } else { x.round() };
         if ticks <= 0.0 {
             return;
         }
@@ -356,5 +369,171 @@ impl<B: Backend> Generator<B> {
 
     pub fn context_len(&self) -> usize {
         self.ctx.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Uniform logits; records what it was fed and checks the window is never exceeded.
+    struct Fake {
+        window: usize,
+        cached: usize,
+        logits: Vec<f32>,
+        /// Every feed since the last reset, flattened.
+        since_reset: Vec<u32>,
+        resets: usize,
+        style_base: u32,
+        style_slots: u32,
+    }
+
+    impl Fake {
+        fn new(vocab: Vocab, window: usize) -> Self {
+            Self {
+                window,
+                cached: 0,
+                logits: vec![0.0; vocab.size as usize],
+                since_reset: Vec::new(),
+                resets: 0,
+                style_base: vocab.style_base,
+                style_slots: vocab.style_slots,
+            }
+        }
+    }
+
+    impl Backend for Fake {
+        fn feed(&mut self, tokens: &[u32]) -> Result<&[f32], String> {
+            assert!(!tokens.is_empty());
+            if self.cached == 0 {
+                let first = tokens[0];
+                assert!((self.style_base..self.style_base + self.style_slots).contains(&first), "a fresh cache starts with a style token, got {first}");
+            }
+            assert!(self.cached + tokens.len() <= self.window - 1, "cache would exceed the window: {} + {}", self.cached, tokens.len());
+            self.cached += tokens.len();
+            self.since_reset.extend_from_slice(tokens);
+            Ok(&self.logits)
+        }
+        fn reset(&mut self) {
+            self.cached = 0;
+            self.since_reset.clear();
+            self.resets += 1;
+        }
+        fn room(&self) -> usize {
+            self.window - 1 - self.cached
+        }
+        fn window(&self) -> usize {
+            self.window
+        }
+    }
+
+    const S: Settings = Settings { temperature: 1.0, top_p: 1.0, style: 2 };
+
+    fn gen(window: usize) -> Generator<Fake> {
+        let v = Vocab::DEFAULT;
+        Generator::new(Fake::new(v, window), v, 24, 5, 42)
+    }
+
+    /// Step until the plan reaches the lookahead; collect the notes.
+    fn fill(g: &mut Generator<Fake>, playhead: f64, s: Settings) -> Vec<Generated> {
+        let mut out = Vec::new();
+        let mut n = 0;
+        while g.step(playhead, s, &mut |x| out.push(x)).unwrap() {
+            n += 1;
+            assert!(n < 10_000, "the plan never reached the lookahead");
+        }
+        out
+    }
+
+    #[test]
+    fn nothing_happens_before_the_first_resync_or_while_stopped_and_idle() {
+        let mut g = gen(64);
+        assert!(!g.step(0.0, S, &mut |_| panic!("no notes before a resync")).unwrap());
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: false, epoch: 1 }, 0.0);
+        assert!(!g.step(0.0, S, &mut |_| panic!("stopped and nobody played")).unwrap());
+        g.on_message(ToEngine::Played { beat: 0.1, pitch: 60, velocity: 0.5, on: true }, 0.1);
+        assert!(g.step(0.1, S, &mut |_| {}).unwrap(), "the player played: answer even while stopped");
+    }
+
+    #[test]
+    fn plans_ahead_on_the_tick_grid_with_the_resync_epoch() {
+        let mut g = gen(64);
+        g.on_message(ToEngine::Resync { beat: 3.01, playing: true, epoch: 7 }, 3.01);
+        let notes = fill(&mut g, 3.01, S);
+        assert!(g.cursor() >= 3.01 + LOOKAHEAD_BEATS);
+        for n in &notes {
+            assert_eq!((n.epoch, n.plan), (7, 0));
+            assert!(n.beat >= 3.01 + REACTION_SECONDS * 2.0 - 1e-9, "never sooner than the reaction lead: {n:?}");
+            let ticks = n.beat * 24.0;
+            assert!((ticks - ticks.round()).abs() < 1e-6, "on the grid: {n:?}");
+        }
+    }
+
+    #[test]
+    fn a_played_note_withdraws_the_plan_after_it() {
+        let mut g = gen(128);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 }, 0.0);
+        fill(&mut g, 0.0, S);
+        assert!(g.cursor() >= LOOKAHEAD_BEATS);
+        g.on_message(ToEngine::Played { beat: 0.5, pitch: 64, velocity: 0.9, on: true }, 0.5);
+        assert!((g.cursor() - 0.5).abs() < 1e-9, "context ends at the played note");
+        let notes = fill(&mut g, 0.5, S);
+        assert!(!notes.is_empty());
+        for n in &notes {
+            assert_eq!(n.plan, 1, "a new plan");
+            assert!(n.beat >= 0.5 - 1e-9);
+            assert!((n.velocity - 0.9).abs() < 1e-6, "dynamics follow the player");
+            if n.on {
+                assert_ne!(n.pitch, 64, "never a note-on on a key the player holds");
+            }
+        }
+    }
+
+    #[test]
+    fn note_offs_only_for_open_notes() {
+        let mut g = gen(512);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 }, 0.0);
+        let mut open = [false; 128];
+        let mut ons = 0;
+        for i in 0..200 {
+            let playhead = f64::from(i) * 0.25;
+            for n in fill(&mut g, playhead, S) {
+                if n.on {
+                    assert!(!open[n.pitch as usize], "note-on on an open key {}", n.pitch);
+                    ons += 1;
+                } else {
+                    assert!(open[n.pitch as usize], "note-off for a key that is not sounding {}", n.pitch);
+                }
+                open[n.pitch as usize] = n.on;
+            }
+        }
+        assert!(ons > 10);
+    }
+
+    #[test]
+    fn a_long_session_reanchors_and_keeps_the_style_token_in_the_window() {
+        let mut g = gen(32);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 }, 0.0);
+        for i in 0..400 {
+            fill(&mut g, f64::from(i) * 0.5, S);
+        }
+        // The fake asserts the window bound and the leading style token on every feed.
+        assert!(g.backend.resets > 5, "re-anchored {} times", g.backend.resets);
+        assert_eq!(g.backend.since_reset[0], Vocab::DEFAULT.style_base + 2);
+        assert!(g.context_len() < 8 * 32 + 64, "context stays bounded: {}", g.context_len());
+    }
+
+    #[test]
+    fn a_style_change_withdraws_the_plan_and_restarts_on_the_new_style() {
+        let mut g = gen(128);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 }, 0.0);
+        fill(&mut g, 0.0, S);
+        let other = Settings { style: 4, ..S };
+        let notes = fill(&mut g, 0.25, other);
+        assert_eq!(g.backend.since_reset[0], Vocab::DEFAULT.style_base + 4);
+        assert!(notes.iter().all(|n| n.plan == 1));
+        // Out-of-range style slots fall back to the first style.
+        fill(&mut g, 0.5, Settings { style: 15, ..S });
+        assert_eq!(g.backend.since_reset[0], Vocab::DEFAULT.style_base);
     }
 }

@@ -1,0 +1,79 @@
+//! Cadenza in a CLAP host (clack-host), through the bundled .clap: the whole chain, in real time.
+#![cfg(feature = "host")]
+
+use cadenza::host::{bundle_dir, ClapHost, PlayedNote, Session, PLAYER_CHANNEL};
+
+const SR: f64 = 48_000.0;
+const BLOCK: u32 = 512;
+const TEMPO: f64 = 120.0;
+/// At 120 BPM and 48 kHz one tick (1/24 beat) is exactly 1000 samples.
+const SAMPLES_PER_TICK: u64 = 1000;
+
+#[test]
+fn plays_generated_notes_on_the_beat_grid_and_ends_them_all_at_stop() {
+    let mut host = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();
+    host.activate(SR, BLOCK).unwrap();
+    let played = vec![
+        PlayedNote { beat: 0.0, length: 0.5, key: 60, velocity: 0.8 },
+        PlayedNote { beat: 0.5, length: 0.5, key: 64, velocity: 0.8 },
+        PlayedNote { beat: 1.0, length: 1.0, key: 67, velocity: 0.8 },
+    ];
+    let session = Session {
+        sample_rate: SR,
+        block: BLOCK,
+        tempo: TEMPO,
+        preroll_seconds: 1.5,
+        beats: 12.0,
+        postroll_seconds: 0.5,
+        played: played.clone(),
+        realtime: true,
+    };
+    let logs = session.run(&mut host).unwrap();
+    host.deactivate();
+
+    let pre = (session.preroll_seconds * SR) as u64;
+    let stop_block = logs.iter().position(|b| b.sample > pre && !b.playing).expect("the transport stopped");
+    let mut open = [false; 128];
+    let mut generated_on = 0;
+    let mut passed = Vec::new();
+    for (i, b) in logs.iter().enumerate() {
+        let mut last = 0;
+        for e in &b.events {
+            assert!(e.time < b.frames, "event at {} outside a block of {}", e.time, b.frames);
+            assert!(e.time >= last, "events out of order in block {i}");
+            last = e.time;
+            let abs = b.sample + u64::from(e.time);
+            if e.channel == PLAYER_CHANNEL {
+                passed.push((abs, e.on, e.key));
+                continue;
+            }
+            assert_eq!(e.channel, 0, "generated notes go out on channel 1");
+            if e.on {
+                assert!(i < stop_block, "nothing new starts in or after the stop block within this test");
+                generated_on += 1;
+            }
+            open[e.key as usize] = e.on;
+            // Sample accuracy: after the player's last note, every generated event sits exactly on
+            // the tick grid of the host's beats (a note planned ahead is never late).
+            if b.playing && abs >= pre + 4 * 24 * SAMPLES_PER_TICK {
+                assert_eq!((abs - pre) % SAMPLES_PER_TICK, 0, "generated event off the grid at sample {abs}: {e:?}");
+            }
+        }
+        if i == stop_block {
+            assert!(open.iter().all(|o| !o), "every generated note ended in the stop block");
+        }
+    }
+    assert!(generated_on > 0, "Cadenza generated no notes in 6 s of rolling transport");
+    // The player's notes pass through on their exact samples.
+    let spb = SR * 60.0 / TEMPO;
+    let mut want: Vec<(u64, bool, u8)> = played
+        .iter()
+        .flat_map(|n| {
+            let on = pre + (n.beat * spb) as u64;
+            [(on, true, n.key), (pre + ((n.beat + n.length) * spb) as u64, false, n.key)]
+        })
+        .collect();
+    want.sort();
+    passed.sort();
+    assert_eq!(passed, want);
+}
