@@ -5,8 +5,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="$here/.venv"
 
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  echo "[setup] installing python3-torch from Debian (CPU build)"
+if ! /usr/bin/python3 -c 'import torch, ensurepip' 2>/dev/null; then
+  echo "[setup] installing python3-torch and python3-venv from Debian (CPU build)"
   sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-torch python3-venv >/dev/null

@@ -119,6 +119,6 @@ fn test(args: &[String]) -> Result<()> {
         .args(args)
         .env("CADENZA_TEST_BUNDLE_DIR", &bundled))?;
     // 4. Python: tokenizer, model, export and training tests.
-    run(Command::new("models/.venv/bin/python").args(["-m", "pytest", "-q", "models/tests"]))?;
+    run(Command::new(".venv/bin/python").args(["-m", "pytest", "-q"]).current_dir("models"))?;
     Ok(())
 }
