@@ -77,3 +77,42 @@ fn plays_generated_notes_on_the_beat_grid_and_ends_them_all_at_stop() {
     passed.sort();
     assert_eq!(passed, want);
 }
+
+/// A plugin cannot send events from `deactivate`; notes still sounding then end in the first block
+/// after the next activation, before anything else.
+#[test]
+fn notes_sounding_at_deactivation_end_in_the_first_block_after_reactivation() {
+    let mut host = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();
+    host.activate(SR, BLOCK).unwrap();
+    let spb = SR * 60.0 / TEMPO;
+    let started = std::time::Instant::now();
+    let mut open = [false; 128];
+    let mut sample = 0u64;
+    // Roll (real time) until Cadenza has notes sounding, for at most 10 s.
+    while open.iter().all(|o| !o) || sample < 24_000 {
+        assert!(sample < (10.0 * SR) as u64, "no generated note sounded within 10 s");
+        let t = cadenza::host::Transport { playing: true, beat: sample as f64 / spb, tempo: TEMPO };
+        for e in host.process(BLOCK, t, &[]).unwrap() {
+            if e.channel == 0 {
+                open[e.key as usize] = e.on;
+            }
+        }
+        sample += u64::from(BLOCK);
+        let due = std::time::Duration::from_secs_f64(sample as f64 / SR);
+        if let Some(w) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(w);
+        }
+    }
+    host.deactivate();
+    host.activate(SR, BLOCK).unwrap();
+    let t = cadenza::host::Transport { playing: true, beat: sample as f64 / spb, tempo: TEMPO };
+    let first = host.process(BLOCK, t, &[]).unwrap();
+    for (key, was_open) in open.iter().enumerate() {
+        if *was_open {
+            assert!(
+                first.iter().any(|e| e.channel == 0 && !e.on && e.key as usize == key && e.time == 0),
+                "key {key} was sounding at deactivation and got no note-off: {first:?}"
+            );
+        }
+    }
+}
