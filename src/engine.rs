@@ -162,10 +162,11 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
 
     let mut gen = Generator::new(model, spec.vocab(), spec.ticks_per_beat, spec.styles.len() as u32, config.seed);
     let mut errors = 0u32;
+    let mut steps = StepTimes::default();
     while !stop.load(Ordering::Acquire) {
         let (playhead, tempo) = side.playhead();
         while let Some(msg) = side.receive() {
-            gen.on_message(msg, playhead);
+            gen.on_message(msg);
         }
         let t0 = Instant::now();
         let mut sent = |g| {
@@ -174,7 +175,9 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
         match gen.step_at(playhead, tempo, knobs.settings(), &mut sent) {
             Ok(true) => {
                 errors = 0;
-                status.last_step_micros.store(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+                let micros = t0.elapsed().as_micros() as u64;
+                steps.record(micros);
+                status.last_step_micros.store(micros, Ordering::Relaxed);
                 status.tokens.fetch_add(1, Ordering::Relaxed);
             }
             Ok(false) => std::thread::sleep(IDLE_SLEEP),
@@ -193,5 +196,42 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
                 gen.reset_cache();
             }
         }
+    }
+    let (median, p99, max) = steps.summary();
+    tracing::info!(
+        "Cadenza engine stopped: {} tokens, step median {median} µs, p99 {p99} µs, max {max} µs; dropped {} to audio, {} from audio",
+        status.tokens.load(Ordering::Relaxed),
+        side.shared.dropped_to_audio.load(Ordering::Relaxed),
+        side.shared.dropped_to_engine.load(Ordering::Relaxed),
+    );
+}
+
+/// The last step durations (µs), for the summary in the log at stop. Fixed size: no growth.
+struct StepTimes {
+    ring: Box<[u64; 4096]>,
+    count: usize,
+}
+
+impl Default for StepTimes {
+    fn default() -> Self {
+        Self { ring: Box::new([0; 4096]), count: 0 }
+    }
+}
+
+impl StepTimes {
+    fn record(&mut self, micros: u64) {
+        self.ring[self.count % self.ring.len()] = micros;
+        self.count += 1;
+    }
+
+    /// (median, p99, max) of the recorded window.
+    fn summary(&self) -> (u64, u64, u64) {
+        let n = self.count.min(self.ring.len());
+        if n == 0 {
+            return (0, 0, 0);
+        }
+        let mut v = self.ring[..n].to_vec();
+        v.sort_unstable();
+        (v[n / 2], v[(n * 99 / 100).min(n - 1)], v[n - 1])
     }
 }

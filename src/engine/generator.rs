@@ -89,6 +89,8 @@ pub struct Generator<B: Backend> {
     synced: bool,
     playing: bool,
     last_played: f64,
+    /// The playhead as of the last step: how far the audio side has played on the current timeline.
+    heard_until: f64,
     /// Keys the player holds.
     held: [bool; 128],
     velocity: f32,
@@ -122,6 +124,7 @@ impl<B: Backend> Generator<B> {
             synced: false,
             playing: false,
             last_played: f64::NEG_INFINITY,
+            heard_until: 0.0,
             held: [false; 128],
             velocity: DEFAULT_VELOCITY,
             logits_ready: false,
@@ -132,19 +135,29 @@ impl<B: Backend> Generator<B> {
     }
 
     /// Handle one message from the audio side.
-    pub fn on_message(&mut self, msg: ToEngine, playhead: f64) {
+    pub fn on_message(&mut self, msg: ToEngine) {
         match msg {
             ToEngine::Resync { beat, playing, epoch } => {
-                // Everything not yet played is void; the audio side ended every sounding note.
-                self.truncate_after(playhead);
+                // What was planned but not played on the old timeline is void, and the audio side
+                // ended every sounding note. The music played so far stays as context, moved onto
+                // the new timeline so that its beats end where the new one starts.
+                self.truncate_after(self.heard_until);
                 self.close_open_notes();
+                let start = (beat * self.ticks_per_beat - 1e-9).ceil() / self.ticks_per_beat;
+                let shift = start - self.cursor;
+                for c in &mut self.ctx {
+                    c.beat += shift;
+                }
+                self.last_played += shift;
+                self.cursor = start;
+                self.heard_until = beat;
                 self.epoch = epoch;
                 self.plan = 0;
                 self.playing = playing;
                 self.synced = true;
-                self.cursor = (beat * self.ticks_per_beat - 1e-9).ceil() / self.ticks_per_beat;
             }
             ToEngine::Played { beat, pitch, velocity, on } => {
+                self.heard_until = self.heard_until.max(beat);
                 if self.truncate_after(beat) {
                     self.plan += 1;
                 }
@@ -177,6 +190,7 @@ impl<B: Backend> Generator<B> {
 
     /// [`Self::step`] with the host's tempo (BPM), which sets how many beats the reaction lead is.
     pub fn step_at(&mut self, playhead: f64, tempo: f64, s: Settings, out: &mut impl FnMut(Generated)) -> Result<bool, String> {
+        self.heard_until = playhead;
         if !self.active(playhead) {
             return Ok(false);
         }
@@ -449,16 +463,16 @@ mod tests {
     fn nothing_happens_before_the_first_resync_or_while_stopped_and_idle() {
         let mut g = gen(64);
         assert!(!g.step(0.0, S, &mut |_| panic!("no notes before a resync")).unwrap());
-        g.on_message(ToEngine::Resync { beat: 0.0, playing: false, epoch: 1 }, 0.0);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: false, epoch: 1 });
         assert!(!g.step(0.0, S, &mut |_| panic!("stopped and nobody played")).unwrap());
-        g.on_message(ToEngine::Played { beat: 0.1, pitch: 60, velocity: 0.5, on: true }, 0.1);
+        g.on_message(ToEngine::Played { beat: 0.1, pitch: 60, velocity: 0.5, on: true });
         assert!(g.step(0.1, S, &mut |_| {}).unwrap(), "the player played: answer even while stopped");
     }
 
     #[test]
     fn plans_ahead_on_the_tick_grid_with_the_resync_epoch() {
         let mut g = gen(64);
-        g.on_message(ToEngine::Resync { beat: 3.01, playing: true, epoch: 7 }, 3.01);
+        g.on_message(ToEngine::Resync { beat: 3.01, playing: true, epoch: 7 });
         let notes = fill(&mut g, 3.01, S);
         assert!(g.cursor() >= 3.01 + LOOKAHEAD_BEATS);
         for n in &notes {
@@ -472,10 +486,10 @@ mod tests {
     #[test]
     fn a_played_note_withdraws_the_plan_after_it() {
         let mut g = gen(128);
-        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 }, 0.0);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 });
         fill(&mut g, 0.0, S);
         assert!(g.cursor() >= LOOKAHEAD_BEATS);
-        g.on_message(ToEngine::Played { beat: 0.5, pitch: 64, velocity: 0.9, on: true }, 0.5);
+        g.on_message(ToEngine::Played { beat: 0.5, pitch: 64, velocity: 0.9, on: true });
         assert!((g.cursor() - 0.5).abs() < 1e-9, "context ends at the played note");
         let notes = fill(&mut g, 0.5, S);
         assert!(!notes.is_empty());
@@ -490,9 +504,27 @@ mod tests {
     }
 
     #[test]
+    fn a_jump_back_keeps_the_played_music_and_drops_the_unplayed_plan() {
+        let mut g = gen(256);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 });
+        for i in 0..40 {
+            fill(&mut g, f64::from(i) * 0.25, S);
+        }
+        // Heard up to beat 9.75; the plan reaches past 11.75.
+        assert!(g.cursor() > 11.0);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 2 });
+        assert_eq!(g.cursor(), 0.0, "time restarts at the loop start");
+        assert!(g.context_len() > 10, "the music played so far is still context");
+        assert!(g.ctx.iter().all(|c| c.beat <= 1e-9), "context beats rebased onto the new timeline");
+        let notes = fill(&mut g, 0.0, S);
+        assert!(notes.iter().all(|n| n.epoch == 2 && n.beat >= 0.0));
+        assert!(notes.iter().any(|n| n.on));
+    }
+
+    #[test]
     fn note_offs_only_for_open_notes() {
         let mut g = gen(512);
-        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 }, 0.0);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 });
         let mut open = [false; 128];
         let mut ons = 0;
         for i in 0..200 {
@@ -513,7 +545,7 @@ mod tests {
     #[test]
     fn a_long_session_reanchors_and_keeps_the_style_token_in_the_window() {
         let mut g = gen(32);
-        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 }, 0.0);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 });
         for i in 0..400 {
             fill(&mut g, f64::from(i) * 0.5, S);
         }
@@ -526,7 +558,7 @@ mod tests {
     #[test]
     fn a_style_change_withdraws_the_plan_and_restarts_on_the_new_style() {
         let mut g = gen(128);
-        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 }, 0.0);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 });
         fill(&mut g, 0.0, S);
         let other = Settings { style: 4, ..S };
         let notes = fill(&mut g, 0.25, other);
