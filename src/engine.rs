@@ -166,6 +166,9 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
     while !stop.load(Ordering::Acquire) {
         let (playhead, tempo) = side.playhead();
         while let Some(msg) = side.receive() {
+            if let crate::bridge::ToEngine::Resync { beat, playing, epoch } = msg {
+                tracing::debug!("Cadenza engine: resync to beat {beat:.3} (playing: {playing}, epoch {epoch})");
+            }
             gen.on_message(msg);
         }
         let t0 = Instant::now();

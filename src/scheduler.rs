@@ -24,7 +24,10 @@ pub const SINK_CAPACITY: usize = 1024;
 /// and float noise without ever moving a note that truly belongs to the next sample.
 const SAMPLE_EPSILON: f64 = 1e-3;
 /// A jump of the host's position larger than this many beats from where the last block ended is a seek.
-const JUMP_TOLERANCE_BEATS: f64 = 1e-6;
+/// Hosts report positions with limited precision (Ardour's VST3 position is on its 1/1920-beat tick
+/// grid, ~12 samples at 120 BPM), so consecutive blocks rarely line up exactly; a real seek or loop is
+/// far larger than 1/256 beat (~2 ms at 120 BPM).
+pub const JUMP_TOLERANCE_BEATS: f64 = 1.0 / 256.0;
 
 /// What the host says about time for one block.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -482,6 +485,24 @@ mod tests {
         let mut q = vec![gen(epoch, 0, 0.6, 67, true)];
         s.render(&st.clock, || q.pop(), &mut snk);
         assert_eq!(s.stats.stale, 1);
+    }
+
+    #[test]
+    fn a_host_that_quantizes_its_position_is_no_seek_but_a_real_seek_is() {
+        let mut s = Scheduler::new();
+        let mut snk = sink();
+        // 1024-sample blocks at 120 BPM / 48 kHz, positions rounded to 1/1920 beat as Ardour does.
+        let mut cuts = 0;
+        for b in 0..200u32 {
+            let exact = f64::from(b) * 1024.0 / 24_000.0;
+            let reported = (exact * 1920.0).round() / 1920.0;
+            if s.begin_block(playing(reported, 120.0, 48_000.0, 1024), &mut snk).cut.is_some() {
+                cuts += 1;
+            }
+        }
+        assert_eq!(cuts, 1, "only the first block opens an epoch");
+        let st = s.begin_block(playing(2.0, 120.0, 48_000.0, 1024), &mut snk);
+        assert_eq!(st.cut.map(|c| c.0), Some(CutReason::Jump));
     }
 
     #[test]

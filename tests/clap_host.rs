@@ -51,6 +51,8 @@ fn plays_generated_notes_on_the_beat_grid_and_ends_them_all_at_stop() {
             if e.on {
                 assert!(i < stop_block, "nothing new starts in or after the stop block within this test");
                 generated_on += 1;
+            } else {
+                assert!(open[e.key as usize], "a note-off for key {} that Cadenza was not playing", e.key);
             }
             open[e.key as usize] = e.on;
             // Sample accuracy: after the player's last note, every generated event sits exactly on

@@ -148,7 +148,8 @@ impl<B: Backend> Generator<B> {
                 for c in &mut self.ctx {
                     c.beat += shift;
                 }
-                self.last_played += shift;
+                // A stop means stop: while stopped, Cadenza only answers notes played after it.
+                self.last_played = if playing { self.last_played + shift } else { f64::NEG_INFINITY };
                 self.cursor = start;
                 self.heard_until = beat;
                 self.epoch = epoch;
@@ -467,6 +468,18 @@ mod tests {
         assert!(!g.step(0.0, S, &mut |_| panic!("stopped and nobody played")).unwrap());
         g.on_message(ToEngine::Played { beat: 0.1, pitch: 60, velocity: 0.5, on: true });
         assert!(g.step(0.1, S, &mut |_| {}).unwrap(), "the player played: answer even while stopped");
+    }
+
+    #[test]
+    fn a_transport_stop_silences_until_the_player_plays_again() {
+        let mut g = gen(64);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 });
+        g.on_message(ToEngine::Played { beat: 0.5, pitch: 60, velocity: 0.5, on: true });
+        fill(&mut g, 1.0, S);
+        g.on_message(ToEngine::Resync { beat: 1.0, playing: false, epoch: 2 });
+        assert!(!g.step(1.0, S, &mut |_| panic!("nothing after a stop")).unwrap());
+        g.on_message(ToEngine::Played { beat: 1.5, pitch: 62, velocity: 0.5, on: true });
+        assert!(g.step(1.5, S, &mut |_| {}).unwrap(), "a note played while stopped starts a jam");
     }
 
     #[test]
