@@ -94,12 +94,52 @@ def onnx_parity(model: MusicTransformer, onnx_path: Path, n_tokens: int, seed: i
     return worst
 
 
+def quantize_int8(onnx_path: Path, out_path: Path):
+    """Dynamic int8 quantization of the weights (MatMul/Gemm); activations stay float."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(onnx_path), str(out_path), weight_type=QuantType.QInt8)
+
+
+def compare_int8(fp32_path: Path, int8_path: Path, tokens: np.ndarray, window: int) -> dict:
+    """Decode the same tokens through both graphs (prefill 16, then single steps with a sliding cache):
+    mean KL(fp32 || int8) of the next-token distributions, and how often their argmax agrees."""
+    import onnxruntime as ort
+
+    def run(path):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        shape = [int(d) if isinstance(d, int) else 0 for d in sess.get_inputs()[1].shape]
+        pk = np.zeros(shape, np.float32)
+        pv = pk.copy()
+        outs = []
+        lg, pk, pv = sess.run(None, {"tokens": tokens[:, :16], "past_keys": pk, "past_values": pv})
+        outs.append(lg[0])
+        for i in range(16, tokens.shape[1]):
+            pk, pv = pk[:, :, :, -(window - 1):], pv[:, :, :, -(window - 1):]
+            lg, pk, pv = sess.run(None, {"tokens": tokens[:, i:i + 1], "past_keys": pk, "past_values": pv})
+            outs.append(lg[0])
+        return np.concatenate(outs)
+
+    a, b = run(fp32_path), run(int8_path)
+    la = a - a.max(-1, keepdims=True)
+    la = la - np.log(np.exp(la).sum(-1, keepdims=True))
+    lb = b - b.max(-1, keepdims=True)
+    lb = lb - np.log(np.exp(lb).sum(-1, keepdims=True))
+    kl = float((np.exp(la) * (la - lb)).sum(-1).mean())
+    agree = float((a.argmax(-1) == b.argmax(-1)).mean())
+    return {"kl_to_fp32": kl, "argmax_agreement": agree, "steps": int(a.shape[0]),
+            "bytes": int(int8_path.stat().st_size)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--name", default="cadenza-default")
     ap.add_argument("--parity-tokens", type=int, default=0, help="check parity over this many tokens (0: window+64)")
+    ap.add_argument("--int8", action="store_true", help="also write model.int8.onnx and report its KL/argmax vs fp32")
     a = ap.parse_args(argv)
 
     ck, cfg, vocab, model = load_checkpoint(a.checkpoint)
@@ -111,6 +151,17 @@ def main(argv=None):
     info = dict(ck.get("train_info", {}))
     info["onnx_parity_max_abs_logit_diff"] = diff
     info["parameters"] = model.num_params()
+    if a.int8:
+        int8_path = a.out_dir / "model.int8.onnx"
+        quantize_int8(onnx_path, int8_path)
+        # Real music, not random tokens: the golden chorale excerpt, repeated past the window.
+        from .golden import CHORALE
+        from .vocab import notes_to_tokens
+        notes = [tuple(n) for n in json.loads(CHORALE.read_text())]
+        toks = [vocab.style(0)] + notes_to_tokens(notes, vocab)
+        toks = (toks * (1 + (cfg.window + 64) // len(toks)))[:cfg.window + 64]
+        info["int8"] = compare_int8(onnx_path, int8_path, np.array([toks], dtype=np.int64), cfg.window)
+        print(f"[export] int8: {info['int8']}")
     meta = model_json(cfg, vocab, ck["styles"], a.name, info)
     (a.out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"[export] {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), parity over {n} tokens: {diff:.2e}")

@@ -21,8 +21,17 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from .baselines import LSTMConfig, LSTMModel
 from .model import ModelConfig, MusicTransformer
 from .vocab import PITCHES, Vocab, notes_to_tokens
+
+ARCHS = {"transformer": (ModelConfig, MusicTransformer), "lstm": (LSTMConfig, LSTMModel)}
+
+
+def build_model(arch: str, config: dict):
+    cfg_cls, model_cls = ARCHS[arch]
+    cfg = cfg_cls(**config)
+    return cfg, model_cls(cfg)
 
 
 class StyleDataset:
@@ -136,6 +145,8 @@ def main(argv=None):
     ap.add_argument("--d-ff", type=int, default=1024)
     ap.add_argument("--window", type=int, default=256)
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--arch", choices=list(ARCHS), default="transformer", help="lstm: the comparison baseline")
+    ap.add_argument("--hidden", type=int, default=480, help="LSTM hidden size (480 ≈ the default Transformer's size)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--eval-every", type=int, default=200)
@@ -156,14 +167,22 @@ def main(argv=None):
 
     if a.init:
         ck = torch.load(a.init, map_location="cpu")
-        cfg = ModelConfig(**ck["config"])
+        arch = ck.get("arch", "transformer")
+        cfg, model = build_model(arch, ck["config"])
+        model.load_state_dict(ck["state_dict"])
         vocab = Vocab.from_json(ck["vocab"])
         styles = list(ck["styles"])
     else:
+        arch = a.arch
         vocab = Vocab()
         styles = list(STYLE_ORDER)
-        cfg = ModelConfig(vocab_size=vocab.size, d_model=a.d_model, n_layer=a.layers, n_head=a.heads,
+        if arch == "transformer":
+            config = dict(vocab_size=vocab.size, d_model=a.d_model, n_layer=a.layers, n_head=a.heads,
                           d_ff=a.d_ff, window=a.window, dropout=a.dropout)
+        else:
+            config = dict(vocab_size=vocab.size, d_embed=a.d_model, hidden=a.hidden, n_layer=2, dropout=a.dropout)
+        cfg, model = build_model(arch, config)
+    seq = cfg.window if arch == "transformer" else a.window
     train_styles = a.styles or styles
     for s in train_styles:
         if s not in styles:
@@ -174,21 +193,18 @@ def main(argv=None):
     corpus = load_corpus(train_styles, a.max_files)
     train = {styles.index(s): tokenize_pieces(tr, vocab) for s, (tr, _) in corpus.items()}
     held = {styles.index(s): tokenize_pieces(ho, vocab) for s, (_, ho) in corpus.items()}
-    ds = StyleDataset(train, vocab, cfg.window)
+    ds = StyleDataset(train, vocab, seq)
     if rank == 0:
         for s in train_styles:
             slot = styles.index(s)
             print(f"[train] {s}: {len(train[slot])} pieces, {sum(map(len, train[slot]))} tokens; "
                   f"held out {len(held[slot])} pieces, {sum(map(len, held[slot]))} tokens")
 
-    model = MusicTransformer(cfg)
-    if a.init:
-        model.load_state_dict(ck["state_dict"])
     model.to(dev)
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
     if rank == 0:
-        print(f"[train] {model.num_params() / 1e6:.2f} M parameters on {dev}, window {cfg.window}")
+        print(f"[train] {arch}: {model.num_params() / 1e6:.2f} M parameters on {dev}, examples of {seq} tokens")
 
     history = []
     t0 = time.time()
@@ -214,7 +230,7 @@ def main(argv=None):
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
         ev = None
         if rank == 0 and (step % a.eval_every == 0):
-            ev = sum(heldout_nll(model, held[sl], sl, vocab, cfg.window, 20) for sl in held) / max(len(held), 1)
+            ev = sum(heldout_nll(model, held[sl], sl, vocab, seq, 20) for sl in held) / max(len(held), 1)
         if rank == 0:
             history.append((step, ema, ev))
             if step % 20 == 0 or ev is not None:
@@ -225,15 +241,16 @@ def main(argv=None):
                       + (f" held-out {ev:.3f}" if ev is not None else ""), flush=True)
 
     if rank == 0:
-        final = {s: heldout_nll(model, held[styles.index(s)], styles.index(s), vocab, cfg.window) for s in train_styles}
+        final = {s: heldout_nll(model, held[styles.index(s)], styles.index(s), vocab, seq, 60) for s in train_styles}
         print("[train] held-out NLL per style: " + ", ".join(f"{s} {v:.3f}" for s, v in final.items()))
         a.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save({
-            "config": cfg.to_dict(), "vocab": vocab.to_json(), "styles": styles,
+            "arch": arch, "config": cfg.to_dict(), "vocab": vocab.to_json(), "styles": styles,
             "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
             "train_info": {"steps": step, "minutes": (time.time() - t0) / 60, "tokens": tokens_seen,
                            "train_styles": train_styles, "heldout_nll": final,
-                           "init": str(a.init) if a.init else None, "max_files": a.max_files},
+                           "init": str(a.init) if a.init else None, "max_files": a.max_files,
+                           "parameters": model.num_params(), "seq": seq},
         }, a.out)
         save_curve(history, a.out.with_suffix(".loss.png"))
         print(f"[train] wrote {a.out} and {a.out.with_suffix('.loss.png')}")

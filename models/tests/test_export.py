@@ -20,3 +20,19 @@ def test_export_parity_beyond_window(tmp_path):
     meta = model_json(cfg, v, ["a", "b"], "tiny", {})
     assert meta["head_dim"] == 16 and meta["vocab"]["size"] == v.size
     json.dumps(meta)
+
+
+def test_int8_variant_stays_close_to_fp32(tmp_path):
+    from cadenza_model.export import compare_int8, quantize_int8
+
+    torch.manual_seed(0)
+    v = Vocab()
+    cfg = ModelConfig(vocab_size=v.size, d_model=64, n_layer=2, n_head=2, d_ff=128, window=16, dropout=0.0)
+    m = MusicTransformer(cfg).eval()
+    fp32 = tmp_path / "model.onnx"
+    export_onnx(m, fp32)
+    int8 = tmp_path / "model.int8.onnx"
+    quantize_int8(fp32, int8)
+    r = compare_int8(fp32, int8, np.random.default_rng(0).integers(3, v.size, (1, 40)), cfg.window)
+    assert r["kl_to_fp32"] < 0.05 and r["argmax_agreement"] > 0.8, r
+    assert r["bytes"] < fp32.stat().st_size
