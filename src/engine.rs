@@ -81,6 +81,7 @@ impl Engine {
         status.set_state(EngineState::Loading);
         let thread = {
             let stop = stop.clone();
+            let status_on_error = status.clone();
             std::thread::Builder::new()
                 .name("cadenza-engine".into())
                 .spawn(move || {
@@ -98,6 +99,7 @@ impl Engine {
                         st.fail(&format!("engine thread panicked: {msg}"));
                     }
                 })
+                .map_err(|e| status_on_error.fail(&format!("could not start the engine thread: {e}")))
                 .ok()
         };
         Self { stop, thread }

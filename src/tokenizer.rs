@@ -30,8 +30,9 @@ pub enum Event {
     Shift(u32),
 }
 
-/// The vocabulary layout. Plain numbers, `Copy`, so the engine can hold it without a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The vocabulary layout. Plain numbers, `Copy`, so the engine can hold it without a model. Read from
+/// model.json's `vocab` block (see `crate::model::spec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 pub struct Vocab {
     pub size: u32,
     pub pad: u32,

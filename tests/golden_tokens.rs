@@ -27,8 +27,9 @@ fn rust_tokenizer_matches_python_golden_files() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/tests/fixtures/golden_tokens.json");
     let golden: Golden = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(golden.ticks_per_beat, 24);
-    let v = Vocab::with(golden.vocab.style_slots, golden.vocab.max_shift);
-    assert_eq!((v.size, v.note_on_base, v.note_off_base, v.shift_base), (golden.vocab.size, golden.vocab.note_on_base, golden.vocab.note_off_base, golden.vocab.shift_base));
+    let v = Vocab::with(golden.vocab.layout.style_slots, golden.vocab.layout.max_shift);
+    assert_eq!(v, golden.vocab.layout, "Python's layout is the canonical one");
+    assert_eq!(golden.vocab.pitches, 128);
     assert_eq!(v, Vocab::DEFAULT, "the shipped layout");
     assert!(golden.cases.iter().any(|c| c.tokens.len() > 100), "a real piece is among the cases");
     for case in &golden.cases {

@@ -102,7 +102,7 @@ impl OnnxModel {
             }
         }
         let cap = spec.cache_floats_per_token() * spec.window as usize;
-        let vocab = spec.vocab.size as usize;
+        let vocab = spec.vocab().size as usize;
         let window = spec.window as usize;
         Ok(Self {
             session,
@@ -144,7 +144,7 @@ impl OnnxModel {
             return Err(ModelError::Inference("nothing to feed".into()));
         }
         let (l, h, d) = (self.spec.n_layer as usize, self.spec.n_head as usize, self.spec.head_dim as usize);
-        let vocab = self.spec.vocab.size as usize;
+        let vocab = self.spec.vocab().size as usize;
         let t = tokens.len();
         self.token_buf.clear();
         self.token_buf.extend(tokens.iter().map(|&x| i64::from(x)));

@@ -22,20 +22,11 @@ pub enum SpecError {
     Invalid { field: &'static str, problem: String },
 }
 
-/// The `vocab` block, exactly as Python writes it.
+/// The `vocab` block, exactly as Python writes it: the layout plus the pitch count it assumes.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct VocabSpec {
-    pub size: u32,
-    pub pad: u32,
-    pub bos: u32,
-    pub eos: u32,
-    pub style_base: u32,
-    pub style_slots: u32,
-    pub note_on_base: u32,
-    pub note_off_base: u32,
-    pub shift_base: u32,
-    pub max_shift: u32,
+    #[serde(flatten)]
+    pub layout: Vocab,
     pub pitches: u32,
 }
 
@@ -97,18 +88,18 @@ impl ModelSpec {
         if v.pitches != crate::tokenizer::PITCHES {
             return invalid("vocab.pitches", format!("{} (expected {})", v.pitches, crate::tokenizer::PITCHES));
         }
-        if v.max_shift == 0 {
+        if v.layout.max_shift == 0 {
             return invalid("vocab.max_shift", "must be positive".into());
         }
-        let canonical = Vocab::with(v.style_slots, v.max_shift);
+        let canonical = Vocab::with(v.layout.style_slots, v.layout.max_shift);
         if self.vocab() != canonical {
             return invalid("vocab", format!("layout {:?} is not the canonical layout {:?}", self.vocab(), canonical));
         }
         if self.styles.is_empty() {
             return invalid("styles", "no styles".into());
         }
-        if self.styles.len() > v.style_slots as usize {
-            return invalid("styles", format!("{} styles but only {} style slots", self.styles.len(), v.style_slots));
+        if self.styles.len() > v.layout.style_slots as usize {
+            return invalid("styles", format!("{} styles but only {} style slots", self.styles.len(), v.layout.style_slots));
         }
         for (field, x) in [("d_model", self.d_model), ("n_layer", self.n_layer), ("n_head", self.n_head), ("head_dim", self.head_dim)] {
             if x == 0 {
@@ -126,19 +117,7 @@ impl ModelSpec {
     }
 
     pub fn vocab(&self) -> Vocab {
-        let v = &self.vocab;
-        Vocab {
-            size: v.size,
-            pad: v.pad,
-            bos: v.bos,
-            eos: v.eos,
-            style_base: v.style_base,
-            style_slots: v.style_slots,
-            note_on_base: v.note_on_base,
-            note_off_base: v.note_off_base,
-            shift_base: v.shift_base,
-            max_shift: v.max_shift,
-        }
+        self.vocab.layout
     }
 
     pub fn io_names(&self) -> Result<IoNames, SpecError> {
