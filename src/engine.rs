@@ -79,6 +79,8 @@ impl Engine {
     pub fn start(config: EngineConfig, side: EngineSide, knobs: Arc<Knobs>, status: Arc<EngineStatus>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         status.set_state(EngineState::Loading);
+        status.tokens.store(0, Ordering::Relaxed);
+        status.last_step_micros.store(0, Ordering::Relaxed);
         let thread = {
             let stop = stop.clone();
             let status_on_error = status.clone();

@@ -58,8 +58,10 @@ def export_onnx(model: MusicTransformer, path: Path):
     tokens = torch.randint(3, cfg.vocab_size, (1, 3))
     pk = torch.randn(cfg.n_layer, 1, cfg.n_head, 5, cfg.head_dim)
     pv = torch.randn_like(pk)
+    # The wrapper must be in eval mode: the exporter restores the wrapper's mode afterwards, recursively,
+    # and a fresh module is in training mode (that would silently switch the model's dropout back on).
     torch.onnx.export(
-        StepGraph(model), (tokens, pk, pv), str(path),
+        StepGraph(model).eval(), (tokens, pk, pv), str(path),
         input_names=list(INPUTS.values()), output_names=list(OUTPUTS.values()),
         dynamic_axes={
             "tokens": {1: "new"}, "past_keys": {3: "past"}, "past_values": {3: "past"},
@@ -74,6 +76,7 @@ def onnx_parity(model: MusicTransformer, onnx_path: Path, n_tokens: int, seed: i
     import onnxruntime as ort
 
     cfg = model.cfg
+    model.eval()
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
@@ -162,11 +165,12 @@ def main(argv=None):
         toks = (toks * (1 + (cfg.window + 64) // len(toks)))[:cfg.window + 64]
         info["int8"] = compare_int8(onnx_path, int8_path, np.array([toks], dtype=np.int64), cfg.window)
         print(f"[export] int8: {info['int8']}")
-    meta = model_json(cfg, vocab, ck["styles"], a.name, info)
-    (a.out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"[export] {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), parity over {n} tokens: {diff:.2e}")
     if diff > 1e-4:
-        raise SystemExit(f"parity check failed: {diff} > 1e-4")
+        onnx_path.unlink()
+        raise SystemExit(f"parity check failed: {diff} > 1e-4; nothing written")
+    meta = model_json(cfg, vocab, ck["styles"], a.name, info)
+    (a.out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 if __name__ == "__main__":
