@@ -214,6 +214,9 @@ impl<B: Backend> Generator<B> {
         if self.cursor >= playhead + LOOKAHEAD_BEATS {
             return Ok(false);
         }
+        if self.needs_reanchor() {
+            self.end_notes_leaving_window(out);
+        }
         self.sync_cache()?;
         self.build_mask();
         let token = self
@@ -328,14 +331,39 @@ impl<B: Backend> Generator<B> {
         self.fed = from;
     }
 
+    /// Will the next cache sync restart the cache from the recent half window?
+    fn needs_reanchor(&self) -> bool {
+        !self.logits_ready && (self.cache_dirty || self.ctx.len() - self.fed > self.backend.room())
+    }
+
+    /// Before a re-anchor: end Cadenza's notes whose note-on would fall out of the window. The model
+    /// could never end them (it no longer sees them start), so without this only the maximum note
+    /// length would. The player's held notes are theirs to end.
+    fn end_notes_leaving_window(&mut self, out: &mut impl FnMut(Generated)) {
+        let start = self.ctx.len().saturating_sub(self.backend.window() / 2);
+        let mut opened_at: [Option<usize>; 128] = [None; 128];
+        for (i, c) in self.ctx.iter().enumerate() {
+            match self.vocab.decode(c.token) {
+                Some(Event::NoteOn(p)) => opened_at[p as usize] = Some(i),
+                Some(Event::NoteOff(p)) => opened_at[p as usize] = None,
+                _ => {}
+            }
+        }
+        for p in 0..128u8 {
+            if opened_at[p as usize].is_some_and(|i| i < start) && !self.held[p as usize] {
+                self.push(self.vocab.note_off_base + u32::from(p));
+                out(self.note(p, false));
+            }
+        }
+    }
+
     /// Feed the backend whatever context it has not seen, re-anchoring when the window is full.
     fn sync_cache(&mut self) -> Result<(), String> {
         if self.logits_ready {
             return Ok(());
         }
         let window = self.backend.window();
-        let unfed = self.ctx.len() - self.fed;
-        if self.cache_dirty || unfed > self.backend.room() {
+        if self.needs_reanchor() {
             let start = self.ctx.len().saturating_sub(window / 2);
             self.reanchor(start);
             self.feed_buf.clear();
@@ -401,6 +429,8 @@ mod tests {
         resets: usize,
         style_base: u32,
         style_slots: u32,
+        /// A token the fake strongly prefers (to script what the "model" plays).
+        favor: Option<u32>,
     }
 
     impl Fake {
@@ -413,6 +443,7 @@ mod tests {
                 resets: 0,
                 style_base: vocab.style_base,
                 style_slots: vocab.style_slots,
+                favor: None,
             }
         }
     }
@@ -427,6 +458,10 @@ mod tests {
             assert!(self.cached + tokens.len() <= self.window - 1, "cache would exceed the window: {} + {}", self.cached, tokens.len());
             self.cached += tokens.len();
             self.since_reset.extend_from_slice(tokens);
+            self.logits.iter_mut().for_each(|l| *l = 0.0);
+            if let Some(t) = self.favor {
+                self.logits[t as usize] = 30.0;
+            }
             Ok(&self.logits)
         }
         fn reset(&mut self) {
@@ -532,6 +567,27 @@ mod tests {
         let notes = fill(&mut g, 0.0, S);
         assert!(notes.iter().all(|n| n.epoch == 2 && n.beat >= 0.0));
         assert!(notes.iter().any(|n| n.on));
+    }
+
+    #[test]
+    fn a_reanchor_ends_our_notes_whose_start_leaves_the_window_but_not_the_players() {
+        let v = Vocab::DEFAULT;
+        let mut g = gen(32);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 });
+        g.on_message(ToEngine::Played { beat: 0.1, pitch: 50, velocity: 0.5, on: true }); // held on
+        g.backend.favor = Some(v.note_on_base + 60);
+        let mut out = Vec::new();
+        g.step(0.1, S, &mut |n| out.push(n)).unwrap();
+        assert!(out.iter().any(|n| n.on && n.pitch == 60));
+        // Now only rests: the note-on of 60 slides out of the window.
+        g.backend.favor = Some(v.shift_base); // one-tick shifts
+        for i in 0..400 {
+            g.step(0.1 + f64::from(i) * 0.01, S, &mut |n| out.push(n)).unwrap();
+        }
+        assert!(g.backend.resets > 1, "re-anchored");
+        let off = out.iter().find(|n| !n.on && n.pitch == 60).expect("Cadenza ended its own note");
+        assert!(off.beat < 4.0, "well before the 8-beat safety net: {off:?}");
+        assert!(!out.iter().any(|n| !n.on && n.pitch == 50), "never ends the player's held note");
     }
 
     #[test]
