@@ -79,6 +79,9 @@ fn candidates(own_dir: Option<&Path>, home: Option<&Path>) -> Vec<PathBuf> {
         out.push(home.join(".vst3/Cadenza.vst3/Contents/x86_64-linux").join(ORT_LIB_NAME));
         out.push(home.join(".clap").join(ORT_LIB_NAME));
     }
+    // Installed in ~/.clap, the binary's own directory is one of the fallbacks: list it once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
     out
 }
 
@@ -113,6 +116,8 @@ mod tests {
         assert_eq!(c[0], Path::new("/b/Cadenza.vst3/Contents/x86_64-linux").join(ORT_LIB_NAME));
         assert_eq!(c[1], Path::new("/home/u/.vst3/Cadenza.vst3/Contents/x86_64-linux").join(ORT_LIB_NAME));
         assert_eq!(c[2], Path::new("/home/u/.clap").join(ORT_LIB_NAME));
+        let installed = candidates(Some(Path::new("/home/u/.clap")), Some(Path::new("/home/u")));
+        assert_eq!(installed.len(), 2, "no duplicates: {installed:?}");
     }
 
     #[test]
