@@ -29,6 +29,9 @@ from .vocab import PITCHES, Vocab, notes_to_tokens, tokens_to_notes
 
 HERE = Path(__file__).resolve().parent.parent
 EXCERPT_BEATS = 16
+# The plugin ends any note after this many beats (scheduler's maximum note length); samples are judged
+# as a listener of the plugin would hear them.
+MAX_NOTE_BEATS = 8
 
 
 # ---------------------------------------------------------------- generation (PyTorch, KV cache)
@@ -275,7 +278,8 @@ def main(argv=None):
         hits = 0
         for k in range(a.samples):
             toks = generate(tf, vocab, slot, a.sample_tokens, 1.0, 0.95, a.seed * 1000 + i * 100 + k)
-            notes = tokens_to_notes(toks, vocab)
+            cap = MAX_NOTE_BEATS * vocab.ticks_per_beat
+            notes = [(o, min(d, cap), p) for o, d, p in tokens_to_notes(toks, vocab)]
             ex = [n for n in notes if n[0] < EXCERPT_BEATS * vocab.ticks_per_beat] or notes
             hits += int(clf.predict(np.array([features(ex)]))[0] == i)
             if k < 2:
@@ -333,9 +337,11 @@ def main(argv=None):
               "|---|---|---|"]
     for s in styles:
         lines.append(f"| {s} | {real_per_style[s]:.0%} | {gen_share[s]:.0%} ({a.samples} samples) |")
+    lines += ["", f"Generated samples are judged as the plugin plays them (notes capped at {MAX_NOTE_BEATS} beats)."]
     lines += ["", f"Overall share of generated samples in the requested style: {np.mean(list(gen_share.values())):.0%}.", "",
               "## Samples", "", "Temperature 1.0, top-p 0.95, "
-              f"{a.sample_tokens} tokens after the style token. MIDI files beside the pictures.", ""]
+              f"{a.sample_tokens} tokens after the style token, notes capped at {MAX_NOTE_BEATS} beats as the plugin "
+              "plays them. MIDI files beside the pictures.", ""]
     for s in styles:
         lines.append(f"![{s}](samples/{s}_1.png)")
     a.out.write_text("\n".join(lines) + "\n")
