@@ -5,6 +5,7 @@
 //! - `fetch-ort`: the pinned ONNX Runtime library from its PyPI wheel into `.cache/` (hash-checked).
 //! - `render [render options]`: release bundles, then the headless render on the embedded model.
 //! - `test`: every test, from a fresh machine: model tooling setup, bundles, Rust and Python suites.
+//! - `bench`: the model-path benchmark table (release build, the fetched ONNX Runtime).
 //!
 //! Anything else goes to nice-plug's xtask unchanged.
 
@@ -25,6 +26,7 @@ fn main() -> Result<()> {
         Some("bundle") => bundle(&args),
         Some("render") => render(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("bench") => bench(),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
 }
@@ -105,6 +107,13 @@ fn render(args: &[String]) -> Result<()> {
         .args(["run", "--quiet", "--release", "--features", "host", "--bin", "cadenza-render", "--", "--plugin"])
         .arg(&clap)
         .args(args))
+}
+
+fn bench() -> Result<()> {
+    let lib = std::fs::canonicalize(fetch_ort()?)?;
+    run(Command::new("cargo")
+        .args(["run", "--quiet", "--release", "--bin", "cadenza-bench"])
+        .env("CADENZA_ORT_LIB", lib))
 }
 
 fn test(args: &[String]) -> Result<()> {
