@@ -206,10 +206,11 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
     }
     let (median, p99, max) = steps.summary();
     tracing::info!(
-        "Cadenza engine stopped: {} tokens, step median {median} µs, p99 {p99} µs, max {max} µs; dropped {} to audio, {} from audio",
+        "Cadenza engine stopped: {} tokens, step median {median} µs, p99 {p99} µs, max {max} µs; dropped {} to audio, {} from audio, {} refused by the host",
         status.tokens.load(Ordering::Relaxed),
         side.shared.dropped_to_audio.load(Ordering::Relaxed),
         side.shared.dropped_to_engine.load(Ordering::Relaxed),
+        status.dropped_to_host.load(Ordering::Relaxed),
     );
 }
 

@@ -9,7 +9,7 @@
 //!
 //! None of those know nice-plug; they are tested without a host.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use nice_plug::midi::{Channel, Key, VoiceID};
@@ -52,8 +52,6 @@ pub struct Cadenza {
     /// Style and bypass as of the last block, to cut notes when they change.
     last_style: i32,
     was_bypassed: bool,
-    /// Events the host's output buffer refused.
-    dropped_output: AtomicU64,
 }
 
 impl Default for Cadenza {
@@ -70,17 +68,11 @@ impl Default for Cadenza {
             sink: EventSink::new(OutEvent::Off { timing: 0, pitch: 0 }),
             last_style,
             was_bypassed: false,
-            dropped_output: AtomicU64::new(0),
         }
     }
 }
 
 impl Cadenza {
-    /// Engine state, shared (for an editor or a test).
-    pub fn status(&self) -> Arc<EngineStatus> {
-        self.status.clone()
-    }
-
     fn to_host(ev: OutEvent<PluginNoteEvent<Self>>) -> PluginNoteEvent<Self> {
         let channel = Channel::Number(OUTPUT_CHANNEL);
         match ev {
@@ -212,7 +204,7 @@ impl Plugin for Cadenza {
         self.sink.sort();
         for &(_, ev) in self.sink.as_slice() {
             if context.try_send_event(Self::to_host(ev)).is_err() {
-                self.dropped_output.fetch_add(1, Ordering::Relaxed);
+                self.status.dropped_to_host.fetch_add(1, Ordering::Relaxed);
             }
         }
         ProcessStatus::KeepAlive

@@ -32,6 +32,8 @@ pub struct EngineStatus {
     pub load_millis: AtomicU64,
     /// Inference errors recovered from (cache reset and continued).
     pub recovered_errors: AtomicU64,
+    /// Events the host's output buffer refused (written by the audio thread: an atomic add only).
+    pub dropped_to_host: AtomicU64,
 }
 
 fn lock(m: &Mutex<String>) -> std::sync::MutexGuard<'_, String> {
