@@ -90,16 +90,19 @@ impl Bridge {
     }
 }
 
+/// The one rule for both queues: push, or drop and count. Never waits.
+fn push_or_count<T>(queue: &mut rtrb::Producer<T>, item: T, dropped: &AtomicU64) -> bool {
+    let pushed = queue.push(item).is_ok();
+    if !pushed {
+        dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    pushed
+}
+
 impl AudioSide {
     /// Queue a message for the engine; on a full queue drop it, count it and return false.
     pub fn send(&mut self, msg: ToEngine) -> bool {
-        match self.to_engine.push(msg) {
-            Ok(()) => true,
-            Err(_) => {
-                self.shared.dropped_to_engine.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-        }
+        push_or_count(&mut self.to_engine, msg, &self.shared.dropped_to_engine)
     }
 
     /// The next generated note, if any.
@@ -117,13 +120,7 @@ impl AudioSide {
 impl EngineSide {
     /// Queue a generated note; on a full queue drop it, count it and return false.
     pub fn send(&mut self, note: Generated) -> bool {
-        match self.to_audio.push(note) {
-            Ok(()) => true,
-            Err(_) => {
-                self.shared.dropped_to_audio.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-        }
+        push_or_count(&mut self.to_audio, note, &self.shared.dropped_to_audio)
     }
 
     pub fn receive(&mut self) -> Option<ToEngine> {

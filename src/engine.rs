@@ -144,11 +144,7 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
         Ok(m) => m,
         Err(e) => {
             status.fail(&e.to_string());
-            // Stay alive but idle, draining the queue so the audio side never sees it full.
-            while !stop.load(Ordering::Acquire) {
-                while side.receive().is_some() {}
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            idle_until_stopped(&mut side, &stop);
             return;
         }
     };
@@ -194,10 +190,7 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
                 tracing::warn!("Cadenza engine: inference error ({errors} in a row): {e}");
                 if errors >= MAX_CONSECUTIVE_ERRORS {
                     status.fail(&format!("inference keeps failing: {e}"));
-                    while !stop.load(Ordering::Acquire) {
-                        while side.receive().is_some() {}
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
+                    idle_until_stopped(&mut side, &stop);
                     return;
                 }
                 gen.reset_cache();
@@ -212,6 +205,15 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
         side.shared.dropped_to_engine.load(Ordering::Relaxed),
         status.dropped_to_host.load(Ordering::Relaxed),
     );
+}
+
+/// After a failure: stay alive but idle until stopped, draining the queue so the audio side never
+/// finds it full (it keeps passing MIDI through meanwhile).
+fn idle_until_stopped(side: &mut EngineSide, stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        while side.receive().is_some() {}
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The last step durations (µs), for the summary in the log at stop. Fixed size: no growth.
