@@ -38,3 +38,36 @@ impl ModelSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("cadenza-model-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_model_on_disk_reads_model_json_beside_it_and_names_what_is_wrong() {
+        let d = dir("missing");
+        let err = ModelSource::File(d.join("model.onnx")).read().unwrap_err();
+        assert!(matches!(&err, ModelError::Io(m) if m.contains("model.json")), "{err}");
+
+        let d = dir("corrupt-json");
+        std::fs::write(d.join("model.json"), "{\"format_version\": 1, \"name\": ").unwrap();
+        std::fs::write(d.join("model.onnx"), b"x").unwrap();
+        let err = ModelSource::File(d.join("model.onnx")).read().unwrap_err();
+        assert!(matches!(err, ModelError::Spec(SpecError::Parse(_))), "{err}");
+
+        let d = dir("good-json");
+        std::fs::write(d.join("model.json"), DEFAULT_MODEL_JSON).unwrap();
+        std::fs::write(d.join("model.onnx"), b"not an onnx graph").unwrap();
+        let (bytes, spec) = ModelSource::File(d.join("model.onnx")).read().unwrap();
+        assert_eq!(&bytes[..], b"not an onnx graph");
+        assert_eq!(spec.styles.len(), 5);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
