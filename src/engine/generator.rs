@@ -223,11 +223,15 @@ impl<B: Backend> Generator<B> {
             .sampler
             .sample(&self.last_logits, &self.allowed, s.temperature, s.top_p)
             .ok_or("no token allowed")?;
+        let was_open = |p: u8| self.open_notes()[p as usize];
+        let emit = match self.vocab.decode(token) {
+            Some(Event::NoteOn(p)) => Some((p, true)),
+            Some(Event::NoteOff(p)) if was_open(p) => Some((p, false)),
+            _ => None,
+        };
         self.push(token);
-        match self.vocab.decode(token) {
-            Some(Event::NoteOn(p)) => out(self.note(p, true)),
-            Some(Event::NoteOff(p)) => out(self.note(p, false)),
-            _ => {}
+        if let Some((p, on)) = emit {
+            out(self.note(p, on));
         }
         Ok(true)
     }
@@ -311,13 +315,18 @@ impl<B: Backend> Generator<B> {
         }
     }
 
+    /// What the model may write next. A note-off for a key that is not open is allowed as a *token*:
+    /// training crops start mid-piece, so the model has learned that a context may end notes it never
+    /// saw begin, and forbidding that can leave it resting forever (it wants a note-off, finds none
+    /// allowed, and writes another rest). Such a note-off goes into the context only; [`Self::step_at`]
+    /// sends the audio side note-offs for Cadenza's open notes alone. The player's keys stay untouched.
     fn build_mask(&mut self) {
         let v = self.vocab;
         let open = self.open_notes();
         for (i, a) in self.allowed.iter_mut().enumerate() {
             *a = match v.decode(i as u32) {
                 Some(Event::NoteOn(p)) => !open[p as usize] && !self.held[p as usize],
-                Some(Event::NoteOff(p)) => open[p as usize] && !self.held[p as usize],
+                Some(Event::NoteOff(p)) => !self.held[p as usize],
                 Some(Event::Shift(_)) => true,
                 _ => false,
             };
@@ -588,6 +597,27 @@ mod tests {
         let off = out.iter().find(|n| !n.on && n.pitch == 60).expect("Cadenza ended its own note");
         assert!(off.beat < 4.0, "well before the 8-beat safety net: {off:?}");
         assert!(!out.iter().any(|n| !n.on && n.pitch == 50), "never ends the player's held note");
+    }
+
+    #[test]
+    fn the_model_may_end_notes_it_never_saw_begin_but_only_our_open_notes_go_out() {
+        let v = Vocab::DEFAULT;
+        let mut g = gen(64);
+        g.on_message(ToEngine::Resync { beat: 0.0, playing: true, epoch: 1 });
+        g.on_message(ToEngine::Played { beat: 0.0, pitch: 50, velocity: 0.5, on: true });
+        // The model insists on ending key 55, which nobody started (a crop seen mid-piece).
+        g.backend.favor = Some(v.note_off_base + 55);
+        let before = g.context_len();
+        let mut out = Vec::new();
+        assert!(g.step(0.0, S, &mut |n| out.push(n)).unwrap());
+        assert_eq!(g.context_len(), before + 2, "a catch-up rest, then the note-off, in the context");
+        assert!(out.is_empty(), "nothing to end on the audio side: {out:?}");
+        // The player's held key stays untouchable, however much the model wants it.
+        g.backend.favor = Some(v.note_off_base + 50);
+        for _ in 0..50 {
+            g.step(0.0, S, &mut |n| out.push(n)).unwrap();
+        }
+        assert!(!out.iter().any(|n| n.pitch == 50));
     }
 
     #[test]
