@@ -55,7 +55,9 @@ def generate(model, vocab: Vocab, slot: int, n_tokens: int, temperature: float, 
         mask = allowed.clone()
         for p in range(PITCHES):
             mask[vocab.note_on_base + p] = p not in open_keys
-            mask[vocab.note_off_base + p] = p in open_keys
+            # As in the plugin: a note-off for a key that is not open is a harmless context token
+            # (training crops start mid-piece); forbidding it can leave the model resting forever.
+            mask[vocab.note_off_base + p] = True
         lg = logits[0, -1] / max(temperature, 1e-3)
         lg = lg.masked_fill(~mask, float("-inf"))
         probs = torch.softmax(lg, -1)

@@ -30,6 +30,7 @@ def test_lstm_has_the_transformer_interface_and_size():
 
 
 def test_generation_obeys_the_grammar_masks():
+    # events only, and never a note-on on a key that is already sounding
     torch.manual_seed(0)
     v = Vocab()
     m = MusicTransformer(ModelConfig(v.size, d_model=32, n_layer=1, n_head=2, d_ff=32, window=24, dropout=0.0)).eval()
@@ -41,8 +42,7 @@ def test_generation_obeys_the_grammar_masks():
             assert t - v.note_on_base not in open_keys
             open_keys.add(t - v.note_on_base)
         elif t < v.shift_base:
-            assert t - v.note_off_base in open_keys
-            open_keys.discard(t - v.note_off_base)
+            open_keys.discard(t - v.note_off_base)  # ending a key never started is allowed, as in the plugin
     assert tokens_to_notes(toks, v) is not None
 
 
