@@ -25,7 +25,7 @@ import torch
 from .baselines import NGram
 from .data import load_corpus
 from .train import build_model, heldout_nll, tokenize_pieces
-from .vocab import PITCHES, Vocab, notes_to_tokens, tokens_to_notes
+from .vocab import PITCHES, Vocab, clean_crop, notes_to_tokens, tokens_to_notes
 
 HERE = Path(__file__).resolve().parent.parent
 EXCERPT_BEATS = 16
@@ -246,7 +246,7 @@ def main(argv=None):
         tot, cnt, chunks = 0.0, 0, 0
         for p in held_toks:
             for i in range(0, len(p), seq - 1):
-                x, c = ng.nll([vocab.style(slot)] + p[i:i + seq - 1])
+                x, c = ng.nll([vocab.style(slot)] + clean_crop(p[i:i + seq - 1], vocab))
                 tot, cnt, chunks = tot + x, cnt + c, chunks + 1
                 if chunks >= a.max_chunks:
                     break

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .baselines import LSTMConfig, LSTMModel
 from .model import ModelConfig, MusicTransformer
-from .vocab import PITCHES, Vocab, notes_to_tokens
+from .vocab import PITCHES, Vocab, clean_crop, notes_to_tokens
 
 ARCHS = {"transformer": (ModelConfig, MusicTransformer), "lstm": (LSTMConfig, LSTMModel)}
 
@@ -63,7 +63,7 @@ class StyleDataset:
         piece = rng.choices(self.by_slot[slot], weights=self.weights[slot])[0]
         n = self.seq - 1
         start = 0 if len(piece) <= n or rng.random() < 0.1 else rng.randrange(0, len(piece) - n)
-        crop = piece[start:start + n]
+        crop = clean_crop(piece[start:start + n], self.vocab)
         for _ in range(4):
             shifted = self._shift(crop, rng.randint(-self.transpose, self.transpose))
             if shifted is not None:
@@ -93,7 +93,7 @@ def heldout_nll(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: in
     dev = next(model.parameters()).device
     for p in pieces:
         for s in range(0, len(p), seq - 1):
-            chunk = [vocab.style(slot)] + p[s:s + seq - 1]
+            chunk = [vocab.style(slot)] + clean_crop(p[s:s + seq - 1], vocab)
             if len(chunk) < 2:
                 continue
             x = torch.tensor([chunk], device=dev)

@@ -153,3 +153,24 @@ def transpose(notes: Iterable[Note], semitones: int) -> List[Note]:
 
 def vocab_dict(v: Vocab) -> dict:
     return asdict(v)
+
+
+def clean_crop(tokens: Sequence[int], vocab: Vocab) -> List[int]:
+    """A window cut from a piece, without the note-offs of notes that began before the cut.
+
+    A crop taken mid-piece starts with notes already sounding; their note-offs would teach the model
+    to end notes it never heard begin. The plugin's context is cut the same way (re-anchoring keeps a
+    style token and the newest half window), so training, evaluation and playing all see clean windows.
+    """
+    sounding = [0] * PITCHES
+    out: List[int] = []
+    for t in tokens:
+        if vocab.note_on_base <= t < vocab.note_on_base + PITCHES:
+            sounding[t - vocab.note_on_base] += 1
+        elif vocab.note_off_base <= t < vocab.note_off_base + PITCHES:
+            p = t - vocab.note_off_base
+            if sounding[p] == 0:
+                continue
+            sounding[p] -= 1
+        out.append(t)
+    return out
