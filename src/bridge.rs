@@ -21,14 +21,67 @@ pub const TO_ENGINE_CAPACITY: usize = 1024;
 /// Engine → audio capacity: the engine plans a few beats ahead, far below this many notes.
 pub const TO_AUDIO_CAPACITY: usize = 1024;
 
+/// Where the audio side is, as the engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlayClock {
+    /// Beat at the start of the block being played.
+    pub playhead: f64,
+    /// BPM.
+    pub tempo: f64,
+    /// A beat on which a bar starts.
+    pub bar_origin: f64,
+    /// Bar length in beats (quarter notes).
+    pub beats_per_bar: f64,
+}
+
+impl PlayClock {
+    /// 4/4 at `tempo`, bars from beat 0.
+    pub fn at(playhead: f64, tempo: f64) -> Self {
+        Self {
+            playhead,
+            tempo,
+            bar_origin: 0.0,
+            beats_per_bar: 4.0,
+        }
+    }
+
+    /// Where `beat` sits in its bar, in beats from the bar's start.
+    pub fn in_bar(&self, beat: f64) -> f64 {
+        (beat - self.bar_origin).rem_euclid(self.beats_per_bar.max(1e-6))
+    }
+
+    /// The first beat (`bar`: first bar start) at or after `beat`.
+    pub fn next_grid(&self, beat: f64, bar: bool) -> f64 {
+        let unit = if bar {
+            self.beats_per_bar.max(1e-6)
+        } else {
+            1.0
+        };
+        self.bar_origin + ((beat - self.bar_origin) / unit - 1e-9).ceil() * unit
+    }
+}
+
 /// Audio → engine.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ToEngine {
     /// The player pressed (`on`) or released a key at `beat`. Velocity in 0..=1.
-    Played { beat: f64, pitch: u8, velocity: f32, on: bool },
-    /// The timeline jumped, or the transport started/stopped: everything planned is void. Plan again
-    /// from `beat`, stamping new notes with `epoch`.
-    Resync { beat: f64, playing: bool, epoch: u32 },
+    Played {
+        beat: f64,
+        pitch: u8,
+        velocity: f32,
+        on: bool,
+    },
+    /// The timeline jumped, or the transport started/stopped, or a setting ended every note: everything
+    /// planned is void. Plan again from `beat`, stamping new notes with `epoch`. `heard_until` is how far
+    /// the old timeline was played (its notes after that never sounded); `jumped` says the host moved
+    /// the playhead (a seek or a loop), as opposed to a start, a stop or a setting.
+    Resync {
+        beat: f64,
+        playing: bool,
+        epoch: u32,
+        heard_until: f64,
+        jumped: bool,
+    },
 }
 
 /// Engine → audio: one generated note-on or note-off.
@@ -53,6 +106,10 @@ pub struct Shared {
     pub playhead_beat: AtomicF64,
     /// The tempo of that block in BPM (audio thread writes).
     pub tempo: AtomicF64,
+    /// A beat on which a bar starts, from the host's bar position (audio thread writes).
+    pub bar_origin: AtomicF64,
+    /// Bar length in beats (quarter notes) from the host's time signature (audio thread writes).
+    pub beats_per_bar: AtomicF64,
     /// Messages the audio side could not queue to the engine.
     pub dropped_to_engine: AtomicU64,
     /// Notes the engine could not queue to the audio side.
@@ -82,10 +139,22 @@ impl Bridge {
     pub fn new() -> (AudioSide, EngineSide) {
         let (to_engine, from_audio) = rtrb::RingBuffer::new(TO_ENGINE_CAPACITY);
         let (to_audio, from_engine) = rtrb::RingBuffer::new(TO_AUDIO_CAPACITY);
-        let shared = Arc::new(Shared { tempo: AtomicF64::new(120.0), ..Default::default() });
+        let shared = Arc::new(Shared {
+            tempo: AtomicF64::new(120.0),
+            beats_per_bar: AtomicF64::new(4.0),
+            ..Default::default()
+        });
         (
-            AudioSide { to_engine, from_engine, shared: shared.clone() },
-            EngineSide { from_audio, to_audio, shared },
+            AudioSide {
+                to_engine,
+                from_engine,
+                shared: shared.clone(),
+            },
+            EngineSide {
+                from_audio,
+                to_audio,
+                shared,
+            },
         )
     }
 }
@@ -111,9 +180,17 @@ impl AudioSide {
     }
 
     /// Publish the playhead for the engine.
-    pub fn publish_playhead(&self, beat: f64, tempo: f64) {
-        self.shared.tempo.store(tempo, Ordering::Relaxed);
-        self.shared.playhead_beat.store(beat, Ordering::Release);
+    pub fn publish(&self, clock: PlayClock) {
+        self.shared.tempo.store(clock.tempo, Ordering::Relaxed);
+        self.shared
+            .bar_origin
+            .store(clock.bar_origin, Ordering::Relaxed);
+        self.shared
+            .beats_per_bar
+            .store(clock.beats_per_bar, Ordering::Relaxed);
+        self.shared
+            .playhead_beat
+            .store(clock.playhead, Ordering::Release);
     }
 }
 
@@ -127,9 +204,14 @@ impl EngineSide {
         self.from_audio.pop().ok()
     }
 
-    pub fn playhead(&self) -> (f64, f64) {
-        let beat = self.shared.playhead_beat.load(Ordering::Acquire);
-        (beat, self.shared.tempo.load(Ordering::Relaxed))
+    pub fn clock(&self) -> PlayClock {
+        let playhead = self.shared.playhead_beat.load(Ordering::Acquire);
+        PlayClock {
+            playhead,
+            tempo: self.shared.tempo.load(Ordering::Relaxed),
+            bar_origin: self.shared.bar_origin.load(Ordering::Relaxed),
+            beats_per_bar: self.shared.beats_per_bar.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -140,7 +222,14 @@ mod tests {
     #[test]
     fn full_queue_drops_and_counts_instead_of_waiting() {
         let (mut audio, mut engine) = Bridge::new();
-        let note = Generated { epoch: 0, plan: 0, beat: 1.0, pitch: 60, velocity: 0.5, on: true };
+        let note = Generated {
+            epoch: 0,
+            plan: 0,
+            beat: 1.0,
+            pitch: 60,
+            velocity: 0.5,
+            on: true,
+        };
         for _ in 0..TO_AUDIO_CAPACITY {
             assert!(engine.send(note));
         }
@@ -150,7 +239,12 @@ mod tests {
         assert_eq!(audio.receive(), Some(note));
         assert!(engine.send(note), "space again after one pop");
 
-        let msg = ToEngine::Played { beat: 0.0, pitch: 60, velocity: 1.0, on: true };
+        let msg = ToEngine::Played {
+            beat: 0.0,
+            pitch: 60,
+            velocity: 1.0,
+            on: true,
+        };
         for _ in 0..TO_ENGINE_CAPACITY {
             assert!(audio.send(msg));
         }
@@ -162,7 +256,17 @@ mod tests {
     #[test]
     fn playhead_is_shared() {
         let (audio, engine) = Bridge::new();
-        audio.publish_playhead(12.5, 90.0);
-        assert_eq!(engine.playhead(), (12.5, 90.0));
+        let clock = PlayClock {
+            playhead: 12.5,
+            tempo: 90.0,
+            bar_origin: 0.5,
+            beats_per_bar: 3.0,
+        };
+        audio.publish(clock);
+        assert_eq!(engine.clock(), clock);
+        assert_eq!(clock.next_grid(12.6, false), 13.5);
+        assert_eq!(clock.next_grid(12.6, true), 15.5);
+        assert_eq!(clock.next_grid(15.5, true), 15.5);
+        assert!((clock.in_bar(16.0) - 0.5).abs() < 1e-12);
     }
 }

@@ -10,18 +10,19 @@
 //! reach it through [`Knobs`] (atomics the plugin updates), notes through the bridge.
 
 pub mod generator;
+pub mod knobs;
 pub mod status;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use atomic_float::AtomicF32;
-
-use crate::bridge::EngineSide;
+use crate::bridge::{EngineSide, ToEngine};
 use crate::model::{ModelSource, OnnxModel};
-pub use generator::{Backend, Generator, Settings};
+use crate::prompt::{self, Prompt, PromptSlot};
+pub use generator::{Backend, Generator};
+pub use knobs::{Knobs, Mode, Settings};
 pub use status::{EngineState, EngineStatus};
 
 /// Consecutive inference errors after which the engine gives up until the next activation.
@@ -29,42 +30,20 @@ const MAX_CONSECUTIVE_ERRORS: u32 = 3;
 /// How long the loop sleeps when there is nothing to do.
 const IDLE_SLEEP: Duration = Duration::from_micros(500);
 
-/// Parameter values the engine reads; the plugin writes them (audio thread, atomics only).
-#[derive(Debug)]
-pub struct Knobs {
-    pub temperature: AtomicF32,
-    pub top_p: AtomicF32,
-    pub style: AtomicU32,
-}
-
-impl Default for Knobs {
-    fn default() -> Self {
-        Self { temperature: AtomicF32::new(1.0), top_p: AtomicF32::new(0.95), style: AtomicU32::new(0) }
-    }
-}
-
-impl Knobs {
-    pub fn settings(&self) -> Settings {
-        Settings {
-            temperature: self.temperature.load(Ordering::Relaxed),
-            top_p: self.top_p.load(Ordering::Relaxed),
-            style: self.style.load(Ordering::Relaxed),
-        }
-    }
-}
-
 /// How to start the engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub source: ModelSource,
     /// Ask for the CUDA execution provider (falls back to CPU, with the reason recorded).
     pub want_cuda: bool,
-    pub seed: u64,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { source: ModelSource::Embedded, want_cuda: true, seed: 0x00C4_DE2A }
+        Self {
+            source: ModelSource::Embedded,
+            want_cuda: true,
+        }
     }
 }
 
@@ -76,7 +55,13 @@ pub struct Engine {
 
 impl Engine {
     /// Spawn the engine thread. Cheap: all loading happens on the new thread.
-    pub fn start(config: EngineConfig, side: EngineSide, knobs: Arc<Knobs>, status: Arc<EngineStatus>) -> Self {
+    pub fn start(
+        config: EngineConfig,
+        side: EngineSide,
+        knobs: Arc<Knobs>,
+        prompt: PromptSlot,
+        status: Arc<EngineStatus>,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         status.set_state(EngineState::Loading);
         status.tokens.store(0, Ordering::Relaxed);
@@ -90,7 +75,7 @@ impl Engine {
                     // A panic must not cross into the host: catch it and report it as a failure.
                     let st = status.clone();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run(config, side, knobs, status, stop)
+                        run(config, side, knobs, prompt, status, stop)
                     }));
                     if let Err(p) = result {
                         let msg = p
@@ -101,7 +86,9 @@ impl Engine {
                         st.fail(&format!("engine thread panicked: {msg}"));
                     }
                 })
-                .map_err(|e| status_on_error.fail(&format!("could not start the engine thread: {e}")))
+                .map_err(|e| {
+                    status_on_error.fail(&format!("could not start the engine thread: {e}"))
+                })
                 .ok()
         };
         Self { stop, thread }
@@ -131,14 +118,25 @@ pub fn load_model(config: &EngineConfig) -> Result<OnnxModel, crate::model::Mode
     let (bytes, spec) = config.source.read()?;
     let mut model = OnnxModel::load(&bytes, spec, config.want_cuda)?;
     let vocab = model.spec.vocab();
-    let warm = [vocab.style_base, vocab.note_on_base + 60, vocab.shift_base + 11];
+    let warm = [
+        vocab.style_base,
+        vocab.note_on_base + 60,
+        vocab.shift_base + 11,
+    ];
     model.feed(&warm)?;
     model.feed(&[vocab.note_off_base + 60])?;
     model.reset();
     Ok(model)
 }
 
-fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Arc<EngineStatus>, stop: Arc<AtomicBool>) {
+fn run(
+    config: EngineConfig,
+    mut side: EngineSide,
+    knobs: Arc<Knobs>,
+    slot: PromptSlot,
+    status: Arc<EngineStatus>,
+    stop: Arc<AtomicBool>,
+) {
     let started = Instant::now();
     let model = match load_model(&config) {
         Ok(m) => m,
@@ -151,7 +149,9 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
     let spec = model.spec.clone();
     status.set_provider(&model.provider.to_string());
     status.set_model(&spec.name);
-    status.load_millis.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    status
+        .load_millis
+        .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
     status.set_state(EngineState::Ready);
     tracing::info!(
         "Cadenza engine ready in {} ms: model {} on {}",
@@ -160,22 +160,73 @@ fn run(config: EngineConfig, mut side: EngineSide, knobs: Arc<Knobs>, status: Ar
         model.provider
     );
 
-    let mut gen = Generator::new(model, spec.vocab(), spec.ticks_per_beat, spec.styles.len() as u32, config.seed);
+    let mut gen = Generator::new(
+        model,
+        spec.vocab(),
+        spec.ticks_per_beat,
+        spec.styles.len() as u32,
+    );
+    let mut prompt = Prompt::default();
+    let mut captures = knobs.capture_requests.load(Ordering::Relaxed);
     let mut errors = 0u32;
     let mut steps = StepTimes::default();
     while !stop.load(Ordering::Acquire) {
-        let (playhead, tempo) = side.playhead();
+        let clock = side.clock();
         while let Some(msg) = side.receive() {
-            if let crate::bridge::ToEngine::Resync { beat, playing, epoch } = msg {
-                tracing::debug!("Cadenza engine: resync to beat {beat:.3} (playing: {playing}, epoch {epoch})");
+            // Settings read after the message: the audio thread stores them before it sends.
+            let s = knobs.settings();
+            if let ToEngine::Resync {
+                beat,
+                playing,
+                epoch,
+                ..
+            } = msg
+            {
+                tracing::debug!(
+                    "Cadenza engine: resync to beat {beat:.3} (playing: {playing}, epoch {epoch})"
+                );
+                if s.mode == Mode::Continue {
+                    let current = prompt::read(&slot);
+                    if current != prompt {
+                        gen.set_prompt(&current.notes);
+                        tracing::info!(
+                            "Cadenza engine: prompt \"{}\" ({} notes)",
+                            current.name,
+                            current.notes.len()
+                        );
+                        prompt = current;
+                    }
+                }
             }
-            gen.on_message(msg);
+            gen.on_message(msg, &s, &mut |g| {
+                side.send(g);
+            });
+        }
+        let s = knobs.settings();
+        let asked = knobs.capture_requests.load(Ordering::Relaxed);
+        if asked != captures {
+            captures = asked;
+            let bars = knobs.capture_bars.load(Ordering::Relaxed).max(1);
+            let notes = gen.capture_bars(bars);
+            tracing::info!(
+                "Cadenza engine: captured {} notes from the last {bars} bars as the prompt",
+                notes.len()
+            );
+            if !notes.is_empty() {
+                prompt::write(
+                    &slot,
+                    Prompt {
+                        name: format!("captured {bars} bars"),
+                        notes,
+                    },
+                );
+            }
         }
         let t0 = Instant::now();
         let mut sent = |g| {
             side.send(g);
         };
-        match gen.step_at(playhead, tempo, knobs.settings(), &mut sent) {
+        match gen.step(clock, &s, &mut sent) {
             Ok(true) => {
                 errors = 0;
                 let micros = t0.elapsed().as_micros() as u64;
@@ -224,7 +275,10 @@ struct StepTimes {
 
 impl Default for StepTimes {
     fn default() -> Self {
-        Self { ring: Box::new([0; 4096]), count: 0 }
+        Self {
+            ring: Box::new([0; 4096]),
+            count: 0,
+        }
     }
 }
 

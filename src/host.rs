@@ -76,8 +76,15 @@ impl ClapHost {
     pub fn load(path: &Path) -> Result<Self, String> {
         // SAFETY: loading a plugin library runs its initialisers; that is what a host does, and the
         // path is the Cadenza bundle we built.
-        let entry = unsafe { PluginEntry::load(path) }.map_err(|e| format!("loading {}: {e}", path.display()))?;
-        let info = HostInfo::new("cadenza-test-host", "Cadenza", "https://example.invalid", "0.1").map_err(|e| e.to_string())?;
+        let entry = unsafe { PluginEntry::load(path) }
+            .map_err(|e| format!("loading {}: {e}", path.display()))?;
+        let info = HostInfo::new(
+            "cadenza-test-host",
+            "Cadenza",
+            "https://example.invalid",
+            "0.1",
+        )
+        .map_err(|e| e.to_string())?;
         let id = CString::new(CADENZA_ID).unwrap();
         let instance = PluginInstance::<Handlers>::new(|_| Shared, |_| (), &entry, &id, &info)
             .map_err(|e| format!("instantiating {CADENZA_ID}: {e}"))?;
@@ -95,9 +102,20 @@ impl ClapHost {
     /// Activate and start processing.
     pub fn activate(&mut self, sample_rate: f64, max_frames: u32) -> Result<(), String> {
         self.deactivate();
-        let config = PluginAudioConfiguration { sample_rate, min_frames_count: 1, max_frames_count: max_frames };
-        let stopped = self.instance.activate(|_, _| (), config).map_err(|e| format!("activate: {e}"))?;
-        self.processor = Some(stopped.start_processing().map_err(|e| format!("start processing: {e}"))?);
+        let config = PluginAudioConfiguration {
+            sample_rate,
+            min_frames_count: 1,
+            max_frames_count: max_frames,
+        };
+        let stopped = self
+            .instance
+            .activate(|_, _| (), config)
+            .map_err(|e| format!("activate: {e}"))?;
+        self.processor = Some(
+            stopped
+                .start_processing()
+                .map_err(|e| format!("start processing: {e}"))?,
+        );
         self.sample_rate = sample_rate;
         Ok(())
     }
@@ -114,18 +132,32 @@ impl ClapHost {
     }
 
     /// Process one block of `frames` samples.
-    pub fn process(&mut self, frames: u32, t: Transport, notes: &[NoteIn]) -> Result<Vec<NoteOut>, String> {
-        let processor = self.processor.as_mut().ok_or("process called while inactive")?;
+    pub fn process(
+        &mut self,
+        frames: u32,
+        t: Transport,
+        notes: &[NoteIn],
+    ) -> Result<Vec<NoteOut>, String> {
+        let processor = self
+            .processor
+            .as_mut()
+            .ok_or("process called while inactive")?;
         self.input.clear();
         self.output.clear();
         let mut sorted = notes.to_vec();
         sorted.sort_by_key(|n| n.time);
         for n in sorted {
-            let pckn = Pckn::new(0u16, u16::from(PLAYER_CHANNEL), u16::from(n.key), Match::All);
+            let pckn = Pckn::new(
+                0u16,
+                u16::from(PLAYER_CHANNEL),
+                u16::from(n.key),
+                Match::All,
+            );
             if n.on {
                 self.input.push(&NoteOnEvent::new(n.time, pckn, n.velocity));
             } else {
-                self.input.push(&NoteOffEvent::new(n.time, pckn, n.velocity));
+                self.input
+                    .push(&NoteOffEvent::new(n.time, pckn, n.velocity));
             }
         }
         let transport = transport_event(t, self.sample_rate);
@@ -137,7 +169,14 @@ impl ClapHost {
         // SAFETY: as above.
         let mut out_audio = unsafe { OutputAudioBuffers::from_raw_buffers(&mut no_out, frames) };
         processor
-            .process(&in_audio, &mut out_audio, &in_events, &mut out_events, Some(self.steady), Some(&transport))
+            .process(
+                &in_audio,
+                &mut out_audio,
+                &in_events,
+                &mut out_events,
+                Some(self.steady),
+                Some(&transport),
+            )
             .map_err(|e| format!("process: {e}"))?;
         self.steady += u64::from(frames);
         let mut out = Vec::new();
@@ -171,7 +210,10 @@ fn note_out(time: u32, on: bool, pckn: Pckn, velocity: f64) -> NoteOut {
 
 fn transport_event(t: Transport, sample_rate: f64) -> TransportEvent {
     let _ = sample_rate;
-    let mut flags = TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE | TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TIME_SIGNATURE;
+    let mut flags = TransportFlags::HAS_TEMPO
+        | TransportFlags::HAS_BEATS_TIMELINE
+        | TransportFlags::HAS_SECONDS_TIMELINE
+        | TransportFlags::HAS_TIME_SIGNATURE;
     if t.playing {
         flags |= TransportFlags::IS_PLAYING;
     }
@@ -256,17 +298,45 @@ impl Session {
         let mut sample = 0u64;
         while sample < total {
             // Blocks never straddle the start or the stop of the transport, as in a host.
-            let boundary = if sample < pre { pre } else if sample < pre + roll { pre + roll } else { total };
+            let boundary = if sample < pre {
+                pre
+            } else if sample < pre + roll {
+                pre + roll
+            } else {
+                total
+            };
             let frames = (u64::from(self.block)).min(boundary - sample) as u32;
             let playing = sample >= pre && sample < pre + roll;
-            let beat = if playing { (sample - pre) as f64 / spb } else { 0.0 };
+            let beat = if playing {
+                (sample - pre) as f64 / spb
+            } else {
+                0.0
+            };
             let notes: Vec<NoteIn> = events
                 .iter()
                 .filter(|e| e.0 >= sample && e.0 < sample + u64::from(frames))
-                .map(|e| NoteIn { time: (e.0 - sample) as u32, on: e.1, key: e.2, velocity: e.3 })
+                .map(|e| NoteIn {
+                    time: (e.0 - sample) as u32,
+                    on: e.1,
+                    key: e.2,
+                    velocity: e.3,
+                })
                 .collect();
-            let out = host.process(frames, Transport { playing, beat, tempo: self.tempo }, &notes)?;
-            logs.push(BlockLog { sample, frames, playing, events: out });
+            let out = host.process(
+                frames,
+                Transport {
+                    playing,
+                    beat,
+                    tempo: self.tempo,
+                },
+                &notes,
+            )?;
+            logs.push(BlockLog {
+                sample,
+                frames,
+                playing,
+                events: out,
+            });
             sample += u64::from(frames);
             if self.realtime {
                 let due = std::time::Duration::from_secs_f64(sample as f64 / self.sample_rate);

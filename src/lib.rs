@@ -22,18 +22,26 @@ pub mod host;
 pub mod midi_file;
 pub mod model;
 pub mod params;
+pub mod prompt;
 pub mod runtime;
 pub mod sampler;
 pub mod scheduler;
 pub mod tokenizer;
 
-use bridge::{AudioSide, Bridge, ToEngine};
+use bridge::{AudioSide, Bridge, PlayClock, ToEngine};
 use engine::{Engine, EngineConfig, EngineStatus, Knobs};
 use params::CadenzaParams;
-use scheduler::{EventSink, OutEvent, Scheduler, TransportIn};
+use scheduler::{CutReason, EventSink, OutEvent, Scheduler, TransportIn};
 
-/// MIDI channel (0-based) Cadenza's own notes go out on (MIDI channel 1).
-const OUTPUT_CHANNEL: u8 = 0;
+/// The settings whose change ends every note Cadenza plays (and replans), as of the last block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CutOn {
+    style: u32,
+    mode: engine::Mode,
+    low: u8,
+    high: u8,
+    channel: u8,
+}
 
 pub struct Cadenza {
     params: Arc<CadenzaParams>,
@@ -49,15 +57,16 @@ pub struct Cadenza {
     scheduler: Scheduler,
     /// This block's output events (preallocated; audio thread only).
     sink: Box<EventSink<PluginNoteEvent<Self>>>,
-    /// Style and bypass as of the last block, to cut notes when they change.
-    last_style: i32,
+    /// Settings that cut notes, and the switches, as of the last block (audio thread).
+    last: Option<CutOn>,
     was_bypassed: bool,
+    was_panic: bool,
+    was_capture: bool,
 }
 
 impl Default for Cadenza {
     fn default() -> Self {
         let params = Arc::new(CadenzaParams::default());
-        let last_style = params.style.value();
         Self {
             params,
             knobs: Arc::new(Knobs::default()),
@@ -65,28 +74,42 @@ impl Default for Cadenza {
             audio: None,
             engine: None,
             scheduler: Scheduler::new(),
-            sink: EventSink::new(OutEvent::Off { timing: 0, pitch: 0 }),
-            last_style,
+            sink: EventSink::new(OutEvent::Off {
+                timing: 0,
+                pitch: 0,
+                channel: 0,
+            }),
+            last: None,
             was_bypassed: false,
+            was_panic: false,
+            was_capture: false,
         }
     }
 }
 
 impl Cadenza {
     fn to_host(ev: OutEvent<PluginNoteEvent<Self>>) -> PluginNoteEvent<Self> {
-        let channel = Channel::Number(OUTPUT_CHANNEL);
         match ev {
-            OutEvent::On { timing, pitch, velocity } => NoteEvent::NoteOn {
+            OutEvent::On {
+                timing,
+                pitch,
+                velocity,
+                channel,
+            } => NoteEvent::NoteOn {
                 timing,
                 voice_id: VoiceID::Wildcard,
-                channel,
+                channel: Channel::Number(channel),
                 key: Key::Number(pitch),
                 velocity,
             },
-            OutEvent::Off { timing, pitch } => NoteEvent::NoteOff {
+            OutEvent::Off {
+                timing,
+                pitch,
+                channel,
+            } => NoteEvent::NoteOff {
                 timing,
                 voice_id: VoiceID::Wildcard,
-                channel,
+                channel: Channel::Number(channel),
                 key: Key::Number(pitch),
                 velocity: 0.0,
             },
@@ -116,14 +139,25 @@ impl Plugin for Cadenza {
         self.params.clone()
     }
 
-    fn activate(&mut self, _layout: &AudioIOLayout, _config: &BufferConfig, _cx: &mut impl ActivateContext<Self>) -> bool {
+    fn activate(
+        &mut self,
+        _layout: &AudioIOLayout,
+        _config: &BufferConfig,
+        _cx: &mut impl ActivateContext<Self>,
+    ) -> bool {
         // Main thread. Spawning the engine is cheap; ONNX Runtime and the model load on its thread,
         // and until they are ready MIDI passes through.
         if let Some(engine) = self.engine.take() {
             engine.stop();
         }
         let (audio, engine_side) = Bridge::new();
-        self.engine = Some(Engine::start(EngineConfig::default(), engine_side, self.knobs.clone(), self.status.clone()));
+        self.engine = Some(Engine::start(
+            EngineConfig::default(),
+            engine_side,
+            self.knobs.clone(),
+            self.params.prompt.clone(),
+            self.status.clone(),
+        ));
         self.audio = Some(audio);
         true
     }
@@ -144,48 +178,129 @@ impl Plugin for Cadenza {
         self.status.set_state(engine::EngineState::Idle);
     }
 
-    fn process(&mut self, buffer: &mut Buffer, _aux: &mut AuxiliaryBuffers, context: &mut impl ProcessContext<Self>) -> ProcessStatus {
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
         self.sink.clear();
         let t = context.transport();
+        let frames = buffer.samples() as u32;
         let transport = TransportIn {
             playing: t.playing,
             pos_beats: t.pos_beats(),
             tempo: t.tempo,
             sample_rate: f64::from(t.sample_rate),
-            frames: buffer.samples() as u32,
+            frames,
         };
-        let bypass = self.params.bypass.value();
-        let style = self.params.style.value();
-        let pass_through = self.params.pass_through.value() || bypass;
+        let p = &self.params;
+        let bypass = p.bypass.value();
+        let pass_through = p.pass_through.value() || bypass;
+        let settings = p.settings(frames);
+        let now = CutOn {
+            style: settings.style,
+            mode: settings.mode,
+            low: settings.low,
+            high: settings.high,
+            channel: (p.channel.value() - 1).clamp(0, 15) as u8,
+        };
+        let panic = p.panic.value();
+        let capture = p.capture.value();
 
         let start = self.scheduler.begin_block(transport, &mut self.sink);
         let clock = start.clock;
-        let mut epoch = start.cut.map(|(_, e)| e);
-        if style != self.last_style || (bypass && !self.was_bypassed) {
-            epoch = Some(self.scheduler.cut(&mut self.sink));
+        let mut resync = start
+            .cut
+            .map(|(reason, epoch)| (epoch, start.heard_until, reason == CutReason::Jump));
+        // A new style, mode, range or channel, the bypass or the panic switch: end every note now.
+        let switched_on = |now: bool, was: bool| now && !was;
+        if self.last.is_some_and(|l| l != now)
+            || switched_on(bypass, self.was_bypassed)
+            || switched_on(panic, self.was_panic)
+        {
+            resync = Some((self.scheduler.cut(&mut self.sink), clock.start_beat, false));
         }
-        self.last_style = style;
+        if switched_on(panic, self.was_panic) {
+            // Panic also silences notes that are not ours to track: every key on our channel.
+            for pitch in 0..128u8 {
+                self.sink.push(
+                    0,
+                    OutEvent::Off {
+                        timing: 0,
+                        pitch,
+                        channel: now.channel,
+                    },
+                );
+            }
+        }
+        if switched_on(capture, self.was_capture) {
+            self.knobs.capture_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        self.last = Some(now);
         self.was_bypassed = bypass;
-
-        self.knobs.temperature.store(self.params.temperature.value(), Ordering::Relaxed);
-        self.knobs.top_p.store(self.params.top_p.value(), Ordering::Relaxed);
-        self.knobs.style.store(style.max(0) as u32, Ordering::Relaxed);
+        self.was_panic = panic;
+        self.was_capture = capture;
+        self.scheduler.channel = now.channel;
+        self.scheduler.max_note_beats = f64::from(p.max_note.value());
+        self.knobs
+            .capture_bars
+            .store(p.capture_bars.value().max(1) as u32, Ordering::Relaxed);
+        // The engine reads these after it takes a message sent below: store first.
+        self.knobs.store(&settings);
 
         if let Some(audio) = self.audio.as_mut() {
-            audio.publish_playhead(clock.start_beat, clock.tempo);
-            if let Some(epoch) = epoch {
-                audio.send(ToEngine::Resync { beat: clock.start_beat, playing: clock.playing && !bypass, epoch });
+            let beats_per_bar = match (t.time_sig_numerator, t.time_sig_denominator) {
+                (Some(n), Some(d)) if n > 0 && d > 0 => f64::from(n) * 4.0 / f64::from(d),
+                _ => 4.0,
+            };
+            audio.publish(PlayClock {
+                playhead: clock.start_beat,
+                tempo: clock.tempo,
+                bar_origin: t
+                    .bar_start_pos_beats()
+                    .filter(|b| b.is_finite())
+                    .unwrap_or(0.0),
+                beats_per_bar,
+            });
+            if let Some((epoch, heard_until, jumped)) = resync {
+                audio.send(ToEngine::Resync {
+                    beat: clock.start_beat,
+                    playing: clock.playing && !bypass,
+                    epoch,
+                    heard_until,
+                    jumped,
+                });
             }
         }
 
         while let Some(ev) = context.next_event() {
             if let (Some(audio), false) = (self.audio.as_mut(), bypass) {
                 match ev {
-                    NoteEvent::NoteOn { timing, key: Key::Number(pitch), velocity, .. } => {
-                        audio.send(ToEngine::Played { beat: clock.beat_at(timing), pitch, velocity, on: true });
+                    NoteEvent::NoteOn {
+                        timing,
+                        key: Key::Number(pitch),
+                        velocity,
+                        ..
+                    } => {
+                        audio.send(ToEngine::Played {
+                            beat: clock.beat_at(timing),
+                            pitch,
+                            velocity,
+                            on: true,
+                        });
                     }
-                    NoteEvent::NoteOff { timing, key: Key::Number(pitch), .. } => {
-                        audio.send(ToEngine::Played { beat: clock.beat_at(timing), pitch, velocity: 0.0, on: false });
+                    NoteEvent::NoteOff {
+                        timing,
+                        key: Key::Number(pitch),
+                        ..
+                    } => {
+                        audio.send(ToEngine::Played {
+                            beat: clock.beat_at(timing),
+                            pitch,
+                            velocity: 0.0,
+                            on: false,
+                        });
                     }
                     _ => {}
                 }
@@ -196,7 +311,10 @@ impl Plugin for Cadenza {
         }
 
         match (self.audio.as_mut(), bypass) {
-            (Some(audio), false) => self.scheduler.render(&clock, || audio.receive(), &mut self.sink),
+            (Some(audio), false) => {
+                self.scheduler
+                    .render(&clock, || audio.receive(), &mut self.sink)
+            }
             (Some(audio), true) => while audio.receive().is_some() {},
             (None, _) => {}
         }
@@ -213,7 +331,8 @@ impl Plugin for Cadenza {
 
 impl ClapPlugin for Cadenza {
     const CLAP_ID: &'static str = "org.cadenza.cadenza";
-    const CLAP_DESCRIPTION: Option<&'static str> = Some("An AI improvisation partner: a Music Transformer that plays along");
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("An AI improvisation partner: a Music Transformer that plays along");
     const CLAP_MANUAL_URL: Option<&'static str> = None;
     const CLAP_SUPPORT_URL: Option<&'static str> = None;
     const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::NoteEffect, ClapFeature::Utility];
@@ -222,7 +341,8 @@ impl ClapPlugin for Cadenza {
 impl Vst3Plugin for Cadenza {
     const VST3_CLASS_ID: [u8; 16] = *b"CadenzaMusicTrfm";
     // VST3 has no note-effect category; "Instrument" puts it where hosts offer MIDI-generating plugins.
-    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Instrument, Vst3SubCategory::Generator];
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
+        &[Vst3SubCategory::Instrument, Vst3SubCategory::Generator];
 }
 
 nice_export_clap!(Cadenza);

@@ -12,7 +12,7 @@ pub const DRUM_CHANNEL: u8 = 9;
 pub const WRITE_TICKS_PER_BEAT: u16 = 480;
 
 /// A note in beats.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BeatNote {
     pub beat: f64,
     pub length: f64,
@@ -39,7 +39,12 @@ fn check_chunks(bytes: &[u8]) -> Result<(), MidiFileError> {
     let mut pos = 0usize;
     let mut n = 0;
     while pos + 8 <= bytes.len() {
-        let len = u32::from_be_bytes([bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]]) as usize;
+        let len = u32::from_be_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]) as usize;
         let end = pos + 8 + len;
         if end > bytes.len() {
             let id = String::from_utf8_lossy(&bytes[pos..pos + 4]).into_owned();
@@ -70,14 +75,20 @@ pub fn read_notes(bytes: &[u8]) -> Result<Vec<BeatNote>, MidiFileError> {
         let mut open = std::collections::HashMap::<(u8, u8), (u64, u8)>::new();
         for ev in track {
             tick += u64::from(ev.delta.as_int());
-            let TrackEventKind::Midi { channel, message } = ev.kind else { continue };
+            let TrackEventKind::Midi { channel, message } = ev.kind else {
+                continue;
+            };
             let ch = channel.as_int();
             if ch == DRUM_CHANNEL {
                 continue;
             }
             let (key, on_vel) = match message {
-                MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => (key.as_int(), Some(vel.as_int())),
-                MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => (key.as_int(), None),
+                MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
+                    (key.as_int(), Some(vel.as_int()))
+                }
+                MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
+                    (key.as_int(), None)
+                }
                 _ => continue,
             };
             if let Some((start, v)) = open.remove(&(ch, key)) {
@@ -97,7 +108,12 @@ pub fn read_notes(bytes: &[u8]) -> Result<Vec<BeatNote>, MidiFileError> {
         // Notes never released end with the track.
         for ((_, key), (start, v)) in open {
             if tick > start {
-                notes.push(BeatNote { beat: start as f64 / tpb, length: (tick - start) as f64 / tpb, pitch: key, velocity: v });
+                notes.push(BeatNote {
+                    beat: start as f64 / tpb,
+                    length: (tick - start) as f64 / tpb,
+                    pitch: key,
+                    velocity: v,
+                });
             }
         }
     }
@@ -113,11 +129,20 @@ pub fn write_notes(tempo_bpm: f64, tracks: &[(&str, &[BeatNote], u8)]) -> Vec<u8
     use midly::num::{u15, u24, u28, u4, u7};
     use midly::{Header, TrackEvent};
     let tpb = f64::from(WRITE_TICKS_PER_BEAT);
-    let mut smf = Smf::new(Header::new(Format::Parallel, Timing::Metrical(u15::new(WRITE_TICKS_PER_BEAT))));
+    let mut smf = Smf::new(Header::new(
+        Format::Parallel,
+        Timing::Metrical(u15::new(WRITE_TICKS_PER_BEAT)),
+    ));
     let us_per_beat = (60_000_000.0 / tempo_bpm.max(1.0)).round() as u32;
     smf.tracks.push(vec![
-        TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::Tempo(u24::new(us_per_beat.min(0xFF_FFFF)))) },
-        TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::EndOfTrack) },
+        TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Meta(MetaMessage::Tempo(u24::new(us_per_beat.min(0xFF_FFFF)))),
+        },
+        TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+        },
     ]);
     for (name, notes, channel) in tracks {
         // (tick, order, key, vel): offs (0) before ons (1) at the same tick
@@ -136,21 +161,34 @@ pub fn write_notes(tempo_bpm: f64, tracks: &[(&str, &[BeatNote], u8)]) -> Vec<u8
         let mut last = 0;
         for (tick, order, key, vel) in evs {
             let message = if order == 1 {
-                MidiMessage::NoteOn { key: u7::new(key), vel: u7::new(vel) }
+                MidiMessage::NoteOn {
+                    key: u7::new(key),
+                    vel: u7::new(vel),
+                }
             } else {
-                MidiMessage::NoteOff { key: u7::new(key), vel: u7::new(0) }
+                MidiMessage::NoteOff {
+                    key: u7::new(key),
+                    vel: u7::new(0),
+                }
             };
             track.push(TrackEvent {
                 delta: u28::new((tick - last) as u32),
-                kind: TrackEventKind::Midi { channel: u4::new(channel & 15), message },
+                kind: TrackEventKind::Midi {
+                    channel: u4::new(channel & 15),
+                    message,
+                },
             });
             last = tick;
         }
-        track.push(TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::EndOfTrack) });
+        track.push(TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+        });
         smf.tracks.push(track);
     }
     let mut out = Vec::new();
-    smf.write_std(&mut out).expect("writing to a Vec cannot fail");
+    smf.write_std(&mut out)
+        .expect("writing to a Vec cannot fail");
     out
 }
 
@@ -161,21 +199,63 @@ mod tests {
     #[test]
     fn written_files_read_back_in_beats() {
         let notes = [
-            BeatNote { beat: 0.0, length: 1.0, pitch: 60, velocity: 100 },
-            BeatNote { beat: 0.5, length: 0.25, pitch: 64, velocity: 80 },
-            BeatNote { beat: 2.0, length: 1.5, pitch: 67, velocity: 90 },
+            BeatNote {
+                beat: 0.0,
+                length: 1.0,
+                pitch: 60,
+                velocity: 100,
+            },
+            BeatNote {
+                beat: 0.5,
+                length: 0.25,
+                pitch: 64,
+                velocity: 80,
+            },
+            BeatNote {
+                beat: 2.0,
+                length: 1.5,
+                pitch: 67,
+                velocity: 90,
+            },
         ];
-        let drums = [BeatNote { beat: 0.0, length: 0.5, pitch: 36, velocity: 100 }];
-        let bytes = write_notes(97.0, &[("melody", &notes, 0), ("drums", &drums, DRUM_CHANNEL)]);
-        assert_eq!(read_notes(&bytes).unwrap(), notes.to_vec(), "drums ignored, beats exact");
+        let drums = [BeatNote {
+            beat: 0.0,
+            length: 0.5,
+            pitch: 36,
+            velocity: 100,
+        }];
+        let bytes = write_notes(
+            97.0,
+            &[("melody", &notes, 0), ("drums", &drums, DRUM_CHANNEL)],
+        );
+        assert_eq!(
+            read_notes(&bytes).unwrap(),
+            notes.to_vec(),
+            "drums ignored, beats exact"
+        );
     }
 
     #[test]
     fn broken_files_are_named_errors() {
-        assert!(matches!(read_notes(b"not midi at all"), Err(MidiFileError::Parse(_))));
+        assert!(matches!(
+            read_notes(b"not midi at all"),
+            Err(MidiFileError::Parse(_))
+        ));
         let bytes = write_notes(120.0, &[("empty", &[], 0)]);
         assert_eq!(read_notes(&bytes), Err(MidiFileError::NoNotes));
-        let good = write_notes(120.0, &[("m", &[BeatNote { beat: 0.0, length: 1.0, pitch: 60, velocity: 1 }], 0)]);
+        let good = write_notes(
+            120.0,
+            &[(
+                "m",
+                &[BeatNote {
+                    beat: 0.0,
+                    length: 1.0,
+                    pitch: 60,
+                    velocity: 1,
+                }],
+                0,
+            )],
+        );
         let cut = read_notes(&good[..good.len() - 6]);
         assert!(matches!(cut, Err(MidiFileError::Truncated(_))), "{cut:?}");
     }

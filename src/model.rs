@@ -26,10 +26,15 @@ impl ModelSource {
     /// Read the graph bytes and the parsed contract.
     pub fn read(&self) -> Result<(std::borrow::Cow<'static, [u8]>, ModelSpec), ModelError> {
         match self {
-            ModelSource::Embedded => Ok((DEFAULT_MODEL_ONNX.into(), ModelSpec::parse(DEFAULT_MODEL_JSON)?)),
+            ModelSource::Embedded => Ok((
+                DEFAULT_MODEL_ONNX.into(),
+                ModelSpec::parse(DEFAULT_MODEL_JSON)?,
+            )),
             ModelSource::File(onnx) => {
                 let json_path = onnx.with_file_name("model.json");
-                let io = |p: &std::path::Path, e: std::io::Error| ModelError::Io(format!("{}: {e}", p.display()));
+                let io = |p: &std::path::Path, e: std::io::Error| {
+                    ModelError::Io(format!("{}: {e}", p.display()))
+                };
                 let json = std::fs::read_to_string(&json_path).map_err(|e| io(&json_path, e))?;
                 let spec = ModelSpec::parse(&json)?;
                 let bytes = std::fs::read(onnx).map_err(|e| io(onnx, e))?;
@@ -54,13 +59,19 @@ mod tests {
     fn a_model_on_disk_reads_model_json_beside_it_and_names_what_is_wrong() {
         let d = dir("missing");
         let err = ModelSource::File(d.join("model.onnx")).read().unwrap_err();
-        assert!(matches!(&err, ModelError::Io(m) if m.contains("model.json")), "{err}");
+        assert!(
+            matches!(&err, ModelError::Io(m) if m.contains("model.json")),
+            "{err}"
+        );
 
         let d = dir("corrupt-json");
         std::fs::write(d.join("model.json"), "{\"format_version\": 1, \"name\": ").unwrap();
         std::fs::write(d.join("model.onnx"), b"x").unwrap();
         let err = ModelSource::File(d.join("model.onnx")).read().unwrap_err();
-        assert!(matches!(err, ModelError::Spec(SpecError::Parse(_))), "{err}");
+        assert!(
+            matches!(err, ModelError::Spec(SpecError::Parse(_))),
+            "{err}"
+        );
 
         let d = dir("good-json");
         std::fs::write(d.join("model.json"), DEFAULT_MODEL_JSON).unwrap();

@@ -1,13 +1,19 @@
-//! Host parameters. Style names come from the model's metadata (model.json).
+//! Host parameters: every knob is automatable and saved with the project; the prompt clip is saved
+//! beside them. Style names come from the model's metadata (model.json). Each parameter is
+//! documented for musicians in the README's parameter table.
 
 use std::sync::{Arc, RwLock};
 
 use nice_plug::prelude::*;
 
+use crate::engine::knobs::{AnswerStart, Dynamics, Mode, Scale, Settings, KEY_NAMES};
 use crate::model::{ModelSpec, DEFAULT_MODEL_JSON};
+use crate::prompt::{Prompt, PromptSlot};
 
 /// Style slots a model can have (model.json `vocab.style_slots` of the shipped layout).
 pub const STYLE_SLOTS: i32 = 16;
+/// Smoothing of the continuous knobs (temperature, top-p, density), in milliseconds.
+const SMOOTHING_MS: f32 = 50.0;
 
 /// The style names the parameter shows. Written when a model loads (never on the audio thread),
 /// read by the parameter's formatters on the host's threads.
@@ -15,15 +21,77 @@ pub type StyleNames = Arc<RwLock<Vec<String>>>;
 
 #[derive(Params)]
 pub struct CadenzaParams {
-    /// Sampling temperature: below 1 safer, above 1 wilder.
-    #[id = "temperature"]
-    pub temperature: FloatParam,
-    /// Nucleus sampling: the share of probability mass the next token is drawn from.
-    #[id = "top_p"]
-    pub top_p: FloatParam,
+    /// Duet, Call & Response, Improvise or Continue Clip (see [`Mode`]).
+    #[id = "mode"]
+    pub mode: IntParam,
     /// Style slot of the loaded model (named from model.json).
     #[id = "style"]
     pub style: IntParam,
+    /// Sampling temperature: below 1 safer, above 1 wilder. Smoothed.
+    #[id = "temperature"]
+    pub temperature: FloatParam,
+    /// Nucleus sampling: the share of probability mass the next token is drawn from. Smoothed.
+    #[id = "top_p"]
+    pub top_p: FloatParam,
+    /// Beats the engine plans ahead of the playhead: short follows tighter, long is safer on a slow machine.
+    #[id = "lookah"]
+    pub lookahead: FloatParam,
+    /// Scale lock (Off, a fixed scale, or the pitch classes the player used recently).
+    #[id = "scale"]
+    pub scale: IntParam,
+    /// Key of a fixed scale (C..B).
+    #[id = "key"]
+    pub key: IntParam,
+    /// Lowest and highest MIDI note Cadenza starts.
+    #[id = "low"]
+    pub low: IntParam,
+    #[id = "high"]
+    pub high: IntParam,
+    /// -1..1: fewer or more notes (a bias on the model's note-on logits). Smoothed.
+    #[id = "dens"]
+    pub density: FloatParam,
+    /// Follow the player's velocities, or a fixed one.
+    #[id = "dyn"]
+    pub dynamics: IntParam,
+    /// The fixed velocity (and the level before the player has played), 0..1.
+    #[id = "vel"]
+    pub velocity: FloatParam,
+    /// How much the bar's downbeat (and each beat) stands out, 0..1.
+    #[id = "accent"]
+    pub accent: FloatParam,
+    /// Most of Cadenza's notes sounding at once.
+    #[id = "poly"]
+    pub polyphony: IntParam,
+    /// Call & Response: answer length, in bars.
+    #[id = "ansbar"]
+    pub answer_bars: IntParam,
+    /// Call & Response: the pause, in beats, that ends the player's call.
+    #[id = "gap"]
+    pub listen_gap: FloatParam,
+    /// Call & Response: the answer starts on the next beat or the next bar.
+    #[id = "ansst"]
+    pub answer_start: IntParam,
+    /// MIDI channel (1..16) of Cadenza's notes.
+    #[id = "chan"]
+    pub channel: IntParam,
+    /// Longest note Cadenza lets sound, in beats (the safety net against stuck notes).
+    #[id = "maxlen"]
+    pub max_note: FloatParam,
+    /// Variation seed: the same seed and the same input give the same output.
+    #[id = "seed"]
+    pub seed: IntParam,
+    /// On a transport jump or loop: keep the musical context, or start afresh.
+    #[id = "jump"]
+    pub reset_on_jump: BoolParam,
+    /// Bars "Capture" takes from what the player just played.
+    #[id = "captb"]
+    pub capture_bars: IntParam,
+    /// Switch on to capture the last bars the player played as the prompt clip.
+    #[id = "capt"]
+    pub capture: BoolParam,
+    /// Switch on to end every note Cadenza plays and send All Notes Off on its channel.
+    #[id = "panic"]
+    pub panic: BoolParam,
     /// Pass the player's own notes through to the output.
     #[id = "thru"]
     pub pass_through: BoolParam,
@@ -31,44 +99,228 @@ pub struct CadenzaParams {
     #[id = "bypass"]
     pub bypass: BoolParam,
 
+    /// The prompt clip for Continue Clip mode, saved with the project.
+    #[persist = "prompt"]
+    pub prompt: PromptSlot,
     /// Names shown for the style parameter.
     pub style_names: StyleNames,
 }
 
 /// Style names of the embedded default model (a few kB of JSON: cheap enough for plugin scan).
 pub fn default_style_names() -> Vec<String> {
-    ModelSpec::parse(DEFAULT_MODEL_JSON).map(|s| s.styles).unwrap_or_default()
+    ModelSpec::parse(DEFAULT_MODEL_JSON)
+        .map(|s| s.styles)
+        .unwrap_or_default()
+}
+
+/// An integer parameter whose values are named (an enum the host shows as a list).
+fn named(name: &str, default: usize, names: &'static [&'static str]) -> IntParam {
+    IntParam::new(
+        name,
+        default as i32,
+        IntRange::Linear {
+            min: 0,
+            max: names.len() as i32 - 1,
+        },
+    )
+    .with_value_to_string(Arc::new(move |v| {
+        names.get(v as usize).copied().unwrap_or("?").to_string()
+    }))
+    .with_string_to_value(Arc::new(move |s| {
+        names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(s.trim()))
+            .map(|i| i as i32)
+            .or_else(|| s.trim().parse().ok())
+    }))
+}
+
+/// A MIDI note parameter shown as a note name (C4 = 60).
+fn note(name: &str, default: i32) -> IntParam {
+    IntParam::new(name, default, IntRange::Linear { min: 0, max: 127 })
+        .with_value_to_string(Arc::new(|v| {
+            format!(
+                "{}{}",
+                KEY_NAMES[(v.rem_euclid(12)) as usize],
+                v.div_euclid(12) - 1
+            )
+        }))
+        .with_string_to_value(Arc::new(|s| {
+            let s = s.trim();
+            if let Ok(n) = s.parse::<i32>() {
+                return Some(n);
+            }
+            let split = s.find(|c: char| c == '-' || c.is_ascii_digit())?;
+            let (name, octave) = s.split_at(split);
+            let pc = KEY_NAMES
+                .iter()
+                .position(|k| k.eq_ignore_ascii_case(name))? as i32;
+            Some((octave.parse::<i32>().ok()? + 1) * 12 + pc)
+        }))
 }
 
 impl Default for CadenzaParams {
     fn default() -> Self {
+        let d = Settings::default();
         let style_names: StyleNames = Arc::new(RwLock::new(default_style_names()));
         let names_fmt = style_names.clone();
         let names_parse = style_names.clone();
+        let smooth = || SmoothingStyle::Linear(SMOOTHING_MS);
         Self {
+            mode: named("Mode", d.mode as usize, Mode::NAMES),
+            style: IntParam::new(
+                "Style",
+                0,
+                IntRange::Linear {
+                    min: 0,
+                    max: STYLE_SLOTS - 1,
+                },
+            )
+            .with_value_to_string(Arc::new(move |v| {
+                let names = names_fmt.read().unwrap_or_else(|p| p.into_inner());
+                names
+                    .get(v as usize)
+                    .cloned()
+                    .unwrap_or_else(|| format!("(slot {v}: unused)"))
+            }))
+            .with_string_to_value(Arc::new(move |s| {
+                let names = names_parse.read().unwrap_or_else(|p| p.into_inner());
+                names
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(s.trim()))
+                    .map(|i| i as i32)
+                    .or_else(|| s.trim().parse().ok())
+            })),
             temperature: FloatParam::new(
                 "Temperature",
-                1.0,
-                FloatRange::Skewed { min: 0.1, max: 2.0, factor: FloatRange::skew_factor(-1.0) },
+                d.temperature,
+                FloatRange::Skewed {
+                    min: 0.1,
+                    max: 2.0,
+                    factor: FloatRange::skew_factor(-1.0),
+                },
+            )
+            .with_smoother(smooth())
+            .with_step_size(0.01),
+            top_p: FloatParam::new("Top-p", d.top_p, FloatRange::Linear { min: 0.5, max: 1.0 })
+                .with_smoother(smooth())
+                .with_step_size(0.01),
+            lookahead: FloatParam::new(
+                "Lookahead",
+                d.lookahead_beats as f32,
+                FloatRange::Linear {
+                    min: 0.25,
+                    max: 8.0,
+                },
+            )
+            .with_unit(" beats")
+            .with_step_size(0.25),
+            scale: named("Scale", d.scale as usize, Scale::NAMES),
+            key: named("Key", d.key as usize, KEY_NAMES),
+            low: note("Lowest Note", i32::from(d.low)),
+            high: note("Highest Note", i32::from(d.high)),
+            density: FloatParam::new(
+                "Density",
+                d.density,
+                FloatRange::Linear {
+                    min: -1.0,
+                    max: 1.0,
+                },
+            )
+            .with_smoother(smooth())
+            .with_step_size(0.01),
+            dynamics: named("Dynamics", d.dynamics as usize, Dynamics::NAMES),
+            velocity: FloatParam::new(
+                "Velocity",
+                d.velocity,
+                FloatRange::Linear {
+                    min: 0.05,
+                    max: 1.0,
+                },
             )
             .with_step_size(0.01),
-            top_p: FloatParam::new("Top-p", 0.95, FloatRange::Linear { min: 0.5, max: 1.0 }).with_step_size(0.01),
-            style: IntParam::new("Style", 0, IntRange::Linear { min: 0, max: STYLE_SLOTS - 1 })
-                .with_value_to_string(Arc::new(move |v| {
-                    let names = names_fmt.read().unwrap_or_else(|p| p.into_inner());
-                    names.get(v as usize).cloned().unwrap_or_else(|| format!("(slot {v}: unused)"))
-                }))
-                .with_string_to_value(Arc::new(move |s| {
-                    let names = names_parse.read().unwrap_or_else(|p| p.into_inner());
-                    names
-                        .iter()
-                        .position(|n| n.eq_ignore_ascii_case(s.trim()))
-                        .map(|i| i as i32)
-                        .or_else(|| s.trim().parse().ok())
-                })),
+            accent: FloatParam::new(
+                "Accent",
+                d.accent,
+                FloatRange::Linear { min: 0.0, max: 1.0 },
+            )
+            .with_step_size(0.01),
+            polyphony: IntParam::new(
+                "Max Polyphony",
+                d.max_polyphony as i32,
+                IntRange::Linear { min: 1, max: 16 },
+            ),
+            answer_bars: IntParam::new(
+                "Answer Length",
+                d.answer_bars as i32,
+                IntRange::Linear { min: 1, max: 16 },
+            )
+            .with_unit(" bars"),
+            listen_gap: FloatParam::new(
+                "Listen Gap",
+                d.listen_gap_beats as f32,
+                FloatRange::Linear {
+                    min: 0.25,
+                    max: 8.0,
+                },
+            )
+            .with_unit(" beats")
+            .with_step_size(0.25),
+            answer_start: named("Answer Starts", d.answer_start as usize, AnswerStart::NAMES),
+            channel: IntParam::new("Output Channel", 1, IntRange::Linear { min: 1, max: 16 }),
+            max_note: FloatParam::new(
+                "Max Note Length",
+                8.0,
+                FloatRange::Linear {
+                    min: 0.25,
+                    max: 32.0,
+                },
+            )
+            .with_unit(" beats")
+            .with_step_size(0.25),
+            seed: IntParam::new(
+                "Seed",
+                d.seed as i32,
+                IntRange::Linear { min: 0, max: 9999 },
+            ),
+            reset_on_jump: BoolParam::new("Reset on Jump", d.reset_on_jump),
+            capture_bars: IntParam::new("Capture Length", 4, IntRange::Linear { min: 1, max: 16 })
+                .with_unit(" bars"),
+            capture: BoolParam::new("Capture Prompt", false),
+            panic: BoolParam::new("Panic", false),
             pass_through: BoolParam::new("Pass Through", true),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
+            prompt: Arc::new(RwLock::new(Prompt::default())),
             style_names,
+        }
+    }
+}
+
+impl CadenzaParams {
+    /// The engine's settings from the parameters (audio thread: reads atomics only). The continuous
+    /// knobs advance their smoothers by `frames` samples.
+    pub fn settings(&self, frames: u32) -> Settings {
+        let frames = frames.max(1);
+        Settings {
+            mode: Mode::from_index(self.mode.value() as u32),
+            style: self.style.value().max(0) as u32,
+            temperature: self.temperature.smoothed.next_step(frames),
+            top_p: self.top_p.smoothed.next_step(frames),
+            lookahead_beats: f64::from(self.lookahead.value()),
+            scale: Scale::from_index(self.scale.value() as u32),
+            key: self.key.value() as u32,
+            low: self.low.value().clamp(0, 127) as u8,
+            high: self.high.value().clamp(0, 127) as u8,
+            density: self.density.smoothed.next_step(frames),
+            dynamics: Dynamics::from_index(self.dynamics.value() as u32),
+            velocity: self.velocity.value(),
+            accent: self.accent.value(),
+            max_polyphony: self.polyphony.value().max(1) as u32,
+            answer_bars: self.answer_bars.value().max(1) as u32,
+            listen_gap_beats: f64::from(self.listen_gap.value()),
+            answer_start: AnswerStart::from_index(self.answer_start.value() as u32),
+            seed: self.seed.value().max(0) as u32,
+            reset_on_jump: self.reset_on_jump.value(),
         }
     }
 }

@@ -43,8 +43,10 @@ pub fn environment() -> Result<(Environment, PathBuf), RuntimeError> {
         return Ok(env.clone());
     }
     let path = locate()?;
-    let builder = ort::init_from(&path)
-        .map_err(|e| RuntimeError::Load { path: path.display().to_string(), reason: e.to_string() })?;
+    let builder = ort::init_from(&path).map_err(|e| RuntimeError::Load {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
     let env = builder
         .with_name("cadenza")
         .with_telemetry(false)
@@ -61,13 +63,26 @@ pub fn locate() -> Result<PathBuf, RuntimeError> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(RuntimeError::NotFound { searched: format!("{} (from {ORT_ENV_VAR})", p.display()) })
+            Err(RuntimeError::NotFound {
+                searched: format!("{} (from {ORT_ENV_VAR})", p.display()),
+            })
         };
     }
-    let candidates = candidates(own_binary_dir().as_deref(), std::env::var_os("HOME").map(PathBuf::from).as_deref());
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| RuntimeError::NotFound {
-        searched: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-    })
+    let candidates = candidates(
+        own_binary_dir().as_deref(),
+        std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+    );
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| RuntimeError::NotFound {
+            searched: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 fn candidates(own_dir: Option<&Path>, home: Option<&Path>) -> Vec<PathBuf> {
@@ -76,7 +91,10 @@ fn candidates(own_dir: Option<&Path>, home: Option<&Path>) -> Vec<PathBuf> {
         out.push(dir.join(ORT_LIB_NAME));
     }
     if let Some(home) = home {
-        out.push(home.join(".vst3/Cadenza.vst3/Contents/x86_64-linux").join(ORT_LIB_NAME));
+        out.push(
+            home.join(".vst3/Cadenza.vst3/Contents/x86_64-linux")
+                .join(ORT_LIB_NAME),
+        );
         out.push(home.join(".clap").join(ORT_LIB_NAME));
     }
     // Installed in ~/.clap, the binary's own directory is one of the fallbacks: list it once.
@@ -112,9 +130,18 @@ mod tests {
 
     #[test]
     fn looks_beside_the_binary_first_then_the_plugin_folders() {
-        let c = candidates(Some(Path::new("/b/Cadenza.vst3/Contents/x86_64-linux")), Some(Path::new("/home/u")));
-        assert_eq!(c[0], Path::new("/b/Cadenza.vst3/Contents/x86_64-linux").join(ORT_LIB_NAME));
-        assert_eq!(c[1], Path::new("/home/u/.vst3/Cadenza.vst3/Contents/x86_64-linux").join(ORT_LIB_NAME));
+        let c = candidates(
+            Some(Path::new("/b/Cadenza.vst3/Contents/x86_64-linux")),
+            Some(Path::new("/home/u")),
+        );
+        assert_eq!(
+            c[0],
+            Path::new("/b/Cadenza.vst3/Contents/x86_64-linux").join(ORT_LIB_NAME)
+        );
+        assert_eq!(
+            c[1],
+            Path::new("/home/u/.vst3/Cadenza.vst3/Contents/x86_64-linux").join(ORT_LIB_NAME)
+        );
         assert_eq!(c[2], Path::new("/home/u/.clap").join(ORT_LIB_NAME));
         let installed = candidates(Some(Path::new("/home/u/.clap")), Some(Path::new("/home/u")));
         assert_eq!(installed.len(), 2, "no duplicates: {installed:?}");

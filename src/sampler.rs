@@ -11,14 +11,18 @@ pub struct Rng {
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        let mut r = Self { state: seed.wrapping_add(0x853c_49e6_748f_ea9b) };
+        let mut r = Self {
+            state: seed.wrapping_add(0x853c_49e6_748f_ea9b),
+        };
         r.next_u32();
         r
     }
 
     pub fn next_u32(&mut self) -> u32 {
         let old = self.state;
-        self.state = old.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.state = old
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let xorshifted = (((old >> 18) ^ old) >> 27) as u32;
         let rot = (old >> 59) as u32;
         xorshifted.rotate_right(rot)
@@ -41,7 +45,11 @@ pub struct Sampler {
 
 impl Sampler {
     pub fn new(vocab_size: usize, seed: u64) -> Self {
-        Self { rng: Rng::new(seed), probs: vec![0.0; vocab_size], order: Vec::with_capacity(vocab_size) }
+        Self {
+            rng: Rng::new(seed),
+            probs: vec![0.0; vocab_size],
+            order: Vec::with_capacity(vocab_size),
+        }
     }
 
     pub fn reseed(&mut self, seed: u64) {
@@ -50,7 +58,13 @@ impl Sampler {
 
     /// Draw a token from `logits` among those `allowed`. Temperature ≤ 0.01 is greedy. Returns `None`
     /// only when nothing is allowed.
-    pub fn sample(&mut self, logits: &[f32], allowed: &[bool], temperature: f32, top_p: f32) -> Option<u32> {
+    pub fn sample(
+        &mut self,
+        logits: &[f32],
+        allowed: &[bool],
+        temperature: f32,
+        top_p: f32,
+    ) -> Option<u32> {
         debug_assert_eq!(logits.len(), allowed.len());
         let n = logits.len().min(self.probs.len());
         let mut best: Option<(u32, f32)> = None;
@@ -79,7 +93,11 @@ impl Sampler {
             }
         }
         let probs = &self.probs;
-        self.order.sort_unstable_by(|a, b| probs[*b as usize].total_cmp(&probs[*a as usize]).then(a.cmp(b)));
+        self.order.sort_unstable_by(|a, b| {
+            probs[*b as usize]
+                .total_cmp(&probs[*a as usize])
+                .then(a.cmp(b))
+        });
         // Nucleus: the smallest prefix whose mass reaches top_p (at least one token).
         let want = f64::from(top_p.clamp(0.0, 1.0)) * total;
         let mut mass = 0.0;
@@ -141,7 +159,9 @@ mod tests {
         let allowed = vec![true; 50];
         let draw = |seed| {
             let mut s = Sampler::new(50, seed);
-            (0..100).map(|_| s.sample(&logits, &allowed, 1.0, 0.9).unwrap()).collect::<Vec<_>>()
+            (0..100)
+                .map(|_| s.sample(&logits, &allowed, 1.0, 0.9).unwrap())
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(3), draw(3));
         assert_ne!(draw(3), draw(4));

@@ -54,7 +54,13 @@ pub struct BlockClock {
 
 impl BlockClock {
     pub fn new(start_beat: f64, tempo: f64, sample_rate: f64, frames: u32, playing: bool) -> Self {
-        Self { start_beat, beats_per_sample: tempo / 60.0 / sample_rate, frames, tempo, playing }
+        Self {
+            start_beat,
+            beats_per_sample: tempo / 60.0 / sample_rate,
+            frames,
+            tempo,
+            playing,
+        }
     }
 
     pub fn end_beat(&self) -> f64 {
@@ -85,10 +91,15 @@ impl BlockClock {
 /// An event for the host, sample-stamped inside the current block.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OutEvent<T> {
-    /// A generated note-on (velocity 0..=1).
-    On { timing: u32, pitch: u8, velocity: f32 },
-    /// A generated note-off.
-    Off { timing: u32, pitch: u8 },
+    /// A generated note-on (velocity 0..=1) on MIDI channel `channel` (0-based).
+    On {
+        timing: u32,
+        pitch: u8,
+        velocity: f32,
+        channel: u8,
+    },
+    /// A generated note-off, on the channel its note-on went out on.
+    Off { timing: u32, pitch: u8, channel: u8 },
     /// Anything else to forward as it is (the player's own events).
     Pass(T),
 }
@@ -104,13 +115,21 @@ pub struct EventSink<T: Copy> {
 impl<T: Copy> EventSink<T> {
     /// `filler` is any value of `T`; it only fills unused slots.
     pub fn new(filler: OutEvent<T>) -> Box<Self> {
-        Box::new(Self { events: [(0, filler); SINK_CAPACITY], len: 0, dropped: 0 })
+        Box::new(Self {
+            events: [(0, filler); SINK_CAPACITY],
+            len: 0,
+            dropped: 0,
+        })
     }
 
     /// Add an event at `timing`. Note-offs may use the last 64 slots, kept free for them, so a flood
     /// of note-ons can never cost a note its end.
     pub fn push(&mut self, timing: u32, ev: OutEvent<T>) -> bool {
-        let limit = if matches!(ev, OutEvent::Off { .. }) { SINK_CAPACITY } else { SINK_CAPACITY - 64 };
+        let limit = if matches!(ev, OutEvent::Off { .. }) {
+            SINK_CAPACITY
+        } else {
+            SINK_CAPACITY - 64
+        };
         if self.len >= limit {
             self.dropped += 1;
             return false;
@@ -154,6 +173,8 @@ impl<T: Copy> EventSink<T> {
 struct Sounding {
     /// Beat of its note-on.
     since: f64,
+    /// The channel its note-on went out on: the note-off follows it, whatever the setting is now.
+    channel: u8,
 }
 
 /// Why every sounding note is being ended.
@@ -172,6 +193,9 @@ pub struct BlockStart {
     pub clock: BlockClock,
     /// Set when the timeline jumped: the plugin must resync the engine with this new epoch.
     pub cut: Option<(CutReason, u32)>,
+    /// How far the timeline before this block was played (where it ended; this block's start when
+    /// there was none): generated notes after it on the old timeline never sounded.
+    pub heard_until: f64,
 }
 
 /// Counters for the status display and tests.
@@ -202,6 +226,8 @@ pub struct Scheduler {
     was_playing: bool,
     /// Longest a generated note may sound, in beats.
     pub max_note_beats: f64,
+    /// MIDI channel (0-based) new generated notes go out on.
+    pub channel: u8,
     pub stats: SchedulerStats,
 }
 
@@ -211,7 +237,14 @@ impl Default for Scheduler {
     }
 }
 
-const EMPTY: Generated = Generated { epoch: 0, plan: 0, beat: 0.0, pitch: 0, velocity: 0.0, on: false };
+const EMPTY: Generated = Generated {
+    epoch: 0,
+    plan: 0,
+    beat: 0.0,
+    pitch: 0,
+    velocity: 0.0,
+    on: false,
+};
 
 impl Scheduler {
     pub fn new() -> Self {
@@ -224,6 +257,7 @@ impl Scheduler {
             expected_beat: None,
             was_playing: false,
             max_note_beats: 8.0,
+            channel: 0,
             stats: SchedulerStats::default(),
         }
     }
@@ -243,8 +277,15 @@ impl Scheduler {
 
     /// Decide this block's position, and cut all sounding notes (at sample 0) if the timeline jumped.
     pub fn begin_block<T: Copy>(&mut self, t: TransportIn, sink: &mut EventSink<T>) -> BlockStart {
-        let tempo = t.tempo.filter(|x| x.is_finite() && *x > 0.0).unwrap_or(DEFAULT_TEMPO);
-        let sample_rate = if t.sample_rate > 0.0 { t.sample_rate } else { 48_000.0 };
+        let tempo = t
+            .tempo
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .unwrap_or(DEFAULT_TEMPO);
+        let sample_rate = if t.sample_rate > 0.0 {
+            t.sample_rate
+        } else {
+            48_000.0
+        };
         let host_beat = t.pos_beats.filter(|b| b.is_finite());
         let playing = t.playing && host_beat.is_some();
         let start = match (playing, host_beat, self.expected_beat) {
@@ -261,12 +302,16 @@ impl Scheduler {
             Some(CutReason::TransportStarted)
         } else if !playing && self.was_playing {
             Some(CutReason::TransportStopped)
-        } else if self.expected_beat.is_some_and(|e| (e - start).abs() > JUMP_TOLERANCE_BEATS) {
+        } else if self
+            .expected_beat
+            .is_some_and(|e| (e - start).abs() > JUMP_TOLERANCE_BEATS)
+        {
             Some(CutReason::Jump)
         } else {
             None
         };
         let first_block = self.expected_beat.is_none();
+        let heard_until = self.expected_beat.unwrap_or(start);
         self.was_playing = playing;
         let cut = match reason {
             Some(r) => Some((r, self.cut(sink))),
@@ -275,7 +320,11 @@ impl Scheduler {
             None => None,
         };
         self.expected_beat = Some(clock.end_beat());
-        BlockStart { clock, cut }
+        BlockStart {
+            clock,
+            cut,
+            heard_until,
+        }
     }
 
     /// End every sounding generated note at sample 0 of this block, forget everything pending, and
@@ -297,8 +346,15 @@ impl Scheduler {
     /// Note-offs for every sounding generated note at `timing`.
     pub fn all_off<T: Copy>(&mut self, timing: u32, sink: &mut EventSink<T>) {
         for pitch in 0..128u8 {
-            if self.sounding[pitch as usize].take().is_some() {
-                sink.push(timing, OutEvent::Off { timing, pitch });
+            if let Some(s) = self.sounding[pitch as usize].take() {
+                sink.push(
+                    timing,
+                    OutEvent::Off {
+                        timing,
+                        pitch,
+                        channel: s.channel,
+                    },
+                );
                 self.stats.notes_off += 1;
             }
         }
@@ -319,9 +375,19 @@ impl Scheduler {
         for pitch in 0..128u8 {
             if let Some(s) = self.sounding[pitch as usize] {
                 let deadline = s.since + self.max_note_beats;
-                if let Some(n) = (deadline < end).then(|| clock.offset_of(deadline)).flatten() {
+                if let Some(n) = (deadline < end)
+                    .then(|| clock.offset_of(deadline))
+                    .flatten()
+                {
                     self.sounding[pitch as usize] = None;
-                    sink.push(n, OutEvent::Off { timing: n, pitch });
+                    sink.push(
+                        n,
+                        OutEvent::Off {
+                            timing: n,
+                            pitch,
+                            channel: s.channel,
+                        },
+                    );
                     self.stats.notes_off += 1;
                     self.stats.forced_off += 1;
                 }
@@ -331,24 +397,52 @@ impl Scheduler {
         let mut taken = 0;
         while taken < self.pending_len {
             let g = self.pending[taken];
-            let Some(n) = clock.offset_of(g.beat) else { break };
+            let Some(n) = clock.offset_of(g.beat) else {
+                break;
+            };
             taken += 1;
             if g.beat < clock.start_beat {
                 self.stats.late += 1;
             }
             let p = g.pitch as usize;
             if g.on {
-                if self.sounding[p].take().is_some() {
-                    sink.push(n, OutEvent::Off { timing: n, pitch: g.pitch });
+                if let Some(s) = self.sounding[p].take() {
+                    sink.push(
+                        n,
+                        OutEvent::Off {
+                            timing: n,
+                            pitch: g.pitch,
+                            channel: s.channel,
+                        },
+                    );
                     self.stats.notes_off += 1;
                 }
-                if sink.push(n, OutEvent::On { timing: n, pitch: g.pitch, velocity: g.velocity }) {
+                let channel = self.channel;
+                if sink.push(
+                    n,
+                    OutEvent::On {
+                        timing: n,
+                        pitch: g.pitch,
+                        velocity: g.velocity,
+                        channel,
+                    },
+                ) {
                     // The maximum length counts from the planned beat, so its note-off is on the grid.
-                    self.sounding[p] = Some(Sounding { since: g.beat });
+                    self.sounding[p] = Some(Sounding {
+                        since: g.beat,
+                        channel,
+                    });
                     self.stats.notes_on += 1;
                 }
-            } else if self.sounding[p].take().is_some() {
-                sink.push(n, OutEvent::Off { timing: n, pitch: g.pitch });
+            } else if let Some(s) = self.sounding[p].take() {
+                sink.push(
+                    n,
+                    OutEvent::Off {
+                        timing: n,
+                        pitch: g.pitch,
+                        channel: s.channel,
+                    },
+                );
                 self.stats.notes_off += 1;
             }
         }
@@ -393,11 +487,24 @@ mod tests {
     }
 
     fn playing(beat: f64, tempo: f64, sr: f64, frames: u32) -> TransportIn {
-        TransportIn { playing: true, pos_beats: Some(beat), tempo: Some(tempo), sample_rate: sr, frames }
+        TransportIn {
+            playing: true,
+            pos_beats: Some(beat),
+            tempo: Some(tempo),
+            sample_rate: sr,
+            frames,
+        }
     }
 
     fn gen(epoch: u32, plan: u32, beat: f64, pitch: u8, on: bool) -> Generated {
-        Generated { epoch, plan, beat, pitch, velocity: 0.7, on }
+        Generated {
+            epoch,
+            plan,
+            beat,
+            pitch,
+            velocity: 0.7,
+            on,
+        }
     }
 
     /// The exact beat→sample map from the start of a constant-tempo timeline.
@@ -407,7 +514,13 @@ mod tests {
     }
 
     /// Run a constant-tempo timeline in blocks and return (absolute sample, on, pitch) per event.
-    fn run(tempo: f64, sr: f64, block: u32, notes: &[Generated], blocks: usize) -> Vec<(u64, bool, u8)> {
+    fn run(
+        tempo: f64,
+        sr: f64,
+        block: u32,
+        notes: &[Generated],
+        blocks: usize,
+    ) -> Vec<(u64, bool, u8)> {
         let mut s = Scheduler::new();
         s.max_note_beats = 1e9;
         let mut out = Vec::new();
@@ -437,7 +550,12 @@ mod tests {
 
     #[test]
     fn beats_land_on_exact_samples_at_several_tempos_and_block_sizes() {
-        for &(tempo, sr) in &[(120.0, 48_000.0), (97.0, 44_100.0), (173.5, 96_000.0), (60.0, 22_050.0)] {
+        for &(tempo, sr) in &[
+            (120.0, 48_000.0),
+            (97.0, 44_100.0),
+            (173.5, 96_000.0),
+            (60.0, 22_050.0),
+        ] {
             for &block in &[1u32, 64, 512, 4096] {
                 let notes: Vec<Generated> = (0..24)
                     .map(|i| gen(0, 0, f64::from(i) * 0.37 + 0.01, 40 + i as u8, true))
@@ -448,7 +566,12 @@ mod tests {
                 for (g, (abs, on, pitch)) in notes.iter().zip(&got) {
                     assert!(on);
                     assert_eq!(*pitch, g.pitch);
-                    assert_eq!(*abs, exact_sample(g.beat, tempo, sr), "tempo {tempo} sr {sr} block {block} beat {}", g.beat);
+                    assert_eq!(
+                        *abs,
+                        exact_sample(g.beat, tempo, sr),
+                        "tempo {tempo} sr {sr} block {block} beat {}",
+                        g.beat
+                    );
                 }
             }
         }
@@ -461,7 +584,13 @@ mod tests {
         let spb = 24_000.0;
         let last = 511.0 / spb; // exactly the last sample of block 0
         let first = 512.0 / spb; // exactly the first sample of block 1
-        let got = run(tempo, sr, block, &[gen(0, 0, last, 60, true), gen(0, 0, first, 62, true)], 3);
+        let got = run(
+            tempo,
+            sr,
+            block,
+            &[gen(0, 0, last, 60, true), gen(0, 0, first, 62, true)],
+            3,
+        );
         assert_eq!(got, vec![(511, true, 60), (512, true, 62)]);
     }
 
@@ -475,10 +604,17 @@ mod tests {
         s.render(&st.clock, || q.pop(), &mut snk);
         assert_eq!(s.sounding_count(), 2);
         snk.clear();
-        let stopped = TransportIn { playing: false, ..playing(0.5, 120.0, 48_000.0, 512) };
+        let stopped = TransportIn {
+            playing: false,
+            ..playing(0.5, 120.0, 48_000.0, 512)
+        };
         let st = s.begin_block(stopped, &mut snk);
         assert_eq!(st.cut.map(|c| c.0), Some(CutReason::TransportStopped));
-        let offs: Vec<_> = snk.as_slice().iter().filter(|(t, e)| *t == 0 && matches!(e, OutEvent::Off { .. })).collect();
+        let offs: Vec<_> = snk
+            .as_slice()
+            .iter()
+            .filter(|(t, e)| *t == 0 && matches!(e, OutEvent::Off { .. }))
+            .collect();
         assert_eq!(offs.len(), 2);
         assert_eq!(s.sounding_count(), 0);
         // Notes from the old epoch are refused.
@@ -496,7 +632,10 @@ mod tests {
         for b in 0..200u32 {
             let exact = f64::from(b) * 1024.0 / 24_000.0;
             let reported = (exact * 1920.0).round() / 1920.0;
-            if s.begin_block(playing(reported, 120.0, 48_000.0, 1024), &mut snk).cut.is_some() {
+            if s.begin_block(playing(reported, 120.0, 48_000.0, 1024), &mut snk)
+                .cut
+                .is_some()
+            {
                 cuts += 1;
             }
         }
@@ -509,13 +648,25 @@ mod tests {
     fn own_clock_runs_while_stopped_at_host_tempo() {
         let mut s = Scheduler::new();
         let mut snk = sink();
-        let stopped = |f| TransportIn { playing: false, pos_beats: Some(3.0), tempo: Some(90.0), sample_rate: 48_000.0, frames: f };
+        let stopped = |f| TransportIn {
+            playing: false,
+            pos_beats: Some(3.0),
+            tempo: Some(90.0),
+            sample_rate: 48_000.0,
+            frames: f,
+        };
         let a = s.begin_block(stopped(480), &mut snk).clock;
         let b = s.begin_block(stopped(480), &mut snk);
         assert!(b.cut.is_none(), "a stopped transport is no jump");
         assert!((b.clock.start_beat - a.end_beat()).abs() < 1e-12);
         assert!((a.end_beat() - a.start_beat - 480.0 * 90.0 / 60.0 / 48_000.0).abs() < 1e-12);
-        let none = TransportIn { playing: false, pos_beats: None, tempo: None, sample_rate: 48_000.0, frames: 480 };
+        let none = TransportIn {
+            playing: false,
+            pos_beats: None,
+            tempo: None,
+            sample_rate: 48_000.0,
+            frames: 480,
+        };
         assert_eq!(s.begin_block(none, &mut snk).clock.tempo, DEFAULT_TEMPO);
     }
 
@@ -525,10 +676,18 @@ mod tests {
         let mut snk = sink();
         let st = s.begin_block(playing(0.0, 120.0, 48_000.0, 64), &mut snk);
         let e = st.cut.unwrap().1;
-        let mut q = vec![gen(e, 1, 5.0, 62, true), gen(e, 0, 4.0, 61, true), gen(e, 0, 0.0, 60, true)];
+        let mut q = vec![
+            gen(e, 1, 5.0, 62, true),
+            gen(e, 0, 4.0, 61, true),
+            gen(e, 0, 0.0, 60, true),
+        ];
         s.render(&st.clock, || q.pop(), &mut snk);
         // All three arrive before anything is placed: plan 1 withdraws both notes of plan 0.
-        assert_eq!(s.pending_count(), 1, "plan 1 replaced plan 0's pending notes");
+        assert_eq!(
+            s.pending_count(),
+            1,
+            "plan 1 replaced plan 0's pending notes"
+        );
         assert_eq!(s.stats.stale, 2);
         assert_eq!(s.stats.notes_on, 0);
         // An old plan's note arriving late is refused too.
@@ -568,10 +727,25 @@ mod tests {
     fn sink_keeps_room_for_note_offs_and_sorts_stably() {
         let mut snk = sink();
         for i in 0..SINK_CAPACITY {
-            snk.push(5, OutEvent::On { timing: 5, pitch: (i % 128) as u8, velocity: 1.0 });
+            snk.push(
+                5,
+                OutEvent::On {
+                    timing: 5,
+                    pitch: (i % 128) as u8,
+                    velocity: 1.0,
+                    channel: 0,
+                },
+            );
         }
         assert_eq!(snk.len(), SINK_CAPACITY - 64);
-        assert!(snk.push(1, OutEvent::Off { timing: 1, pitch: 3 }));
+        assert!(snk.push(
+            1,
+            OutEvent::Off {
+                timing: 1,
+                pitch: 3,
+                channel: 0
+            }
+        ));
         snk.sort();
         assert!(matches!(snk.as_slice()[0], (1, OutEvent::Off { .. })));
         assert!(snk.dropped > 0);

@@ -158,12 +158,20 @@ impl Vocab {
             match self.decode(t) {
                 Some(Event::NoteOn(p)) => {
                     if let Some(start) = open[p as usize].replace(now) {
-                        notes.push(Note { onset: start, duration: now - start, pitch: p });
+                        notes.push(Note {
+                            onset: start,
+                            duration: now - start,
+                            pitch: p,
+                        });
                     }
                 }
                 Some(Event::NoteOff(p)) => {
                     if let Some(start) = open[p as usize].take() {
-                        notes.push(Note { onset: start, duration: now - start, pitch: p });
+                        notes.push(Note {
+                            onset: start,
+                            duration: now - start,
+                            pitch: p,
+                        });
                     }
                 }
                 Some(Event::Shift(k)) => now += u64::from(k),
@@ -172,7 +180,11 @@ impl Vocab {
         }
         for (p, start) in open.iter().enumerate() {
             if let Some(start) = start {
-                notes.push(Note { onset: *start, duration: now - start, pitch: p as u8 });
+                notes.push(Note {
+                    onset: *start,
+                    duration: now - start,
+                    pitch: p as u8,
+                });
             }
         }
         notes.retain(|n| n.duration > 0);
@@ -198,12 +210,23 @@ mod tests {
     #[test]
     fn long_gaps_split_into_max_shifts() {
         let v = Vocab::DEFAULT;
-        let notes = [Note { onset: 100, duration: 24, pitch: 60 }];
+        let notes = [Note {
+            onset: 100,
+            duration: 24,
+            pitch: 60,
+        }];
         let toks = v.notes_to_tokens(&notes);
         let ev: Vec<_> = toks.iter().map(|&t| v.decode(t).unwrap()).collect();
         assert_eq!(
             ev,
-            [Event::Shift(48), Event::Shift(48), Event::Shift(4), Event::NoteOn(60), Event::Shift(24), Event::NoteOff(60)]
+            [
+                Event::Shift(48),
+                Event::Shift(48),
+                Event::Shift(4),
+                Event::NoteOn(60),
+                Event::Shift(24),
+                Event::NoteOff(60)
+            ]
         );
         assert_eq!(v.tokens_to_notes(&toks), notes);
     }
@@ -212,10 +235,26 @@ mod tests {
     fn chords_and_overlaps_round_trip() {
         let v = Vocab::DEFAULT;
         let notes = vec![
-            Note { onset: 0, duration: 24, pitch: 60 },
-            Note { onset: 0, duration: 48, pitch: 64 },
-            Note { onset: 24, duration: 24, pitch: 67 },
-            Note { onset: 24, duration: 1, pitch: 60 },
+            Note {
+                onset: 0,
+                duration: 24,
+                pitch: 60,
+            },
+            Note {
+                onset: 0,
+                duration: 48,
+                pitch: 64,
+            },
+            Note {
+                onset: 24,
+                duration: 24,
+                pitch: 67,
+            },
+            Note {
+                onset: 24,
+                duration: 1,
+                pitch: 60,
+            },
         ];
         let mut sorted = notes.clone();
         sorted.sort();

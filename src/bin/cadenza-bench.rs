@@ -16,7 +16,10 @@ fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
 }
 
 fn main() {
-    let config = EngineConfig { source: ModelSource::Embedded, want_cuda: false, seed: 0 };
+    let config = EngineConfig {
+        source: ModelSource::Embedded,
+        want_cuda: false,
+    };
     let mut loads = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
@@ -31,15 +34,31 @@ fn main() {
     let spec = model.spec.clone();
     let v = spec.vocab();
     // Real music as context: the golden chorale opening, tokenized, repeated as needed.
-    let notes: Vec<[u64; 3]> = serde_json::from_str(include_str!("../../models/tests/fixtures/bwv66.6_opening.json")).unwrap();
-    let notes: Vec<_> = notes.iter().map(|n| cadenza::tokenizer::Note { onset: n[0], duration: n[1], pitch: n[2] as u8 }).collect();
+    let notes: Vec<[u64; 3]> = serde_json::from_str(include_str!(
+        "../../models/tests/fixtures/bwv66.6_opening.json"
+    ))
+    .unwrap();
+    let notes: Vec<_> = notes
+        .iter()
+        .map(|n| cadenza::tokenizer::Note {
+            onset: n[0],
+            duration: n[1],
+            pitch: n[2] as u8,
+        })
+        .collect();
     let piece = v.notes_to_tokens(&notes);
-    let music: Vec<u32> = std::iter::once(v.style_base).chain(piece.iter().copied().cycle()).take(spec.window as usize).collect();
+    let music: Vec<u32> = std::iter::once(v.style_base)
+        .chain(piece.iter().copied().cycle())
+        .take(spec.window as usize)
+        .collect();
 
     println!("| what | median | p99 | runs |");
     println!("|---|---|---|---|");
     let (m, p) = percentiles(loads.clone());
-    println!("| model load + warm-up | {m:.1} ms | {p:.1} ms | {} |", loads.len());
+    println!(
+        "| model load + warm-up | {m:.1} ms | {p:.1} ms | {} |",
+        loads.len()
+    );
     let window = spec.window as usize;
     for ctx in [16usize, 64, 128, window - 2] {
         let mut times = Vec::new();
@@ -67,10 +86,6 @@ fn main() {
     println!();
     println!(
         "Model {} ({} layers, d={}, window {}), {}.",
-        spec.name,
-        spec.n_layer,
-        spec.d_model,
-        spec.window,
-        model.provider
+        spec.name, spec.n_layer, spec.d_model, spec.window, model.provider
     );
 }

@@ -58,10 +58,16 @@ fn notes_of(logs: &[BlockLog], channel: u8, preroll: u64, samples_per_beat: f64)
     let mut out = Vec::new();
     for b in logs {
         for e in b.events.iter().filter(|e| e.channel == channel) {
-            let beat = (b.sample + u64::from(e.time)).saturating_sub(preroll) as f64 / samples_per_beat;
+            let beat =
+                (b.sample + u64::from(e.time)).saturating_sub(preroll) as f64 / samples_per_beat;
             let k = e.key as usize & 127;
             if let Some((start, vel)) = open[k].take() {
-                out.push(BeatNote { beat: start, length: (beat - start).max(1e-3), pitch: e.key, velocity: (vel * 127.0).round().clamp(1.0, 127.0) as u8 });
+                out.push(BeatNote {
+                    beat: start,
+                    length: (beat - start).max(1e-3),
+                    pitch: e.key,
+                    velocity: (vel * 127.0).round().clamp(1.0, 127.0) as u8,
+                });
             }
             if e.on {
                 open[k] = Some((beat, e.velocity));
@@ -82,11 +88,19 @@ fn main() -> ExitCode {
     let beats = args.bars * 4.0;
     let played: Vec<PlayedNote> = match &args.prompt {
         None => Vec::new(),
-        Some(p) => match std::fs::read(p).map_err(|e| e.to_string()).and_then(|b| read_notes(&b).map_err(|e| e.to_string())) {
+        Some(p) => match std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| read_notes(&b).map_err(|e| e.to_string()))
+        {
             Ok(notes) => notes
                 .into_iter()
                 .filter(|n| n.beat < beats)
-                .map(|n| PlayedNote { beat: n.beat, length: n.length, key: n.pitch, velocity: f64::from(n.velocity) / 127.0 })
+                .map(|n| PlayedNote {
+                    beat: n.beat,
+                    length: n.length,
+                    key: n.pitch,
+                    velocity: f64::from(n.velocity) / 127.0,
+                })
                 .collect(),
             Err(e) => {
                 eprintln!("prompt {}: {e}", p.display());
@@ -107,7 +121,12 @@ fn main() -> ExitCode {
     let result = (|| -> Result<_, String> {
         let mut host = ClapHost::load(&args.plugin)?;
         host.activate(args.sample_rate, args.block)?;
-        eprintln!("rendering {} bars at {} BPM (real time, {:.1} s)…", args.bars, args.tempo, beats * 60.0 / args.tempo + 1.7);
+        eprintln!(
+            "rendering {} bars at {} BPM (real time, {:.1} s)…",
+            args.bars,
+            args.tempo,
+            beats * 60.0 / args.tempo + 1.7
+        );
         let logs = session.run(&mut host)?;
         host.deactivate();
         Ok(logs)
@@ -123,7 +142,13 @@ fn main() -> ExitCode {
     let preroll = (session.preroll_seconds * args.sample_rate) as u64;
     let generated = notes_of(&logs, 0, preroll, spb);
     let player = notes_of(&logs, PLAYER_CHANNEL, preroll, spb);
-    let bytes = write_notes(args.tempo, &[("Cadenza", &generated, 0), ("Player", &player, PLAYER_CHANNEL)]);
+    let bytes = write_notes(
+        args.tempo,
+        &[
+            ("Cadenza", &generated, 0),
+            ("Player", &player, PLAYER_CHANNEL),
+        ],
+    );
     if let Some(dir) = args.out.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -131,7 +156,12 @@ fn main() -> ExitCode {
         eprintln!("writing {}: {e}", args.out.display());
         return ExitCode::from(1);
     }
-    println!("wrote {}: {} generated notes, {} played notes", args.out.display(), generated.len(), player.len());
+    println!(
+        "wrote {}: {} generated notes, {} played notes",
+        args.out.display(),
+        generated.len(),
+        player.len()
+    );
     if generated.is_empty() {
         eprintln!("Cadenza generated no notes: see the log above (NICE_LOG=stderr) for the engine's state");
         return ExitCode::from(1);

@@ -80,12 +80,22 @@ impl OnnxModel {
             }
         };
         let (session, provider) = match cuda_reason {
-            Some(why) => (Self::commit(builder()?, onnx)?, Provider::Cpu { why_not_cuda: why }),
+            Some(why) => (
+                Self::commit(builder()?, onnx)?,
+                Provider::Cpu { why_not_cuda: why },
+            ),
             None => {
-                let cuda = builder()?.with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()]);
+                let cuda = builder()?.with_execution_providers([ort::ep::CUDA::default()
+                    .build()
+                    .error_on_failure()]);
                 match cuda {
                     Ok(b) => (Self::commit(b, onnx)?, Provider::Cuda),
-                    Err(e) => (Self::commit(builder()?, onnx)?, Provider::Cpu { why_not_cuda: e.to_string() }),
+                    Err(e) => (
+                        Self::commit(builder()?, onnx)?,
+                        Provider::Cpu {
+                            why_not_cuda: e.to_string(),
+                        },
+                    ),
                 }
             }
         };
@@ -93,12 +103,16 @@ impl OnnxModel {
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
         for name in [&io.tokens, &io.past_keys, &io.past_values] {
             if !inputs.contains(&name.as_str()) {
-                return Err(ModelError::Mismatch(format!("graph has no input `{name}` (it has {inputs:?})")));
+                return Err(ModelError::Mismatch(format!(
+                    "graph has no input `{name}` (it has {inputs:?})"
+                )));
             }
         }
         for name in [&io.logits, &io.present_keys, &io.present_values] {
             if !outputs.contains(&name.as_str()) {
-                return Err(ModelError::Mismatch(format!("graph has no output `{name}` (it has {outputs:?})")));
+                return Err(ModelError::Mismatch(format!(
+                    "graph has no output `{name}` (it has {outputs:?})"
+                )));
             }
         }
         let cap = spec.cache_floats_per_token() * spec.window as usize;
@@ -117,8 +131,12 @@ impl OnnxModel {
         })
     }
 
-    fn commit(mut b: ort::session::builder::SessionBuilder, onnx: &[u8]) -> Result<Session, ModelError> {
-        b.commit_from_memory(onnx).map_err(|e| ModelError::Onnx(e.to_string()))
+    fn commit(
+        mut b: ort::session::builder::SessionBuilder,
+        onnx: &[u8],
+    ) -> Result<Session, ModelError> {
+        b.commit_from_memory(onnx)
+            .map_err(|e| ModelError::Onnx(e.to_string()))
     }
 
     /// Forget the context.
@@ -126,6 +144,26 @@ impl OnnxModel {
         self.past_k.clear();
         self.past_v.clear();
         self.past_len = 0;
+    }
+
+    /// Keep the first `len` cache entries (exact: entries never depend on later tokens). Compacts the
+    /// (n_layer, 1, n_head, past_len, head_dim) layout in place; no allocation.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.past_len {
+            return;
+        }
+        let d = self.spec.head_dim as usize;
+        let blocks = self.spec.n_layer as usize * self.spec.n_head as usize;
+        for buf in [&mut self.past_k, &mut self.past_v] {
+            // Block b moves from b * past_len * d to b * len * d: never past its own start, so
+            // copying in increasing order of b is safe.
+            for b in 0..blocks {
+                let from = b * self.past_len * d;
+                buf.copy_within(from..from + len * d, b * len * d);
+            }
+            buf.truncate(blocks * len * d);
+        }
+        self.past_len = len;
     }
 
     /// Tokens in the cache.
@@ -143,14 +181,19 @@ impl OnnxModel {
         if tokens.is_empty() {
             return Err(ModelError::Inference("nothing to feed".into()));
         }
-        let (l, h, d) = (self.spec.n_layer as usize, self.spec.n_head as usize, self.spec.head_dim as usize);
+        let (l, h, d) = (
+            self.spec.n_layer as usize,
+            self.spec.n_head as usize,
+            self.spec.head_dim as usize,
+        );
         let vocab = self.spec.vocab().size as usize;
         let t = tokens.len();
         self.token_buf.clear();
         self.token_buf.extend(tokens.iter().map(|&x| i64::from(x)));
         let past_shape = [l as i64, 1, h as i64, self.past_len as i64, d as i64];
         let inf = |e: ort::Error| ModelError::Inference(e.to_string());
-        let tok = TensorRef::from_array_view(([1i64, t as i64], &self.token_buf[..])).map_err(inf)?;
+        let tok =
+            TensorRef::from_array_view(([1i64, t as i64], &self.token_buf[..])).map_err(inf)?;
         let pk = TensorRef::from_array_view((past_shape, &self.past_k[..])).map_err(inf)?;
         let pv = TensorRef::from_array_view((past_shape, &self.past_v[..])).map_err(inf)?;
         let outputs = self
@@ -161,18 +204,30 @@ impl OnnxModel {
                 self.io.past_values.as_str() => pv,
             ])
             .map_err(inf)?;
-        let (shape, logits) = outputs[self.io.logits.as_str()].try_extract_tensor::<f32>().map_err(inf)?;
+        let (shape, logits) = outputs[self.io.logits.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(inf)?;
         if shape.len() != 3 || shape[2] as usize != vocab || shape[1] as usize != t {
-            return Err(ModelError::Mismatch(format!("logits have shape {shape:?}, expected [1, {t}, {vocab}]")));
+            return Err(ModelError::Mismatch(format!(
+                "logits have shape {shape:?}, expected [1, {t}, {vocab}]"
+            )));
         }
-        self.logits.copy_from_slice(&logits[(t - 1) * vocab..t * vocab]);
+        self.logits
+            .copy_from_slice(&logits[(t - 1) * vocab..t * vocab]);
         let total = self.past_len + t;
         let keep = total.min(self.spec.window as usize - 1);
-        for (name, dst) in [(&self.io.present_keys, &mut self.past_k), (&self.io.present_values, &mut self.past_v)] {
-            let (shape, present) = outputs[name.as_str()].try_extract_tensor::<f32>().map_err(inf)?;
+        for (name, dst) in [
+            (&self.io.present_keys, &mut self.past_k),
+            (&self.io.present_values, &mut self.past_v),
+        ] {
+            let (shape, present) = outputs[name.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(inf)?;
             let want = [l as i64, 1, h as i64, total as i64, d as i64];
             if shape[..] != want[..] {
-                return Err(ModelError::Mismatch(format!("`{name}` has shape {shape:?}, expected {want:?}")));
+                return Err(ModelError::Mismatch(format!(
+                    "`{name}` has shape {shape:?}, expected {want:?}"
+                )));
             }
             trim_cache(present, l * h, total, keep, d, dst);
         }
@@ -187,7 +242,14 @@ impl OnnxModel {
 
 /// Copy the last `keep` of `total` entries of each of the `blocks` (layer, head) blocks of `src` into
 /// `dst` (layout blocks × keep × head_dim).
-fn trim_cache(src: &[f32], blocks: usize, total: usize, keep: usize, head_dim: usize, dst: &mut Vec<f32>) {
+fn trim_cache(
+    src: &[f32],
+    blocks: usize,
+    total: usize,
+    keep: usize,
+    head_dim: usize,
+    dst: &mut Vec<f32>,
+) {
     dst.clear();
     for b in 0..blocks {
         let start = (b * total + (total - keep)) * head_dim;
@@ -205,6 +267,9 @@ mod tests {
         let src: Vec<f32> = (0..16).map(|x| x as f32).collect();
         let mut dst = Vec::new();
         trim_cache(&src, 2, 4, 3, 2, &mut dst);
-        assert_eq!(dst, vec![2., 3., 4., 5., 6., 7., 10., 11., 12., 13., 14., 15.]);
+        assert_eq!(
+            dst,
+            vec![2., 3., 4., 5., 6., 7., 10., 11., 12., 13., 14., 15.]
+        );
     }
 }

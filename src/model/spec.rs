@@ -19,7 +19,10 @@ pub enum SpecError {
     #[error("model.json has format_version {found}; this Cadenza reads version {supported} (update Cadenza, or re-export the model)")]
     UnsupportedFormat { found: u32, supported: u32 },
     #[error("model.json field `{field}`: {problem}")]
-    Invalid { field: &'static str, problem: String },
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
 }
 
 /// The `vocab` block, exactly as Python writes it: the layout plus the pitch count it assumes.
@@ -65,13 +68,20 @@ impl ModelSpec {
     /// Parse and validate. The format version is checked before anything else, so a newer file gets
     /// "update Cadenza" rather than a confusing missing-field message.
     pub fn parse(json: &str) -> Result<Self, SpecError> {
-        let raw: serde_json::Value = serde_json::from_str(json).map_err(|e| SpecError::Parse(e.to_string()))?;
+        let raw: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| SpecError::Parse(e.to_string()))?;
         match raw.get("format_version").and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(FORMAT_VERSION) => {}
-            Some(v) => return Err(SpecError::UnsupportedFormat { found: v as u32, supported: FORMAT_VERSION }),
+            Some(v) => {
+                return Err(SpecError::UnsupportedFormat {
+                    found: v as u32,
+                    supported: FORMAT_VERSION,
+                })
+            }
             None => return Err(SpecError::Parse("missing field `format_version`".into())),
         }
-        let spec: ModelSpec = serde_json::from_value(raw).map_err(|e| SpecError::Parse(e.to_string()))?;
+        let spec: ModelSpec =
+            serde_json::from_value(raw).map_err(|e| SpecError::Parse(e.to_string()))?;
         spec.validate()?;
         Ok(spec)
     }
@@ -79,35 +89,66 @@ impl ModelSpec {
     fn validate(&self) -> Result<(), SpecError> {
         let invalid = |field, problem: String| Err(SpecError::Invalid { field, problem });
         if self.architecture != ARCHITECTURE {
-            return invalid("architecture", format!("`{}` is not `{ARCHITECTURE}`", self.architecture));
+            return invalid(
+                "architecture",
+                format!("`{}` is not `{ARCHITECTURE}`", self.architecture),
+            );
         }
         if self.ticks_per_beat == 0 {
             return invalid("ticks_per_beat", "must be positive".into());
         }
         let v = &self.vocab;
         if v.pitches != crate::tokenizer::PITCHES {
-            return invalid("vocab.pitches", format!("{} (expected {})", v.pitches, crate::tokenizer::PITCHES));
+            return invalid(
+                "vocab.pitches",
+                format!("{} (expected {})", v.pitches, crate::tokenizer::PITCHES),
+            );
         }
         if v.layout.max_shift == 0 {
             return invalid("vocab.max_shift", "must be positive".into());
         }
         let canonical = Vocab::with(v.layout.style_slots, v.layout.max_shift);
         if self.vocab() != canonical {
-            return invalid("vocab", format!("layout {:?} is not the canonical layout {:?}", self.vocab(), canonical));
+            return invalid(
+                "vocab",
+                format!(
+                    "layout {:?} is not the canonical layout {:?}",
+                    self.vocab(),
+                    canonical
+                ),
+            );
         }
         if self.styles.is_empty() {
             return invalid("styles", "no styles".into());
         }
         if self.styles.len() > v.layout.style_slots as usize {
-            return invalid("styles", format!("{} styles but only {} style slots", self.styles.len(), v.layout.style_slots));
+            return invalid(
+                "styles",
+                format!(
+                    "{} styles but only {} style slots",
+                    self.styles.len(),
+                    v.layout.style_slots
+                ),
+            );
         }
-        for (field, x) in [("d_model", self.d_model), ("n_layer", self.n_layer), ("n_head", self.n_head), ("head_dim", self.head_dim)] {
+        for (field, x) in [
+            ("d_model", self.d_model),
+            ("n_layer", self.n_layer),
+            ("n_head", self.n_head),
+            ("head_dim", self.head_dim),
+        ] {
             if x == 0 {
                 return invalid(field, "must be positive".into());
             }
         }
         if self.n_head * self.head_dim != self.d_model {
-            return invalid("head_dim", format!("n_head {} × head_dim {} ≠ d_model {}", self.n_head, self.head_dim, self.d_model));
+            return invalid(
+                "head_dim",
+                format!(
+                    "n_head {} × head_dim {} ≠ d_model {}",
+                    self.n_head, self.head_dim, self.d_model
+                ),
+            );
         }
         if self.window < 2 {
             return invalid("window", format!("{} is too small", self.window));
@@ -122,7 +163,10 @@ impl ModelSpec {
 
     pub fn io_names(&self) -> Result<IoNames, SpecError> {
         let get = |map: &BTreeMap<String, String>, field: &'static str, key: &str| {
-            map.get(key).cloned().ok_or(SpecError::Invalid { field, problem: format!("missing `{key}`") })
+            map.get(key).cloned().ok_or(SpecError::Invalid {
+                field,
+                problem: format!("missing `{key}`"),
+            })
         };
         Ok(IoNames {
             tokens: get(&self.inputs, "inputs", "tokens")?,
@@ -171,20 +215,44 @@ mod tests {
     fn a_newer_format_asks_for_an_update() {
         let mut v = good();
         v["format_version"] = 99.into();
-        assert_eq!(parse(&v).unwrap_err(), SpecError::UnsupportedFormat { found: 99, supported: FORMAT_VERSION });
+        assert_eq!(
+            parse(&v).unwrap_err(),
+            SpecError::UnsupportedFormat {
+                found: 99,
+                supported: FORMAT_VERSION
+            }
+        );
     }
 
     #[test]
     fn inconsistent_sizes_and_layouts_are_refused() {
         let mut v = good();
         v["head_dim"] = 7.into();
-        assert!(matches!(parse(&v), Err(SpecError::Invalid { field: "head_dim", .. })));
+        assert!(matches!(
+            parse(&v),
+            Err(SpecError::Invalid {
+                field: "head_dim",
+                ..
+            })
+        ));
         let mut v = good();
         v["vocab"]["shift_base"] = 5.into();
-        assert!(matches!(parse(&v), Err(SpecError::Invalid { field: "vocab", .. })));
+        assert!(matches!(
+            parse(&v),
+            Err(SpecError::Invalid { field: "vocab", .. })
+        ));
         let mut v = good();
         v["outputs"].as_object_mut().unwrap().remove("logits");
-        assert!(matches!(parse(&v), Err(SpecError::Invalid { field: "outputs", .. })));
-        assert!(matches!(ModelSpec::parse("{not json"), Err(SpecError::Parse(_))));
+        assert!(matches!(
+            parse(&v),
+            Err(SpecError::Invalid {
+                field: "outputs",
+                ..
+            })
+        ));
+        assert!(matches!(
+            ModelSpec::parse("{not json"),
+            Err(SpecError::Parse(_))
+        ));
     }
 }

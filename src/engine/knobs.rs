@@ -1,0 +1,365 @@
+//! The musical settings the engine plays by: what each host parameter means to the engine, free of
+//! any plugin framework. The plugin writes them into [`Knobs`] (atomics, from the audio thread); the
+//! engine takes a [`Settings`] snapshot before each token.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use atomic_float::AtomicF32;
+
+/// How Cadenza plays with the player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Plays alongside the player all the time; both parts are in the model's context, and what the
+    /// player plays withdraws the notes planned after it.
+    Duet,
+    /// Listens while the player plays; after a pause of `listen_gap` beats answers for `answer_bars`
+    /// bars, from the next beat or bar; a new phrase from the player cuts the answer short.
+    CallResponse,
+    /// Plays on its own in the chosen style, whatever the player does (their notes still pass through).
+    Improvise,
+    /// Like duet, but the model starts from the prompt clip (a MIDI file or captured bars).
+    Continue,
+}
+
+impl Mode {
+    pub const NAMES: &'static [&'static str] =
+        &["Duet", "Call & Response", "Improvise", "Continue Clip"];
+    pub fn from_index(i: u32) -> Self {
+        match i {
+            1 => Self::CallResponse,
+            2 => Self::Improvise,
+            3 => Self::Continue,
+            _ => Self::Duet,
+        }
+    }
+}
+
+/// Pitch classes Cadenza may start notes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    Off,
+    Major,
+    Minor,
+    HarmonicMinor,
+    Dorian,
+    Mixolydian,
+    MajorPentatonic,
+    MinorPentatonic,
+    Blues,
+    /// The pitch classes the player used recently (no restriction before they play).
+    FollowPlayer,
+}
+
+impl Scale {
+    pub const NAMES: &'static [&'static str] = &[
+        "Off",
+        "Major",
+        "Minor",
+        "Harmonic Minor",
+        "Dorian",
+        "Mixolydian",
+        "Major Pentatonic",
+        "Minor Pentatonic",
+        "Blues",
+        "Follow Player",
+    ];
+    pub fn from_index(i: u32) -> Self {
+        use Scale::*;
+        [
+            Off,
+            Major,
+            Minor,
+            HarmonicMinor,
+            Dorian,
+            Mixolydian,
+            MajorPentatonic,
+            MinorPentatonic,
+            Blues,
+            FollowPlayer,
+        ]
+        .get(i as usize)
+        .copied()
+        .unwrap_or(Off)
+    }
+
+    /// Semitones above the key of a fixed scale; `None` for Off and FollowPlayer.
+    pub fn intervals(self) -> Option<&'static [u8]> {
+        Some(match self {
+            Scale::Major => &[0, 2, 4, 5, 7, 9, 11],
+            Scale::Minor => &[0, 2, 3, 5, 7, 8, 10],
+            Scale::HarmonicMinor => &[0, 2, 3, 5, 7, 8, 11],
+            Scale::Dorian => &[0, 2, 3, 5, 7, 9, 10],
+            Scale::Mixolydian => &[0, 2, 4, 5, 7, 9, 10],
+            Scale::MajorPentatonic => &[0, 2, 4, 7, 9],
+            Scale::MinorPentatonic => &[0, 3, 5, 7, 10],
+            Scale::Blues => &[0, 3, 5, 6, 7, 10],
+            Scale::Off | Scale::FollowPlayer => return None,
+        })
+    }
+
+    /// The allowed pitch classes (bit `pc` set) of a fixed scale in `key` (0 = C); all twelve when
+    /// there is no fixed scale.
+    pub fn pitch_classes(self, key: u32) -> u16 {
+        match self.intervals() {
+            None => 0xFFF,
+            Some(iv) => iv
+                .iter()
+                .fold(0u16, |m, &i| m | 1 << ((key + u32::from(i)) % 12)),
+        }
+    }
+}
+
+pub const KEY_NAMES: &[&str] = &[
+    "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+];
+
+/// Where generated velocities come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dynamics {
+    /// The average velocity of the player's recent notes (the fixed velocity before they play).
+    FollowPlayer,
+    /// Always the fixed velocity.
+    Fixed,
+}
+
+impl Dynamics {
+    pub const NAMES: &'static [&'static str] = &["Follow Player", "Fixed"];
+    pub fn from_index(i: u32) -> Self {
+        if i == 1 {
+            Self::Fixed
+        } else {
+            Self::FollowPlayer
+        }
+    }
+}
+
+/// Where a call-and-response answer starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerStart {
+    NextBeat,
+    NextBar,
+}
+
+impl AnswerStart {
+    pub const NAMES: &'static [&'static str] = &["Next Beat", "Next Bar"];
+    pub fn from_index(i: u32) -> Self {
+        if i == 1 {
+            Self::NextBar
+        } else {
+            Self::NextBeat
+        }
+    }
+}
+
+/// One snapshot of everything the engine plays by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub mode: Mode,
+    /// Style slot; out-of-range slots fall back to the model's first style.
+    pub style: u32,
+    /// Sampling temperature (> 0).
+    pub temperature: f32,
+    /// Nucleus sampling mass, 0..=1.
+    pub top_p: f32,
+    /// How far ahead of the playhead the engine plans, in beats.
+    pub lookahead_beats: f64,
+    pub scale: Scale,
+    /// 0 = C … 11 = B.
+    pub key: u32,
+    /// Lowest and highest MIDI note Cadenza may start.
+    pub low: u8,
+    pub high: u8,
+    /// -1..=1: added (×[`DENSITY_NATS`]) to the note-on logits: more or fewer notes per beat.
+    pub density: f32,
+    pub dynamics: Dynamics,
+    /// Fixed velocity, 0..=1 (also the starting point of "follow").
+    pub velocity: f32,
+    /// 0..=1: how much louder the bar's downbeat (and, less, each beat) is than the offbeats.
+    pub accent: f32,
+    /// At most this many of Cadenza's notes sound at once.
+    pub max_polyphony: u32,
+    /// Call and response: answer length in bars, and the pause (beats) that ends a call.
+    pub answer_bars: u32,
+    pub listen_gap_beats: f64,
+    pub answer_start: AnswerStart,
+    /// Variation seed: the same seed and the same input give the same output.
+    pub seed: u32,
+    /// On a transport jump or loop, forget the context (true) or keep it (false).
+    pub reset_on_jump: bool,
+}
+
+/// Logit bias (nats) of density ±1 on note-on tokens.
+pub const DENSITY_NATS: f32 = 2.0;
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Duet,
+            style: 0,
+            temperature: 1.0,
+            top_p: 0.95,
+            lookahead_beats: 2.0,
+            scale: Scale::Off,
+            key: 0,
+            low: 21,
+            high: 108,
+            density: 0.0,
+            dynamics: Dynamics::FollowPlayer,
+            velocity: 0.75,
+            accent: 0.3,
+            max_polyphony: 6,
+            answer_bars: 2,
+            listen_gap_beats: 1.5,
+            answer_start: AnswerStart::NextBeat,
+            seed: 0,
+            reset_on_jump: false,
+        }
+    }
+}
+
+/// Parameter values for the engine thread. The plugin writes them each block (audio thread,
+/// atomics only); the engine reads a [`Settings`] snapshot per token.
+#[derive(Debug)]
+pub struct Knobs {
+    pub mode: AtomicU32,
+    pub style: AtomicU32,
+    pub temperature: AtomicF32,
+    pub top_p: AtomicF32,
+    pub lookahead_beats: AtomicF32,
+    pub scale: AtomicU32,
+    pub key: AtomicU32,
+    pub low: AtomicU32,
+    pub high: AtomicU32,
+    pub density: AtomicF32,
+    pub dynamics: AtomicU32,
+    pub velocity: AtomicF32,
+    pub accent: AtomicF32,
+    pub max_polyphony: AtomicU32,
+    pub answer_bars: AtomicU32,
+    pub listen_gap_beats: AtomicF32,
+    pub answer_start: AtomicU32,
+    pub seed: AtomicU32,
+    pub reset_on_jump: AtomicBool,
+    /// Bumped (audio thread) each time the player asks to capture their last bars as the prompt.
+    pub capture_requests: AtomicU32,
+    /// Bars the capture takes.
+    pub capture_bars: AtomicU32,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        let k = Self {
+            mode: AtomicU32::new(0),
+            style: AtomicU32::new(0),
+            temperature: AtomicF32::new(0.0),
+            top_p: AtomicF32::new(0.0),
+            lookahead_beats: AtomicF32::new(0.0),
+            scale: AtomicU32::new(0),
+            key: AtomicU32::new(0),
+            low: AtomicU32::new(0),
+            high: AtomicU32::new(0),
+            density: AtomicF32::new(0.0),
+            dynamics: AtomicU32::new(0),
+            velocity: AtomicF32::new(0.0),
+            accent: AtomicF32::new(0.0),
+            max_polyphony: AtomicU32::new(0),
+            answer_bars: AtomicU32::new(0),
+            listen_gap_beats: AtomicF32::new(0.0),
+            answer_start: AtomicU32::new(0),
+            seed: AtomicU32::new(0),
+            reset_on_jump: AtomicBool::new(false),
+            capture_requests: AtomicU32::new(0),
+            capture_bars: AtomicU32::new(4),
+        };
+        k.store(&Settings::default());
+        k
+    }
+}
+
+impl Knobs {
+    /// Write a whole snapshot (audio thread: relaxed atomic stores only).
+    pub fn store(&self, s: &Settings) {
+        let r = Ordering::Relaxed;
+        self.mode.store(s.mode as u32, r);
+        self.style.store(s.style, r);
+        self.temperature.store(s.temperature, r);
+        self.top_p.store(s.top_p, r);
+        self.lookahead_beats.store(s.lookahead_beats as f32, r);
+        self.scale.store(s.scale as u32, r);
+        self.key.store(s.key, r);
+        self.low.store(u32::from(s.low), r);
+        self.high.store(u32::from(s.high), r);
+        self.density.store(s.density, r);
+        self.dynamics.store(s.dynamics as u32, r);
+        self.velocity.store(s.velocity, r);
+        self.accent.store(s.accent, r);
+        self.max_polyphony.store(s.max_polyphony, r);
+        self.answer_bars.store(s.answer_bars, r);
+        self.listen_gap_beats.store(s.listen_gap_beats as f32, r);
+        self.answer_start.store(s.answer_start as u32, r);
+        self.seed.store(s.seed, r);
+        self.reset_on_jump.store(s.reset_on_jump, r);
+    }
+
+    /// Read a snapshot, every value clamped to its range.
+    pub fn settings(&self) -> Settings {
+        let r = Ordering::Relaxed;
+        let low = self.low.load(r).min(127) as u8;
+        let high = (self.high.load(r).min(127) as u8).max(low);
+        Settings {
+            mode: Mode::from_index(self.mode.load(r)),
+            style: self.style.load(r),
+            temperature: self.temperature.load(r).max(0.01),
+            top_p: self.top_p.load(r).clamp(0.0, 1.0),
+            lookahead_beats: f64::from(self.lookahead_beats.load(r)).clamp(0.125, 16.0),
+            scale: Scale::from_index(self.scale.load(r)),
+            key: self.key.load(r) % 12,
+            low,
+            high,
+            density: self.density.load(r).clamp(-1.0, 1.0),
+            dynamics: Dynamics::from_index(self.dynamics.load(r)),
+            velocity: self.velocity.load(r).clamp(0.0, 1.0),
+            accent: self.accent.load(r).clamp(0.0, 1.0),
+            max_polyphony: self.max_polyphony.load(r).clamp(1, 128),
+            answer_bars: self.answer_bars.load(r).clamp(1, 64),
+            listen_gap_beats: f64::from(self.listen_gap_beats.load(r)).clamp(0.0, 64.0),
+            answer_start: AnswerStart::from_index(self.answer_start.load(r)),
+            seed: self.seed.load(r),
+            reset_on_jump: self.reset_on_jump.load(r),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_round_trips_through_the_atomics() {
+        let k = Knobs::default();
+        let s = Settings {
+            mode: Mode::CallResponse,
+            scale: Scale::Blues,
+            key: 9,
+            low: 40,
+            high: 80,
+            seed: 77,
+            ..Settings::default()
+        };
+        k.store(&s);
+        assert_eq!(k.settings(), s);
+        assert_eq!(Knobs::default().settings(), Settings::default());
+    }
+
+    #[test]
+    fn scales_give_their_pitch_classes_in_any_key() {
+        // A minor = C major's pitch classes.
+        assert_eq!(Scale::Minor.pitch_classes(9), Scale::Major.pitch_classes(0));
+        assert_eq!(Scale::Major.pitch_classes(0), 0b1010_1011_0101);
+        assert_eq!(Scale::Off.pitch_classes(3), 0xFFF);
+        assert_eq!(Scale::NAMES.len(), 10);
+        for (i, _) in Scale::NAMES.iter().enumerate() {
+            assert_eq!(Scale::from_index(i as u32) as usize, i);
+        }
+    }
+}
