@@ -7,7 +7,9 @@
 use std::ffi::CString;
 use std::path::Path;
 
-use clack_host::events::event_types::{NoteOffEvent, NoteOnEvent, TransportEvent, TransportFlags};
+use clack_host::events::event_types::{
+    NoteOffEvent, NoteOnEvent, ParamValueEvent, TransportEvent, TransportFlags,
+};
 use clack_host::events::{EventHeader, Match};
 use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
@@ -38,6 +40,20 @@ pub struct Transport {
     /// Position of the block's first sample, in beats.
     pub beat: f64,
     pub tempo: f64,
+    /// Time signature numerator and denominator; bars start at beat 0.
+    pub time_sig: (u16, u16),
+}
+
+impl Transport {
+    /// Rolling (or not) at `beat` and `tempo`, in 4/4.
+    pub fn at(playing: bool, beat: f64, tempo: f64) -> Self {
+        Self {
+            playing,
+            beat,
+            tempo,
+            time_sig: (4, 4),
+        }
+    }
 }
 
 /// A note we play into the plugin.
@@ -69,6 +85,8 @@ pub struct ClapHost {
     output: EventBuffer,
     sample_rate: f64,
     steady: u64,
+    /// Parameter changes for the next block: (sample, CLAP id, plain value).
+    params: Vec<(u32, u32, f64)>,
 }
 
 impl ClapHost {
@@ -96,6 +114,7 @@ impl ClapHost {
             output: EventBuffer::with_capacity(4096),
             sample_rate: 48_000.0,
             steady: 0,
+            params: Vec::new(),
         })
     }
 
@@ -138,26 +157,79 @@ impl ClapHost {
         t: Transport,
         notes: &[NoteIn],
     ) -> Result<Vec<NoteOut>, String> {
+        self.process_with(frames, t, notes, &[])
+    }
+
+    /// Queue a parameter change for the next block (at its sample `time`). `plain` is CLAP's plain
+    /// value: the integer for stepped parameters counted from their minimum, 0/1 for switches, the
+    /// normalized value (0..1) for continuous ones.
+    pub fn set_param(&mut self, id: &str, time: u32, plain: f64) {
+        self.params.push((time, param_hash(id), plain));
+    }
+
+    /// [`Self::process`], with the host's transport changing inside the block: each `(sample, t)`
+    /// is a transport event at that sample (a tempo change, a jump, a new time signature).
+    pub fn process_with(
+        &mut self,
+        frames: u32,
+        t: Transport,
+        notes: &[NoteIn],
+        changes: &[(u32, Transport)],
+    ) -> Result<Vec<NoteOut>, String> {
         let processor = self
             .processor
             .as_mut()
             .ok_or("process called while inactive")?;
         self.input.clear();
         self.output.clear();
-        let mut sorted = notes.to_vec();
-        sorted.sort_by_key(|n| n.time);
-        for n in sorted {
-            let pckn = Pckn::new(
-                0u16,
-                u16::from(PLAYER_CHANNEL),
-                u16::from(n.key),
-                Match::All,
-            );
-            if n.on {
-                self.input.push(&NoteOnEvent::new(n.time, pckn, n.velocity));
-            } else {
-                self.input
-                    .push(&NoteOffEvent::new(n.time, pckn, n.velocity));
+        // Events in time order; at one sample, transport and parameters before notes.
+        enum In {
+            Transport(Transport),
+            Param(u32, f64),
+            Note(NoteIn),
+        }
+        let mut all: Vec<(u32, u8, In)> = Vec::new();
+        all.extend(
+            changes
+                .iter()
+                .map(|(time, tr)| (*time, 0, In::Transport(*tr))),
+        );
+        all.extend(
+            self.params
+                .drain(..)
+                .map(|(time, id, v)| (time, 1, In::Param(id, v))),
+        );
+        all.extend(notes.iter().map(|n| (n.time, 2, In::Note(*n))));
+        all.sort_by_key(|e| (e.0, e.1));
+        for (time, _, ev) in all {
+            match ev {
+                In::Transport(tr) => {
+                    let mut e = transport_event(tr, self.sample_rate);
+                    e.header = EventHeader::new_core(time, clack_host::events::EventFlags::empty());
+                    self.input.push(&e);
+                }
+                In::Param(id, v) => {
+                    self.input.push(&ParamValueEvent::new(
+                        time,
+                        ClapId::new(id),
+                        Pckn::match_all(),
+                        v,
+                    ));
+                }
+                In::Note(n) => {
+                    let pckn = Pckn::new(
+                        0u16,
+                        u16::from(PLAYER_CHANNEL),
+                        u16::from(n.key),
+                        Match::All,
+                    );
+                    if n.on {
+                        self.input.push(&NoteOnEvent::new(n.time, pckn, n.velocity));
+                    } else {
+                        self.input
+                            .push(&NoteOffEvent::new(n.time, pckn, n.velocity));
+                    }
+                }
             }
         }
         let transport = transport_event(t, self.sample_rate);
@@ -192,6 +264,109 @@ impl ClapHost {
     }
 }
 
+impl ClapHost {
+    /// The plugin's saved state (CLAP state extension), as a host writes it into a project.
+    pub fn save_state(&mut self) -> Result<Vec<u8>, String> {
+        let plugin = self.instance.raw_instance();
+        let state = state_ext(plugin)?;
+        let mut out: Vec<u8> = Vec::new();
+        let stream = clap_sys::stream::clap_ostream {
+            ctx: (&mut out as *mut Vec<u8>).cast(),
+            write: Some(write_vec),
+        };
+        let save = state.save.ok_or("state.save missing")?;
+        // SAFETY: `plugin` and `state` come from the live instance; the stream writes into `out`,
+        // which outlives the call.
+        if unsafe { save(plugin, &stream) } {
+            Ok(out)
+        } else {
+            Err("the plugin refused to save its state".into())
+        }
+    }
+
+    /// Load a saved state (CLAP state extension), as a host does when it opens a project.
+    pub fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let plugin = self.instance.raw_instance();
+        let state = state_ext(plugin)?;
+        let mut cursor: &[u8] = bytes;
+        let stream = clap_sys::stream::clap_istream {
+            ctx: (&mut cursor as *mut &[u8]).cast(),
+            read: Some(read_slice),
+        };
+        let load = state.load.ok_or("state.load missing")?;
+        // SAFETY: as in `save_state`; the stream reads from `bytes`, alive for the call.
+        if unsafe { load(plugin, &stream) } {
+            Ok(())
+        } else {
+            Err("the plugin refused the state".into())
+        }
+    }
+
+    /// A parameter's current CLAP plain value (see [`Self::set_param`]).
+    pub fn param_value(&mut self, id: &str) -> Option<f64> {
+        let plugin = self.instance.raw_instance();
+        // SAFETY: get_extension is called on the live instance with a NUL-terminated id.
+        let ext = unsafe {
+            plugin.get_extension?(plugin, clap_sys::ext::params::CLAP_EXT_PARAMS.as_ptr())
+        };
+        if ext.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null CLAP_EXT_PARAMS pointer is a clap_plugin_params, valid as long as the plugin.
+        let params = unsafe { &*(ext as *const clap_sys::ext::params::clap_plugin_params) };
+        let mut value = 0.0;
+        // SAFETY: as above; `value` is a valid out pointer.
+        unsafe { params.get_value?(plugin, param_hash(id), &mut value) }.then_some(value)
+    }
+}
+
+/// nice-plug's parameter id hash (its `hash_param_id`, not public): the CLAP id of a string id.
+pub fn param_hash(id: &str) -> u32 {
+    let mut hash: u32 = 0;
+    for b in id.bytes() {
+        hash = hash.wrapping_mul(31).wrapping_add(u32::from(b));
+    }
+    hash & !(1 << 31)
+}
+
+fn state_ext(
+    plugin: &clap_sys::plugin::clap_plugin,
+) -> Result<&clap_sys::ext::state::clap_plugin_state, String> {
+    let get = plugin.get_extension.ok_or("no get_extension")?;
+    // SAFETY: called on the live instance with a NUL-terminated extension id.
+    let ext = unsafe { get(plugin, clap_sys::ext::state::CLAP_EXT_STATE.as_ptr()) };
+    if ext.is_null() {
+        return Err("the plugin has no state extension".into());
+    }
+    // SAFETY: a non-null CLAP_EXT_STATE pointer is a clap_plugin_state, valid as long as the plugin.
+    Ok(unsafe { &*(ext as *const clap_sys::ext::state::clap_plugin_state) })
+}
+
+unsafe extern "C" fn write_vec(
+    stream: *const clap_sys::stream::clap_ostream,
+    buffer: *const std::ffi::c_void,
+    size: u64,
+) -> i64 {
+    // SAFETY: `ctx` is the `Vec<u8>` set up by `save_state`, and the plugin hands us `size` bytes.
+    let out = unsafe { &mut *((*stream).ctx as *mut Vec<u8>) };
+    let bytes = unsafe { std::slice::from_raw_parts(buffer as *const u8, size as usize) };
+    out.extend_from_slice(bytes);
+    size as i64
+}
+
+unsafe extern "C" fn read_slice(
+    stream: *const clap_sys::stream::clap_istream,
+    buffer: *mut std::ffi::c_void,
+    size: u64,
+) -> i64 {
+    // SAFETY: `ctx` is the `&[u8]` set up by `load_state`; the plugin gives room for `size` bytes.
+    let rest = unsafe { &mut *((*stream).ctx as *mut &[u8]) };
+    let n = rest.len().min(size as usize);
+    unsafe { std::ptr::copy_nonoverlapping(rest.as_ptr(), buffer as *mut u8, n) };
+    *rest = &rest[n..];
+    n as i64
+}
+
 impl Drop for ClapHost {
     fn drop(&mut self) {
         self.deactivate();
@@ -217,7 +392,9 @@ fn transport_event(t: Transport, sample_rate: f64) -> TransportEvent {
     if t.playing {
         flags |= TransportFlags::IS_PLAYING;
     }
-    let bar = (t.beat / 4.0).floor();
+    let (num, den) = t.time_sig;
+    let beats_per_bar = f64::from(num) * 4.0 / f64::from(den);
+    let bar = (t.beat / beats_per_bar + 1e-9).floor();
     TransportEvent {
         header: EventHeader::new_core(0, clack_host::events::EventFlags::empty()),
         flags,
@@ -229,10 +406,10 @@ fn transport_event(t: Transport, sample_rate: f64) -> TransportEvent {
         loop_end_beats: BeatTime::from_int(0),
         loop_start_seconds: SecondsTime::from_int(0),
         loop_end_seconds: SecondsTime::from_int(0),
-        bar_start: BeatTime::from_float(bar * 4.0),
+        bar_start: BeatTime::from_float(bar * beats_per_bar),
         bar_number: bar as i32,
-        time_signature_numerator: 4,
-        time_signature_denominator: 4,
+        time_signature_numerator: num,
+        time_signature_denominator: den,
     }
 }
 
@@ -322,15 +499,7 @@ impl Session {
                     velocity: e.3,
                 })
                 .collect();
-            let out = host.process(
-                frames,
-                Transport {
-                    playing,
-                    beat,
-                    tempo: self.tempo,
-                },
-                &notes,
-            )?;
+            let out = host.process(frames, Transport::at(playing, beat, self.tempo), &notes)?;
             logs.push(BlockLog {
                 sample,
                 frames,

@@ -283,8 +283,13 @@ impl Plugin for Cadenza {
                         velocity,
                         ..
                     } => {
+                        let beat = clock.beat_at(timing);
+                        if settings.mode == engine::Mode::CallResponse {
+                            // A new call: the answer stops on this very sample.
+                            self.scheduler.silence_from(beat, timing, &mut self.sink);
+                        }
                         audio.send(ToEngine::Played {
-                            beat: clock.beat_at(timing),
+                            beat,
                             pitch,
                             velocity,
                             on: true,

@@ -343,6 +343,22 @@ impl Scheduler {
         self.expected_beat = None;
     }
 
+    /// The player interrupts (a new call in call and response): end every sounding note at `timing`
+    /// and drop the pending notes from `beat` on, at once, without waiting for the engine's new plan.
+    pub fn silence_from<T: Copy>(&mut self, beat: f64, timing: u32, sink: &mut EventSink<T>) {
+        self.all_off(timing, sink);
+        let before = self.pending_len;
+        let mut kept = 0;
+        for i in 0..self.pending_len {
+            if self.pending[i].beat < beat - 1e-9 {
+                self.pending[kept] = self.pending[i];
+                kept += 1;
+            }
+        }
+        self.pending_len = kept;
+        self.stats.stale += (before - kept) as u64;
+    }
+
     /// Note-offs for every sounding generated note at `timing`.
     pub fn all_off<T: Copy>(&mut self, timing: u32, sink: &mut EventSink<T>) {
         for pitch in 0..128u8 {
@@ -575,6 +591,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn silence_from_ends_what_sounds_and_drops_what_was_to_come() {
+        let mut s = Scheduler::new();
+        let mut snk = sink();
+        let start = s.begin_block(playing(0.0, 120.0, 48_000.0, 512), &mut snk);
+        let e = start.cut.unwrap().1;
+        let mut q = vec![
+            gen(e, 0, 0.001, 60, true),
+            gen(e, 0, 0.5, 62, true),
+            gen(e, 0, 0.004, 64, true),
+        ];
+        q.reverse();
+        snk.clear();
+        s.render(&start.clock, || q.pop(), &mut snk);
+        assert_eq!(s.sounding_count(), 2);
+        snk.clear();
+        s.silence_from(0.005, 300, &mut snk);
+        assert_eq!(s.sounding_count(), 0);
+        assert_eq!(s.pending_count(), 0, "the note at beat 0.5 is withdrawn");
+        assert_eq!(snk.len(), 2);
+        assert!(snk
+            .as_slice()
+            .iter()
+            .all(|(t, e)| *t == 300 && matches!(e, OutEvent::Off { .. })));
     }
 
     #[test]

@@ -14,9 +14,24 @@ fn plays_generated_notes_on_the_beat_grid_and_ends_them_all_at_stop() {
     let mut host = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();
     host.activate(SR, BLOCK).unwrap();
     let played = vec![
-        PlayedNote { beat: 0.0, length: 0.5, key: 60, velocity: 0.8 },
-        PlayedNote { beat: 0.5, length: 0.5, key: 64, velocity: 0.8 },
-        PlayedNote { beat: 1.0, length: 1.0, key: 67, velocity: 0.8 },
+        PlayedNote {
+            beat: 0.0,
+            length: 0.5,
+            key: 60,
+            velocity: 0.8,
+        },
+        PlayedNote {
+            beat: 0.5,
+            length: 0.5,
+            key: 64,
+            velocity: 0.8,
+        },
+        PlayedNote {
+            beat: 1.0,
+            length: 1.0,
+            key: 67,
+            velocity: 0.8,
+        },
     ];
     let session = Session {
         sample_rate: SR,
@@ -32,14 +47,22 @@ fn plays_generated_notes_on_the_beat_grid_and_ends_them_all_at_stop() {
     host.deactivate();
 
     let pre = (session.preroll_seconds * SR) as u64;
-    let stop_block = logs.iter().position(|b| b.sample > pre && !b.playing).expect("the transport stopped");
+    let stop_block = logs
+        .iter()
+        .position(|b| b.sample > pre && !b.playing)
+        .expect("the transport stopped");
     let mut open = [false; 128];
     let mut generated_on = 0;
     let mut passed = Vec::new();
     for (i, b) in logs.iter().enumerate() {
         let mut last = 0;
         for e in &b.events {
-            assert!(e.time < b.frames, "event at {} outside a block of {}", e.time, b.frames);
+            assert!(
+                e.time < b.frames,
+                "event at {} outside a block of {}",
+                e.time,
+                b.frames
+            );
             assert!(e.time >= last, "events out of order in block {i}");
             last = e.time;
             let abs = b.sample + u64::from(e.time);
@@ -49,30 +72,50 @@ fn plays_generated_notes_on_the_beat_grid_and_ends_them_all_at_stop() {
             }
             assert_eq!(e.channel, 0, "generated notes go out on channel 1");
             if e.on {
-                assert!(i < stop_block, "nothing new starts in or after the stop block within this test");
+                assert!(
+                    i < stop_block,
+                    "nothing new starts in or after the stop block within this test"
+                );
                 generated_on += 1;
             } else {
-                assert!(open[e.key as usize], "a note-off for key {} that Cadenza was not playing", e.key);
+                assert!(
+                    open[e.key as usize],
+                    "a note-off for key {} that Cadenza was not playing",
+                    e.key
+                );
             }
             open[e.key as usize] = e.on;
             // Sample accuracy: after the player's last note, every generated event sits exactly on
             // the tick grid of the host's beats (a note planned ahead is never late).
             if b.playing && abs >= pre + 4 * 24 * SAMPLES_PER_TICK {
-                assert_eq!((abs - pre) % SAMPLES_PER_TICK, 0, "generated event off the grid at sample {abs}: {e:?}");
+                assert_eq!(
+                    (abs - pre) % SAMPLES_PER_TICK,
+                    0,
+                    "generated event off the grid at sample {abs}: {e:?}"
+                );
             }
         }
         if i == stop_block {
-            assert!(open.iter().all(|o| !o), "every generated note ended in the stop block");
+            assert!(
+                open.iter().all(|o| !o),
+                "every generated note ended in the stop block"
+            );
         }
     }
-    assert!(generated_on > 0, "Cadenza generated no notes in 6 s of rolling transport");
+    assert!(
+        generated_on > 0,
+        "Cadenza generated no notes in 6 s of rolling transport"
+    );
     // The player's notes pass through on their exact samples.
     let spb = SR * 60.0 / TEMPO;
     let mut want: Vec<(u64, bool, u8)> = played
         .iter()
         .flat_map(|n| {
             let on = pre + (n.beat * spb) as u64;
-            [(on, true, n.key), (pre + ((n.beat + n.length) * spb) as u64, false, n.key)]
+            [
+                (on, true, n.key),
+                (pre + ((n.beat + n.length) * spb) as u64, false, n.key),
+            ]
         })
         .collect();
     want.sort();
@@ -92,8 +135,11 @@ fn notes_sounding_at_deactivation_end_in_the_first_block_after_reactivation() {
     let mut sample = 0u64;
     // Roll (real time) until Cadenza has notes sounding, for at most 10 s.
     while open.iter().all(|o| !o) || sample < 24_000 {
-        assert!(sample < (10.0 * SR) as u64, "no generated note sounded within 10 s");
-        let t = cadenza::host::Transport { playing: true, beat: sample as f64 / spb, tempo: TEMPO };
+        assert!(
+            sample < (10.0 * SR) as u64,
+            "no generated note sounded within 10 s"
+        );
+        let t = cadenza::host::Transport::at(true, sample as f64 / spb, TEMPO);
         for e in host.process(BLOCK, t, &[]).unwrap() {
             if e.channel == 0 {
                 open[e.key as usize] = e.on;
@@ -107,12 +153,14 @@ fn notes_sounding_at_deactivation_end_in_the_first_block_after_reactivation() {
     }
     host.deactivate();
     host.activate(SR, BLOCK).unwrap();
-    let t = cadenza::host::Transport { playing: true, beat: sample as f64 / spb, tempo: TEMPO };
+    let t = cadenza::host::Transport::at(true, sample as f64 / spb, TEMPO);
     let first = host.process(BLOCK, t, &[]).unwrap();
     for (key, was_open) in open.iter().enumerate() {
         if *was_open {
             assert!(
-                first.iter().any(|e| e.channel == 0 && !e.on && e.key as usize == key && e.time == 0),
+                first
+                    .iter()
+                    .any(|e| e.channel == 0 && !e.on && e.key as usize == key && e.time == 0),
                 "key {key} was sounding at deactivation and got no note-off: {first:?}"
             );
         }

@@ -21,7 +21,9 @@ fn load_activate_deactivate_unload_cycles() {
                 played: Vec::new(),
                 realtime: false,
             };
-            session.run(&mut host).unwrap_or_else(|e| panic!("cycle {cycle} at {rate} Hz: {e}"));
+            session
+                .run(&mut host)
+                .unwrap_or_else(|e| panic!("cycle {cycle} at {rate} Hz: {e}"));
             host.deactivate();
         }
         drop(host); // unloads the library

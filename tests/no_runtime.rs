@@ -17,7 +17,12 @@ fn missing_onnx_runtime_passes_midi_through_and_says_why() {
     host.activate(44_100.0, 256).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let played: Vec<PlayedNote> = (0..8)
-        .map(|i| PlayedNote { beat: f64::from(i) * 0.5, length: 0.25, key: 60 + i as u8, velocity: 0.7 })
+        .map(|i| PlayedNote {
+            beat: f64::from(i) * 0.5,
+            length: 0.25,
+            key: 60 + i as u8,
+            velocity: 0.7,
+        })
         .collect();
     let session = Session {
         sample_rate: 44_100.0,
@@ -34,10 +39,32 @@ fn missing_onnx_runtime_passes_midi_through_and_says_why() {
     drop(host);
 
     let events: Vec<_> = logs.iter().flat_map(|b| b.events.iter()).collect();
-    assert_eq!(events.iter().filter(|e| e.channel == PLAYER_CHANNEL && e.on).count(), 8, "all notes passed through");
-    assert_eq!(events.iter().filter(|e| e.channel == PLAYER_CHANNEL && !e.on).count(), 8);
-    assert!(events.iter().all(|e| e.channel == PLAYER_CHANNEL), "no engine, no generated notes");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.channel == PLAYER_CHANNEL && e.on)
+            .count(),
+        8,
+        "all notes passed through"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.channel == PLAYER_CHANNEL && !e.on)
+            .count(),
+        8
+    );
+    assert!(
+        events.iter().all(|e| e.channel == PLAYER_CHANNEL),
+        "no engine, no generated notes"
+    );
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(text.contains("ONNX Runtime library not found"), "the log says what is wrong:\n{text}");
-    assert!(text.contains("CADENZA_ORT_LIB"), "and where it looked:\n{text}");
+    assert!(
+        text.contains("ONNX Runtime library not found"),
+        "the log says what is wrong:\n{text}"
+    );
+    assert!(
+        text.contains("CADENZA_ORT_LIB"),
+        "and where it looked:\n{text}"
+    );
 }

@@ -255,7 +255,10 @@ impl<B: Backend> Generator<B> {
                     return; // a soloist: the player's notes neither enter its context nor move its plan
                 }
                 self.heard_until = self.heard_until.max(beat);
-                if self.truncate_after(beat) || (on && s.mode == Mode::CallResponse) {
+                // A call also withdraws answer notes on its very beat (the audio side dropped them).
+                let call = on && s.mode == Mode::CallResponse;
+                let cut = if call { beat - 1e-6 } else { beat };
+                if self.truncate_after(cut) || call {
                     self.plan += 1;
                 }
                 self.advance_to(beat, false);
@@ -327,11 +330,14 @@ impl<B: Backend> Generator<B> {
             self.logits_ready = false;
         }
         let lead = REACTION_SECONDS * clock.tempo.max(1.0) / 60.0;
-        // Plan from what we react to; only an engine that fell behind the playhead skips ahead.
-        let mut earliest = if self.cursor < playhead {
+        // Plan from what we react to, a fixed lead after it (so the result does not depend on when
+        // this thread got to run); only an engine so late that this beat has already been played
+        // starts from the playhead instead.
+        let floor = self.reaction_from + lead;
+        let mut earliest = if floor < playhead {
             playhead + lead
         } else {
-            self.reaction_from + lead
+            floor
         };
         let mut answer_end = f64::INFINITY;
         if s.mode == Mode::CallResponse {

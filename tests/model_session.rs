@@ -1,0 +1,61 @@
+//! The shipped model through ONNX Runtime: cutting the KV cache back is exact.
+//! (Its own test binary: it points ONNX Runtime at the fetched library before anything loads it.)
+
+use cadenza::engine::{load_model, EngineConfig};
+use cadenza::model::ModelSource;
+use cadenza::runtime::{ORT_ENV_VAR, ORT_LIB_NAME, ORT_VERSION};
+use cadenza::tokenizer::Event;
+
+fn use_fetched_runtime() {
+    if std::env::var_os(ORT_ENV_VAR).is_none() {
+        let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!(".cache/onnxruntime/{ORT_VERSION}/{ORT_LIB_NAME}"));
+        assert!(
+            lib.is_file(),
+            "{} missing: run `cargo xtask fetch-ort` (`cargo xtask test` does)",
+            lib.display()
+        );
+        // SAFETY (set_var): before any thread of this test binary reads the environment.
+        unsafe { std::env::set_var(ORT_ENV_VAR, lib) };
+    }
+}
+
+#[test]
+fn a_truncated_cache_gives_the_logits_of_a_context_that_never_went_on() {
+    use_fetched_runtime();
+    let mut model = load_model(&EngineConfig {
+        source: ModelSource::Embedded,
+        want_cuda: false,
+    })
+    .unwrap();
+    let v = model.spec.vocab();
+    let mut tokens = vec![v.encode(Event::Style(1)).unwrap()];
+    for i in 0..30u8 {
+        tokens.push(v.encode(Event::NoteOn(55 + i % 12)).unwrap());
+        tokens.push(v.encode(Event::Shift(6)).unwrap());
+        tokens.push(v.encode(Event::NoteOff(55 + i % 12)).unwrap());
+    }
+    // Reference: the first 40 tokens only.
+    let want = model.feed(&tokens[..40]).unwrap().to_vec();
+    // Go on for 50 more, then cut back to 39 and feed the 40th again.
+    model.feed(&tokens[40..90]).unwrap();
+    assert_eq!(model.cache_len(), 90);
+    model.truncate(39);
+    assert_eq!(model.cache_len(), 39);
+    let got = model.feed(&tokens[39..40]).unwrap().to_vec();
+    let worst = want
+        .iter()
+        .zip(&got)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-4, "logits differ by {worst} after truncation");
+    // And differ from the logits after all 90 (the test would pass trivially otherwise).
+    model.truncate(89);
+    let late = model.feed(&tokens[89..90]).unwrap().to_vec();
+    let moved = want
+        .iter()
+        .zip(&late)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(moved > 1e-2, "the context made no difference: {moved}");
+}

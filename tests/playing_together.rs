@@ -1,0 +1,446 @@
+//! Playing together, through the bundled .clap in a real-time host: the modes, the knobs, tempo
+//! changes inside a block, loops, determinism, and the saved state.
+#![cfg(feature = "host")]
+
+use std::time::{Duration, Instant};
+
+use cadenza::host::{bundle_dir, ClapHost, NoteIn, NoteOut, Transport, PLAYER_CHANNEL};
+
+const SR: f64 = 48_000.0;
+
+/// A real-time paced session on one instance.
+struct Run {
+    host: ClapHost,
+    /// Samples processed so far (the session's clock).
+    sample: u64,
+    started: Instant,
+}
+
+impl Run {
+    /// Load, activate, set `params` (CLAP plain values), and wait while the engine loads.
+    fn new(block: u32, params: &[(&str, f64)]) -> Self {
+        let mut host = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();
+        host.activate(SR, block).unwrap();
+        for (id, v) in params {
+            host.set_param(id, 0, *v);
+        }
+        let mut run = Self {
+            host,
+            sample: 0,
+            started: Instant::now(),
+        };
+        // One second stopped: parameters land, ONNX Runtime and the model load.
+        while run.sample < SR as u64 {
+            run.block(block, Transport::at(false, 0.0, 120.0), &[], &[]);
+        }
+        run
+    }
+
+    /// One block, paced like an audio interface.
+    fn block(
+        &mut self,
+        frames: u32,
+        t: Transport,
+        notes: &[NoteIn],
+        changes: &[(u32, Transport)],
+    ) -> Vec<NoteOut> {
+        let out = self.host.process_with(frames, t, notes, changes).unwrap();
+        for e in &out {
+            assert!(
+                e.time < frames,
+                "event at {} outside a block of {frames}",
+                e.time
+            );
+        }
+        assert!(
+            out.windows(2).all(|w| w[0].time <= w[1].time),
+            "events out of order: {out:?}"
+        );
+        self.sample += u64::from(frames);
+        let due = Duration::from_secs_f64(self.sample as f64 / SR);
+        if let Some(w) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(w);
+        }
+        out
+    }
+}
+
+/// A note the player plays: (beat on, beat off, key).
+type Played = (f64, f64, u8);
+
+/// The player's events inside a block starting at `beat` of `frames` samples.
+fn played_in(played: &[Played], beat: f64, frames: u32, spb: f64) -> Vec<NoteIn> {
+    let end = beat + f64::from(frames) / spb;
+    let mut v = Vec::new();
+    for &(on, off, key) in played {
+        for (b, is_on) in [(on, true), (off, false)] {
+            if b >= beat && b < end {
+                let time = ((b - beat) * spb).round().min(f64::from(frames - 1)) as u32;
+                v.push(NoteIn {
+                    time,
+                    on: is_on,
+                    key,
+                    velocity: if is_on { 0.8 } else { 0.0 },
+                });
+            }
+        }
+    }
+    v
+}
+
+/// A generated event with its absolute beat on a constant-tempo roll that started at `roll_start`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Gen {
+    /// Samples from the roll's first sample.
+    rel: u64,
+    beat: f64,
+    on: bool,
+    key: u8,
+    channel: u8,
+}
+
+/// Roll a constant-tempo transport from beat 0 to `beats`, playing `played`; returns what Cadenza
+/// generated (events not on the player's channel). Stops the transport for one block at the end.
+fn roll(run: &mut Run, tempo: f64, block: u32, beats: f64, played: &[Played]) -> Vec<Gen> {
+    let spb = SR * 60.0 / tempo;
+    let start = run.sample;
+    let mut out = Vec::new();
+    let mut n = 0u64;
+    loop {
+        let beat = (n * u64::from(block)) as f64 / spb;
+        if beat >= beats {
+            break;
+        }
+        let block_sample = run.sample;
+        for e in run.block(
+            block,
+            Transport::at(true, beat, tempo),
+            &played_in(played, beat, block, spb),
+            &[],
+        ) {
+            if e.channel != PLAYER_CHANNEL {
+                let s = block_sample + u64::from(e.time);
+                out.push(Gen {
+                    rel: s - start,
+                    beat: (s - start) as f64 / spb,
+                    on: e.on,
+                    key: e.key,
+                    channel: e.channel,
+                });
+            }
+        }
+        n += 1;
+    }
+    let stop_sample = run.sample;
+    for e in run.block(block, Transport::at(false, beats, tempo), &[], &[]) {
+        if e.channel != PLAYER_CHANNEL {
+            let s = stop_sample + u64::from(e.time);
+            out.push(Gen {
+                rel: s - start,
+                beat: (s - start) as f64 / spb,
+                on: e.on,
+                key: e.key,
+                channel: e.channel,
+            });
+        }
+    }
+    out
+}
+
+/// Check that every note-off ends a sounding note and every note ends by the end; returns the ons.
+fn balanced(events: &[Gen]) -> Vec<Gen> {
+    let mut open = [[false; 128]; 16];
+    let mut ons = Vec::new();
+    for e in events {
+        let slot = &mut open[e.channel as usize][e.key as usize];
+        if e.on {
+            assert!(!*slot, "note-on on a sounding key: {e:?}");
+            ons.push(*e);
+        } else {
+            assert!(
+                *slot,
+                "a note-off for a note Cadenza was not playing: {e:?}"
+            );
+        }
+        *slot = e.on;
+    }
+    assert!(
+        open.iter().flatten().all(|o| !o),
+        "notes left sounding after the stop"
+    );
+    ons
+}
+
+/// CLAP plain value of a continuous parameter with a linear range.
+fn linear(v: f64, min: f64, max: f64) -> f64 {
+    (v - min) / (max - min)
+}
+
+#[test]
+fn call_and_response_answers_after_the_gap_on_the_bar_and_stops_when_the_player_plays() {
+    let (tempo, block) = (240.0, 256);
+    let mut run = Run::new(
+        block,
+        &[
+            ("mode", 1.0),
+            ("gap", linear(1.0, 0.25, 8.0)),
+            ("ansbar", 0.0),
+            ("ansst", 1.0),
+            ("dens", linear(0.5, -1.0, 1.0)),
+        ],
+    );
+    // Call 1 ends at 1.9: gap to 2.9, answer on the next bar, 4..8. Call 2 ends at 9.9: answer 12..16,
+    // cut by call 3 at 13.
+    let played: Vec<Played> = vec![
+        (0.0, 0.4, 60),
+        (0.5, 0.9, 62),
+        (1.0, 1.4, 64),
+        (1.5, 1.9, 65),
+        (9.0, 9.4, 67),
+        (9.5, 9.9, 65),
+        (13.0, 13.5, 64),
+    ];
+    let events = roll(&mut run, tempo, block, 15.5, &played);
+    let ons = balanced(&events);
+    let block_beats = f64::from(block) * tempo / 60.0 / SR;
+    for e in &ons {
+        let in_answer =
+            (4.0 - 1e-6..8.0).contains(&e.beat) || (12.0 - 1e-6..13.0).contains(&e.beat);
+        assert!(
+            in_answer,
+            "a note outside the answers (4..8, 12..13): {e:?}"
+        );
+        // On the 1/24-beat grid of the host's beats: 500 samples at 240 BPM.
+        assert_eq!(e.rel % 500, 0, "off the grid: {e:?}");
+    }
+    assert!(ons.iter().any(|e| e.beat < 8.0), "no first answer");
+    assert!(ons.iter().any(|e| e.beat >= 12.0), "no second answer");
+    // Call 3 at beat 13 cuts the answer: nothing of Cadenza's sounds a block after it.
+    let mut open = [false; 128];
+    for e in events.iter().filter(|e| e.beat <= 13.0 + 2.0 * block_beats) {
+        open[e.key as usize] = e.on;
+    }
+    assert!(
+        open.iter().all(|o| !o),
+        "the answer kept sounding over the new call"
+    );
+}
+
+#[test]
+fn a_tempo_change_inside_a_block_keeps_every_note_on_the_new_grid() {
+    // 120 BPM (1000 samples a tick) for 4 beats, then 150 BPM (800 samples a tick) from beat 4.0,
+    // which falls at sample 96000: inside the block 95744..96256, at its sample 256.
+    let block = 512u32;
+    let mut run = Run::new(block, &[("dens", linear(0.5, -1.0, 1.0))]);
+    let roll_start = run.sample;
+    let change_at = 96_000u64;
+    let mut events = Vec::new();
+    let mut s = 0u64;
+    while s < change_at + 10 * 19_200 {
+        let (t, changes) = if s + u64::from(block) <= change_at {
+            (Transport::at(true, s as f64 / 24_000.0, 120.0), vec![])
+        } else if s < change_at {
+            let at = (change_at - s) as u32;
+            (
+                Transport::at(true, s as f64 / 24_000.0, 120.0),
+                vec![(at, Transport::at(true, 4.0, 150.0))],
+            )
+        } else {
+            (
+                Transport::at(true, 4.0 + (s - change_at) as f64 / 19_200.0, 150.0),
+                vec![],
+            )
+        };
+        let block_sample = run.sample;
+        for e in run.block(block, t, &[], &changes) {
+            events.push((block_sample - roll_start + u64::from(e.time), e));
+        }
+        s += u64::from(block);
+    }
+    let mut before = 0;
+    let mut after = 0;
+    for (abs, e) in &events {
+        if *abs < 24_000 {
+            continue; // the first half beat: Cadenza's reaction to the transport start
+        }
+        if *abs < change_at {
+            assert_eq!(abs % 1000, 0, "off the 120 BPM grid: {abs} {e:?}");
+            before += 1;
+        } else {
+            assert_eq!(
+                (abs - change_at) % 800,
+                0,
+                "off the 150 BPM grid: {abs} {e:?}"
+            );
+            after += 1;
+        }
+    }
+    assert!(
+        before > 0 && after > 0,
+        "notes on both sides of the change: {before} / {after}"
+    );
+}
+
+#[test]
+fn a_loop_ends_every_note_at_the_jump_and_playing_goes_on() {
+    let (tempo, block) = (240.0, 256u32);
+    let spb = SR * 60.0 / tempo;
+    let mut run = Run::new(block, &[("dens", linear(0.5, -1.0, 1.0))]);
+    let mut open = [false; 128];
+    let mut ons_after = 0;
+    let mut checked_jump = false;
+    // Beats 0..6, then back to 2 (the loop) and 2..6 again.
+    let mut beat = 0.0;
+    let mut looped = false;
+    while !(looped && beat >= 6.0) {
+        if !looped && beat >= 6.0 {
+            beat = 2.0;
+            looped = true;
+            let sounding: Vec<u8> = (0..128u8).filter(|k| open[*k as usize]).collect();
+            let out = run.block(block, Transport::at(true, beat, tempo), &[], &[]);
+            for k in &sounding {
+                assert!(
+                    out.iter().any(|e| !e.on && e.key == *k && e.time == 0),
+                    "key {k} not ended at the loop: {out:?}"
+                );
+            }
+            for e in out.iter().filter(|e| e.channel != PLAYER_CHANNEL) {
+                assert!(
+                    e.on || open[e.key as usize],
+                    "stray note-off at the loop: {e:?}"
+                );
+                open[e.key as usize] = e.on;
+            }
+            checked_jump = !sounding.is_empty();
+            beat += f64::from(block) / spb;
+            continue;
+        }
+        for e in run.block(block, Transport::at(true, beat, tempo), &[], &[]) {
+            assert!(e.on || open[e.key as usize], "stray note-off: {e:?}");
+            open[e.key as usize] = e.on;
+            if looped && e.on {
+                ons_after += 1;
+            }
+        }
+        beat += f64::from(block) / spb;
+    }
+    assert!(
+        checked_jump,
+        "no note was sounding at the loop point: nothing was checked"
+    );
+    assert!(ons_after > 0, "Cadenza went silent after the loop");
+}
+
+#[test]
+fn scale_lock_range_and_channel_hold_for_every_generated_note() {
+    let (tempo, block) = (240.0, 256);
+    // D major, D4..C6 (62..84), channel 4, more notes than usual.
+    let mut run = Run::new(
+        block,
+        &[
+            ("scale", 1.0),
+            ("key", 2.0),
+            ("low", 62.0),
+            ("high", 84.0),
+            ("chan", 3.0),
+            ("dens", linear(0.8, -1.0, 1.0)),
+        ],
+    );
+    // The player plays outside the scale (C and F naturals); Cadenza must not follow them out.
+    let played: Vec<Played> = vec![
+        (0.0, 0.5, 60),
+        (1.0, 1.5, 65),
+        (2.0, 2.5, 72),
+        (3.0, 3.5, 77),
+    ];
+    let events = roll(&mut run, tempo, block, 24.0, &played);
+    let ons = balanced(&events);
+    assert!(ons.len() >= 10, "too few notes to judge: {}", ons.len());
+    let d_major = [2u8, 4, 6, 7, 9, 11, 1];
+    for e in &ons {
+        assert!(
+            d_major.contains(&(e.key % 12)),
+            "{} is not in D major: {e:?}",
+            e.key
+        );
+        assert!((62..=84).contains(&e.key), "{} outside D4..C6", e.key);
+    }
+    assert!(
+        events.iter().all(|e| e.channel == 3),
+        "every generated event on channel 4"
+    );
+}
+
+#[test]
+fn the_same_seed_and_the_same_playing_give_the_same_notes() {
+    let (tempo, block) = (240.0, 256);
+    let played: Vec<Played> = vec![
+        (0.0, 0.5, 60),
+        (0.5, 1.0, 64),
+        (1.0, 2.0, 67),
+        (4.0, 4.5, 65),
+        (6.5, 7.0, 62),
+    ];
+    let take = |seed: f64| {
+        let mut run = Run::new(block, &[("seed", seed)]);
+        let events = roll(&mut run, tempo, block, 10.0, &played);
+        events
+            .iter()
+            .map(|e| (e.rel, e.key, e.on))
+            .collect::<Vec<_>>()
+    };
+    let a = take(42.0);
+    assert!(a.len() > 10, "too few notes to compare: {}", a.len());
+    assert_eq!(a, take(42.0), "seed 42 played twice");
+    assert_ne!(a, take(43.0), "another seed, another take");
+}
+
+#[test]
+fn saved_state_restores_every_parameter_and_the_prompt_in_a_new_instance() {
+    let settings = [
+        ("mode", 3.0),
+        ("scale", 8.0),
+        ("key", 9.0),
+        ("seed", 1234.0),
+        ("chan", 4.0),
+        ("low", 40.0),
+        ("poly", 2.0),
+        ("jump", 1.0),
+    ];
+    let mut a = Run::new(256, &settings);
+    for (id, v) in settings {
+        assert!(
+            (a.host.param_value(id).unwrap() - v).abs() < 0.01,
+            "{id} was not set"
+        );
+    }
+    let saved = a.host.save_state().unwrap();
+    // Put a prompt clip into the saved state, as the editor or a capture would have.
+    let mut json: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
+    let prompt = cadenza::prompt::Prompt {
+        name: "test clip".into(),
+        notes: vec![cadenza::midi_file::BeatNote {
+            beat: 0.0,
+            length: 1.0,
+            pitch: 60,
+            velocity: 90,
+        }],
+    };
+    json["fields"]["prompt"] = serde_json::Value::String(serde_json::to_string(&prompt).unwrap());
+    let body = serde_json::to_vec(&json).unwrap();
+    let mut state = (body.len() as u64).to_le_bytes().to_vec();
+    state.extend_from_slice(&body);
+
+    let mut b = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();
+    b.load_state(&state).unwrap();
+    for (id, v) in settings {
+        assert!(
+            (b.param_value(id).unwrap() - v).abs() < 0.01,
+            "{id} not restored"
+        );
+    }
+    let again: serde_json::Value = serde_json::from_slice(&b.save_state().unwrap()[8..]).unwrap();
+    let restored: cadenza::prompt::Prompt =
+        serde_json::from_str(again["fields"]["prompt"].as_str().unwrap()).unwrap();
+    assert_eq!(restored, prompt);
+}
