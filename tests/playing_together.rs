@@ -8,6 +8,14 @@ use cadenza::host::{bundle_dir, ClapHost, NoteIn, NoteOut, Transport, PLAYER_CHA
 
 const SR: f64 = 48_000.0;
 
+/// One real-time session at a time: each runs an engine thread against the clock, and on a 2-core
+/// machine two at once (plus the test harness) can starve one of them into playing late.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A real-time paced session on one instance.
 struct Run {
     host: ClapHost,
@@ -30,6 +38,22 @@ impl Run {
             started: Instant::now(),
         };
         // One second stopped: parameters land, ONNX Runtime and the model load.
+        while run.sample < SR as u64 {
+            run.block(block, Transport::at(false, 0.0, 120.0), &[], &[]);
+        }
+        run
+    }
+
+    /// Load a saved state into a fresh instance, then activate as [`Self::new`] does.
+    fn from_state(block: u32, state: &[u8]) -> Self {
+        let mut host = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();
+        host.load_state(state).unwrap();
+        host.activate(SR, block).unwrap();
+        let mut run = Self {
+            host,
+            sample: 0,
+            started: Instant::now(),
+        };
         while run.sample < SR as u64 {
             run.block(block, Transport::at(false, 0.0, 120.0), &[], &[]);
         }
@@ -178,6 +202,7 @@ fn linear(v: f64, min: f64, max: f64) -> f64 {
 
 #[test]
 fn call_and_response_answers_after_the_gap_on_the_bar_and_stops_when_the_player_plays() {
+    let _serial = serial();
     let (tempo, block) = (240.0, 256);
     let mut run = Run::new(
         block,
@@ -228,6 +253,7 @@ fn call_and_response_answers_after_the_gap_on_the_bar_and_stops_when_the_player_
 
 #[test]
 fn a_tempo_change_inside_a_block_keeps_every_note_on_the_new_grid() {
+    let _serial = serial();
     // 120 BPM (1000 samples a tick) for 4 beats, then 150 BPM (800 samples a tick) from beat 4.0,
     // which falls at sample 96000: inside the block 95744..96256, at its sample 256.
     let block = 512u32;
@@ -283,6 +309,7 @@ fn a_tempo_change_inside_a_block_keeps_every_note_on_the_new_grid() {
 
 #[test]
 fn a_loop_ends_every_note_at_the_jump_and_playing_goes_on() {
+    let _serial = serial();
     let (tempo, block) = (240.0, 256u32);
     let spb = SR * 60.0 / tempo;
     let mut run = Run::new(block, &[("dens", linear(0.5, -1.0, 1.0))]);
@@ -333,6 +360,7 @@ fn a_loop_ends_every_note_at_the_jump_and_playing_goes_on() {
 
 #[test]
 fn scale_lock_range_and_channel_hold_for_every_generated_note() {
+    let _serial = serial();
     let (tempo, block) = (240.0, 256);
     // D major, D4..C6 (62..84), channel 4, more notes than usual.
     let mut run = Run::new(
@@ -373,6 +401,7 @@ fn scale_lock_range_and_channel_hold_for_every_generated_note() {
 
 #[test]
 fn the_same_seed_and_the_same_playing_give_the_same_notes() {
+    let _serial = serial();
     let (tempo, block) = (240.0, 256);
     let played: Vec<Played> = vec![
         (0.0, 0.5, 60),
@@ -397,6 +426,7 @@ fn the_same_seed_and_the_same_playing_give_the_same_notes() {
 
 #[test]
 fn saved_state_restores_every_parameter_and_the_prompt_in_a_new_instance() {
+    let _serial = serial();
     let settings = [
         ("mode", 3.0),
         ("scale", 8.0),
@@ -443,4 +473,85 @@ fn saved_state_restores_every_parameter_and_the_prompt_in_a_new_instance() {
     let restored: cadenza::prompt::Prompt =
         serde_json::from_str(again["fields"]["prompt"].as_str().unwrap()).unwrap();
     assert_eq!(restored, prompt);
+}
+
+/// A saved state with these parameters (CLAP plain values) and, if given, a prompt clip.
+fn state_with(params: &[(&str, f64)], prompt: Option<&cadenza::prompt::Prompt>) -> Vec<u8> {
+    let mut run = Run::new(256, params);
+    let saved = run.host.save_state().unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
+    if let Some(p) = prompt {
+        json["fields"]["prompt"] = serde_json::Value::String(serde_json::to_string(p).unwrap());
+    }
+    let body = serde_json::to_vec(&json).unwrap();
+    let mut state = (body.len() as u64).to_le_bytes().to_vec();
+    state.extend_from_slice(&body);
+    state
+}
+
+fn take(run: &mut Run, played: &[Played]) -> Vec<(u64, u8, bool)> {
+    // Notes by tick (500 samples at 240 BPM): what is compared is what plays, on which tick.
+    roll(run, 240.0, 256, 8.0, played)
+        .iter()
+        .map(|e| (e.rel / 500, e.key, e.on))
+        .collect()
+}
+
+#[test]
+fn improvise_ignores_the_player_and_duet_follows_them() {
+    let _serial = serial();
+    // With a fixed seed the output is reproducible, so "does the player change it" is a fair question.
+    let played: Vec<Played> = vec![
+        (0.5, 1.0, 60),
+        (1.5, 2.0, 64),
+        (3.0, 3.5, 67),
+        (5.0, 5.5, 72),
+    ];
+    let improvise = [("mode", 2.0), ("seed", 5.0)];
+    let alone = take(&mut Run::new(256, &improvise), &[]);
+    assert!(alone.len() > 6, "too few notes: {}", alone.len());
+    assert_eq!(
+        take(&mut Run::new(256, &improvise), &played),
+        alone,
+        "Improvise changed its line for the player"
+    );
+    let duet = [("mode", 0.0), ("seed", 5.0)];
+    let duet_alone = take(&mut Run::new(256, &duet), &[]);
+    assert_ne!(
+        take(&mut Run::new(256, &duet), &played),
+        duet_alone,
+        "Duet did not follow the player"
+    );
+}
+
+#[test]
+fn continue_clip_starts_from_the_saved_prompt() {
+    let _serial = serial();
+    let clip = cadenza::prompt::Prompt {
+        name: "arpeggio".into(),
+        notes: (0..16)
+            .map(|i| cadenza::midi_file::BeatNote {
+                beat: f64::from(i) * 0.25,
+                length: 0.25,
+                pitch: [48u8, 55, 64, 67][i as usize % 4],
+                velocity: 80,
+            })
+            .collect(),
+    };
+    let params = [("mode", 3.0), ("seed", 9.0)];
+    let without = take(&mut Run::from_state(256, &state_with(&params, None)), &[]);
+    let with = take(
+        &mut Run::from_state(256, &state_with(&params, Some(&clip))),
+        &[],
+    );
+    let again = take(
+        &mut Run::from_state(256, &state_with(&params, Some(&clip))),
+        &[],
+    );
+    assert!(with.len() > 4, "too few notes: {}", with.len());
+    assert_eq!(
+        with, again,
+        "the same clip and seed give the same continuation"
+    );
+    assert_ne!(with, without, "the prompt clip made no difference");
 }

@@ -246,14 +246,16 @@ impl<B: Backend> Generator<B> {
             } => {
                 let p = pitch.min(127);
                 self.remember_played(beat, p, velocity, on);
-                self.held[p as usize] = on;
                 self.last_activity = beat;
                 if on {
                     self.last_played = beat;
                 }
                 if s.mode == Mode::Improvise {
-                    return; // a soloist: the player's notes neither enter its context nor move its plan
+                    // A soloist: the player's notes neither enter its context, nor move its plan, nor
+                    // limit its keys (only "follow player" scale and dynamics listen to them).
+                    return;
                 }
+                self.held[p as usize] = on;
                 self.heard_until = self.heard_until.max(beat);
                 // A call also withdraws answer notes on its very beat (the audio side dropped them).
                 let call = on && s.mode == Mode::CallResponse;
