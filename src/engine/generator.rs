@@ -1288,6 +1288,46 @@ mod tests {
     }
 
     #[test]
+    fn answers_start_on_the_hosts_bar_lines_in_three_four() {
+        let s = Settings {
+            mode: Mode::CallResponse,
+            listen_gap_beats: 0.5,
+            answer_bars: 1,
+            answer_start: AnswerStart::NextBar,
+            density: 1.0,
+            ..S
+        };
+        let mut g = gen(256);
+        msg(&mut g, resync(0.0, true, 1), &s);
+        msg(&mut g, play(0.0, 60, true), &s);
+        msg(&mut g, play(1.0, 60, false), &s);
+        // 3/4 with bars starting at beat 0.5 (as a host reports after a meter change): the gap ends
+        // at 1.5, the next bar line is 3.5, the answer lasts until 6.5.
+        let clock = |b: f64| PlayClock {
+            playhead: b,
+            tempo: 120.0,
+            bar_origin: 0.5,
+            beats_per_bar: 3.0,
+        };
+        let mut out = Vec::new();
+        let mut b = 1.0;
+        while b < 9.0 {
+            while g.step(clock(b), &s, &mut |x| out.push(x)).unwrap() {}
+            b += 0.25;
+        }
+        let ons: Vec<f64> = out.iter().filter(|n| n.on).map(|n| n.beat).collect();
+        assert!(!ons.is_empty());
+        assert!(
+            ons.iter().all(|&x| (3.5 - 1e-9..6.5).contains(&x)),
+            "{ons:?}"
+        );
+        assert!(
+            ons.iter().any(|&x| x < 4.5),
+            "the answer starts at the bar line: {ons:?}"
+        );
+    }
+
+    #[test]
     fn improvise_ignores_the_players_timing_and_continue_starts_from_the_prompt() {
         let s = Settings {
             mode: Mode::Improvise,

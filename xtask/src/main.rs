@@ -43,12 +43,16 @@ fn ort_version() -> Result<String> {
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("[xtask] {cmd:?}");
-    let status = cmd.status().with_context(|| format!("could not run {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -66,20 +70,44 @@ fn fetch_ort() -> Result<PathBuf> {
     }
     std::fs::create_dir_all(&dir)?;
     let req = dir.join("requirements.txt");
-    std::fs::write(&req, format!("onnxruntime=={version} --hash=sha256:{WHEEL_SHA256}\n"))?;
+    std::fs::write(
+        &req,
+        format!("onnxruntime=={version} --hash=sha256:{WHEEL_SHA256}\n"),
+    )?;
     let wheel_dir = dir.join("wheel");
-    run(Command::new("python3").args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--require-hashes"])
-        .args(["--platform", WHEEL_PLATFORM, "--python-version", "3.12", "-d"])
+    run(Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--require-hashes",
+        ])
+        .args([
+            "--platform",
+            WHEEL_PLATFORM,
+            "--python-version",
+            "3.12",
+            "-d",
+        ])
         .arg(&wheel_dir)
         .arg("-r")
         .arg(&req))
-    .context("downloading the onnxruntime wheel from PyPI (is pip available and PyPI reachable?)")?;
+    .context(
+        "downloading the onnxruntime wheel from PyPI (is pip available and PyPI reachable?)",
+    )?;
     let extract = format!(
         "import glob, zipfile, sys\nw = glob.glob(sys.argv[1] + '/onnxruntime-*.whl')[0]\n\
          open(sys.argv[2], 'wb').write(zipfile.ZipFile(w).read('onnxruntime/capi/{lib_name}'))\n"
     );
     let tmp = dir.join(format!("{lib_name}.part"));
-    run(Command::new("python3").arg("-c").arg(extract).arg(&wheel_dir).arg(&tmp))?;
+    run(Command::new("python3")
+        .arg("-c")
+        .arg(extract)
+        .arg(&wheel_dir)
+        .arg(&tmp))?;
     std::fs::rename(&tmp, &lib)?;
     let _ = std::fs::remove_dir_all(&wheel_dir);
     Ok(lib)
@@ -93,10 +121,16 @@ fn bundle(args: &[String]) -> Result<()> {
     let vst3_bin_dir = bundled.join("Cadenza.vst3/Contents/x86_64-linux");
     for dir in [&vst3_bin_dir, &bundled] {
         if dir.is_dir() {
-            std::fs::copy(&lib, dir.join(name)).with_context(|| format!("copying ONNX Runtime into {}", dir.display()))?;
+            std::fs::copy(&lib, dir.join(name))
+                .with_context(|| format!("copying ONNX Runtime into {}", dir.display()))?;
         }
     }
-    eprintln!("[xtask] ONNX Runtime {} placed in {} and {}", name.to_string_lossy(), vst3_bin_dir.display(), bundled.display());
+    eprintln!(
+        "[xtask] ONNX Runtime {} placed in {} and {}",
+        name.to_string_lossy(),
+        vst3_bin_dir.display(),
+        bundled.display()
+    );
     Ok(())
 }
 
@@ -104,7 +138,17 @@ fn render(args: &[String]) -> Result<()> {
     bundle(&["bundle".into(), "cadenza".into(), "--release".into()])?;
     let clap = target_dir().join("bundled/Cadenza.clap");
     run(Command::new("cargo")
-        .args(["run", "--quiet", "--release", "--features", "host", "--bin", "cadenza-render", "--", "--plugin"])
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--features",
+            "host",
+            "--bin",
+            "cadenza-render",
+            "--",
+            "--plugin",
+        ])
         .arg(&clap)
         .args(args))
 }
@@ -128,6 +172,8 @@ fn test(args: &[String]) -> Result<()> {
         .args(args)
         .env("CADENZA_TEST_BUNDLE_DIR", &bundled))?;
     // 4. Python: tokenizer, model, export and training tests.
-    run(Command::new(".venv/bin/python").args(["-m", "pytest", "-q"]).current_dir("models"))?;
+    run(Command::new(".venv/bin/python")
+        .args(["-m", "pytest", "-q"])
+        .current_dir("models"))?;
     Ok(())
 }
