@@ -21,6 +21,7 @@ pub mod engine;
 pub mod host;
 pub mod midi_file;
 pub mod model;
+pub mod offline;
 pub mod params;
 pub mod prompt;
 pub mod runtime;

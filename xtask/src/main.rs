@@ -6,6 +6,8 @@
 //! - `render [render options]`: release bundles, then the headless render on the embedded model.
 //! - `test`: every test, from a fresh machine: model tooling setup, bundles, Rust and Python suites.
 //! - `bench`: the model-path benchmark table (release build, the fetched ONNX Runtime).
+//! - `cli [cadenza arguments]`: the `cadenza` command-line program (release), with ONNX Runtime beside
+//!   it in `target/release/`, run with the given arguments.
 //!
 //! Anything else goes to nice-plug's xtask unchanged.
 
@@ -27,6 +29,7 @@ fn main() -> Result<()> {
         Some("render") => render(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("bench") => bench(),
+        Some("cli") => cli(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
 }
@@ -160,6 +163,18 @@ fn bench() -> Result<()> {
         .env("CADENZA_ORT_LIB", lib))
 }
 
+fn cli(args: &[String]) -> Result<()> {
+    let lib = fetch_ort()?;
+    run(Command::new("cargo").args(["build", "--quiet", "--release", "--bin", "cadenza"]))?;
+    let dir = target_dir().join("release");
+    let beside = dir.join(lib.file_name().context("library name")?);
+    if !beside.is_file() {
+        std::fs::copy(&lib, &beside)
+            .with_context(|| format!("copying {} to {}", lib.display(), beside.display()))?;
+    }
+    run(Command::new(dir.join("cadenza")).args(args))
+}
+
 fn test(args: &[String]) -> Result<()> {
     // 1. Python tooling (Debian's CPU PyTorch + PyPI packages) for the model tests.
     run(Command::new("bash").arg("models/setup.sh"))?;
@@ -171,9 +186,14 @@ fn test(args: &[String]) -> Result<()> {
         .args(["test", "--workspace", "--features", "host"])
         .args(args)
         .env("CADENZA_TEST_BUNDLE_DIR", &bundled))?;
-    // 4. Python: tokenizer, model, export and training tests.
+    // 4. Python: tokenizer, model, export, training and fine-tune tests. The fine-tune test checks
+    //    its exported model with the `cadenza` program the Rust tests just built.
+    let cli = std::fs::canonicalize(target_dir().join("debug/cadenza"))?;
+    let ort = std::fs::canonicalize(fetch_ort()?)?;
     run(Command::new(".venv/bin/python")
         .args(["-m", "pytest", "-q"])
+        .env("CADENZA_CLI", cli)
+        .env("CADENZA_ORT_LIB", ort)
         .current_dir("models"))?;
     Ok(())
 }

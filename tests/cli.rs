@@ -1,0 +1,241 @@
+//! The `cadenza` command-line program, run as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cadenza::midi_file::{read_notes, write_notes, BeatNote};
+use cadenza::runtime::{ORT_ENV_VAR, ORT_LIB_NAME, ORT_VERSION};
+
+fn ort_lib() -> PathBuf {
+    if let Some(p) = std::env::var_os(ORT_ENV_VAR) {
+        return p.into();
+    }
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!(".cache/onnxruntime/{ORT_VERSION}/{ORT_LIB_NAME}"));
+    assert!(
+        lib.is_file(),
+        "{} missing: run `cargo xtask fetch-ort` (`cargo xtask test` does)",
+        lib.display()
+    );
+    lib
+}
+
+fn cadenza(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cadenza"))
+        .args(args)
+        .env(ORT_ENV_VAR, ort_lib())
+        .output()
+        .unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cadenza-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The tempo (BPM) of the file's first tempo event.
+fn tempo_of(bytes: &[u8]) -> f64 {
+    let smf = midly::Smf::parse(bytes).unwrap();
+    for track in &smf.tracks {
+        for ev in track {
+            if let midly::TrackEventKind::Meta(midly::MetaMessage::Tempo(t)) = ev.kind {
+                return 60_000_000.0 / f64::from(t.as_int());
+            }
+        }
+    }
+    panic!("no tempo event");
+}
+
+#[test]
+fn generate_writes_a_midi_file_within_its_bars_range_and_tempo() {
+    let out = tmp("sketch.mid");
+    let o = cadenza(&[
+        "generate",
+        "--style",
+        "celtic",
+        "--bars",
+        "6",
+        "--time-sig",
+        "3/4",
+        "--tempo",
+        "93",
+        "--low",
+        "55",
+        "--high",
+        "79",
+        "--seed",
+        "4",
+        "--cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&out).unwrap();
+    let notes = read_notes(&bytes).unwrap();
+    assert!(notes.len() >= 6, "only {} notes in 6 bars", notes.len());
+    for n in &notes {
+        assert!((55..=79).contains(&n.pitch), "{} outside 55..79", n.pitch);
+        assert!(
+            n.beat >= 0.0 && n.beat + n.length <= 18.0 + 1e-6,
+            "outside 6 bars of 3/4: {n:?}"
+        );
+    }
+    assert!((tempo_of(&bytes) - 93.0).abs() < 0.01);
+    assert!(
+        stderr(&o).contains("6/6 bars"),
+        "a progress bar: {}",
+        stderr(&o)
+    );
+    // Same seed, same sketch.
+    let again = tmp("again.mid");
+    let o = cadenza(&[
+        "generate",
+        "--style",
+        "celtic",
+        "--bars",
+        "6",
+        "--time-sig",
+        "3/4",
+        "--tempo",
+        "93",
+        "--low",
+        "55",
+        "--high",
+        "79",
+        "--seed",
+        "4",
+        "--cpu",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert_eq!(read_notes(&std::fs::read(&again).unwrap()).unwrap(), notes);
+}
+
+#[test]
+fn a_kept_prompt_comes_first_and_the_continuation_after_it() {
+    let prompt: Vec<BeatNote> = (0..8)
+        .map(|i| BeatNote {
+            beat: f64::from(i) * 0.5,
+            length: 0.5,
+            pitch: 60 + (i % 4) as u8 * 2,
+            velocity: 100,
+        })
+        .collect();
+    // A format-1 file with the melody on channel 3 (not 1), as a DAW exports a clip.
+    let clip = tmp("clip.mid");
+    std::fs::write(&clip, write_notes(110.0, &[("melody", &prompt, 2)])).unwrap();
+    let out = tmp("continued.mid");
+    let o = cadenza(&[
+        "generate",
+        "--prompt",
+        clip.to_str().unwrap(),
+        "--keep-prompt",
+        "--bars",
+        "2",
+        "--cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let notes = read_notes(&std::fs::read(&out).unwrap()).unwrap();
+    for p in &prompt {
+        assert!(
+            notes
+                .iter()
+                .any(|n| (n.beat - p.beat).abs() < 1e-3 && n.pitch == p.pitch),
+            "prompt note {p:?} missing"
+        );
+    }
+    let continuation: Vec<_> = notes.iter().filter(|n| n.beat >= 4.0 - 1e-6).collect();
+    assert!(!continuation.is_empty(), "no continuation after the prompt");
+    assert_eq!(
+        notes.len(),
+        prompt.len() + continuation.len(),
+        "nothing generated over the prompt"
+    );
+}
+
+#[test]
+fn broken_midi_files_are_refused_with_a_message() {
+    let garbage = tmp("garbage.mid");
+    std::fs::write(&garbage, b"RIFF this is not MIDI").unwrap();
+    let o = cadenza(&[
+        "generate",
+        "--prompt",
+        garbage.to_str().unwrap(),
+        "--cpu",
+        "--out",
+        tmp("x.mid").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("garbage.mid") && stderr(&o).contains("not a readable MIDI file"),
+        "{}",
+        stderr(&o)
+    );
+
+    let full = write_notes(
+        120.0,
+        &[(
+            "m",
+            &[BeatNote {
+                beat: 0.0,
+                length: 1.0,
+                pitch: 60,
+                velocity: 90,
+            }],
+            0,
+        )],
+    );
+    let cut = tmp("cut.mid");
+    std::fs::write(&cut, &full[..full.len() - 6]).unwrap();
+    let o = cadenza(&["generate", "--prompt", cut.to_str().unwrap(), "--cpu"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cut.mid"), "{}", stderr(&o));
+    assert!(
+        !tmp("x.mid").exists(),
+        "no output written for a refused prompt"
+    );
+}
+
+#[test]
+fn styles_and_info_describe_the_model_and_bad_options_say_what_is_wrong() {
+    let o = cadenza(&["styles"]);
+    assert!(o.status.success());
+    let styles = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        styles.contains("0\tchorale") && styles.contains("celtic"),
+        "{styles}"
+    );
+
+    let o = cadenza(&["info", "--cpu"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        info.contains("provider:     CPU")
+            && info.contains("323 tokens")
+            && info.contains("onnxruntime:"),
+        "{info}"
+    );
+
+    let o = cadenza(&["generate", "--style", "bebop", "--cpu"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown style `bebop`") && stderr(&o).contains("chorale"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = cadenza(&["generate", "--bars", "many"]);
+    assert!(
+        stderr(&o).contains("--bars: `many` is not a number"),
+        "{}",
+        stderr(&o)
+    );
+}
