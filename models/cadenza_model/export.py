@@ -67,8 +67,66 @@ def export_onnx(model: MusicTransformer, path: Path):
             "tokens": {1: "new"}, "past_keys": {3: "past"}, "past_values": {3: "past"},
             "logits": {1: "new"}, "present_keys": {3: "total"}, "present_values": {3: "total"},
         },
-        opset_version=17, do_constant_folding=True,
+        # No constant folding: every weight stays an initializer under its PyTorch name, so the
+        # exported file is also a checkpoint (`load_onnx_model`, used to fine-tune the shipped model).
+        # ONNX Runtime folds the transposes itself when it loads the graph.
+        opset_version=17, do_constant_folding=False,
     )
+
+
+def load_onnx_model(model_dir: Path):
+    """An exported model.onnx + model.json back into PyTorch: (model, vocab, styles, meta).
+
+    The exporter stores identical tensors once under one name; trained weights never coincide, but an
+    untrained model's zero biases do, and such a file is refused with the missing name."""
+    import onnx
+    from onnx import numpy_helper
+
+    meta = json.loads((model_dir / "model.json").read_text())
+    config = meta.get("training", {}).get("config")
+    if not config:
+        raise SystemExit(f"{model_dir / 'model.json'} has no training.config: re-export it with cadenza_model.export")
+    cfg = ModelConfig(**config)
+    model = MusicTransformer(cfg)
+    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(model_dir / "model.onnx")).graph.initializer}
+    state = {}
+    # named_parameters lists a tied weight (the output head sharing the embedding) once, as ONNX does.
+    for name, param in list(model.named_parameters()) + list(model.named_buffers()):
+        w = weights.get("model." + name)
+        if w is None or tuple(w.shape) != tuple(param.shape):
+            raise SystemExit(f"{model_dir / 'model.onnx'} has no weight `{name}` of shape {tuple(param.shape)}: "
+                             "it was not exported by cadenza_model.export with named weights")
+        state[name] = torch.from_numpy(w.copy())
+    missing = model.load_state_dict(state, strict=False).missing_keys
+    aliases = {n for n, p in model.state_dict(keep_vars=True).items()
+               if any(p is q for k, q in model.named_parameters() if k != n)}
+    if set(missing) - aliases:
+        raise SystemExit(f"{model_dir / 'model.onnx'} lacks weights {sorted(set(missing) - aliases)}")
+    model.eval()
+    return model, Vocab.from_json(meta["vocab"]), list(meta["styles"]), meta
+
+
+def export_dir(model: MusicTransformer, vocab: Vocab, styles, name: str, info: dict, out_dir: Path,
+               parity_tokens: int = 0) -> float:
+    """Write model.onnx + model.json into `out_dir`, refusing (nothing written) when the incremental ONNX
+    graph departs from the PyTorch forward by more than 1e-4. Returns the parity."""
+    cfg = model.cfg
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = out_dir / "model.onnx"
+    export_onnx(model, onnx_path)
+    n = parity_tokens or cfg.window + 64
+    diff = onnx_parity(model, onnx_path, n)
+    print(f"[export] {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), parity over {n} tokens: {diff:.2e}")
+    if diff > 1e-4:
+        onnx_path.unlink()
+        raise SystemExit(f"parity check failed: {diff} > 1e-4; nothing written")
+    info = dict(info)
+    info["onnx_parity_max_abs_logit_diff"] = diff
+    info["parameters"] = model.num_params()
+    info["config"] = cfg.to_dict()
+    meta = model_json(cfg, vocab, styles, name, info)
+    (out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return diff
 
 
 def onnx_parity(model: MusicTransformer, onnx_path: Path, n_tokens: int, seed: int = 0) -> float:
@@ -146,15 +204,10 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     ck, cfg, vocab, model = load_checkpoint(a.checkpoint)
-    a.out_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = a.out_dir / "model.onnx"
-    export_onnx(model, onnx_path)
-    n = a.parity_tokens or cfg.window + 64
-    diff = onnx_parity(model, onnx_path, n)
     info = dict(ck.get("train_info", {}))
-    info["onnx_parity_max_abs_logit_diff"] = diff
-    info["parameters"] = model.num_params()
+    export_dir(model, vocab, ck["styles"], a.name, info, a.out_dir, a.parity_tokens)
     if a.int8:
+        onnx_path = a.out_dir / "model.onnx"
         int8_path = a.out_dir / "model.int8.onnx"
         quantize_int8(onnx_path, int8_path)
         # Real music, not random tokens: the golden chorale excerpt, repeated past the window.
@@ -163,15 +216,11 @@ def main(argv=None):
         notes = [tuple(n) for n in json.loads(CHORALE.read_text())]
         toks = [vocab.style(0)] + notes_to_tokens(notes, vocab)
         toks = (toks * (1 + (cfg.window + 64) // len(toks)))[:cfg.window + 64]
-        info["int8"] = compare_int8(onnx_path, int8_path, np.array([toks], dtype=np.int64), cfg.window)
-        print(f"[export] int8: {info['int8']}")
-    print(f"[export] {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), parity over {n} tokens: {diff:.2e}")
-    if diff > 1e-4:
-        onnx_path.unlink()
-        raise SystemExit(f"parity check failed: {diff} > 1e-4; nothing written")
-    meta = model_json(cfg, vocab, ck["styles"], a.name, info)
-    (a.out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
-
+        report = compare_int8(onnx_path, int8_path, np.array([toks], dtype=np.int64), cfg.window)
+        print(f"[export] int8: {report}")
+        meta = json.loads((a.out_dir / "model.json").read_text())
+        meta["training"]["int8"] = report
+        (a.out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 if __name__ == "__main__":
     main()
