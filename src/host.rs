@@ -87,6 +87,8 @@ pub struct ClapHost {
     steady: u64,
     /// Parameter changes for the next block: (sample, CLAP id, plain value).
     params: Vec<(u32, u32, f64)>,
+    /// The MIDI channel (0-based) the player's notes come in on.
+    pub player_channel: u8,
 }
 
 impl ClapHost {
@@ -115,6 +117,7 @@ impl ClapHost {
             sample_rate: 48_000.0,
             steady: 0,
             params: Vec::new(),
+            player_channel: PLAYER_CHANNEL,
         })
     }
 
@@ -137,6 +140,13 @@ impl ClapHost {
         );
         self.sample_rate = sample_rate;
         Ok(())
+    }
+
+    /// The host's reset (audio thread, while processing): the plugin must drop all its state.
+    pub fn reset(&mut self) {
+        if let Some(p) = self.processor.as_mut() {
+            p.reset();
+        }
     }
 
     /// Stop processing and deactivate (no-op when inactive).
@@ -217,12 +227,13 @@ impl ClapHost {
                     ));
                 }
                 In::Note(n) => {
-                    let pckn = Pckn::new(
-                        0u16,
-                        u16::from(PLAYER_CHANNEL),
-                        u16::from(n.key),
-                        Match::All,
-                    );
+                    // A key above 127 is a wildcard (some hosts end all notes with one note-off).
+                    let key = if n.key <= 127 {
+                        Match::Specific(u16::from(n.key))
+                    } else {
+                        Match::All
+                    };
+                    let pckn = Pckn::new(0u16, u16::from(self.player_channel), key, Match::All);
                     if n.on {
                         self.input.push(&NoteOnEvent::new(n.time, pckn, n.velocity));
                     } else {

@@ -1,0 +1,320 @@
+//! A fuzzed host session through the bundled .clap (debug build: an allocation on the audio thread
+//! aborts). Random block sizes (1..4096, changing every call), sample rates, tempo changes (also inside
+//! a block), time signatures, transport starts, stops, jumps and loops, sample-accurate automation of
+//! every parameter, random notes (note-offs without note-ons, wildcard keys), host resets,
+//! deactivate/activate cycles, and state saved and restored mid-session.
+//!
+//! After every call: events inside the block and in order; every note-off ends a note Cadenza was
+//! playing (except a panic's note-offs); after every transport stop nothing Cadenza started is left
+//! sounding; after a deactivation, the first block ends every note; a restored state gives back the
+//! saved parameters. Each seed prints itself first; `CADENZA_FUZZ_SEED=N` (and `CADENZA_FUZZ_CALLS`)
+//! replays one.
+#![cfg(feature = "host")]
+
+use cadenza::host::{bundle_dir, ClapHost, NoteIn, Transport};
+
+/// The session runs this many times faster than real time: slow enough for the engine to plan notes
+/// (so note paths are exercised), fast enough for 10,000 calls in well under a minute.
+const SPEEDUP: f64 = 8.0;
+
+/// The player's channel: Cadenza's output channel is kept off it, so its notes can be told apart.
+const PLAYER: u8 = 15;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// (id, number of steps; 0 = continuous 0..1) of every parameter fuzzed.
+const PARAMS: &[(&str, u64)] = &[
+    ("mode", 3),
+    ("style", 15),
+    ("temperature", 0),
+    ("top_p", 0),
+    ("lookah", 0),
+    ("scale", 9),
+    ("key", 11),
+    ("low", 127),
+    ("high", 127),
+    ("dens", 0),
+    ("dyn", 1),
+    ("vel", 0),
+    ("accent", 0),
+    ("poly", 15),
+    ("ansbar", 15),
+    ("gap", 0),
+    ("ansst", 1),
+    ("chan", 14),
+    ("maxlen", 0),
+    ("seed", 9999),
+    ("jump", 1),
+    ("captb", 15),
+    ("capt", 1),
+    ("panic", 1),
+    ("thru", 1),
+    ("bypass", 1),
+];
+
+fn random_plain(rng: &mut Rng, steps: u64) -> f64 {
+    if steps == 0 {
+        rng.unit()
+    } else {
+        rng.below(steps + 1) as f64
+    }
+}
+
+struct Checker {
+    open: [[bool; 128]; 16],
+    generated_ons: u64,
+}
+
+impl Checker {
+    fn sounding(&self) -> usize {
+        self.open.iter().flatten().filter(|o| **o).count()
+    }
+}
+
+fn fuzz(seed: u64, calls: usize) -> u64 {
+    eprintln!("fuzz seed {seed} ({calls} calls): replay with CADENZA_FUZZ_SEED={seed}");
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut host = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();
+    host.player_channel = PLAYER;
+    let rates = [22_050.0, 44_100.0, 48_000.0, 88_200.0, 96_000.0, 192_000.0];
+    let sigs = [(4u16, 4u16), (3, 4), (2, 4), (6, 8), (7, 8), (5, 4)];
+    let mut sr = rates[rng.below(rates.len() as u64) as usize];
+    host.activate(sr, 4096).unwrap();
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(300)); // the engine loads
+    settle();
+    let started = std::time::Instant::now();
+    let mut audio_seconds = 0.0;
+    let mut c = Checker {
+        open: [[false; 128]; 16],
+        generated_ons: 0,
+    };
+    let (mut playing, mut beat, mut tempo, mut sig) = (false, 0.0f64, 120.0f64, (4u16, 4u16));
+    let mut must_close_all = false;
+    // The panic switch's value as the plugin saw it in the last block, and its value now.
+    let (mut panic_before, mut panic_on) = (false, false);
+    let mut saved: Option<(Vec<u8>, Vec<(&str, f64)>)> = None;
+    for call in 0..calls {
+        // Between calls, now and then: deactivate/reactivate (maybe at another rate), reset, state.
+        if rng.chance(0.002) {
+            host.deactivate();
+            must_close_all = c.sounding() > 0;
+            sr = rates[rng.below(rates.len() as u64) as usize];
+            host.activate(sr, 4096).unwrap();
+            settle();
+            audio_seconds += 0.3 * SPEEDUP;
+        }
+        if rng.chance(0.003) {
+            host.reset();
+            must_close_all = c.sounding() > 0;
+        }
+        if rng.chance(0.002) {
+            let state = host.save_state().unwrap();
+            let values: Vec<(&str, f64)> = PARAMS
+                .iter()
+                .map(|(id, _)| (*id, host.param_value(id).unwrap()))
+                .collect();
+            saved = Some((state, values));
+        }
+        if let Some((state, values)) = saved.as_ref().filter(|_| rng.chance(0.002)) {
+            host.load_state(state).unwrap();
+            for (id, v) in values {
+                let now = host.param_value(id).unwrap();
+                assert!(
+                    (now - v).abs() < 1e-3,
+                    "seed {seed} call {call}: {id} restored as {now}, saved {v}"
+                );
+            }
+            panic_on = values.iter().any(|(id, v)| *id == "panic" && *v > 0.5);
+        }
+
+        let frames = if rng.chance(0.1) {
+            1 + rng.below(16) as u32
+        } else {
+            1 + rng.below(4096) as u32
+        };
+        // The transport: mostly rolling on, sometimes a start, stop, jump, loop, tempo or meter change.
+        let was_playing = playing;
+        if rng.chance(0.02) {
+            playing = !playing;
+        }
+        if rng.chance(0.01) {
+            beat = rng.unit() * 64.0; // a seek or a loop back
+        }
+        if rng.chance(0.01) {
+            sig = sigs[rng.below(sigs.len() as u64) as usize];
+        }
+        let mut changes = Vec::new();
+        if rng.chance(0.02) && frames > 1 {
+            let at = 1 + rng.below(u64::from(frames - 1)) as u32;
+            let at_beat = beat + f64::from(at) * tempo / 60.0 / sr;
+            tempo = 40.0 + rng.unit() * 200.0;
+            changes.push((
+                at,
+                Transport {
+                    playing,
+                    beat: at_beat,
+                    tempo,
+                    time_sig: sig,
+                },
+            ));
+        } else if rng.chance(0.01) {
+            tempo = 40.0 + rng.unit() * 200.0;
+        }
+        let t = Transport {
+            playing,
+            beat,
+            tempo,
+            time_sig: sig,
+        };
+        // Automation, anywhere in the block.
+        for _ in 0..rng.below(3) {
+            let (id, steps) = PARAMS[rng.below(PARAMS.len() as u64) as usize];
+            let v = random_plain(&mut rng, steps);
+            if id == "panic" {
+                panic_on = v > 0.5; // parameters apply at the block start: the last value wins
+            }
+            host.set_param(id, rng.below(u64::from(frames)) as u32, v);
+        }
+        // The player: notes, note-offs of nothing, wildcard note-offs.
+        let mut notes = Vec::new();
+        for _ in 0..rng.below(4) {
+            let key = if rng.chance(0.05) {
+                255
+            } else {
+                36 + rng.below(60) as u8
+            };
+            notes.push(NoteIn {
+                time: rng.below(u64::from(frames)) as u32,
+                on: rng.chance(0.55),
+                key,
+                velocity: rng.unit(),
+            });
+        }
+
+        audio_seconds += f64::from(frames) / sr;
+        let due = std::time::Duration::from_secs_f64(audio_seconds / SPEEDUP);
+        if let Some(w) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(w);
+        }
+        let panic_switched_on = panic_on && !panic_before;
+        panic_before = panic_on;
+        let out = host
+            .process_with(frames, t, &notes, &changes)
+            .unwrap_or_else(|e| panic!("seed {seed} call {call}: {e}"));
+        let mut last = 0;
+        for e in &out {
+            assert!(
+                e.time < frames,
+                "seed {seed} call {call}: event at {} in a block of {frames}",
+                e.time
+            );
+            assert!(
+                e.time >= last,
+                "seed {seed} call {call}: events out of order: {out:?}"
+            );
+            last = e.time;
+            if e.channel == PLAYER {
+                continue; // passed through
+            }
+            let slot = &mut c.open[e.channel as usize][e.key as usize];
+            if e.on {
+                assert!(
+                    !*slot,
+                    "seed {seed} call {call}: note-on on a sounding key {e:?}"
+                );
+                c.generated_ons += 1;
+            } else {
+                assert!(
+                    *slot || panic_switched_on,
+                    "seed {seed} call {call}: a note-off for a note Cadenza was not playing: {e:?}"
+                );
+            }
+            *slot = e.on;
+        }
+        if must_close_all {
+            assert_eq!(
+                c.sounding(),
+                0,
+                "seed {seed} call {call}: notes left sounding after a deactivation or reset"
+            );
+            must_close_all = false;
+        }
+        if was_playing && !playing {
+            assert_eq!(
+                c.sounding(),
+                0,
+                "seed {seed} call {call}: notes left sounding after a transport stop"
+            );
+        }
+        if !changes.is_empty() {
+            beat = changes[0].1.beat + f64::from(frames - changes[0].0) * tempo / 60.0 / sr;
+        } else if playing {
+            beat += f64::from(frames) * tempo / 60.0 / sr;
+        }
+    }
+    // The end of the session: the transport stops; nothing may keep sounding.
+    let out = host
+        .process(
+            256,
+            Transport {
+                playing: false,
+                beat,
+                tempo,
+                time_sig: sig,
+            },
+            &[],
+        )
+        .unwrap();
+    for e in out.iter().filter(|e| e.channel != PLAYER) {
+        c.open[e.channel as usize][e.key as usize] = e.on;
+    }
+    if playing {
+        assert_eq!(
+            c.sounding(),
+            0,
+            "seed {seed}: notes left sounding at the end"
+        );
+    }
+    eprintln!("fuzz seed {seed}: {} generated notes", c.generated_ons);
+    c.generated_ons
+}
+
+#[test]
+fn fuzzed_sessions_keep_every_invariant() {
+    if let Some(seed) = std::env::var("CADENZA_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        let calls = std::env::var("CADENZA_FUZZ_CALLS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2_500);
+        fuzz(seed, calls);
+        return;
+    }
+    let notes: u64 = (1..=4).map(|seed| fuzz(seed, 2_500)).sum();
+    // The invariants about notes mean something only if notes were played.
+    assert!(
+        notes >= 40,
+        "only {notes} generated notes in 10,000 calls: the note paths were hardly exercised"
+    );
+}
