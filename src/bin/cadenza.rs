@@ -152,7 +152,10 @@ fn parse() -> Result<Args, String> {
             a.settings.low, a.settings.high
         ));
     }
-    if !(a.settings.temperature > 0.0) || !(0.0..=1.0).contains(&a.settings.top_p) {
+    if a.settings.temperature.is_nan()
+        || a.settings.temperature <= 0.0
+        || !(0.0..=1.0).contains(&a.settings.top_p)
+    {
         return Err("--temperature must be > 0 and --top-p within 0..1".into());
     }
     Ok(a)
@@ -286,8 +289,9 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
         },
     )?;
     eprintln!();
-    let (mut tracks, offset): (Vec<(&str, Vec<BeatNote>, u8)>, f64) = match (&prompt, a.keep_prompt)
-    {
+    /// A track: name, notes, MIDI channel.
+    type Track<'a> = (&'a str, Vec<BeatNote>, u8);
+    let (mut tracks, offset): (Vec<Track>, f64) = match (&prompt, a.keep_prompt) {
         (Some(p), true) => (vec![("Prompt", p.notes.clone(), 0)], p.length_beats()),
         _ => (Vec::new(), 0.0),
     };
