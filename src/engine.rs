@@ -54,7 +54,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Spawn the engine thread. Cheap: all loading happens on the new thread.
+    /// Spawn the engine thread. Cheap: ONNX Runtime and the model load on the new thread.
     pub fn start(
         config: EngineConfig,
         side: EngineSide,
@@ -62,6 +62,43 @@ impl Engine {
         prompt: PromptSlot,
         status: Arc<EngineStatus>,
     ) -> Self {
+        Self::start_with(side, knobs, prompt, status, move |status: &EngineStatus| {
+            let started = Instant::now();
+            let model = load_model(&config).map_err(|e| e.to_string())?;
+            let spec = model.spec.clone();
+            status.set_provider(&model.provider.to_string());
+            status.set_model(&spec.name);
+            status
+                .load_millis
+                .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            tracing::info!(
+                "Cadenza engine ready in {} ms: model {} on {}",
+                started.elapsed().as_millis(),
+                spec.name,
+                model.provider
+            );
+            Ok(Generator::new(
+                model,
+                spec.vocab(),
+                spec.ticks_per_beat,
+                spec.styles.len() as u32,
+            ))
+        })
+    }
+
+    /// Spawn the engine thread on whatever `make` builds there (the ONNX model in the plugin; a
+    /// scripted backend in tests). An `Err` from `make` is a failed load: the state says why.
+    pub fn start_with<B, F>(
+        side: EngineSide,
+        knobs: Arc<Knobs>,
+        prompt: PromptSlot,
+        status: Arc<EngineStatus>,
+        make: F,
+    ) -> Self
+    where
+        B: Backend,
+        F: FnOnce(&EngineStatus) -> Result<Generator<B>, String> + Send + 'static,
+    {
         let stop = Arc::new(AtomicBool::new(false));
         status.set_state(EngineState::Loading);
         status.tokens.store(0, Ordering::Relaxed);
@@ -75,7 +112,7 @@ impl Engine {
                     // A panic must not cross into the host: catch it and report it as a failure.
                     let st = status.clone();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run(config, side, knobs, prompt, status, stop)
+                        run(make, side, knobs, prompt, status, stop)
                     }));
                     if let Err(p) = result {
                         let msg = p
@@ -129,43 +166,23 @@ pub fn load_model(config: &EngineConfig) -> Result<OnnxModel, crate::model::Mode
     Ok(model)
 }
 
-fn run(
-    config: EngineConfig,
+fn run<B: Backend>(
+    make: impl FnOnce(&EngineStatus) -> Result<Generator<B>, String>,
     mut side: EngineSide,
     knobs: Arc<Knobs>,
     slot: PromptSlot,
     status: Arc<EngineStatus>,
     stop: Arc<AtomicBool>,
 ) {
-    let started = Instant::now();
-    let model = match load_model(&config) {
-        Ok(m) => m,
+    let mut gen = match make(&status) {
+        Ok(g) => g,
         Err(e) => {
-            status.fail(&e.to_string());
+            status.fail(&e);
             idle_until_stopped(&mut side, &stop);
             return;
         }
     };
-    let spec = model.spec.clone();
-    status.set_provider(&model.provider.to_string());
-    status.set_model(&spec.name);
-    status
-        .load_millis
-        .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
     status.set_state(EngineState::Ready);
-    tracing::info!(
-        "Cadenza engine ready in {} ms: model {} on {}",
-        started.elapsed().as_millis(),
-        spec.name,
-        model.provider
-    );
-
-    let mut gen = Generator::new(
-        model,
-        spec.vocab(),
-        spec.ticks_per_beat,
-        spec.styles.len() as u32,
-    );
     let mut prompt = Prompt::default();
     let mut captures = knobs.capture_requests.load(Ordering::Relaxed);
     let mut errors = 0u32;
@@ -297,5 +314,161 @@ impl StepTimes {
         let mut v = self.ring[..n].to_vec();
         v.sort_unstable();
         (v[n / 2], v[(n * 99 / 100).min(n - 1)], v[n - 1])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::{Bridge, PlayClock};
+    use crate::tokenizer::Vocab;
+    use std::time::Duration;
+
+    /// A backend that fails on the feeds numbered in `fail_on` (1-based), or on every feed.
+    struct Flaky {
+        fail_on: Vec<usize>,
+        always: bool,
+        feeds: usize,
+        cached: usize,
+        logits: Vec<f32>,
+    }
+
+    impl Backend for Flaky {
+        fn feed(&mut self, tokens: &[u32]) -> Result<&[f32], String> {
+            self.feeds += 1;
+            if self.always || self.fail_on.contains(&self.feeds) {
+                return Err("injected failure".into());
+            }
+            self.cached += tokens.len();
+            Ok(&self.logits)
+        }
+        fn reset(&mut self) {
+            self.cached = 0;
+        }
+        fn truncate(&mut self, len: usize) {
+            self.cached = len;
+        }
+        fn window(&self) -> usize {
+            64
+        }
+    }
+
+    fn flaky(fail_on: Vec<usize>, always: bool) -> Generator<Flaky> {
+        let v = Vocab::DEFAULT;
+        let backend = Flaky {
+            fail_on,
+            always,
+            feeds: 0,
+            cached: 0,
+            logits: vec![0.0; v.size as usize],
+        };
+        Generator::new(backend, v, 24, 5)
+    }
+
+    fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+        let t0 = Instant::now();
+        while !cond() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn session(make: Generator<Flaky>) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
+        let (audio, side) = Bridge::new();
+        let status = Arc::new(EngineStatus::default());
+        let engine = Engine::start_with(
+            side,
+            Arc::new(Knobs::default()),
+            PromptSlot::default(),
+            status.clone(),
+            move |_: &EngineStatus| Ok(make),
+        );
+        audio.publish(PlayClock::at(0.0, 120.0));
+        (engine, audio, status)
+    }
+
+    #[test]
+    fn an_inference_error_mid_session_resets_the_cache_and_playing_goes_on() {
+        let (engine, mut audio, status) = session(flaky(vec![4], false));
+        audio.send(ToEngine::Resync {
+            beat: 0.0,
+            playing: true,
+            epoch: 1,
+            heard_until: 0.0,
+            jumped: false,
+        });
+        let mut beat = 0.0;
+        wait_for("20 tokens", || {
+            beat += 0.05; // the transport rolls on
+            audio.publish(PlayClock::at(beat, 120.0));
+            status.tokens.load(Ordering::Relaxed) >= 20
+        });
+        assert_eq!(status.recovered_errors.load(Ordering::Relaxed), 1);
+        assert_eq!(status.state(), EngineState::Ready);
+        let mut notes = 0;
+        while audio.receive().is_some() {
+            notes += 1;
+        }
+        assert!(notes > 0, "no notes after the recovery");
+        engine.stop();
+    }
+
+    #[test]
+    fn errors_that_keep_coming_stop_generation_with_the_reason_and_the_queue_keeps_draining() {
+        let (engine, mut audio, status) = session(flaky(vec![], true));
+        audio.send(ToEngine::Resync {
+            beat: 0.0,
+            playing: true,
+            epoch: 1,
+            heard_until: 0.0,
+            jumped: false,
+        });
+        wait_for("the failure", || status.state() == EngineState::Failed);
+        assert!(
+            status
+                .message()
+                .contains("inference keeps failing: injected failure"),
+            "{}",
+            status.message()
+        );
+        // The audio side keeps talking to a failed engine; its queue never fills.
+        for i in 0..(3 * crate::bridge::TO_ENGINE_CAPACITY) {
+            audio.send(ToEngine::Played {
+                beat: 0.0,
+                pitch: 60,
+                velocity: 0.5,
+                on: i % 2 == 0,
+            });
+            if i % 256 == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        assert_eq!(audio.shared.dropped_to_engine.load(Ordering::Relaxed), 0);
+        engine.stop();
+    }
+
+    #[test]
+    fn a_failed_load_says_why() {
+        let (audio, side) = Bridge::new();
+        let status = Arc::new(EngineStatus::default());
+        let engine = Engine::start_with(
+            side,
+            Arc::new(Knobs::default()),
+            PromptSlot::default(),
+            status.clone(),
+            |_: &EngineStatus| {
+                Err::<Generator<Flaky>, _>(
+                    "model.onnx could not be loaded (corrupt or not an ONNX model?): test"
+                        .to_string(),
+                )
+            },
+        );
+        wait_for("the failure", || status.state() == EngineState::Failed);
+        assert!(status.message().contains("corrupt or not an ONNX model"));
+        drop(audio);
+        engine.stop();
     }
 }

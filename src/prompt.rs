@@ -88,4 +88,31 @@ mod tests {
         let json = serde_json::to_string(&p).unwrap();
         assert_eq!(serde_json::from_str::<Prompt>(&json).unwrap(), p);
     }
+
+    #[test]
+    fn a_huge_file_keeps_its_last_notes_and_an_empty_one_is_refused() {
+        let notes: Vec<BeatNote> = (0..10_000)
+            .map(|i| BeatNote {
+                beat: f64::from(i) * 0.25,
+                length: 0.25,
+                pitch: 40 + (i % 40) as u8,
+                velocity: 80,
+            })
+            .collect();
+        let p = Prompt::from_midi(
+            "huge.mid",
+            &midi_file::write_notes(120.0, &[("m", &notes, 0)]),
+        )
+        .unwrap();
+        assert_eq!(p.notes.len(), MAX_PROMPT_NOTES);
+        assert!(
+            (p.notes.last().unwrap().beat - 9_999.0 * 0.25).abs() < 1e-6,
+            "the end of the clip is kept"
+        );
+        let empty = Prompt::from_midi(
+            "empty.mid",
+            &midi_file::write_notes(120.0, &[("m", &[], 0)]),
+        );
+        assert_eq!(empty, Err(MidiFileError::NoNotes));
+    }
 }

@@ -555,3 +555,61 @@ fn continue_clip_starts_from_the_saved_prompt() {
     );
     assert_ne!(with, without, "the prompt clip made no difference");
 }
+
+#[test]
+fn corrupt_empty_or_old_saved_states_are_refused_or_defaulted_and_the_plugin_plays_on() {
+    let _serial = serial();
+    let mut run = Run::new(256, &[("seed", 77.0), ("scale", 3.0)]);
+    assert!(
+        run.host.load_state(&[]).is_err(),
+        "an empty state was accepted"
+    );
+    let garbage = b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all";
+    assert!(
+        run.host.load_state(garbage).is_err(),
+        "a corrupt state was accepted"
+    );
+    let lying = 1_000_000u64.to_le_bytes();
+    assert!(
+        run.host.load_state(&lying).is_err(),
+        "a state claiming more bytes than it has was accepted"
+    );
+    // A refused state changes nothing.
+    assert!((run.host.param_value("seed").unwrap() - 77.0).abs() < 0.01);
+    // A state from an older version: fewer parameters, no prompt. What it has is restored, the rest
+    // keeps its default.
+    let old = br#"{"version":"0.0.1","params":{"temperature":{"f32":0.5},"style":{"i32":3}},"fields":{}}"#;
+    let mut bytes = (old.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(old);
+    run.host.load_state(&bytes).unwrap();
+    assert!((run.host.param_value("style").unwrap() - 3.0).abs() < 0.01);
+    // A broken prompt field: the rest of the state still loads.
+    let broken =
+        br#"{"version":"0.1.0","params":{"style":{"i32":2}},"fields":{"prompt":"{\"name\": 12"}}"#;
+    let mut bytes = (broken.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(broken);
+    let _ = run.host.load_state(&bytes);
+    // Whatever was loaded or refused, the plugin passes the player's notes and plays.
+    let played: Vec<Played> = vec![(0.0, 0.5, 60), (1.0, 1.5, 64)];
+    let spb = SR * 60.0 / 240.0;
+    let mut passed = 0;
+    let mut generated = 0;
+    let mut beat = 0.0;
+    while beat < 6.0 {
+        for e in run.block(
+            256,
+            Transport::at(true, beat, 240.0),
+            &played_in(&played, beat, 256, spb),
+            &[],
+        ) {
+            if e.channel == PLAYER_CHANNEL {
+                passed += 1;
+            } else if e.on {
+                generated += 1;
+            }
+        }
+        beat += 256.0 / spb;
+    }
+    assert_eq!(passed, 4, "the player's notes pass through");
+    assert!(generated > 0, "Cadenza plays after the bad states");
+}

@@ -1,0 +1,69 @@
+//! Bad model files through ONNX Runtime: each refused with a message that names the problem.
+//! (Its own test binary: it points ONNX Runtime at the fetched library before anything loads it.)
+
+use std::path::{Path, PathBuf};
+
+use cadenza::engine::{load_model, EngineConfig};
+use cadenza::model::{ModelError, ModelSource, DEFAULT_MODEL_JSON, DEFAULT_MODEL_ONNX};
+use cadenza::runtime::{ORT_ENV_VAR, ORT_LIB_NAME, ORT_VERSION};
+
+fn use_fetched_runtime() {
+    if std::env::var_os(ORT_ENV_VAR).is_none() {
+        let lib = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!(".cache/onnxruntime/{ORT_VERSION}/{ORT_LIB_NAME}"));
+        assert!(
+            lib.is_file(),
+            "{} missing: run `cargo xtask fetch-ort` (`cargo xtask test` does)",
+            lib.display()
+        );
+        // SAFETY (set_var): tests here only read the variable; every test sets the same value.
+        unsafe { std::env::set_var(ORT_ENV_VAR, lib) };
+    }
+}
+
+fn model_dir(name: &str, onnx: &[u8], json: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cadenza-bad-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("model.onnx"), onnx).unwrap();
+    std::fs::write(d.join("model.json"), json).unwrap();
+    d.join("model.onnx")
+}
+
+fn load(path: PathBuf) -> Result<(), ModelError> {
+    load_model(&EngineConfig {
+        source: ModelSource::File(path),
+        want_cuda: false,
+    })
+    .map(|_| ())
+}
+
+#[test]
+fn corrupt_or_truncated_model_bytes_are_refused_as_such() {
+    use_fetched_runtime();
+    let err = load(model_dir(
+        "garbage",
+        b"\x08\x07definitely not protobuf",
+        DEFAULT_MODEL_JSON,
+    ))
+    .unwrap_err();
+    assert!(matches!(err, ModelError::Onnx(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("corrupt or not an ONNX model"),
+        "{err}"
+    );
+    let half = &DEFAULT_MODEL_ONNX[..DEFAULT_MODEL_ONNX.len() / 2];
+    let err = load(model_dir("truncated", half, DEFAULT_MODEL_JSON)).unwrap_err();
+    assert!(matches!(err, ModelError::Onnx(_)), "{err:?}");
+}
+
+#[test]
+fn a_valid_onnx_that_does_not_match_its_model_json_is_refused_naming_the_difference() {
+    use_fetched_runtime();
+    let json = DEFAULT_MODEL_JSON.replace("\"tokens\": \"tokens\"", "\"tokens\": \"input_ids\"");
+    assert_ne!(json, DEFAULT_MODEL_JSON, "the fixture edit did not apply");
+    let err = load(model_dir("mismatch", DEFAULT_MODEL_ONNX, &json)).unwrap_err();
+    assert!(matches!(err, ModelError::Mismatch(_)), "{err:?}");
+    assert!(err.to_string().contains("input_ids"), "{err}");
+    // The right pair from disk loads.
+    load(model_dir("good", DEFAULT_MODEL_ONNX, DEFAULT_MODEL_JSON)).unwrap();
+}

@@ -1,0 +1,38 @@
+//! A library that is not ONNX Runtime where ONNX Runtime should be: a clear error, no crash.
+//! (Its own test binary: ONNX Runtime, once loaded, stays loaded for the process.)
+
+use cadenza::engine::{load_model, EngineConfig};
+use cadenza::model::ModelSource;
+use cadenza::runtime::ORT_ENV_VAR;
+
+#[test]
+fn a_library_that_is_not_onnx_runtime_is_refused_with_its_path() {
+    // libm is on every glibc system and exports no OrtGetApiBase.
+    let not_ort = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).is_file())
+    .expect("no libm.so.6 to stand in for a wrong library");
+    // SAFETY (set_var): the only test in this binary, before anything reads the environment.
+    unsafe { std::env::set_var(ORT_ENV_VAR, not_ort) };
+    let err = match load_model(&EngineConfig {
+        source: ModelSource::Embedded,
+        want_cuda: false,
+    }) {
+        Ok(_) => panic!("libm was taken for ONNX Runtime"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("libm.so.6"),
+        "the message names the library: {err}"
+    );
+    // And it stays an error (no panic, no half-initialised runtime) when asked again.
+    assert!(load_model(&EngineConfig {
+        source: ModelSource::Embedded,
+        want_cuda: false
+    })
+    .is_err());
+}
