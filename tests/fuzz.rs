@@ -79,6 +79,9 @@ fn random_plain(rng: &mut Rng, steps: u64) -> f64 {
     }
 }
 
+/// A saved state and the parameter values it was saved with.
+type Saved = (Vec<u8>, Vec<(&'static str, f64)>);
+
 struct Checker {
     open: [[bool; 128]; 16],
     generated_ons: u64,
@@ -111,7 +114,7 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
     let mut must_close_all = false;
     // The panic switch's value as the plugin saw it in the last block, and its value now.
     let (mut panic_before, mut panic_on) = (false, false);
-    let mut saved: Option<(Vec<u8>, Vec<(&str, f64)>)> = None;
+    let mut saved: Option<Saved> = None;
     for call in 0..calls {
         // Between calls, now and then: deactivate/reactivate (maybe at another rate), reset, state.
         if rng.chance(0.002) {
