@@ -6,6 +6,8 @@
 //! - `render [render options]`: release bundles, then the headless render on the embedded model.
 //! - `test`: every test, from a fresh machine: model tooling setup, bundles, Rust and Python suites.
 //! - `bench`: the model-path benchmark table (release build, the fetched ONNX Runtime).
+//! - `soak [--minutes N] [--block N]`: release bundles, then a long real-time session reporting
+//!   process() cost, deadline misses, the engine's step times and dropped events.
 //! - `cli [cadenza arguments]`: the `cadenza` command-line program (release), with ONNX Runtime beside
 //!   it in `target/release/`, run with the given arguments.
 //!
@@ -30,6 +32,7 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("bench") => bench(),
         Some("cli") => cli(&args[1..]),
+        Some("soak") => soak(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
 }
@@ -161,6 +164,25 @@ fn bench() -> Result<()> {
     run(Command::new("cargo")
         .args(["run", "--quiet", "--release", "--bin", "cadenza-bench"])
         .env("CADENZA_ORT_LIB", lib))
+}
+
+fn soak(args: &[String]) -> Result<()> {
+    bundle(&["bundle".into(), "cadenza".into(), "--release".into()])?;
+    let clap = target_dir().join("bundled/Cadenza.clap");
+    run(Command::new("cargo")
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--features",
+            "host",
+            "--bin",
+            "cadenza-soak",
+            "--",
+            "--plugin",
+        ])
+        .arg(&clap)
+        .args(args))
 }
 
 fn cli(args: &[String]) -> Result<()> {

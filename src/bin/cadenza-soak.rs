@@ -1,0 +1,129 @@
+//! A soak benchmark (not a test): a long simulated session through the built Cadenza.clap, paced in
+//! real time at small blocks, with a player playing, and a report of what a musician would feel:
+//! audio-thread process() cost against the block's deadline, deadline misses, and (from the plugin's
+//! own log) the engine's step times and dropped events.
+//!
+//!     cadenza-soak --plugin target/bundled/Cadenza.clap [--minutes 10] [--block 64] [--sample-rate 48000]
+
+use std::time::{Duration, Instant};
+
+use cadenza::host::{ClapHost, NoteIn, Transport};
+
+fn main() {
+    let mut plugin = std::path::PathBuf::from("target/bundled/Cadenza.clap");
+    let (mut minutes, mut block, mut sr) = (10.0f64, 64u32, 48_000.0f64);
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let v = it
+            .next()
+            .unwrap_or_else(|| die(&format!("{flag} needs a value")));
+        match flag.as_str() {
+            "--plugin" => plugin = v.into(),
+            "--minutes" => minutes = v.parse().unwrap_or_else(|_| die("--minutes: a number")),
+            "--block" => block = v.parse().unwrap_or_else(|_| die("--block: a number")),
+            "--sample-rate" => sr = v.parse().unwrap_or_else(|_| die("--sample-rate: a number")),
+            _ => die(&format!("unknown option {flag}")),
+        }
+    }
+    let log = std::env::temp_dir().join(format!("cadenza-soak-{}.log", std::process::id()));
+    // SAFETY (set_var): before the plugin (and any thread) starts.
+    unsafe { std::env::set_var("NICE_LOG", &log) };
+    let mut host = ClapHost::load(&plugin).unwrap_or_else(|e| die(&e));
+    host.activate(sr, block).unwrap_or_else(|e| die(&e));
+    std::thread::sleep(Duration::from_millis(500)); // the engine loads
+
+    let tempo = 120.0;
+    let spb = sr * 60.0 / tempo;
+    let deadline = Duration::from_secs_f64(f64::from(block) / sr);
+    let total = (minutes * 60.0 * sr) as u64;
+    let mut costs: Vec<f64> = Vec::with_capacity((total / u64::from(block)) as usize + 1);
+    let (mut misses, mut late_wakeups, mut generated) = (0u64, 0u64, 0u64);
+    let started = Instant::now();
+    let mut sample = 0u64;
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut held: Option<(u8, u64)> = None;
+    while sample < total {
+        let beat = sample as f64 / spb;
+        // The player: a note every beat or two, held a while, in bursts with pauses.
+        let mut notes = Vec::new();
+        if let Some((key, until)) = held {
+            if sample + u64::from(block) > until {
+                notes.push(NoteIn {
+                    time: (until.saturating_sub(sample)).min(u64::from(block - 1)) as u32,
+                    on: false,
+                    key,
+                    velocity: 0.0,
+                });
+                held = None;
+            }
+        } else {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            if rng % 1500 == 0 {
+                let key = 55 + (rng >> 20) as u8 % 24;
+                notes.push(NoteIn {
+                    time: 0,
+                    on: true,
+                    key,
+                    velocity: 0.7,
+                });
+                held = Some((key, sample + (spb * 0.5) as u64));
+            }
+        }
+        let t0 = Instant::now();
+        let out = host
+            .process(block, Transport::at(true, beat, tempo), &notes)
+            .unwrap_or_else(|e| die(&e));
+        let cost = t0.elapsed();
+        costs.push(cost.as_secs_f64() * 1e6);
+        if cost > deadline {
+            misses += 1;
+        }
+        generated += out
+            .iter()
+            .filter(|e| e.channel != cadenza::host::PLAYER_CHANNEL && e.on)
+            .count() as u64;
+        sample += u64::from(block);
+        let due = Duration::from_secs_f64(sample as f64 / sr);
+        match due.checked_sub(started.elapsed()) {
+            Some(w) => std::thread::sleep(w),
+            None => late_wakeups += 1,
+        }
+    }
+    host.deactivate();
+    drop(host);
+    costs.sort_by(f64::total_cmp);
+    let pct = |q: f64| costs[((costs.len() as f64 * q) as usize).min(costs.len() - 1)];
+    let engine = std::fs::read_to_string(&log)
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .rev()
+                .find(|l| l.contains("Cadenza engine stopped"))
+                .map(|l| l.split("stopped: ").nth(1).unwrap_or(l).to_string())
+        })
+        .unwrap_or_else(|| "(no engine summary in the log)".into());
+    println!("| soak: {minutes} min at {block}-frame blocks, {sr} Hz, 120 BPM, a player playing | value |");
+    println!("|---|---|");
+    println!("| process() per block, median | {:.1} µs |", pct(0.5));
+    println!("| process() per block, p99 | {:.1} µs |", pct(0.99));
+    println!(
+        "| process() per block, worst | {:.1} µs |",
+        costs[costs.len() - 1]
+    );
+    println!(
+        "| blocks over their deadline ({:.0} µs) | {misses} of {} |",
+        deadline.as_secs_f64() * 1e6,
+        costs.len()
+    );
+    println!("| host wake-ups late (the simulation's own scheduling) | {late_wakeups} |");
+    println!("| Cadenza notes played | {generated} |");
+    println!("| engine (from the plugin's log) | {engine} |");
+    let _ = std::fs::remove_file(&log);
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("cadenza-soak: {msg}");
+    std::process::exit(2)
+}
