@@ -60,7 +60,7 @@ fn main() {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            if rng % 1500 == 0 {
+            if rng.is_multiple_of(1500) {
                 let key = 55 + (rng >> 20) as u8 % 24;
                 notes.push(NoteIn {
                     time: 0,

@@ -4,7 +4,8 @@
 //!   (beside the binary in `Cadenza.vst3/Contents/x86_64-linux/`, and beside `Cadenza.clap`).
 //! - `fetch-ort`: the pinned ONNX Runtime library from its PyPI wheel into `.cache/` (hash-checked).
 //! - `render [render options]`: release bundles, then the headless render on the embedded model.
-//! - `test`: every test, from a fresh machine: model tooling setup, bundles, Rust and Python suites.
+//! - `test`: every test, from a fresh machine: model tooling setup, bundles, Rust suites, headless
+//!   Ardour with the VST3 bundle, Python suites.
 //! - `bench`: the model-path benchmark table (release build, the fetched ONNX Runtime).
 //! - `soak [--minutes N] [--block N]`: release bundles, then a long real-time session reporting
 //!   process() cost, deadline misses, the engine's step times and dropped events.
@@ -208,7 +209,13 @@ fn test(args: &[String]) -> Result<()> {
         .args(["test", "--workspace", "--features", "host"])
         .args(args)
         .env("CADENZA_TEST_BUNDLE_DIR", &bundled))?;
-    // 4. Python: tokenizer, model, export, training and fine-tune tests. The fine-tune test checks
+    // 4. A real DAW: headless Ardour 7 (Debian's package) loads the VST3 bundle on a MIDI track,
+    //    rolls, stops, and counts Cadenza's notes.
+    run(Command::new("bash").arg("tests/ardour/setup.sh"))?;
+    run(Command::new("bash")
+        .arg("tests/ardour/run.sh")
+        .arg(bundled.join("Cadenza.vst3")))?;
+    // 5. Python: tokenizer, model, export, training and fine-tune tests. The fine-tune test checks
     //    its exported model with the `cadenza` program the Rust tests just built.
     let cli = std::fs::canonicalize(target_dir().join("debug/cadenza"))?;
     let ort = std::fs::canonicalize(fetch_ort()?)?;
