@@ -211,6 +211,26 @@ def load(path: Path):
     return ck, model.eval()
 
 
+def budget(path: Path) -> str:
+    """Training time, steps and tokens of a checkpoint, summed over the runs it continued (--init)."""
+    minutes = steps = tokens = 0.0
+    runs = 0
+    seen = set()
+    while path is not None and path.exists() and path not in seen:
+        seen.add(path)
+        info = torch.load(path, map_location="cpu").get("train_info", {})
+        minutes += info.get("minutes", 0)
+        steps += info.get("steps", 0)
+        tokens += info.get("tokens", 0)
+        runs += 1
+        init = info.get("init")
+        path = Path(init) if init else None
+        if path is not None and not path.is_absolute():
+            path = HERE / path
+    return (f"{minutes:.0f} min of training on one CPU core, {steps:.0f} steps, {tokens / 1e6:.1f} M tokens"
+            + (f" (over {runs} runs, each continuing the last)" if runs > 1 else ""))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--transformer", type=Path, required=True)
@@ -310,13 +330,10 @@ def main(argv=None):
              + " ".join(argv if argv is not None else sys.argv[1:]) + "` "
              f"({time.time() - t0:.0f} s on this machine).", "",
              f"Transformer: {ck['train_info'].get('parameters', tf.num_params()) / 1e6:.2f} M parameters, "
-             f"{ck['train_info'].get('minutes', 0):.0f} min of training, {ck['train_info'].get('steps', 0)} steps, "
-             f"{ck['train_info'].get('tokens', 0) / 1e6:.1f} M tokens.", ""]
+             + budget(a.transformer) + ".", ""]
     if has_lstm:
         lck = torch.load(a.lstm, map_location="cpu")
-        lines += [f"LSTM: {lck['train_info'].get('parameters', 0) / 1e6:.2f} M parameters, "
-                  f"{lck['train_info'].get('minutes', 0):.0f} min, {lck['train_info'].get('steps', 0)} steps, "
-                  f"{lck['train_info'].get('tokens', 0) / 1e6:.1f} M tokens.", ""]
+        lines += [f"LSTM: {lck['train_info'].get('parameters', 0) / 1e6:.2f} M parameters, " + budget(a.lstm) + ".", ""]
     lines += ["## Held-out NLL (nats per event token; lower is better)", "",
               "| style | tokens | Transformer | " + ("LSTM | " if has_lstm else "") + "5-gram | Transformer vs best baseline |",
               "|---|---|---|" + ("---|" if has_lstm else "") + "---|---|"]
