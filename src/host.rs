@@ -529,6 +529,31 @@ impl Session {
     }
 }
 
+/// The ONNX Runtime library `cargo xtask fetch-ort` put in `.cache/` (tests and tools that run the
+/// model outside a bundle): `$CADENZA_ORT_LIB` when set, else the fetched copy, which must exist.
+pub fn fetched_ort() -> std::path::PathBuf {
+    use crate::runtime::{ORT_ENV_VAR, ORT_LIB_NAME, ORT_VERSION};
+    if let Some(p) = std::env::var_os(ORT_ENV_VAR).filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!(".cache/onnxruntime/{ORT_VERSION}/{ORT_LIB_NAME}"));
+    assert!(
+        lib.is_file(),
+        "{} missing: run `cargo xtask fetch-ort` (`cargo xtask test` does)",
+        lib.display()
+    );
+    lib
+}
+
+/// Point this process's ONNX Runtime at [`fetched_ort`]. Call first thing in a test binary.
+pub fn use_fetched_ort() {
+    let lib = fetched_ort();
+    // SAFETY (set_var): test binaries call this before they start threads that read the environment;
+    // every caller sets the same value.
+    unsafe { std::env::set_var(crate::runtime::ORT_ENV_VAR, lib) };
+}
+
 /// The bundles to test: `$CADENZA_TEST_BUNDLE_DIR` (set by `cargo xtask test`), else target/bundled.
 pub fn bundle_dir() -> std::path::PathBuf {
     let dir = std::env::var_os("CADENZA_TEST_BUNDLE_DIR")

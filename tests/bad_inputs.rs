@@ -1,25 +1,12 @@
 //! Bad model files through ONNX Runtime: each refused with a message that names the problem.
 //! (Its own test binary: it points ONNX Runtime at the fetched library before anything loads it.)
+#![cfg(feature = "host")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use cadenza::engine::{load_model, EngineConfig};
+use cadenza::host::use_fetched_ort;
 use cadenza::model::{ModelError, ModelSource, DEFAULT_MODEL_JSON, DEFAULT_MODEL_ONNX};
-use cadenza::runtime::{ORT_ENV_VAR, ORT_LIB_NAME, ORT_VERSION};
-
-fn use_fetched_runtime() {
-    if std::env::var_os(ORT_ENV_VAR).is_none() {
-        let lib = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!(".cache/onnxruntime/{ORT_VERSION}/{ORT_LIB_NAME}"));
-        assert!(
-            lib.is_file(),
-            "{} missing: run `cargo xtask fetch-ort` (`cargo xtask test` does)",
-            lib.display()
-        );
-        // SAFETY (set_var): tests here only read the variable; every test sets the same value.
-        unsafe { std::env::set_var(ORT_ENV_VAR, lib) };
-    }
-}
 
 fn model_dir(name: &str, onnx: &[u8], json: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("cadenza-bad-{name}-{}", std::process::id()));
@@ -39,7 +26,7 @@ fn load(path: PathBuf) -> Result<(), ModelError> {
 
 #[test]
 fn corrupt_or_truncated_model_bytes_are_refused_as_such() {
-    use_fetched_runtime();
+    use_fetched_ort();
     let err = load(model_dir(
         "garbage",
         b"\x08\x07definitely not protobuf",
@@ -58,7 +45,7 @@ fn corrupt_or_truncated_model_bytes_are_refused_as_such() {
 
 #[test]
 fn a_valid_onnx_that_does_not_match_its_model_json_is_refused_naming_the_difference() {
-    use_fetched_runtime();
+    use_fetched_ort();
     let json = DEFAULT_MODEL_JSON.replace("\"tokens\": \"tokens\"", "\"tokens\": \"input_ids\"");
     assert_ne!(json, DEFAULT_MODEL_JSON, "the fixture edit did not apply");
     let err = load(model_dir("mismatch", DEFAULT_MODEL_ONNX, &json)).unwrap_err();

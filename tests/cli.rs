@@ -1,29 +1,17 @@
 //! The `cadenza` command-line program, run as a user would.
+#![cfg(feature = "host")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use cadenza::host::fetched_ort;
 use cadenza::midi_file::{read_notes, write_notes, BeatNote};
-use cadenza::runtime::{ORT_ENV_VAR, ORT_LIB_NAME, ORT_VERSION};
-
-fn ort_lib() -> PathBuf {
-    if let Some(p) = std::env::var_os(ORT_ENV_VAR) {
-        return p.into();
-    }
-    let lib = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!(".cache/onnxruntime/{ORT_VERSION}/{ORT_LIB_NAME}"));
-    assert!(
-        lib.is_file(),
-        "{} missing: run `cargo xtask fetch-ort` (`cargo xtask test` does)",
-        lib.display()
-    );
-    lib
-}
+use cadenza::runtime::ORT_ENV_VAR;
 
 fn cadenza(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cadenza"))
         .args(args)
-        .env(ORT_ENV_VAR, ort_lib())
+        .env(ORT_ENV_VAR, fetched_ort())
         .output()
         .unwrap()
 }
@@ -54,26 +42,16 @@ fn tempo_of(bytes: &[u8]) -> f64 {
 #[test]
 fn generate_writes_a_midi_file_within_its_bars_range_and_tempo() {
     let out = tmp("sketch.mid");
-    let o = cadenza(&[
-        "generate",
-        "--style",
-        "celtic",
-        "--bars",
-        "6",
-        "--time-sig",
-        "3/4",
-        "--tempo",
-        "93",
-        "--low",
-        "55",
-        "--high",
-        "79",
-        "--seed",
-        "4",
-        "--cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    // 6 bars of 3/4 at 93 BPM, D3..G5, seed 4.
+    let args = |out: &PathBuf| -> Vec<String> {
+        let fixed = "generate --style celtic --bars 6 --time-sig 3/4 --tempo 93 --low 55 --high 79 --seed 4 --cpu --out";
+        fixed
+            .split(' ')
+            .map(String::from)
+            .chain([out.to_str().unwrap().to_string()])
+            .collect()
+    };
+    let o = cadenza(&args(&out).iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success(), "{}", stderr(&o));
     let bytes = std::fs::read(&out).unwrap();
     let notes = read_notes(&bytes).unwrap();
@@ -93,26 +71,7 @@ fn generate_writes_a_midi_file_within_its_bars_range_and_tempo() {
     );
     // Same seed, same sketch.
     let again = tmp("again.mid");
-    let o = cadenza(&[
-        "generate",
-        "--style",
-        "celtic",
-        "--bars",
-        "6",
-        "--time-sig",
-        "3/4",
-        "--tempo",
-        "93",
-        "--low",
-        "55",
-        "--high",
-        "79",
-        "--seed",
-        "4",
-        "--cpu",
-        "--out",
-        again.to_str().unwrap(),
-    ]);
+    let o = cadenza(&args(&again).iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success());
     assert_eq!(read_notes(&std::fs::read(&again).unwrap()).unwrap(), notes);
 }

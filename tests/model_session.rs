@@ -1,28 +1,15 @@
 //! The shipped model through ONNX Runtime: cutting the KV cache back is exact.
 //! (Its own test binary: it points ONNX Runtime at the fetched library before anything loads it.)
+#![cfg(feature = "host")]
 
 use cadenza::engine::{load_model, EngineConfig};
+use cadenza::host::use_fetched_ort;
 use cadenza::model::ModelSource;
-use cadenza::runtime::{ORT_ENV_VAR, ORT_LIB_NAME, ORT_VERSION};
 use cadenza::tokenizer::Event;
-
-fn use_fetched_runtime() {
-    if std::env::var_os(ORT_ENV_VAR).is_none() {
-        let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!(".cache/onnxruntime/{ORT_VERSION}/{ORT_LIB_NAME}"));
-        assert!(
-            lib.is_file(),
-            "{} missing: run `cargo xtask fetch-ort` (`cargo xtask test` does)",
-            lib.display()
-        );
-        // SAFETY (set_var): before any thread of this test binary reads the environment.
-        unsafe { std::env::set_var(ORT_ENV_VAR, lib) };
-    }
-}
 
 #[test]
 fn a_truncated_cache_gives_the_logits_of_a_context_that_never_went_on() {
-    use_fetched_runtime();
+    use_fetched_ort();
     let mut model = load_model(&EngineConfig {
         source: ModelSource::Embedded,
         want_cuda: false,

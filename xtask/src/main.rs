@@ -142,6 +142,11 @@ fn bundle(args: &[String]) -> Result<()> {
 }
 
 fn render(args: &[String]) -> Result<()> {
+    run_with_release_clap("cadenza-render", args)
+}
+
+/// Release bundles, then one of the host-feature tools with `--plugin <the bundled .clap>` and `args`.
+fn run_with_release_clap(bin: &str, args: &[String]) -> Result<()> {
     bundle(&["bundle".into(), "cadenza".into(), "--release".into()])?;
     let clap = target_dir().join("bundled/Cadenza.clap");
     run(Command::new("cargo")
@@ -152,7 +157,7 @@ fn render(args: &[String]) -> Result<()> {
             "--features",
             "host",
             "--bin",
-            "cadenza-render",
+            bin,
             "--",
             "--plugin",
         ])
@@ -168,22 +173,7 @@ fn bench() -> Result<()> {
 }
 
 fn soak(args: &[String]) -> Result<()> {
-    bundle(&["bundle".into(), "cadenza".into(), "--release".into()])?;
-    let clap = target_dir().join("bundled/Cadenza.clap");
-    run(Command::new("cargo")
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "--features",
-            "host",
-            "--bin",
-            "cadenza-soak",
-            "--",
-            "--plugin",
-        ])
-        .arg(&clap)
-        .args(args))
+    run_with_release_clap("cadenza-soak", args)
 }
 
 fn cli(args: &[String]) -> Result<()> {
