@@ -157,9 +157,20 @@ def onnx_parity(model: MusicTransformer, onnx_path: Path, n_tokens: int, seed: i
 
 def quantize_int8(onnx_path: Path, out_path: Path):
     """Dynamic int8 quantization of the weights (MatMul/Gemm); activations stay float."""
+    import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(onnx_path), str(out_path), weight_type=QuantType.QInt8)
+    # The export keeps weights under their names behind Transpose nodes; fold those first, so the
+    # quantizer sees MatMuls with constant weights (else it leaves them in float).
+    folded = out_path.with_suffix(".folded.onnx")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.optimized_model_filepath = str(folded)
+    ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    try:
+        quantize_dynamic(str(folded), str(out_path), weight_type=QuantType.QInt8)
+    finally:
+        folded.unlink(missing_ok=True)
 
 
 def compare_int8(fp32_path: Path, int8_path: Path, tokens: np.ndarray, window: int) -> dict:

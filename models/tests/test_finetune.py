@@ -78,3 +78,10 @@ def test_too_little_music_is_refused_with_a_message(tmp_path):
         finetune.main(["--midi-dir", str(folder), "--style", "x", "--out", str(tmp_path / "o"), "--model", str(base)])
     assert "too little usable music" in str(e.value) and "1 readable MIDI files with 10 notes" in str(e.value)
     assert not (tmp_path / "o").exists()
+
+
+def test_the_shipped_model_is_its_own_checkpoint():
+    # Fine-tuning starts from models/default: its model.onnx must load back into PyTorch.
+    model, vocab, styles, meta = load_onnx_model(finetune.DEFAULT_MODEL)
+    assert styles == meta["styles"] and len(styles) >= 5
+    assert model.num_params() == meta["training"]["parameters"]
