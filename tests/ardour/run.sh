@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cadenza's VST3 bundle in a real DAW: Ardour 7 headless (Debian's `ardour`), None (Dummy) backend.
 # Usage: tests/ardour/run.sh [path/to/Cadenza.vst3]   (default: target/bundled/Cadenza.vst3)
-# Prints CADENZA_NOTES on=N off=M and fails unless N > 0 and every note-on got its note-off.
+# Prints CADENZA_NOTES on=N off=M and fails unless N > 0 and every note-on got its note-off, and
+# unless parameters set before the session was saved come back when it is reopened.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bundle="$(realpath "${1:-$here/../../target/bundled/Cadenza.vst3}")"
@@ -24,4 +25,7 @@ on="$(echo "$line" | sed 's/.*on=\([0-9]*\).*/\1/')"; open="$(echo "$line" | sed
 # Ardour itself also ends notes it saw leave a plugin when the transport stops, so note-offs may
 # outnumber note-ons; what matters is that no key is left sounding.
 [ "$open" -eq 0 ] || { echo "FAIL: $open of Cadenza's keys still sounding after the stop"; exit 1; }
-echo "PASS: Cadenza played $on notes in Ardour, all ended"
+state="$(grep -o 'CADENZA_STATE before=[0-9.,]* after=[0-9.,]*' "$work/state.txt" 2>/dev/null || true)"
+[ -n "$state" ] || { echo "$out" | grep CADENZA_ | tail -5; echo "FAIL: the session was not saved and reopened"; exit 1; }
+[ "$state" = "CADENZA_STATE before=3.0,1234.0 after=3.0,1234.0" ] || { echo "FAIL: parameters not restored: $state"; exit 1; }
+echo "PASS: Cadenza played $on notes in Ardour, all ended; Scale and Seed restored in the reopened session"
