@@ -150,6 +150,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=100, help="learning-rate warm-up steps (0 for a fine-tune)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
 
@@ -209,7 +210,7 @@ def main(argv=None):
     history = []
     t0 = time.time()
     budget = a.minutes * 60
-    warmup = 100
+    warmup = max(a.warmup, 1)
     step = 0
     tokens_seen = 0
     ema = None
