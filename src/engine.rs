@@ -68,6 +68,7 @@ impl Engine {
             let spec = model.spec.clone();
             status.set_provider(&model.provider.to_string());
             status.set_model(&spec.name);
+            status.set_styles(&spec.styles);
             status
                 .load_millis
                 .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);

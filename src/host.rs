@@ -331,6 +331,39 @@ impl ClapHost {
     }
 }
 
+impl ClapHost {
+    /// How the plugin shows a parameter's plain value (CLAP params extension's value_to_text).
+    pub fn param_text(&mut self, id: &str, plain: f64) -> Option<String> {
+        let plugin = self.instance.raw_instance();
+        // SAFETY: get_extension is called on the live instance with a NUL-terminated id.
+        let ext = unsafe {
+            plugin.get_extension?(plugin, clap_sys::ext::params::CLAP_EXT_PARAMS.as_ptr())
+        };
+        if ext.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null CLAP_EXT_PARAMS pointer is a clap_plugin_params, valid as long as the plugin.
+        let params = unsafe { &*(ext as *const clap_sys::ext::params::clap_plugin_params) };
+        let mut buf = [0 as std::ffi::c_char; 256];
+        // SAFETY: `buf` holds 256 bytes and its size is passed.
+        let ok = unsafe {
+            params.value_to_text?(
+                plugin,
+                param_hash(id),
+                plain,
+                buf.as_mut_ptr(),
+                buf.len() as u32,
+            )
+        };
+        // SAFETY: on success the plugin wrote a NUL-terminated string into `buf`.
+        ok.then(|| {
+            unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+}
+
 /// nice-plug's parameter id hash (its `hash_param_id`, not public): the CLAP id of a string id.
 pub fn param_hash(id: &str) -> u32 {
     let mut hash: u32 = 0;

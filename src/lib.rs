@@ -67,11 +67,12 @@ pub struct Cadenza {
 
 impl Default for Cadenza {
     fn default() -> Self {
-        let params = Arc::new(CadenzaParams::default());
+        let names = Arc::new(std::sync::RwLock::new(params::default_style_names()));
+        let params = Arc::new(CadenzaParams::new(names.clone()));
         Self {
             params,
             knobs: Arc::new(Knobs::default()),
-            status: Arc::new(EngineStatus::default()),
+            status: Arc::new(EngineStatus::with_styles(names)),
             audio: None,
             engine: None,
             scheduler: Scheduler::new(),
@@ -153,7 +154,10 @@ impl Plugin for Cadenza {
         }
         let (audio, engine_side) = Bridge::new();
         self.engine = Some(Engine::start(
-            EngineConfig::default(),
+            EngineConfig {
+                source: model::ModelSource::from_env(),
+                ..EngineConfig::default()
+            },
             engine_side,
             self.knobs.clone(),
             self.params.prompt.clone(),

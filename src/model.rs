@@ -22,7 +22,25 @@ pub enum ModelSource {
     File(std::path::PathBuf),
 }
 
+/// Environment variable naming a model to load instead of the built-in one (a folder holding
+/// model.onnx + model.json, or the model.onnx itself), until the editor can choose one (#5).
+pub const MODEL_ENV_VAR: &str = "CADENZA_MODEL";
+
 impl ModelSource {
+    /// A model on disk: a folder with model.onnx + model.json, or the model.onnx itself.
+    pub fn from_path(path: impl Into<std::path::PathBuf>) -> Self {
+        let p = path.into();
+        ModelSource::File(if p.is_dir() { p.join("model.onnx") } else { p })
+    }
+
+    /// `$CADENZA_MODEL` when set, else the built-in model.
+    pub fn from_env() -> Self {
+        match std::env::var_os(MODEL_ENV_VAR).filter(|p| !p.is_empty()) {
+            Some(p) => Self::from_path(p),
+            None => ModelSource::Embedded,
+        }
+    }
+
     /// Read the graph bytes and the parsed contract.
     pub fn read(&self) -> Result<(std::borrow::Cow<'static, [u8]>, ModelSpec), ModelError> {
         match self {

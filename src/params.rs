@@ -161,8 +161,14 @@ fn note(name: &str, default: i32) -> IntParam {
 
 impl Default for CadenzaParams {
     fn default() -> Self {
+        Self::new(Arc::new(RwLock::new(default_style_names())))
+    }
+}
+
+impl CadenzaParams {
+    /// Parameters whose style names are `style_names` (the engine rewrites them when a model loads).
+    pub fn new(style_names: StyleNames) -> Self {
         let d = Settings::default();
-        let style_names: StyleNames = Arc::new(RwLock::new(default_style_names()));
         let names_fmt = style_names.clone();
         let names_parse = style_names.clone();
         let smooth = || SmoothingStyle::Linear(SMOOTHING_MS);

@@ -88,10 +88,7 @@ fn parse() -> Result<Args, String> {
                 .map_err(|_| format!("{flag}: `{s}` is not a number"))
         };
         match flag.as_str() {
-            "--model" => {
-                let p = PathBuf::from(val()?);
-                a.model = ModelSource::File(if p.is_dir() { p.join("model.onnx") } else { p });
-            }
+            "--model" => a.model = ModelSource::from_path(val()?),
             "--cpu" => a.cuda = false,
             "--style" => a.style = Some(val()?),
             "--bars" => a.bars = num(val()?)?,

@@ -34,6 +34,9 @@ pub struct EngineStatus {
     pub recovered_errors: AtomicU64,
     /// Events the host's output buffer refused (written by the audio thread: an atomic add only).
     pub dropped_to_host: AtomicU64,
+    /// The loaded model's style names (engine thread writes at load; the style parameter's text
+    /// shows them). Shared with the parameter: see `CadenzaParams::new`.
+    pub styles: std::sync::Arc<std::sync::RwLock<Vec<String>>>,
 }
 
 fn lock(m: &Mutex<String>) -> std::sync::MutexGuard<'_, String> {
@@ -41,6 +44,18 @@ fn lock(m: &Mutex<String>) -> std::sync::MutexGuard<'_, String> {
 }
 
 impl EngineStatus {
+    /// A status whose style names are `styles` (the parameter's shared list).
+    pub fn with_styles(styles: std::sync::Arc<std::sync::RwLock<Vec<String>>>) -> Self {
+        Self {
+            styles,
+            ..Self::default()
+        }
+    }
+
+    pub fn set_styles(&self, names: &[String]) {
+        *self.styles.write().unwrap_or_else(|p| p.into_inner()) = names.to_vec();
+    }
+
     pub fn state(&self) -> EngineState {
         match self.state.load(Ordering::Acquire) {
             1 => EngineState::Loading,
