@@ -386,29 +386,6 @@ impl Scheduler {
         while let Some(g) = next() {
             self.accept(g);
         }
-        let end = clock.end_beat();
-        // Maximum note length.
-        for pitch in 0..128u8 {
-            if let Some(s) = self.sounding[pitch as usize] {
-                let deadline = s.since + self.max_note_beats;
-                if let Some(n) = (deadline < end)
-                    .then(|| clock.offset_of(deadline))
-                    .flatten()
-                {
-                    self.sounding[pitch as usize] = None;
-                    sink.push(
-                        n,
-                        OutEvent::Off {
-                            timing: n,
-                            pitch,
-                            channel: s.channel,
-                        },
-                    );
-                    self.stats.notes_off += 1;
-                    self.stats.forced_off += 1;
-                }
-            }
-        }
         // Pending notes due in this block, in beat order.
         let mut taken = 0;
         while taken < self.pending_len {
@@ -420,6 +397,8 @@ impl Scheduler {
             if g.beat < clock.start_beat {
                 self.stats.late += 1;
             }
+            // Notes whose maximum length runs out first end first: events go out in time order.
+            self.end_overlong(clock, g.beat, sink);
             let p = g.pitch as usize;
             if g.on {
                 if let Some(s) = self.sounding[p].take() {
@@ -464,6 +443,34 @@ impl Scheduler {
         }
         self.pending.copy_within(taken..self.pending_len, 0);
         self.pending_len -= taken;
+        self.end_overlong(clock, clock.end_beat() - 1e-12, sink);
+    }
+
+    /// Maximum note length: end every sounding note whose deadline is at or before `upto` (a beat
+    /// inside this block), on the deadline's own sample.
+    fn end_overlong<T: Copy>(&mut self, clock: &BlockClock, upto: f64, sink: &mut EventSink<T>) {
+        for pitch in 0..128u8 {
+            let Some(s) = self.sounding[pitch as usize] else {
+                continue;
+            };
+            let deadline = s.since + self.max_note_beats;
+            if deadline > upto + 1e-12 {
+                continue;
+            }
+            if let Some(n) = clock.offset_of(deadline) {
+                self.sounding[pitch as usize] = None;
+                sink.push(
+                    n,
+                    OutEvent::Off {
+                        timing: n,
+                        pitch,
+                        channel: s.channel,
+                    },
+                );
+                self.stats.notes_off += 1;
+                self.stats.forced_off += 1;
+            }
+        }
     }
 
     /// File one generated note: refuse stale ones, let a newer plan replace pending notes.
@@ -591,6 +598,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_note_ended_by_its_maximum_length_goes_off_before_the_same_key_starts_again() {
+        // 120 BPM, 48 kHz: 24000 samples a beat. Key 60 starts at beat 0 with a maximum length of
+        // 0.01 beat (240 samples); the engine strikes 60 again at beat 0.015 (360 samples).
+        let mut s = Scheduler::new();
+        s.max_note_beats = 0.01;
+        let mut snk = sink();
+        let start = s.begin_block(playing(0.0, 120.0, 48_000.0, 512), &mut snk);
+        let e = start.cut.unwrap().1;
+        let mut q = vec![gen(e, 0, 0.015, 60, true), gen(e, 0, 0.0, 60, true)];
+        snk.clear();
+        s.render(&start.clock, || q.pop(), &mut snk);
+        snk.sort();
+        let got: Vec<(u32, bool)> = snk
+            .as_slice()
+            .iter()
+            .filter_map(|(t, e)| match e {
+                OutEvent::On { .. } => Some((*t, true)),
+                OutEvent::Off { .. } => Some((*t, false)),
+                OutEvent::Pass(_) => None,
+            })
+            .collect();
+        assert_eq!(got, [(0, true), (240, false), (360, true)]);
     }
 
     #[test]

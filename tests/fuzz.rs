@@ -85,6 +85,8 @@ type Saved = (Vec<u8>, Vec<(&'static str, f64)>);
 struct Checker {
     open: [[bool; 128]; 16],
     generated_ons: u64,
+    /// What happened lately (call, what), for the failure message.
+    history: std::collections::VecDeque<String>,
 }
 
 impl Checker {
@@ -109,6 +111,13 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
     let mut c = Checker {
         open: [[false; 128]; 16],
         generated_ons: 0,
+        history: Default::default(),
+    };
+    let note = |c: &mut Checker, what: String| {
+        if c.history.len() == 40 {
+            c.history.pop_front();
+        }
+        c.history.push_back(what);
     };
     let (mut playing, mut beat, mut tempo, mut sig) = (false, 0.0f64, 120.0f64, (4u16, 4u16));
     let mut must_close_all = false;
@@ -118,6 +127,7 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
     for call in 0..calls {
         // Between calls, now and then: deactivate/reactivate (maybe at another rate), reset, state.
         if rng.chance(0.002) {
+            note(&mut c, format!("{call}: deactivate/activate"));
             host.deactivate();
             must_close_all = c.sounding() > 0;
             sr = rates[rng.below(rates.len() as u64) as usize];
@@ -126,6 +136,7 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
             audio_seconds += 0.3 * SPEEDUP;
         }
         if rng.chance(0.003) {
+            note(&mut c, format!("{call}: reset"));
             host.reset();
             must_close_all = c.sounding() > 0;
         }
@@ -138,6 +149,7 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
             saved = Some((state, values));
         }
         if let Some((state, values)) = saved.as_ref().filter(|_| rng.chance(0.002)) {
+            note(&mut c, format!("{call}: load state"));
             host.load_state(state).unwrap();
             for (id, v) in values {
                 let now = host.param_value(id).unwrap();
@@ -195,6 +207,7 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
             if id == "panic" {
                 panic_on = v > 0.5; // parameters apply at the block start: the last value wins
             }
+            note(&mut c, format!("{call}: {id} = {v:.3}"));
             host.set_param(id, rng.below(u64::from(frames)) as u32, v);
         }
         // The player: notes, note-offs of nothing, wildcard note-offs.
@@ -238,17 +251,22 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
             if e.channel == PLAYER {
                 continue; // passed through
             }
+            note(
+                &mut c,
+                format!("{call}: out {e:?} (playing {playing}, frames {frames})"),
+            );
+            let lately = c.history.iter().cloned().collect::<Vec<_>>().join("\n");
             let slot = &mut c.open[e.channel as usize][e.key as usize];
             if e.on {
                 assert!(
                     !*slot,
-                    "seed {seed} call {call}: note-on on a sounding key {e:?}"
+                    "seed {seed} call {call}: note-on on a sounding key {e:?}; lately:\n{lately}"
                 );
                 c.generated_ons += 1;
             } else {
                 assert!(
                     *slot || panic_switched_on,
-                    "seed {seed} call {call}: a note-off for a note Cadenza was not playing: {e:?}"
+                    "seed {seed} call {call}: a note-off for a note Cadenza was not playing: {e:?}; lately:\n{lately}"
                 );
             }
             *slot = e.on;
