@@ -201,14 +201,20 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
             time_sig: sig,
         };
         // Automation, anywhere in the block.
+        // The panic switch's last value in time order (the host sorts a block's events by time).
+        let mut panic_last: Option<(u32, bool)> = None;
         for _ in 0..rng.below(3) {
             let (id, steps) = PARAMS[rng.below(PARAMS.len() as u64) as usize];
             let v = random_plain(&mut rng, steps);
-            if id == "panic" {
-                panic_on = v > 0.5; // parameters apply at the block start: the last value wins
+            let time = rng.below(u64::from(frames)) as u32;
+            if id == "panic" && panic_last.is_none_or(|(t, _)| time >= t) {
+                panic_last = Some((time, v > 0.5));
             }
-            note(&mut c, format!("{call}: {id} = {v:.3}"));
-            host.set_param(id, rng.below(u64::from(frames)) as u32, v);
+            note(&mut c, format!("{call}: {id} = {v:.3} at {time}"));
+            host.set_param(id, time, v);
+        }
+        if let Some((_, on)) = panic_last {
+            panic_on = on; // parameters apply at the block start: the last one in time wins
         }
         // The player: notes, note-offs of nothing, wildcard note-offs.
         let mut notes = Vec::new();
