@@ -54,6 +54,10 @@ pub const MAX_REST_BEATS: f64 = 4.0;
 /// The engine never plans a note sooner than this after what it reacts to (a transport start, a
 /// played note): it needs a moment, and a note that reaches the audio thread after its sample is late.
 pub const REACTION_SECONDS: f64 = 0.03;
+/// The lead after a transport start, seek or loop: the engine may have a whole context to rebuild
+/// (a prompt clip, a new style) before its first note, and a late first note would start the take
+/// off the grid.
+pub const RESYNC_SECONDS: f64 = 0.1;
 /// How many of the player's recent notes "follow the player" (scale and dynamics) looks at.
 pub const FOLLOW_NOTES: usize = 12;
 /// Played notes kept for "capture".
@@ -96,6 +100,8 @@ pub struct Generator<B: Backend> {
     last_activity: f64,
     /// What the next plan reacts to (a resync's beat, a played note's beat).
     reaction_from: f64,
+    /// How long after `reaction_from` the plan may start, in seconds.
+    reaction_seconds: f64,
     /// The playhead as of the last step: how far the audio side has played on the current timeline.
     heard_until: f64,
     /// The audio side's bar grid and tempo as of the last step.
@@ -144,6 +150,7 @@ impl<B: Backend> Generator<B> {
             last_played: f64::NEG_INFINITY,
             last_activity: f64::NEG_INFINITY,
             reaction_from: 0.0,
+            reaction_seconds: REACTION_SECONDS,
             heard_until: 0.0,
             clock: PlayClock::at(0.0, 120.0),
             held: [false; 128],
@@ -237,6 +244,7 @@ impl<B: Backend> Generator<B> {
                 self.playing = playing;
                 self.heard_until = start;
                 self.reaction_from = start;
+                self.reaction_seconds = RESYNC_SECONDS;
             }
             ToEngine::Played {
                 beat,
@@ -278,6 +286,7 @@ impl<B: Backend> Generator<B> {
                     self.push(self.vocab.note_off_base + u32::from(p));
                 }
                 self.reaction_from = beat;
+                self.reaction_seconds = REACTION_SECONDS;
             }
         }
     }
@@ -331,7 +340,7 @@ impl<B: Backend> Generator<B> {
             self.cache_dirty = true;
             self.logits_ready = false;
         }
-        let lead = REACTION_SECONDS * clock.tempo.max(1.0) / 60.0;
+        let lead = self.reaction_seconds * clock.tempo.max(1.0) / 60.0;
         // Plan from what we react to, a fixed lead after it (so the result does not depend on when
         // this thread got to run); only an engine so late that this beat has already been played
         // starts from the playhead instead.
@@ -971,7 +980,7 @@ mod tests {
             for n in &notes {
                 assert_eq!((n.epoch, n.plan), (7, 0));
                 assert!(
-                    n.beat >= 3.01 + REACTION_SECONDS * 2.0 - 1e-9,
+                    n.beat >= 3.01 + RESYNC_SECONDS * 2.0 - 1e-9,
                     "never sooner than the reaction lead: {n:?}"
                 );
                 let ticks = n.beat * 24.0;
