@@ -35,6 +35,11 @@ local function params(p)
 end
 local scale, seed = params(cadenza)
 Session:save_state("")
+if os.getenv("CADENZA_ARDOUR_REOPEN") ~= "1" then
+  close_session()
+  quit()
+end
+-- Reopen (run.sh --reopen): known to crash ardour7-lua about half the time here (issue #6 note).
 close_session()
 print("CADENZA_CLOSED")
 local reopened = load_session(dir .. "/session", "cadenza")
