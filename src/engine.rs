@@ -378,6 +378,12 @@ mod tests {
     }
 
     fn session(make: Generator<Flaky>) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
+        start(move |_: &EngineStatus| Ok(make))
+    }
+
+    fn start(
+        make: impl FnOnce(&EngineStatus) -> Result<Generator<Flaky>, String> + Send + 'static,
+    ) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
         let (audio, side) = Bridge::new();
         let status = Arc::new(EngineStatus::default());
         let engine = Engine::start_with(
@@ -385,7 +391,7 @@ mod tests {
             Arc::new(Knobs::default()),
             PromptSlot::default(),
             status.clone(),
-            move |_: &EngineStatus| Ok(make),
+            make,
         );
         audio.publish(PlayClock::at(0.0, 120.0));
         (engine, audio, status)
@@ -453,20 +459,9 @@ mod tests {
 
     #[test]
     fn a_failed_load_says_why() {
-        let (audio, side) = Bridge::new();
-        let status = Arc::new(EngineStatus::default());
-        let engine = Engine::start_with(
-            side,
-            Arc::new(Knobs::default()),
-            PromptSlot::default(),
-            status.clone(),
-            |_: &EngineStatus| {
-                Err::<Generator<Flaky>, _>(
-                    "model.onnx could not be loaded (corrupt or not an ONNX model?): test"
-                        .to_string(),
-                )
-            },
-        );
+        let (engine, audio, status) = start(|_: &EngineStatus| {
+            Err("model.onnx could not be loaded (corrupt or not an ONNX model?): test".to_string())
+        });
         wait_for("the failure", || status.state() == EngineState::Failed);
         assert!(status.message().contains("corrupt or not an ONNX model"));
         drop(audio);

@@ -444,9 +444,7 @@ fn saved_state_restores_every_parameter_and_the_prompt_in_a_new_instance() {
             "{id} was not set"
         );
     }
-    let saved = a.host.save_state().unwrap();
     // Put a prompt clip into the saved state, as the editor or a capture would have.
-    let mut json: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
     let prompt = cadenza::prompt::Prompt {
         name: "test clip".into(),
         notes: vec![cadenza::midi_file::BeatNote {
@@ -456,10 +454,7 @@ fn saved_state_restores_every_parameter_and_the_prompt_in_a_new_instance() {
             velocity: 90,
         }],
     };
-    json["fields"]["prompt"] = serde_json::Value::String(serde_json::to_string(&prompt).unwrap());
-    let body = serde_json::to_vec(&json).unwrap();
-    let mut state = (body.len() as u64).to_le_bytes().to_vec();
-    state.extend_from_slice(&body);
+    let state = with_prompt(&a.host.save_state().unwrap(), Some(&prompt));
 
     let mut b = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();
     b.load_state(&state).unwrap();
@@ -478,7 +473,11 @@ fn saved_state_restores_every_parameter_and_the_prompt_in_a_new_instance() {
 /// A saved state with these parameters (CLAP plain values) and, if given, a prompt clip.
 fn state_with(params: &[(&str, f64)], prompt: Option<&cadenza::prompt::Prompt>) -> Vec<u8> {
     let mut run = Run::new(256, params);
-    let saved = run.host.save_state().unwrap();
+    with_prompt(&run.host.save_state().unwrap(), prompt)
+}
+
+/// A saved state (8-byte length + JSON, as nice-plug writes it) with its prompt field replaced.
+fn with_prompt(saved: &[u8], prompt: Option<&cadenza::prompt::Prompt>) -> Vec<u8> {
     let mut json: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
     if let Some(p) = prompt {
         json["fields"]["prompt"] = serde_json::Value::String(serde_json::to_string(p).unwrap());
