@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::bridge::{EngineSide, ToEngine};
+use crate::bridge::{EngineSide, Generated, ToEngine};
 use crate::model::{ModelSource, OnnxModel};
+use crate::monitor::{Mark, Who};
 use crate::prompt::{self, Prompt, PromptSlot};
 pub use generator::{Backend, Generator};
 pub use knobs::{Knobs, Mode, Settings};
@@ -33,9 +34,13 @@ const IDLE_SLEEP: Duration = Duration::from_micros(500);
 /// How to start the engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// The model to load when `choice` names none.
     pub source: ModelSource,
     /// Ask for the CUDA execution provider (falls back to CPU, with the reason recorded).
     pub want_cuda: bool,
+    /// The musician's choice of model (the editor's; saved with the project), read at every load:
+    /// a non-empty path wins over `source`.
+    pub choice: Option<crate::model::ModelChoice>,
 }
 
 impl Default for EngineConfig {
@@ -43,6 +48,23 @@ impl Default for EngineConfig {
         Self {
             source: ModelSource::Embedded,
             want_cuda: true,
+            choice: None,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The model a load reads now: the choice when it names one, else `source`.
+    pub fn resolved_source(&self) -> ModelSource {
+        let chosen = self
+            .choice
+            .as_ref()
+            .map(|c| c.read().unwrap_or_else(|p| p.into_inner()).clone())
+            .unwrap_or_default();
+        if chosen.trim().is_empty() {
+            self.source.clone()
+        } else {
+            ModelSource::chosen(&chosen)
         }
     }
 }
@@ -64,7 +86,19 @@ impl Engine {
     ) -> Self {
         Self::start_with(side, knobs, prompt, status, move |status: &EngineStatus| {
             let started = Instant::now();
-            let model = load_model(&config).map_err(|e| e.to_string())?;
+            let source = config.resolved_source();
+            status.set_origin(&source.describe());
+            let model = load_model(&EngineConfig {
+                source: source.clone(),
+                choice: None,
+                ..config.clone()
+            })
+            .map_err(|e| format!("{e} (model: {})", source.describe()))?;
+            let bytes = match &source {
+                ModelSource::Embedded => crate::model::DEFAULT_MODEL_ONNX.len() as u64,
+                ModelSource::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            };
+            status.model_bytes.store(bytes, Ordering::Relaxed);
             let spec = model.spec.clone();
             status.set_provider(&model.provider.to_string());
             status.set_model(&spec.name);
@@ -89,6 +123,8 @@ impl Engine {
 
     /// Spawn the engine thread on whatever `make` builds there (the ONNX model in the plugin; a
     /// scripted backend in tests). An `Err` from `make` is a failed load: the state says why.
+    /// `make` runs again whenever `knobs.model_requests` changes (the editor loaded a model, or asks
+    /// to retry after a failure).
     pub fn start_with<B, F>(
         side: EngineSide,
         knobs: Arc<Knobs>,
@@ -98,7 +134,7 @@ impl Engine {
     ) -> Self
     where
         B: Backend,
-        F: FnOnce(&EngineStatus) -> Result<Generator<B>, String> + Send + 'static,
+        F: FnMut(&EngineStatus) -> Result<Generator<B>, String> + Send + 'static,
     {
         let stop = Arc::new(AtomicBool::new(false));
         status.set_state(EngineState::Loading);
@@ -153,7 +189,7 @@ impl Drop for Engine {
 
 /// Load the model and warm it up: one prefill and one step, then an empty cache.
 pub fn load_model(config: &EngineConfig) -> Result<OnnxModel, crate::model::ModelError> {
-    let (bytes, spec) = config.source.read()?;
+    let (bytes, spec) = config.resolved_source().read()?;
     let mut model = OnnxModel::load(&bytes, spec, config.want_cuda)?;
     let vocab = model.spec.vocab();
     let warm = [
@@ -168,102 +204,122 @@ pub fn load_model(config: &EngineConfig) -> Result<OnnxModel, crate::model::Mode
 }
 
 fn run<B: Backend>(
-    make: impl FnOnce(&EngineStatus) -> Result<Generator<B>, String>,
+    mut make: impl FnMut(&EngineStatus) -> Result<Generator<B>, String>,
     mut side: EngineSide,
     knobs: Arc<Knobs>,
     slot: PromptSlot,
     status: Arc<EngineStatus>,
     stop: Arc<AtomicBool>,
 ) {
-    let mut gen = match make(&status) {
-        Ok(g) => g,
-        Err(e) => {
-            status.fail(&e);
-            idle_until_stopped(&mut side, &stop);
-            return;
-        }
-    };
-    status.set_state(EngineState::Ready);
-    let mut prompt = Prompt::default();
-    let mut captures = knobs.capture_requests.load(Ordering::Relaxed);
-    let mut errors = 0u32;
+    let mut timeline = Timeline::default();
+    let mut loads = knobs.model_requests.load(Ordering::Acquire);
     let mut steps = StepTimes::default();
-    while !stop.load(Ordering::Acquire) {
-        let clock = side.clock();
-        while let Some(msg) = side.receive() {
-            // Settings read after the message: the audio thread stores them before it sends.
+    // Each pass loads a model (again, after a request) and plays until stopped or asked to reload.
+    'load: while !stop.load(Ordering::Acquire) {
+        status.set_state(EngineState::Loading);
+        let mut gen = match make(&status) {
+            Ok(g) => g,
+            Err(e) => {
+                status.fail(&e);
+                match idle_until(&mut side, &stop, &knobs, &mut loads, &mut timeline) {
+                    Wake::Reload => continue 'load,
+                    Wake::Stop => break 'load,
+                }
+            }
+        };
+        status.set_state(EngineState::Ready);
+        let mut prompt = Prompt::default();
+        // A reload mid-session: pick the timeline up where the audio side is.
+        if let Some((playing, epoch)) = timeline.last {
+            let beat = side.clock().playhead;
             let s = knobs.settings();
-            if let ToEngine::Resync {
+            let msg = ToEngine::Resync {
                 beat,
                 playing,
                 epoch,
-                ..
-            } = msg
-            {
-                tracing::debug!(
-                    "Cadenza engine: resync to beat {beat:.3} (playing: {playing}, epoch {epoch})"
+                heard_until: beat,
+                jumped: true,
+            };
+            refresh_prompt(&mut gen, &s, &slot, &mut prompt);
+            gen.on_message(msg, &s, &mut |g| send(&mut side, &status, g));
+        }
+        let mut captures = knobs.capture_requests.load(Ordering::Relaxed);
+        let mut errors = 0u32;
+        while !stop.load(Ordering::Acquire) {
+            let asked = knobs.model_requests.load(Ordering::Acquire);
+            if asked != loads {
+                loads = asked;
+                tracing::info!("Cadenza engine: loading the chosen model");
+                continue 'load;
+            }
+            let clock = side.clock();
+            while let Some(msg) = side.receive() {
+                // Settings read after the message: the audio thread stores them before it sends.
+                let s = knobs.settings();
+                if let ToEngine::Resync {
+                    beat,
+                    playing,
+                    epoch,
+                    ..
+                } = msg
+                {
+                    tracing::debug!(
+                        "Cadenza engine: resync to beat {beat:.3} (playing: {playing}, epoch {epoch})"
+                    );
+                    timeline.last = Some((playing, epoch));
+                    refresh_prompt(&mut gen, &s, &slot, &mut prompt);
+                }
+                gen.on_message(msg, &s, &mut |g| send(&mut side, &status, g));
+            }
+            let s = knobs.settings();
+            let asked = knobs.capture_requests.load(Ordering::Relaxed);
+            if asked != captures {
+                captures = asked;
+                let bars = knobs.capture_bars.load(Ordering::Relaxed).max(1);
+                let notes = gen.capture_bars(bars);
+                tracing::info!(
+                    "Cadenza engine: captured {} notes from the last {bars} bars as the prompt",
+                    notes.len()
                 );
-                if s.mode == Mode::Continue {
-                    let current = prompt::read(&slot);
-                    if current != prompt {
-                        gen.set_prompt(&current.notes);
-                        tracing::info!(
-                            "Cadenza engine: prompt \"{}\" ({} notes)",
-                            current.name,
-                            current.notes.len()
-                        );
-                        prompt = current;
+                if !notes.is_empty() {
+                    prompt::write(
+                        &slot,
+                        Prompt {
+                            name: format!("captured {bars} bars"),
+                            notes,
+                        },
+                    );
+                }
+            }
+            let t0 = Instant::now();
+            match gen.step(clock, &s, &mut |g| send(&mut side, &status, g)) {
+                Ok(true) => {
+                    errors = 0;
+                    let micros = t0.elapsed().as_micros() as u64;
+                    steps.record(micros);
+                    status.last_step_micros.store(micros, Ordering::Relaxed);
+                    status.tokens.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(false) => std::thread::sleep(IDLE_SLEEP),
+                Err(e) => {
+                    errors += 1;
+                    status.recovered_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("Cadenza engine: inference error ({errors} in a row): {e}");
+                    if errors >= MAX_CONSECUTIVE_ERRORS {
+                        status.fail(&format!("inference keeps failing: {e}"));
+                        match idle_until(&mut side, &stop, &knobs, &mut loads, &mut timeline) {
+                            Wake::Reload => continue 'load,
+                            Wake::Stop => break 'load,
+                        }
                     }
+                    gen.reset_cache();
                 }
             }
-            gen.on_message(msg, &s, &mut |g| {
-                side.send(g);
-            });
-        }
-        let s = knobs.settings();
-        let asked = knobs.capture_requests.load(Ordering::Relaxed);
-        if asked != captures {
-            captures = asked;
-            let bars = knobs.capture_bars.load(Ordering::Relaxed).max(1);
-            let notes = gen.capture_bars(bars);
-            tracing::info!(
-                "Cadenza engine: captured {} notes from the last {bars} bars as the prompt",
-                notes.len()
+            status.dropped_in_queues.store(
+                side.shared.dropped_to_audio.load(Ordering::Relaxed)
+                    + side.shared.dropped_to_engine.load(Ordering::Relaxed),
+                Ordering::Relaxed,
             );
-            if !notes.is_empty() {
-                prompt::write(
-                    &slot,
-                    Prompt {
-                        name: format!("captured {bars} bars"),
-                        notes,
-                    },
-                );
-            }
-        }
-        let t0 = Instant::now();
-        let mut sent = |g| {
-            side.send(g);
-        };
-        match gen.step(clock, &s, &mut sent) {
-            Ok(true) => {
-                errors = 0;
-                let micros = t0.elapsed().as_micros() as u64;
-                steps.record(micros);
-                status.last_step_micros.store(micros, Ordering::Relaxed);
-                status.tokens.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(false) => std::thread::sleep(IDLE_SLEEP),
-            Err(e) => {
-                errors += 1;
-                status.recovered_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("Cadenza engine: inference error ({errors} in a row): {e}");
-                if errors >= MAX_CONSECUTIVE_ERRORS {
-                    status.fail(&format!("inference keeps failing: {e}"));
-                    idle_until_stopped(&mut side, &stop);
-                    return;
-                }
-                gen.reset_cache();
-            }
         }
     }
     let (median, p99, max) = steps.summary();
@@ -276,13 +332,75 @@ fn run<B: Backend>(
     );
 }
 
-/// After a failure: stay alive but idle until stopped, draining the queue so the audio side never
-/// finds it full (it keeps passing MIDI through meanwhile).
-fn idle_until_stopped(side: &mut EngineSide, stop: &AtomicBool) {
+/// Queue a generated note for the audio side and show it to the editor as planned.
+fn send(side: &mut EngineSide, status: &EngineStatus, g: Generated) {
+    status.planned.push(Mark {
+        beat: g.beat,
+        pitch: g.pitch,
+        velocity: (g.velocity.clamp(0.0, 1.0) * 127.0).round() as u8,
+        on: g.on,
+        who: Who::Planned,
+        tag: (g.epoch & 0xffff) << 16 | (g.plan & 0xffff),
+    });
+    side.send(g);
+}
+
+/// In Continue Clip mode, give the generator the prompt clip if it changed.
+fn refresh_prompt<B: Backend>(
+    gen: &mut Generator<B>,
+    s: &Settings,
+    slot: &PromptSlot,
+    prompt: &mut Prompt,
+) {
+    if s.mode != Mode::Continue {
+        return;
+    }
+    let current = prompt::read(slot);
+    if current != *prompt {
+        gen.set_prompt(&current.notes);
+        tracing::info!(
+            "Cadenza engine: prompt \"{}\" ({} notes)",
+            current.name,
+            current.notes.len()
+        );
+        *prompt = current;
+    }
+}
+
+/// The audio timeline as the engine last heard of it: (playing, epoch) of the last resync.
+#[derive(Debug, Default)]
+struct Timeline {
+    last: Option<(bool, u32)>,
+}
+
+enum Wake {
+    Stop,
+    Reload,
+}
+
+/// After a failure: stay alive but idle, draining the queue so the audio side never finds it full
+/// (it keeps passing MIDI through meanwhile), until stopped or asked to load a model again.
+fn idle_until(
+    side: &mut EngineSide,
+    stop: &AtomicBool,
+    knobs: &Knobs,
+    loads: &mut u32,
+    timeline: &mut Timeline,
+) -> Wake {
     while !stop.load(Ordering::Acquire) {
-        while side.receive().is_some() {}
+        let asked = knobs.model_requests.load(Ordering::Acquire);
+        if asked != *loads {
+            *loads = asked;
+            return Wake::Reload;
+        }
+        while let Some(msg) = side.receive() {
+            if let ToEngine::Resync { playing, epoch, .. } = msg {
+                timeline.last = Some((playing, epoch));
+            }
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
+    Wake::Stop
 }
 
 /// The last step durations (µs), for the summary in the log at stop. Fixed size: no growth.
@@ -378,11 +496,12 @@ mod tests {
     }
 
     fn session(make: Generator<Flaky>) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
-        start(move |_: &EngineStatus| Ok(make))
+        let mut once = Some(make);
+        start(move |_: &EngineStatus| once.take().ok_or_else(|| "loaded twice".to_string()))
     }
 
     fn start(
-        make: impl FnOnce(&EngineStatus) -> Result<Generator<Flaky>, String> + Send + 'static,
+        make: impl FnMut(&EngineStatus) -> Result<Generator<Flaky>, String> + Send + 'static,
     ) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
         let (audio, side) = Bridge::new();
         let status = Arc::new(EngineStatus::default());
@@ -465,6 +584,60 @@ mod tests {
         wait_for("the failure", || status.state() == EngineState::Failed);
         assert!(status.message().contains("corrupt or not an ONNX model"));
         drop(audio);
+        engine.stop();
+    }
+
+    #[test]
+    fn a_model_request_reloads_a_failed_engine_which_plays_on_from_where_the_audio_side_is() {
+        let (mut audio, side) = Bridge::new();
+        let status = Arc::new(EngineStatus::default());
+        let knobs = Arc::new(Knobs::default());
+        let mut loads = 0;
+        let engine = Engine::start_with(
+            side,
+            knobs.clone(),
+            PromptSlot::default(),
+            status.clone(),
+            move |_: &EngineStatus| {
+                loads += 1;
+                if loads == 1 {
+                    Err("model.json: missing field `styles`".to_string())
+                } else {
+                    Ok(flaky(vec![], false))
+                }
+            },
+        );
+        audio.publish(PlayClock::at(8.0, 120.0));
+        wait_for("the failure", || status.state() == EngineState::Failed);
+        // The failed engine still hears the timeline (it drains the queue) ...
+        audio.send(ToEngine::Resync {
+            beat: 8.0,
+            playing: true,
+            epoch: 7,
+            heard_until: 8.0,
+            jumped: false,
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        // ... and after a reload plays in it, without another resync.
+        knobs.model_requests.fetch_add(1, Ordering::Release);
+        let mut beat = 8.0;
+        let mut first = None;
+        wait_for("a note after the reload", || {
+            beat += 0.05;
+            audio.publish(PlayClock::at(beat, 120.0));
+            first = audio.receive();
+            first.is_some()
+        });
+        let g = first.unwrap();
+        assert_eq!(status.state(), EngineState::Ready);
+        assert_eq!(g.epoch, 7, "the note belongs to the audio side's timeline");
+        assert!(g.beat >= 8.0);
+        // The editor sees what was planned.
+        let mut planned = Vec::new();
+        status.planned.read(&mut planned);
+        assert!(planned
+            .iter()
+            .any(|m| m.pitch == g.pitch && (m.beat - g.beat).abs() < 1e-9));
         engine.stop();
     }
 }

@@ -89,6 +89,8 @@ pub struct ClapHost {
     params: Vec<(u32, u32, f64)>,
     /// The MIDI channel (0-based) the player's notes come in on.
     pub player_channel: u8,
+    /// The stereo output of the last block (the built-in voice), left and right.
+    pub audio: [Vec<f32>; 2],
 }
 
 impl ClapHost {
@@ -118,6 +120,7 @@ impl ClapHost {
             steady: 0,
             params: Vec::new(),
             player_channel: PLAYER_CHANNEL,
+            audio: [Vec::new(), Vec::new()],
         })
     }
 
@@ -246,11 +249,26 @@ impl ClapHost {
         let transport = transport_event(t, self.sample_rate);
         let in_events = InputEvents::from_buffer(&self.input);
         let mut out_events = OutputEvents::from_buffer(&mut self.output);
-        // SAFETY: no audio ports: empty buffer lists, and frames_count only sets the block length.
+        // SAFETY: no audio input: an empty buffer list; frames_count only sets the block length.
         let in_audio = unsafe { InputAudioBuffers::from_raw_buffers(&[], frames) };
-        let mut no_out: [clap_sys::audio_buffer::clap_audio_buffer; 0] = [];
-        // SAFETY: as above.
-        let mut out_audio = unsafe { OutputAudioBuffers::from_raw_buffers(&mut no_out, frames) };
+        // One stereo output port (the voice), filled with garbage first so a plugin that does not
+        // write it shows.
+        for ch in self.audio.iter_mut() {
+            ch.clear();
+            ch.resize(frames as usize, f32::NAN);
+        }
+        let [left, right] = &mut self.audio;
+        let mut channels = [left.as_mut_ptr(), right.as_mut_ptr()];
+        let mut out_port = [clap_sys::audio_buffer::clap_audio_buffer {
+            data32: channels.as_mut_ptr(),
+            data64: std::ptr::null_mut(),
+            channel_count: 2,
+            latency: 0,
+            constant_mask: 0,
+        }];
+        // SAFETY: the port's two channel pointers point at `frames` floats each (`self.audio`),
+        // and both the pointer array and the buffers outlive the process call below.
+        let mut out_audio = unsafe { OutputAudioBuffers::from_raw_buffers(&mut out_port, frames) };
         processor
             .process(
                 &in_audio,

@@ -9,6 +9,7 @@
 //!
 //! None of those know nice-plug; they are tested without a host.
 
+use std::num::NonZeroU32;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -16,11 +17,13 @@ use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
 pub mod bridge;
+pub mod editor;
 pub mod engine;
 #[cfg(feature = "host")]
 pub mod host;
 pub mod midi_file;
 pub mod model;
+pub mod monitor;
 pub mod offline;
 pub mod params;
 pub mod prompt;
@@ -28,11 +31,14 @@ pub mod runtime;
 pub mod sampler;
 pub mod scheduler;
 pub mod tokenizer;
+pub mod voice;
 
 use bridge::{AudioSide, Bridge, PlayClock, ToEngine};
 use engine::{Engine, EngineConfig, EngineStatus, Knobs};
+use monitor::{Mark, Monitor, Who};
 use params::CadenzaParams;
 use scheduler::{CutReason, EventSink, OutEvent, Scheduler, TransportIn};
+use voice::{Source, Synth};
 
 /// The settings whose change ends every note Cadenza plays (and replans), as of the last block.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,6 +48,8 @@ struct CutOn {
     low: u8,
     high: u8,
     channel: u8,
+    /// `Knobs::model_requests`: a model (re)load ends the notes of the old one.
+    model: u32,
 }
 
 pub struct Cadenza {
@@ -50,6 +58,10 @@ pub struct Cadenza {
     knobs: Arc<Knobs>,
     /// Engine state for the log, the editor and tests.
     status: Arc<EngineStatus>,
+    /// What the audio thread shows the editor (notes heard and played, the playhead).
+    monitor: Arc<Monitor>,
+    /// The built-in voice (audio thread; rebuilt at activation for the sample rate).
+    synth: Synth,
     /// Our end of the bridge; `Some` while active.
     audio: Option<AudioSide>,
     /// The engine thread; `Some` while active.
@@ -63,6 +75,8 @@ pub struct Cadenza {
     was_bypassed: bool,
     was_panic: bool,
     was_capture: bool,
+    /// `Knobs::panic_requests` as of the last block (the editor's panic button).
+    panics_seen: u32,
 }
 
 impl Default for Cadenza {
@@ -73,6 +87,8 @@ impl Default for Cadenza {
             params,
             knobs: Arc::new(Knobs::default()),
             status: Arc::new(EngineStatus::with_styles(names)),
+            monitor: Arc::new(Monitor::default()),
+            synth: Synth::new(48_000.0),
             audio: None,
             engine: None,
             scheduler: Scheduler::new(),
@@ -85,11 +101,33 @@ impl Default for Cadenza {
             was_bypassed: false,
             was_panic: false,
             was_capture: false,
+            panics_seen: 0,
         }
     }
 }
 
 impl Cadenza {
+    /// Render the voice into samples `from..to` of the block's first two channels (audio thread).
+    fn render_voice(
+        synth: &mut Synth,
+        params: &CadenzaParams,
+        out: &mut [&mut [f32]],
+        from: usize,
+        to: usize,
+    ) {
+        let gain = util::db_to_gain(
+            params
+                .voice_level
+                .smoothed
+                .next_step((to - from).max(1) as u32),
+        );
+        if let [left, right, ..] = out {
+            let n = left.len().min(right.len());
+            let (a, b) = (from.min(n), to.min(n));
+            synth.render(&mut left[a..b], &mut right[a..b], gain);
+        }
+    }
+
     fn to_host(ev: OutEvent<PluginNoteEvent<Self>>) -> PluginNoteEvent<Self> {
         match ev {
             OutEvent::On {
@@ -127,13 +165,30 @@ impl Plugin for Cadenza {
     const EMAIL: &'static str = "cadenza@example.invalid";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    // A note effect: MIDI in, MIDI out, no audio.
-    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[];
+    // MIDI in, MIDI out, and a stereo output for the built-in voice (so hosts that only take
+    // instruments, or refuse a VST3 without audio, load it). The second layout, no audio at all, is
+    // for hosts that offer a pure note effect.
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: None,
+            main_output_channels: NonZeroU32::new(2),
+            aux_input_ports: &[],
+            aux_output_ports: &[],
+            names: PortNames {
+                layout: Some("Voice"),
+                main_input: None,
+                main_output: Some("Voice"),
+                aux_inputs: &[],
+                aux_outputs: &[],
+            },
+        },
+        AudioIOLayout::const_default(),
+    ];
     const MIDI_INPUT: MidiConfig = MidiConfig::Basic;
     const MIDI_OUTPUT: MidiConfig = MidiConfig::Basic;
     const SAMPLE_ACCURATE_AUTOMATION: bool = false;
 
-    type Editor = ();
+    type Editor = nice_plug_egui::EguiEditor<editor::CadenzaEditor>;
     type SysExMessage = ();
     type BackgroundTask = ();
 
@@ -141,10 +196,19 @@ impl Plugin for Cadenza {
         self.params.clone()
     }
 
+    fn editor(&mut self, _executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(editor::EditorData {
+            params: self.params.clone(),
+            knobs: self.knobs.clone(),
+            status: self.status.clone(),
+            monitor: self.monitor.clone(),
+        })
+    }
+
     fn activate(
         &mut self,
         _layout: &AudioIOLayout,
-        _config: &BufferConfig,
+        config: &BufferConfig,
         _cx: &mut impl ActivateContext<Self>,
     ) -> bool {
         // Main thread. Spawning the engine is cheap; ONNX Runtime and the model load on its thread,
@@ -156,6 +220,7 @@ impl Plugin for Cadenza {
         self.engine = Some(Engine::start(
             EngineConfig {
                 source: model::ModelSource::from_env(),
+                choice: Some(self.params.model.clone()),
                 ..EngineConfig::default()
             },
             engine_side,
@@ -164,6 +229,7 @@ impl Plugin for Cadenza {
             self.status.clone(),
         ));
         self.audio = Some(audio);
+        self.synth = Synth::new(f64::from(config.sample_rate));
         true
     }
 
@@ -180,6 +246,7 @@ impl Plugin for Cadenza {
         }
         self.audio = None;
         self.scheduler.request_cut();
+        self.synth.clear();
         self.status.set_state(engine::EngineState::Idle);
     }
 
@@ -209,7 +276,11 @@ impl Plugin for Cadenza {
             low: settings.low,
             high: settings.high,
             channel: (p.channel.value() - 1).clamp(0, 15) as u8,
+            model: self.knobs.model_requests.load(Ordering::Relaxed),
         };
+        let panic_asked = self.knobs.panic_requests.load(Ordering::Relaxed);
+        let panic_button = panic_asked != self.panics_seen;
+        self.panics_seen = panic_asked;
         let panic = p.panic.value();
         let capture = p.capture.value();
 
@@ -223,10 +294,11 @@ impl Plugin for Cadenza {
         if self.last.is_some_and(|l| l != now)
             || switched_on(bypass, self.was_bypassed)
             || switched_on(panic, self.was_panic)
+            || panic_button
         {
             resync = Some((self.scheduler.cut(&mut self.sink), clock.start_beat, false));
         }
-        if switched_on(panic, self.was_panic) {
+        if switched_on(panic, self.was_panic) || panic_button {
             // Panic also silences notes that are not ours to track: every key on our channel.
             for pitch in 0..128u8 {
                 self.sink.push(
@@ -254,18 +326,25 @@ impl Plugin for Cadenza {
         // The engine reads these after it takes a message sent below: store first.
         self.knobs.store(&settings);
 
+        let beats_per_bar = match (t.time_sig_numerator, t.time_sig_denominator) {
+            (Some(n), Some(d)) if n > 0 && d > 0 => f64::from(n) * 4.0 / f64::from(d),
+            _ => 4.0,
+        };
+        let bar_origin = t
+            .bar_start_pos_beats()
+            .filter(|b| b.is_finite())
+            .unwrap_or(0.0);
+        let m = &self.monitor;
+        m.playhead.store(clock.start_beat, Ordering::Relaxed);
+        m.tempo.store(clock.tempo, Ordering::Relaxed);
+        m.playing.store(clock.playing, Ordering::Relaxed);
+        m.beats_per_bar.store(beats_per_bar, Ordering::Relaxed);
+        m.bar_origin.store(bar_origin, Ordering::Relaxed);
         if let Some(audio) = self.audio.as_mut() {
-            let beats_per_bar = match (t.time_sig_numerator, t.time_sig_denominator) {
-                (Some(n), Some(d)) if n > 0 && d > 0 => f64::from(n) * 4.0 / f64::from(d),
-                _ => 4.0,
-            };
             audio.publish(PlayClock {
                 playhead: clock.start_beat,
                 tempo: clock.tempo,
-                bar_origin: t
-                    .bar_start_pos_beats()
-                    .filter(|b| b.is_finite())
-                    .unwrap_or(0.0),
+                bar_origin,
                 beats_per_bar,
             });
             if let Some((epoch, heard_until, jumped)) = resync {
@@ -289,6 +368,14 @@ impl Plugin for Cadenza {
                         ..
                     } => {
                         let beat = clock.beat_at(timing);
+                        self.monitor.heard.push(Mark {
+                            beat,
+                            pitch,
+                            velocity: (velocity.clamp(0.0, 1.0) * 127.0).round().max(1.0) as u8,
+                            on: true,
+                            who: Who::Player,
+                            tag: 0,
+                        });
                         if settings.mode == engine::Mode::CallResponse {
                             // A new call: the answer stops on this very sample.
                             self.scheduler.silence_from(beat, timing, &mut self.sink);
@@ -305,8 +392,17 @@ impl Plugin for Cadenza {
                         key: Key::Number(pitch),
                         ..
                     } => {
+                        let beat = clock.beat_at(timing);
+                        self.monitor.heard.push(Mark {
+                            beat,
+                            pitch,
+                            velocity: 0,
+                            on: false,
+                            who: Who::Player,
+                            tag: 0,
+                        });
                         audio.send(ToEngine::Played {
-                            beat: clock.beat_at(timing),
+                            beat,
                             pitch,
                             velocity: 0.0,
                             on: false,
@@ -330,10 +426,70 @@ impl Plugin for Cadenza {
         }
 
         self.sink.sort();
-        for &(_, ev) in self.sink.as_slice() {
+        // The voice sounds the block's notes on their samples: render up to each event, apply it.
+        let voice = p.voice.value() && !bypass;
+        let voice_player = p.voice_player.value();
+        if !voice {
+            self.synth.clear();
+        }
+        let out = buffer.as_slice();
+        for ch in out.iter_mut() {
+            ch.fill(0.0);
+        }
+        let mut done = 0usize;
+        for &(timing, ev) in self.sink.as_slice() {
+            let at = (timing as usize).min(frames as usize);
+            if voice && at > done {
+                Self::render_voice(&mut self.synth, &self.params, out, done, at);
+                done = at;
+            }
+            match ev {
+                OutEvent::On {
+                    pitch, velocity, ..
+                } => {
+                    self.monitor.heard.push(Mark {
+                        beat: clock.beat_at(timing),
+                        pitch,
+                        velocity: (velocity.clamp(0.0, 1.0) * 127.0).round().max(1.0) as u8,
+                        on: true,
+                        who: Who::Cadenza,
+                        tag: 0,
+                    });
+                    if voice {
+                        self.synth.note_on(pitch, velocity, Source::Cadenza);
+                    }
+                }
+                OutEvent::Off { pitch, .. } => {
+                    self.monitor.heard.push(Mark {
+                        beat: clock.beat_at(timing),
+                        pitch,
+                        velocity: 0,
+                        on: false,
+                        who: Who::Cadenza,
+                        tag: 0,
+                    });
+                    self.synth.note_off(pitch, Source::Cadenza);
+                }
+                OutEvent::Pass(NoteEvent::NoteOn {
+                    key: Key::Number(k),
+                    velocity,
+                    ..
+                }) if voice && voice_player => self.synth.note_on(k, velocity, Source::Player),
+                OutEvent::Pass(NoteEvent::NoteOff {
+                    key: Key::Number(k),
+                    ..
+                }) => self.synth.note_off(k, Source::Player),
+                OutEvent::Pass(_) => {}
+            }
             if context.try_send_event(Self::to_host(ev)).is_err() {
                 self.status.dropped_to_host.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        if !voice_player {
+            self.synth.release_all(Some(Source::Player));
+        }
+        if voice {
+            Self::render_voice(&mut self.synth, &self.params, out, done, frames as usize);
         }
         ProcessStatus::KeepAlive
     }
@@ -345,7 +501,12 @@ impl ClapPlugin for Cadenza {
         Some("An AI improvisation partner: a Music Transformer that plays along");
     const CLAP_MANUAL_URL: Option<&'static str> = None;
     const CLAP_SUPPORT_URL: Option<&'static str> = None;
-    const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::NoteEffect, ClapFeature::Utility];
+    // An instrument (it has a voice) that is also a note effect (its MIDI output is the point).
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::Instrument,
+        ClapFeature::NoteEffect,
+        ClapFeature::Synthesizer,
+    ];
 }
 
 impl Vst3Plugin for Cadenza {

@@ -22,6 +22,10 @@ pub enum ModelSource {
     File(std::path::PathBuf),
 }
 
+/// The model the musician chose (a path, or empty for the default), saved with the project. The
+/// editor writes it; the engine thread reads it at each load. Never touched by the audio thread.
+pub type ModelChoice = std::sync::Arc<std::sync::RwLock<String>>;
+
 /// Environment variable naming a model to load instead of the built-in one (a folder holding
 /// model.onnx + model.json, or the model.onnx itself), until the editor can choose one (#5).
 pub const MODEL_ENV_VAR: &str = "CADENZA_MODEL";
@@ -38,6 +42,24 @@ impl ModelSource {
         match std::env::var_os(MODEL_ENV_VAR).filter(|p| !p.is_empty()) {
             Some(p) => Self::from_path(p),
             None => ModelSource::Embedded,
+        }
+    }
+
+    /// The chosen model: `choice` when it names one, else `$CADENZA_MODEL`, else the built-in one.
+    pub fn chosen(choice: &str) -> Self {
+        let c = choice.trim();
+        if c.is_empty() {
+            Self::from_env()
+        } else {
+            Self::from_path(c)
+        }
+    }
+
+    /// "built-in", or the path of the model.onnx.
+    pub fn describe(&self) -> String {
+        match self {
+            ModelSource::Embedded => "built-in".into(),
+            ModelSource::File(p) => p.display().to_string(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use nice_plug::prelude::*;
 
 use crate::engine::knobs::{AnswerStart, Dynamics, Mode, Scale, Settings, KEY_NAMES};
-use crate::model::{ModelSpec, DEFAULT_MODEL_JSON};
+use crate::model::{ModelChoice, ModelSpec, DEFAULT_MODEL_JSON};
 use crate::prompt::{Prompt, PromptSlot};
 
 /// Style slots a model can have (model.json `vocab.style_slots` of the shipped layout).
@@ -99,9 +99,24 @@ pub struct CadenzaParams {
     #[id = "bypass"]
     pub bypass: BoolParam,
 
+    /// The built-in voice: Cadenza's notes on its own stereo output (off: silence there, MIDI only).
+    #[id = "voice"]
+    pub voice: BoolParam,
+    /// The voice's level, in dB. Smoothed.
+    #[id = "vlevel"]
+    pub voice_level: FloatParam,
+    /// The voice also plays the player's notes.
+    #[id = "vplay"]
+    pub voice_player: BoolParam,
+
     /// The prompt clip for Continue Clip mode, saved with the project.
     #[persist = "prompt"]
     pub prompt: PromptSlot,
+    /// The model the musician loaded (a path; empty: the built-in one), saved with the project.
+    #[persist = "model"]
+    pub model: ModelChoice,
+    /// The editor's window size and whether it is open (the GUI thread's).
+    pub editor_state: Arc<nice_plug_egui::EguiEditorState>,
     /// Names shown for the style parameter.
     pub style_names: StyleNames,
 }
@@ -296,7 +311,22 @@ impl CadenzaParams {
             panic: BoolParam::new("Panic", false),
             pass_through: BoolParam::new("Pass Through", true),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
+            voice: BoolParam::new("Voice", true),
+            voice_level: FloatParam::new(
+                "Voice Level",
+                -12.0,
+                FloatRange::Linear {
+                    min: -60.0,
+                    max: 6.0,
+                },
+            )
+            .with_unit(" dB")
+            .with_step_size(0.1)
+            .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS)),
+            voice_player: BoolParam::new("Voice Plays Player", false),
             prompt: Arc::new(RwLock::new(Prompt::default())),
+            model: Arc::new(RwLock::new(String::new())),
+            editor_state: crate::editor::default_state(),
             style_names,
         }
     }

@@ -20,6 +20,7 @@ fn load(path: PathBuf) -> Result<(), ModelError> {
     load_model(&EngineConfig {
         source: ModelSource::File(path),
         want_cuda: false,
+        choice: None,
     })
     .map(|_| ())
 }

@@ -166,3 +166,69 @@ fn notes_sounding_at_deactivation_end_in_the_first_block_after_reactivation() {
         }
     }
 }
+
+/// The built-in voice: silent before Cadenza's first note, sounding from that note's very sample,
+/// every output sample written (the host pre-fills NaN), and silent at once when switched off.
+#[test]
+fn the_voice_sounds_cadenzas_notes_from_their_sample_and_stops_when_switched_off() {
+    let mut host = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();
+    host.activate(SR, BLOCK).unwrap();
+    let spb = SR * 60.0 / TEMPO;
+    let started = std::time::Instant::now();
+    let mut sample = 0u64;
+    let mut first_note = None;
+    let mut loud_blocks = 0;
+    while sample < (12.0 * SR) as u64 && loud_blocks < 20 {
+        let t = cadenza::host::Transport::at(true, sample as f64 / spb, TEMPO);
+        let events = host.process(BLOCK, t, &[]).unwrap();
+        let [left, right] = &host.audio;
+        assert!(
+            left.iter()
+                .chain(right)
+                .all(|x| x.is_finite() && x.abs() < 4.0),
+            "unwritten or wild output at sample {sample}"
+        );
+        let first_on = events.iter().filter(|e| e.on).map(|e| e.time).min();
+        if first_note.is_none() {
+            // Before Cadenza's first note the voice is silent, up to the note's own sample.
+            let until = first_on.unwrap_or(BLOCK) as usize;
+            assert!(
+                left[..until]
+                    .iter()
+                    .chain(&right[..until])
+                    .all(|&x| x == 0.0),
+                "sound before the first note (block at {sample}, note at {first_on:?})"
+            );
+            if let Some(at) = first_on {
+                first_note = Some(sample + u64::from(at));
+                let after = &left[at as usize..];
+                assert!(
+                    after.iter().take(64).any(|&x| x != 0.0) || at + 64 > BLOCK,
+                    "the voice did not start on the note's sample"
+                );
+            }
+        } else if left.iter().any(|&x| x.abs() > 1e-3) {
+            loud_blocks += 1;
+        }
+        sample += u64::from(BLOCK);
+        let due = std::time::Duration::from_secs_f64(sample as f64 / SR);
+        if let Some(w) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(w);
+        }
+    }
+    assert!(first_note.is_some(), "Cadenza played no note within 12 s");
+    assert!(
+        loud_blocks >= 20,
+        "the voice was heard in only {loud_blocks} blocks"
+    );
+
+    host.set_param("voice", 0, 0.0);
+    let t = cadenza::host::Transport::at(true, sample as f64 / spb, TEMPO);
+    host.process(BLOCK, t, &[]).unwrap();
+    let [left, right] = &host.audio;
+    assert!(
+        left.iter().chain(right).all(|&x| x == 0.0),
+        "the voice switched off still sounds"
+    );
+    host.deactivate();
+}

@@ -69,6 +69,9 @@ const PARAMS: &[(&str, u64)] = &[
     ("panic", 1),
     ("thru", 1),
     ("bypass", 1),
+    ("voice", 1),
+    ("vlevel", 0),
+    ("vplay", 1),
 ];
 
 fn random_plain(rng: &mut Rng, steps: u64) -> f64 {
@@ -242,6 +245,12 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
         let out = host
             .process_with(frames, t, &notes, &changes)
             .unwrap_or_else(|e| panic!("seed {seed} call {call}: {e}"));
+        // The voice writes every sample of its output (the host pre-fills NaN), within bounds.
+        assert!(
+            host.audio.iter().all(|ch| ch.len() == frames as usize
+                && ch.iter().all(|x| x.is_finite() && x.abs() < 8.0)),
+            "seed {seed} call {call}: the voice's output is unwritten or wild"
+        );
         let mut last = 0;
         for e in &out {
             assert!(

@@ -13,6 +13,7 @@ fn a_truncated_cache_gives_the_logits_of_a_context_that_never_went_on() {
     let mut model = load_model(&EngineConfig {
         source: ModelSource::Embedded,
         want_cuda: false,
+        choice: None,
     })
     .unwrap();
     let v = model.spec.vocab();

@@ -38,6 +38,7 @@ fn a_too_old_onnx_runtime_is_refused_naming_both_versions() {
     let err = match load_model(&EngineConfig {
         source: ModelSource::Embedded,
         want_cuda: false,
+        choice: None,
     }) {
         Ok(_) => panic!("a 1.10 library was accepted"),
         Err(e) => e.to_string(),

@@ -102,6 +102,8 @@ struct Plugin {
     component: ComPtr<IComponent>,
     processor: ComPtr<IAudioProcessor>,
     controller: ComPtr<IEditController>,
+    /// The loudest sample of the voice's stereo output so far (NaN if a block was left unwritten).
+    peak: std::cell::Cell<f32>,
 }
 
 /// Load the module once (it stays loaded for the process, as in a host that scanned it).
@@ -156,6 +158,7 @@ fn instantiate(factory: &ComPtr<IPluginFactory>) -> Plugin {
             component,
             processor,
             controller,
+            peak: std::cell::Cell::new(0.0),
         }
     }
 }
@@ -171,6 +174,21 @@ impl Plugin {
                 sampleRate: SR,
             };
             assert_eq!(self.processor.setupProcessing(&mut setup), kResultOk);
+            if self
+                .component
+                .getBusCount(MediaTypes_::kAudio as i32, BusDirections_::kOutput as i32)
+                > 0
+            {
+                assert_eq!(
+                    self.component.activateBus(
+                        MediaTypes_::kAudio as i32,
+                        BusDirections_::kOutput as i32,
+                        0,
+                        1
+                    ),
+                    kResultOk
+                );
+            }
             for dir in [BusDirections_::kInput, BusDirections_::kOutput] {
                 if self
                     .component
@@ -228,14 +246,25 @@ impl Plugin {
         ctx.projectTimeSamples = (beat * SR / 2.0) as i64;
         ctx.timeSigNumerator = 4;
         ctx.timeSigDenominator = 4;
+        // The voice's stereo output, NaN until the plugin writes it.
+        let mut left = vec![f32::NAN; BLOCK as usize];
+        let mut right = vec![f32::NAN; BLOCK as usize];
+        let mut channels = [left.as_mut_ptr(), right.as_mut_ptr()];
+        let mut bus = AudioBusBuffers {
+            numChannels: 2,
+            silenceFlags: 0,
+            __field0: AudioBusBuffers__type0 {
+                channelBuffers32: channels.as_mut_ptr(),
+            },
+        };
         let mut data = ProcessData {
             processMode: ProcessModes_::kRealtime as i32,
             symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
             numSamples: BLOCK,
             numInputs: 0,
-            numOutputs: 0,
+            numOutputs: 1,
             inputs: ptr::null_mut(),
-            outputs: ptr::null_mut(),
+            outputs: &mut bus,
             inputParameterChanges: ptr::null_mut(),
             outputParameterChanges: ptr::null_mut(),
             inputEvents: input.to_com_ptr::<IEventList>().unwrap().into_raw(),
@@ -244,6 +273,19 @@ impl Plugin {
         };
         // SAFETY: every pointer in `data` is alive for the call.
         assert_eq!(unsafe { self.processor.process(&mut data) }, kResultOk);
+        let peak = left.iter().chain(&right).fold(0.0f32, |m, &x| {
+            if x.is_nan() || m.is_nan() {
+                f32::NAN
+            } else {
+                m.max(x.abs())
+            }
+        });
+        let before = self.peak.get();
+        self.peak.set(if peak.is_nan() || before.is_nan() {
+            f32::NAN
+        } else {
+            before.max(peak)
+        });
         // SAFETY: release the references handed out with into_raw above.
         unsafe {
             drop(ComPtr::from_raw(data.inputEvents));
@@ -390,6 +432,11 @@ fn cadenza_in_a_vst3_host_plays_passes_through_and_restores_its_state() {
     }
     assert_eq!(passed, 2, "the player's note-on and note-off pass through");
     assert!(generated_on > 0, "Cadenza played nothing through VST3");
+    let peak = a.peak.get();
+    assert!(
+        peak > 1e-3 && peak < 2.0,
+        "the built-in voice's output: peak {peak} (NaN: a block left unwritten)"
+    );
     assert!(
         open.iter().all(|o| !o) && generated_off >= generated_on,
         "notes left sounding after the stop"

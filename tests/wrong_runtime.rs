@@ -21,6 +21,7 @@ fn a_library_that_is_not_onnx_runtime_is_refused_with_its_path() {
     let err = match load_model(&EngineConfig {
         source: ModelSource::Embedded,
         want_cuda: false,
+        choice: None,
     }) {
         Ok(_) => panic!("libm was taken for ONNX Runtime"),
         Err(e) => e.to_string(),
@@ -32,7 +33,8 @@ fn a_library_that_is_not_onnx_runtime_is_refused_with_its_path() {
     // And it stays an error (no panic, no half-initialised runtime) when asked again.
     assert!(load_model(&EngineConfig {
         source: ModelSource::Embedded,
-        want_cuda: false
+        want_cuda: false,
+        choice: None,
     })
     .is_err());
 }

@@ -22,6 +22,7 @@ fn main() {
     let config = EngineConfig {
         source: ModelSource::Embedded,
         want_cuda: false,
+        choice: None,
     };
     let mut loads = Vec::new();
     for _ in 0..5 {

@@ -244,6 +244,11 @@ pub struct Knobs {
     pub capture_requests: AtomicU32,
     /// Bars the capture takes.
     pub capture_bars: AtomicU32,
+    /// Bumped (editor) to ask the engine to load the model now named in the plugin's model slot;
+    /// the audio thread ends Cadenza's notes when it sees it change.
+    pub model_requests: AtomicU32,
+    /// Bumped (editor's panic button) to end every note, as the Panic parameter does.
+    pub panic_requests: AtomicU32,
 }
 
 impl Default for Knobs {
@@ -270,6 +275,8 @@ impl Default for Knobs {
             reset_on_jump: AtomicBool::new(false),
             capture_requests: AtomicU32::new(0),
             capture_bars: AtomicU32::new(4),
+            model_requests: AtomicU32::new(0),
+            panic_requests: AtomicU32::new(0),
         };
         k.store(&Settings::default());
         k

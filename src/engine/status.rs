@@ -24,6 +24,14 @@ pub struct EngineStatus {
     message: Mutex<String>,
     provider: Mutex<String>,
     model: Mutex<String>,
+    /// Where the model came from ("built-in", or its path).
+    origin: Mutex<String>,
+    /// Size of the loaded model's graph, in bytes.
+    pub model_bytes: AtomicU64,
+    /// Messages the bridge's queues dropped since activation (either way; the engine copies them).
+    pub dropped_in_queues: AtomicU64,
+    /// The notes the engine planned, newest last (the engine thread writes; the editor draws them).
+    pub planned: crate::monitor::MarkRing,
     /// Duration of the last model step, in microseconds.
     pub last_step_micros: AtomicU64,
     /// Tokens generated since activation.
@@ -37,6 +45,15 @@ pub struct EngineStatus {
     /// The loaded model's style names (engine thread writes at load; the style parameter's text
     /// shows them). Shared with the parameter: see `CadenzaParams::new`.
     pub styles: std::sync::Arc<std::sync::RwLock<Vec<String>>>,
+}
+
+/// Copies of the status texts, for the editor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusTexts {
+    pub message: String,
+    pub provider: String,
+    pub model: String,
+    pub origin: String,
 }
 
 fn lock(m: &Mutex<String>) -> std::sync::MutexGuard<'_, String> {
@@ -98,6 +115,30 @@ impl EngineStatus {
 
     pub fn model(&self) -> String {
         lock(&self.model).clone()
+    }
+
+    pub fn set_origin(&self, o: &str) {
+        *lock(&self.origin) = o.to_string();
+    }
+
+    pub fn origin(&self) -> String {
+        lock(&self.origin).clone()
+    }
+
+    /// The text fields without waiting: `None` when the engine is writing one right now (the editor
+    /// draws its last copy instead of blocking the engine).
+    pub fn try_texts(&self) -> Option<StatusTexts> {
+        let t = |m: &Mutex<String>| match m.try_lock() {
+            Ok(g) => Some(g.clone()),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner().clone()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        Some(StatusTexts {
+            message: t(&self.message)?,
+            provider: t(&self.provider)?,
+            model: t(&self.model)?,
+            origin: t(&self.origin)?,
+        })
     }
 
     /// One line for a status strip or a log.

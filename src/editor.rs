@@ -1,0 +1,463 @@
+//! The editor (egui, through nice-plug-egui): every parameter, the status strip, the piano roll of
+//! what was played and what is planned, the panic button, and the file actions (model, prompt clip,
+//! MIDI export).
+//!
+//! It reads the engine and the audio thread through [`EditorData`]: atomics, the lock-free mark rings
+//! of [`crate::monitor`], and status texts taken with `try_lock` (a busy engine is never waited for;
+//! the last copy is drawn). It writes parameters only through the host's `ParamSetter` (automation
+//! and undo work), and requests through atomic counters in [`Knobs`]. Opening or closing it changes
+//! nothing about the sound.
+
+pub mod files;
+pub mod piano_roll;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::{Color32, RichText, Ui};
+use nice_plug::prelude::{BoolParam, Param, ParamSetter};
+use nice_plug_egui::widgets::ParamSlider;
+use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier};
+
+use crate::engine::status::StatusTexts;
+use crate::engine::{EngineState, EngineStatus, Knobs};
+use crate::monitor::{spans, Mark, Monitor};
+use crate::params::CadenzaParams;
+use files::ExportWhat;
+
+/// The editor's size in logical pixels.
+pub const WIDTH: u32 = 1000;
+pub const HEIGHT: u32 = 720;
+
+/// Set before the plugin is created to run without an editor (the standalone's `--headless`).
+static HEADLESS: AtomicBool = AtomicBool::new(false);
+
+/// Run without an editor from now on (instances created later have none).
+pub fn set_headless(headless: bool) {
+    HEADLESS.store(headless, Ordering::Relaxed);
+}
+
+/// The editor's initial size.
+pub fn default_state() -> Arc<EguiEditorState> {
+    EguiEditorState::from_size(
+        nice_plug::editor::dpi::LogicalSize::new(WIDTH as f64, HEIGHT as f64),
+        1.0,
+    )
+}
+
+/// What the editor reads and writes: shared handles, all created with the plugin instance.
+#[derive(Clone)]
+pub struct EditorData {
+    pub params: Arc<CadenzaParams>,
+    pub knobs: Arc<Knobs>,
+    pub status: Arc<EngineStatus>,
+    pub monitor: Arc<Monitor>,
+}
+
+/// The editor, or none when headless.
+pub fn create(data: EditorData) -> Option<EguiEditor<CadenzaEditor>> {
+    if HEADLESS.load(Ordering::Relaxed) {
+        return None;
+    }
+    nice_plug_egui::create_egui_editor(
+        data.params.editor_state.clone(),
+        RepaintNotifier::new(),
+        EguiNiceSettings::new().with_tile("Cadenza"),
+        CadenzaEditor::new(data),
+    )
+}
+
+/// The outcome of the last file action, shown under the file rows.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Ok(String),
+    Err(String),
+}
+
+/// The editor's own state (GUI thread only).
+pub struct CadenzaEditor {
+    data: EditorData,
+    gui: Option<nice_plug::context::gui::GuiContext>,
+    model_path: String,
+    prompt_path: String,
+    export_path: String,
+    export_bars: u32,
+    export_what: ExportWhat,
+    outcome: Option<Outcome>,
+    /// Last status texts read (kept when the engine holds a lock at draw time).
+    texts: StatusTexts,
+    /// Tokens-per-second estimate: (when, tokens then, rate).
+    rate: (Instant, u64, f64),
+    /// Reused buffers for the mark rings.
+    heard: Vec<Mark>,
+    planned: Vec<Mark>,
+}
+
+impl CadenzaEditor {
+    fn new(data: EditorData) -> Self {
+        let model_path = data
+            .params
+            .model
+            .read()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        Self {
+            data,
+            gui: None,
+            model_path,
+            prompt_path: String::new(),
+            export_path: default_export_path(),
+            export_bars: 8,
+            export_what: ExportWhat::Both,
+            outcome: None,
+            texts: StatusTexts::default(),
+            rate: (Instant::now(), 0, 0.0),
+            heard: Vec::new(),
+            planned: Vec::new(),
+        }
+    }
+}
+
+fn default_export_path() -> String {
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join("cadenza-export.mid").display().to_string()
+}
+
+const PLAYER: Color32 = Color32::from_rgb(90, 150, 235);
+const CADENZA: Color32 = Color32::from_rgb(245, 160, 60);
+const ERROR: Color32 = Color32::from_rgb(235, 90, 80);
+const OK: Color32 = Color32::from_rgb(120, 200, 120);
+
+impl NiceEguiApp for CadenzaEditor {
+    fn build(
+        &mut self,
+        egui_ctx: egui::Context,
+        gui: nice_plug::context::gui::GuiContext,
+        _frame: &mut nice_plug_egui::Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        egui_ctx.set_visuals(egui::Visuals::dark());
+        self.gui = Some(gui);
+        Ok(())
+    }
+
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut nice_plug_egui::Frame) {
+        let Some(gui) = self.gui.clone() else {
+            return;
+        };
+        let setter = gui.param_setter();
+        ui.ctx().request_repaint_after(Duration::from_millis(33));
+        self.status_strip(ui);
+        ui.separator();
+        self.roll(ui);
+        ui.separator();
+        self.knobs(ui, &setter);
+        ui.separator();
+        self.file_rows(ui);
+    }
+
+    fn editor_closed(&mut self) {
+        self.gui = None;
+    }
+}
+
+impl CadenzaEditor {
+    fn status_strip(&mut self, ui: &mut Ui) {
+        let st = &self.data.status;
+        if let Some(t) = st.try_texts() {
+            self.texts = t;
+        }
+        let tokens = st.tokens.load(Ordering::Relaxed);
+        let dt = self.rate.0.elapsed().as_secs_f64();
+        if dt >= 0.5 {
+            let rate = tokens.saturating_sub(self.rate.1) as f64 / dt;
+            self.rate = (Instant::now(), tokens, rate);
+        }
+        let t = &self.texts;
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new("Cadenza").strong().size(18.0));
+            let (dot, what) = match st.state() {
+                EngineState::Idle => (Color32::GRAY, "idle (not active)".to_string()),
+                EngineState::Loading => (Color32::YELLOW, "loading…".to_string()),
+                EngineState::Ready => (OK, "ready".to_string()),
+                EngineState::Failed => (ERROR, format!("error: {}", t.message)),
+            };
+            ui.label(RichText::new("●").color(dot));
+            ui.label(RichText::new(what).color(dot));
+            ui.separator();
+            let mb = st.model_bytes.load(Ordering::Relaxed) as f64 / 1e6;
+            if !t.model.is_empty() {
+                ui.label(format!("model {} ({}, {mb:.1} MB)", t.model, t.origin));
+                ui.separator();
+            }
+            if !t.provider.is_empty() {
+                ui.label(format!("on {}", t.provider));
+                ui.separator();
+            }
+            ui.label(format!(
+                "step {:.2} ms · {:.0} tokens/s",
+                st.last_step_micros.load(Ordering::Relaxed) as f64 / 1000.0,
+                self.rate.2
+            ));
+            let dropped = st.dropped_in_queues.load(Ordering::Relaxed)
+                + st.dropped_to_host.load(Ordering::Relaxed);
+            if dropped > 0 {
+                ui.separator();
+                ui.label(RichText::new(format!("dropped {dropped} events")).color(ERROR));
+            }
+            let recovered = st.recovered_errors.load(Ordering::Relaxed);
+            if recovered > 0 {
+                ui.separator();
+                ui.label(format!("{recovered} inference errors recovered"));
+            }
+        });
+    }
+
+    fn roll(&mut self, ui: &mut Ui) {
+        let m = &self.data.monitor;
+        m.heard.read(&mut self.heard);
+        self.data.status.planned.read(&mut self.planned);
+        let view = piano_roll::View {
+            playhead: m.playhead.load(Ordering::Relaxed),
+            beats_per_bar: m.beats_per_bar.load(Ordering::Relaxed),
+            bar_origin: m.bar_origin.load(Ordering::Relaxed),
+            playing: m.playing.load(Ordering::Relaxed),
+        };
+        let heard = spans(&self.heard);
+        let planned = spans(&self.planned);
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("■ player").color(PLAYER));
+            ui.label(RichText::new("■ Cadenza").color(CADENZA));
+            ui.label(RichText::new("□ planned, not yet played").color(CADENZA));
+            ui.label(format!(
+                "· beat {:.1} · {:.0} BPM · {}",
+                view.playhead,
+                m.tempo.load(Ordering::Relaxed),
+                if view.playing { "playing" } else { "stopped" }
+            ));
+        });
+        let (rect, _) = ui.allocate_exact_size(
+            egui::vec2(ui.available_width(), 230.0),
+            egui::Sense::hover(),
+        );
+        piano_roll::draw(ui.painter_at(rect), rect, &view, &heard, &planned);
+    }
+
+    fn knobs(&mut self, ui: &mut Ui, setter: &ParamSetter) {
+        let p = self.data.params.clone();
+        let knobs = self.data.knobs.clone();
+        ui.columns(4, |cols| {
+            column(&mut cols[0], "Play", |ui| {
+                slider(ui, setter, &p.mode);
+                slider(ui, setter, &p.style);
+                slider(ui, setter, &p.temperature);
+                slider(ui, setter, &p.top_p);
+                slider(ui, setter, &p.density);
+                slider(ui, setter, &p.lookahead);
+                slider(ui, setter, &p.seed);
+                toggle(ui, setter, &p.reset_on_jump);
+            });
+            column(&mut cols[1], "Pitch and feel", |ui| {
+                slider(ui, setter, &p.scale);
+                slider(ui, setter, &p.key);
+                slider(ui, setter, &p.low);
+                slider(ui, setter, &p.high);
+                slider(ui, setter, &p.polyphony);
+                slider(ui, setter, &p.dynamics);
+                slider(ui, setter, &p.velocity);
+                slider(ui, setter, &p.accent);
+            });
+            column(&mut cols[2], "Call, answer, clip", |ui| {
+                slider(ui, setter, &p.answer_bars);
+                slider(ui, setter, &p.listen_gap);
+                slider(ui, setter, &p.answer_start);
+                slider(ui, setter, &p.capture_bars);
+                if ui
+                    .button("Capture the last bars as the clip")
+                    .on_hover_text(
+                        "What you played in the last Capture Length bars becomes the prompt clip",
+                    )
+                    .clicked()
+                {
+                    knobs.capture_requests.fetch_add(1, Ordering::Relaxed);
+                }
+                slider(ui, setter, &p.max_note);
+            });
+            column(&mut cols[3], "Output", |ui| {
+                slider(ui, setter, &p.channel);
+                toggle(ui, setter, &p.pass_through);
+                toggle(ui, setter, &p.voice);
+                slider(ui, setter, &p.voice_level);
+                toggle(ui, setter, &p.voice_player);
+                toggle(ui, setter, &p.bypass);
+                ui.add_space(6.0);
+                let panic =
+                    egui::Button::new(RichText::new("PANIC").strong().color(Color32::WHITE))
+                        .fill(Color32::from_rgb(170, 40, 40))
+                        .min_size(egui::vec2(120.0, 28.0));
+                if ui
+                    .add(panic)
+                    .on_hover_text("End every note Cadenza plays, and every key on its channel")
+                    .clicked()
+                {
+                    knobs.panic_requests.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        });
+    }
+
+    fn file_rows(&mut self, ui: &mut Ui) {
+        let data = self.data.clone();
+        egui::Grid::new("files")
+            .num_columns(2)
+            .spacing([8.0, 6.0])
+            .show(ui, |ui| {
+                ui.label("Model");
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.model_path)
+                            .hint_text("built-in (or a folder with model.onnx + model.json)")
+                            .desired_width(420.0),
+                    );
+                    if ui.button("Load").clicked() {
+                        self.outcome = Some(match files::check_model(&self.model_path) {
+                            Ok(onnx) => {
+                                choose_model(&data, self.model_path.trim());
+                                Outcome::Ok(format!("loading {}", onnx.display()))
+                            }
+                            Err(e) => Outcome::Err(format!("model not loaded: {e}")),
+                        });
+                    }
+                    if ui.button("Built-in").clicked() {
+                        self.model_path.clear();
+                        choose_model(&data, "");
+                        self.outcome = Some(Outcome::Ok("loading the built-in model".into()));
+                    }
+                    if ui
+                        .button("Retry")
+                        .on_hover_text("Load the chosen model again (after an error)")
+                        .clicked()
+                    {
+                        data.knobs.model_requests.fetch_add(1, Ordering::Release);
+                    }
+                });
+                ui.end_row();
+
+                ui.label("Prompt clip");
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.prompt_path)
+                            .hint_text("a .mid file")
+                            .desired_width(420.0),
+                    );
+                    if ui.button("Load").clicked() {
+                        let path = std::path::PathBuf::from(self.prompt_path.trim());
+                        self.outcome = Some(match files::load_prompt(&path) {
+                            Ok(prompt) => {
+                                let msg = format!(
+                                    "prompt \"{}\": {} notes (Continue Clip plays from it at the next start)",
+                                    prompt.name,
+                                    prompt.notes.len()
+                                );
+                                tracing::info!("Cadenza: {msg}");
+                                crate::prompt::write(&data.params.prompt, prompt);
+                                Outcome::Ok(msg)
+                            }
+                            Err(e) => {
+                                tracing::error!("Cadenza: prompt not loaded: {e}");
+                                Outcome::Err(format!("prompt not loaded: {e}"))
+                            }
+                        });
+                    }
+                    if let Ok(p) = data.params.prompt.try_read() {
+                        if p.notes.is_empty() {
+                            ui.label("no clip");
+                        } else {
+                            ui.label(format!("{} ({} notes)", p.name, p.notes.len()));
+                        }
+                    }
+                });
+                ui.end_row();
+
+                ui.label("Export");
+                ui.horizontal(|ui| {
+                    ui.label("last");
+                    ui.add(egui::DragValue::new(&mut self.export_bars).range(1..=64));
+                    ui.label("bars of");
+                    egui::ComboBox::from_id_salt("export-what")
+                        .selected_text(self.export_what.label())
+                        .show_ui(ui, |ui| {
+                            for w in ExportWhat::ALL {
+                                ui.selectable_value(&mut self.export_what, w, w.label());
+                            }
+                        });
+                    ui.label("to");
+                    ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(260.0));
+                    if ui.button("Export").clicked() {
+                        self.outcome = Some(self.export());
+                    }
+                });
+                ui.end_row();
+            });
+        match &self.outcome {
+            Some(Outcome::Ok(m)) => {
+                ui.label(RichText::new(m).color(OK));
+            }
+            Some(Outcome::Err(m)) => {
+                ui.label(RichText::new(m).color(ERROR));
+            }
+            None => {}
+        }
+    }
+
+    fn export(&mut self) -> Outcome {
+        let m = &self.data.monitor;
+        m.heard.read(&mut self.heard);
+        let path = std::path::PathBuf::from(self.export_path.trim());
+        let result = files::export_midi(
+            &self.heard,
+            self.export_what,
+            self.export_bars,
+            m.tempo.load(Ordering::Relaxed),
+            m.beats_per_bar.load(Ordering::Relaxed),
+            m.bar_origin.load(Ordering::Relaxed),
+            m.playhead.load(Ordering::Relaxed),
+        )
+        .and_then(|bytes| {
+            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+        });
+        match result {
+            Ok(()) => Outcome::Ok(format!("exported to {}", path.display())),
+            Err(e) => Outcome::Err(format!("not exported: {e}")),
+        }
+    }
+}
+
+/// Save the choice with the project and ask the engine to load it.
+fn choose_model(data: &EditorData, path: &str) {
+    *data.params.model.write().unwrap_or_else(|p| p.into_inner()) = path.to_string();
+    data.knobs.model_requests.fetch_add(1, Ordering::Release);
+}
+
+fn column(ui: &mut Ui, title: &str, add: impl FnOnce(&mut Ui)) {
+    ui.label(RichText::new(title).strong());
+    ui.spacing_mut().item_spacing.y = 3.0;
+    add(ui);
+}
+
+fn slider<P: Param>(ui: &mut Ui, setter: &ParamSetter, param: &P) {
+    ui.label(param.name());
+    ui.add(ParamSlider::for_param(param, setter).with_width(150.0));
+}
+
+/// A switch bound to a host parameter (a gesture per click, so automation and undo record it).
+fn toggle(ui: &mut Ui, setter: &ParamSetter, param: &BoolParam) {
+    let mut on = param.value();
+    if ui.checkbox(&mut on, param.name()).changed() {
+        setter.begin_set_parameter(param);
+        setter.set_parameter(param, on);
+        setter.end_set_parameter(param);
+    }
+}
