@@ -28,7 +28,7 @@ use files::ExportWhat;
 
 /// The editor's size in logical pixels.
 pub const WIDTH: u32 = 1000;
-pub const HEIGHT: u32 = 720;
+pub const HEIGHT: u32 = 800;
 
 /// Set before the plugin is created to run without an editor (the standalone's `--headless`).
 static HEADLESS: AtomicBool = AtomicBool::new(false);
@@ -176,7 +176,7 @@ impl CadenzaEditor {
             self.rate = (Instant::now(), tokens, rate);
         }
         let t = &self.texts;
-        ui.horizontal_wrapped(|ui| {
+        ui.horizontal(|ui| {
             ui.label(RichText::new("Cadenza").strong().size(18.0));
             let (dot, what) = match st.state() {
                 EngineState::Idle => (Color32::GRAY, "idle (not active)".to_string()),
@@ -184,14 +184,15 @@ impl CadenzaEditor {
                 EngineState::Ready => (OK, "ready".to_string()),
                 EngineState::Failed => (ERROR, format!("error: {}", t.message)),
             };
-            ui.label(RichText::new("●").color(dot));
+            swatch(ui, dot, true);
             ui.label(RichText::new(what).color(dot));
-            ui.separator();
-            let mb = st.model_bytes.load(Ordering::Relaxed) as f64 / 1e6;
             if !t.model.is_empty() {
-                ui.label(format!("model {} ({}, {mb:.1} MB)", t.model, t.origin));
                 ui.separator();
+                let mb = st.model_bytes.load(Ordering::Relaxed) as f64 / 1e6;
+                ui.label(format!("model {} ({}, {mb:.1} MB)", t.model, t.origin));
             }
+        });
+        ui.horizontal(|ui| {
             if !t.provider.is_empty() {
                 ui.label(format!("on {}", t.provider));
                 ui.separator();
@@ -203,9 +204,11 @@ impl CadenzaEditor {
             ));
             let dropped = st.dropped_in_queues.load(Ordering::Relaxed)
                 + st.dropped_to_host.load(Ordering::Relaxed);
+            ui.separator();
             if dropped > 0 {
-                ui.separator();
                 ui.label(RichText::new(format!("dropped {dropped} events")).color(ERROR));
+            } else {
+                ui.label("no events dropped");
             }
             let recovered = st.recovered_errors.load(Ordering::Relaxed);
             if recovered > 0 {
@@ -228,9 +231,12 @@ impl CadenzaEditor {
         let heard = spans(&self.heard);
         let planned = spans(&self.planned);
         ui.horizontal(|ui| {
-            ui.label(RichText::new("■ player").color(PLAYER));
-            ui.label(RichText::new("■ Cadenza").color(CADENZA));
-            ui.label(RichText::new("□ planned, not yet played").color(CADENZA));
+            swatch(ui, PLAYER, true);
+            ui.label(RichText::new("player").color(PLAYER));
+            swatch(ui, CADENZA, true);
+            ui.label(RichText::new("Cadenza").color(CADENZA));
+            swatch(ui, CADENZA, false);
+            ui.label(RichText::new("planned, not yet played").color(CADENZA));
             ui.label(format!(
                 "· beat {:.1} · {:.0} BPM · {}",
                 view.playhead,
@@ -239,7 +245,7 @@ impl CadenzaEditor {
             ));
         });
         let (rect, _) = ui.allocate_exact_size(
-            egui::vec2(ui.available_width(), 230.0),
+            egui::vec2(ui.available_width(), 210.0),
             egui::Sense::hover(),
         );
         piano_roll::draw(ui.painter_at(rect), rect, &view, &heard, &planned);
@@ -439,6 +445,21 @@ impl CadenzaEditor {
 fn choose_model(data: &EditorData, path: &str) {
     *data.params.model.write().unwrap_or_else(|p| p.into_inner()) = path.to_string();
     data.knobs.model_requests.fetch_add(1, Ordering::Release);
+}
+
+/// A small colour square (filled) or outline, for the legend and the state light.
+fn swatch(ui: &mut Ui, color: Color32, filled: bool) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+    if filled {
+        ui.painter().rect_filled(rect, 2.0, color);
+    } else {
+        ui.painter().rect_stroke(
+            rect.shrink(0.5),
+            2.0,
+            egui::Stroke::new(1.0, color),
+            egui::StrokeKind::Inside,
+        );
+    }
 }
 
 fn column(ui: &mut Ui, title: &str, add: impl FnOnce(&mut Ui)) {

@@ -128,7 +128,7 @@ pub fn draw(painter: Painter, rect: Rect, view: &View, heard: &[Span], planned: 
     painter.text(
         Pos2::new(rect.left() + 4.0, rect.top() + 2.0),
         egui::Align2::LEFT_TOP,
-        format!("{}–{}", note_name(hi), note_name(lo)),
+        format!("{} to {}", note_name(lo), note_name(hi)),
         egui::FontId::monospace(10.0),
         Color32::from_gray(140),
     );

@@ -11,6 +11,10 @@
 //!   process() cost, deadline misses, the engine's step times and dropped events.
 //! - `cli [cadenza arguments]`: the `cadenza` command-line program (release), with ONNX Runtime beside
 //!   it in `target/release/`, run with the given arguments.
+//! - `standalone [options]`: the standalone app (release; needs ALSA and JACK development files,
+//!   `bash tests/gui/setup.sh` installs them), with ONNX Runtime beside it, run with the options.
+//! - `screenshot`: the standalone's editor under Xvfb, captured to target/screenshots/cadenza-editor.png
+//!   (the screenshot test; installs Xvfb and ImageMagick when missing).
 //!
 //! Anything else goes to nice-plug's xtask unchanged.
 
@@ -32,7 +36,9 @@ fn main() -> Result<()> {
         Some("render") => render(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("bench") => bench(),
-        Some("cli") => cli(&args[1..]),
+        Some("cli") => release_bin("cadenza", &[], &args[1..]),
+        Some("standalone") => release_bin("cadenza-standalone", &["standalone"], &args[1..]),
+        Some("screenshot") => screenshot(),
         Some("soak") => soak(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
@@ -176,16 +182,38 @@ fn soak(args: &[String]) -> Result<()> {
     run_with_release_clap("cadenza-soak", args)
 }
 
-fn cli(args: &[String]) -> Result<()> {
+/// Build a program of the crate (release, with `features`), put ONNX Runtime beside it, run it.
+fn release_bin(bin: &str, features: &[&str], args: &[String]) -> Result<()> {
     let lib = fetch_ort()?;
-    run(Command::new("cargo").args(["build", "--quiet", "--release", "--bin", "cadenza"]))?;
+    let mut build = Command::new("cargo");
+    build.args(["build", "--quiet", "--release", "--bin", bin]);
+    if !features.is_empty() {
+        build.args(["--features", &features.join(",")]);
+    }
+    run(&mut build)?;
     let dir = target_dir().join("release");
     let beside = dir.join(lib.file_name().context("library name")?);
     if !beside.is_file() {
         std::fs::copy(&lib, &beside)
             .with_context(|| format!("copying {} to {}", lib.display(), beside.display()))?;
     }
-    run(Command::new(dir.join("cadenza")).args(args))
+    run(Command::new(dir.join(bin)).args(args))
+}
+
+fn screenshot() -> Result<()> {
+    run(Command::new("bash").arg("tests/gui/setup.sh"))?;
+    let lib = std::fs::canonicalize(fetch_ort()?)?;
+    run(Command::new("cargo")
+        .args([
+            "test",
+            "--features",
+            "host,standalone",
+            "--test",
+            "screenshot",
+            "--",
+            "--nocapture",
+        ])
+        .env("CADENZA_ORT_LIB", lib))
 }
 
 fn test(args: &[String]) -> Result<()> {
@@ -193,10 +221,12 @@ fn test(args: &[String]) -> Result<()> {
     run(Command::new("bash").arg("models/setup.sh"))?;
     // 2. Debug bundles: the host-level tests load them, with assert_process_allocs active.
     bundle(&["bundle".into(), "cadenza".into()])?;
-    // 3. Rust: unit tests and host-level tests against the bundle just built.
+    // 3. Rust: unit tests, host-level tests against the bundle just built, and the standalone's
+    //    editor under Xvfb (its build and run dependencies first).
+    run(Command::new("bash").arg("tests/gui/setup.sh"))?;
     let bundled = std::fs::canonicalize(target_dir().join("bundled"))?;
     run(Command::new("cargo")
-        .args(["test", "--workspace", "--features", "host"])
+        .args(["test", "--workspace", "--features", "host,standalone"])
         .args(args)
         .env("CADENZA_TEST_BUNDLE_DIR", &bundled))?;
     // 4. A real DAW: headless Ardour 7 (Debian's package) loads the VST3 bundle on a MIDI track,
