@@ -27,7 +27,7 @@ pub enum ModelSource {
 pub type ModelChoice = std::sync::Arc<std::sync::RwLock<String>>;
 
 /// Environment variable naming a model to load instead of the built-in one (a folder holding
-/// model.onnx + model.json, or the model.onnx itself), until the editor can choose one (#5).
+/// model.onnx + model.json, or the model.onnx itself) for instances whose editor chose none.
 pub const MODEL_ENV_VAR: &str = "CADENZA_MODEL";
 
 impl ModelSource {
