@@ -605,6 +605,42 @@ pub fn use_fetched_ort() {
     unsafe { std::env::set_var(crate::runtime::ORT_ENV_VAR, lib) };
 }
 
+/// A saved state (8-byte length + JSON, as nice-plug writes it) with the persisted field `key`
+/// replaced by `value` (as the plugin would have saved it).
+pub fn state_with_field(saved: &[u8], key: &str, value: &impl serde::Serialize) -> Vec<u8> {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&saved[8..]).expect("a nice-plug state");
+    json["fields"][key] = serde_json::Value::String(serde_json::to_string(value).unwrap());
+    let body = serde_json::to_vec(&json).unwrap();
+    let mut state = (body.len() as u64).to_le_bytes().to_vec();
+    state.extend_from_slice(&body);
+    state
+}
+
+/// A persisted field of a saved state, as saved (JSON text), if there.
+pub fn state_field(saved: &[u8], key: &str) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(&saved[8..]).ok()?;
+    json["fields"][key].as_str().map(str::to_string)
+}
+
+/// A model folder as the fine-tune command writes it: the shipped weights, with `style` added as a
+/// sixth style in model.json. Returns the folder (under the temp dir, named by `tag`).
+pub fn model_with_style(tag: &str, style: &str) -> std::path::PathBuf {
+    use crate::model::{DEFAULT_MODEL_JSON, DEFAULT_MODEL_ONNX};
+    let dir = std::env::temp_dir().join(format!("cadenza-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut spec: serde_json::Value = serde_json::from_str(DEFAULT_MODEL_JSON).unwrap();
+    spec["styles"].as_array_mut().unwrap().push(style.into());
+    spec["name"] = format!("cadenza-base+{style}").into();
+    std::fs::write(
+        dir.join("model.json"),
+        serde_json::to_string_pretty(&spec).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("model.onnx"), DEFAULT_MODEL_ONNX).unwrap();
+    dir
+}
+
 /// The bundles to test: `$CADENZA_TEST_BUNDLE_DIR` (set by `cargo xtask test`), else target/bundled.
 pub fn bundle_dir() -> std::path::PathBuf {
     let dir = std::env::var_os("CADENZA_TEST_BUNDLE_DIR")

@@ -4,25 +4,12 @@
 #![cfg(feature = "host")]
 
 use cadenza::host::{bundle_dir, ClapHost, Transport};
-use cadenza::model::{DEFAULT_MODEL_JSON, DEFAULT_MODEL_ONNX, MODEL_ENV_VAR};
+use cadenza::model::MODEL_ENV_VAR;
 
 #[test]
 fn a_model_from_disk_is_loaded_and_its_new_style_is_listed() {
     // The shipped weights with a sixth style named in model.json: what the fine-tune command writes.
-    let dir = std::env::temp_dir().join(format!("cadenza-custom-model-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut spec: serde_json::Value = serde_json::from_str(DEFAULT_MODEL_JSON).unwrap();
-    spec["styles"]
-        .as_array_mut()
-        .unwrap()
-        .push("my tunes".into());
-    spec["name"] = "cadenza-base+my-tunes".into();
-    std::fs::write(
-        dir.join("model.json"),
-        serde_json::to_string_pretty(&spec).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("model.onnx"), DEFAULT_MODEL_ONNX).unwrap();
+    let dir = cadenza::host::model_with_style("custom-model", "my tunes");
     // SAFETY (set_var): the only test in this binary, before the plugin or any thread starts.
     unsafe { std::env::set_var(MODEL_ENV_VAR, &dir) };
 

@@ -476,16 +476,12 @@ fn state_with(params: &[(&str, f64)], prompt: Option<&cadenza::prompt::Prompt>) 
     with_prompt(&run.host.save_state().unwrap(), prompt)
 }
 
-/// A saved state (8-byte length + JSON, as nice-plug writes it) with its prompt field replaced.
+/// A saved state with its prompt field replaced.
 fn with_prompt(saved: &[u8], prompt: Option<&cadenza::prompt::Prompt>) -> Vec<u8> {
-    let mut json: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
-    if let Some(p) = prompt {
-        json["fields"]["prompt"] = serde_json::Value::String(serde_json::to_string(p).unwrap());
+    match prompt {
+        Some(p) => cadenza::host::state_with_field(saved, "prompt", p),
+        None => saved.to_vec(),
     }
-    let body = serde_json::to_vec(&json).unwrap();
-    let mut state = (body.len() as u64).to_le_bytes().to_vec();
-    state.extend_from_slice(&body);
-    state
 }
 
 fn take(run: &mut Run, played: &[Played]) -> Vec<(u64, u8, bool)> {
