@@ -230,10 +230,12 @@ fn test(args: &[String]) -> Result<()> {
         .args(args)
         .env("CADENZA_TEST_BUNDLE_DIR", &bundled))?;
     // 4. A real DAW: headless Ardour 7 (Debian's package) loads the VST3 bundle on a MIDI track,
-    //    rolls, stops, and counts Cadenza's notes.
+    //    rolls, stops, counts Cadenza's notes, saves; a second Ardour process reopens the session and
+    //    reads Cadenza's parameters back.
     run(Command::new("bash").arg("tests/ardour/setup.sh"))?;
     run(Command::new("bash")
         .arg("tests/ardour/run.sh")
+        .arg("--reopen")
         .arg(bundled.join("Cadenza.vst3")))?;
     // 5. Python: tokenizer, model, export, training and fine-tune tests. The fine-tune test checks
     //    its exported model with the `cadenza` program the Rust tests just built.
