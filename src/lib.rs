@@ -429,7 +429,7 @@ impl Plugin for Cadenza {
         // The voice sounds the block's notes on their samples: render up to each event, apply it.
         let voice = p.voice.value() && !bypass;
         let voice_player = p.voice_player.value();
-        if !voice {
+        if !voice && self.synth.active_voices() > 0 {
             self.synth.clear();
         }
         let out = buffer.as_slice();
