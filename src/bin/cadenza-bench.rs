@@ -5,7 +5,8 @@
 //! KV cache; the rollback after a played note (cut the cache, re-feed one token); the re-anchor prefill
 //! (style token + half a window); and the response latency through the real engine thread (a played
 //! note into the audio→engine queue → the first note of the engine's new plan in the engine→audio
-//! queue, with the transport rolling at 120 BPM). Each figure is the median and p99 over repeated
+//! queue, with the transport rolling at 120 BPM); the generation real-time factor; the plugin's
+//! instantiate time; resident memory per instance. Each figure is the median and p99 over repeated
 //! runs; the context is rebuilt (untimed) before each timed step so it stays fixed.
 
 use std::time::Instant;
@@ -101,11 +102,68 @@ fn main() {
     let (lat, n) = response_latency(&config);
     let (m, p) = percentiles(lat);
     println!("| response: played note in → first note of the new plan out (engine thread) | {m:.2} ms | {p:.2} ms | {n} |");
+    // Generation real-time factor: 16 bars at 120 BPM (32 s of music), as fast as it goes.
+    let mut rtf = Vec::new();
+    for seed in 0..3 {
+        let req = cadenza::offline::Request {
+            settings: cadenza::engine::Settings {
+                seed,
+                ..Default::default()
+            },
+            beats: 64.0,
+            tempo: 120.0,
+            beats_per_bar: 4.0,
+            prompt: Vec::new(),
+            max_note_beats: 8.0,
+        };
+        let m = load_model(&config).unwrap();
+        let t = Instant::now();
+        cadenza::offline::generate(m, v, spec.ticks_per_beat, spec.styles.len() as u32, &req, |_| {})
+            .unwrap();
+        rtf.push(32.0 / t.elapsed().as_secs_f64());
+    }
+    let (m, _) = percentiles(rtf.clone());
+    let worst = rtf.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("| generation real-time factor (s of music per s of compute, 16 bars at 120 BPM; p99 column: slowest) | {m:.1}× | {worst:.1}× | 3 |");
+    // Instantiate: what a host's scan/instantiate runs in Cadenza (library loading excluded).
+    let mut inst = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        let p = cadenza::Cadenza::default();
+        let params = nice_plug::prelude::Plugin::params(&p);
+        std::hint::black_box(&params);
+        inst.push(t.elapsed().as_secs_f64() * 1e3);
+        drop(params);
+        drop(p);
+    }
+    let (m, p) = percentiles(inst);
+    println!("| instantiate (plugin object + parameters, in process; dlopen not included) | {m:.2} ms | {p:.2} ms | 50 |");
+    // Resident memory per instance: a plugin object plus a loaded model (its ORT session and cache).
+    let before = rss_kib();
+    let held: Vec<_> = (0..4)
+        .map(|_| (cadenza::Cadenza::default(), load_model(&config).unwrap()))
+        .collect();
+    let per = (rss_kib() - before) as f64 / 4.0 / 1024.0;
+    drop(held);
+    println!("| resident memory per instance (plugin + loaded model; RSS growth over 4 instances / 4) | {per:.1} MiB | | 4 |");
     println!();
     println!(
         "Model {} ({} layers, d={}, window {}), {}.",
         spec.name, spec.n_layer, spec.d_model, spec.window, model.provider
     );
+}
+
+/// This process's resident set size, in KiB (Linux /proc).
+fn rss_kib() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// Play notes into a real engine thread (the audio side simulated here, transport rolling at
