@@ -4,7 +4,8 @@
 //! (state `Loading`), then generates (`Ready`) until [`Engine::stop`] (or drop) joins it. Any failure is
 //! a state (`Failed`) with a message, never a panic across the host; the audio side keeps passing MIDI
 //! through meanwhile. An inference error mid-session resets the cache and goes on; several in a row stop
-//! generation for good (until the next activation).
+//! generation until the model is loaded again. A bump of `Knobs::model_requests` (the editor's Load,
+//! Built-in or Retry) loads the chosen model again, from a failure too, without a new activation.
 //!
 //! The thread may block, allocate and sleep. It never touches plugin-framework objects: parameters
 //! reach it through [`Knobs`] (atomics the plugin updates), notes through the bridge.
@@ -26,7 +27,7 @@ pub use generator::{Backend, Generator};
 pub use knobs::{Knobs, Mode, Settings};
 pub use status::{EngineState, EngineStatus};
 
-/// Consecutive inference errors after which the engine gives up until the next activation.
+/// Consecutive inference errors after which the engine gives up until a reload or the next activation.
 const MAX_CONSECUTIVE_ERRORS: u32 = 3;
 /// How long the loop sleeps when there is nothing to do.
 const IDLE_SLEEP: Duration = Duration::from_micros(500);
