@@ -68,6 +68,21 @@ impl Mark {
     }
 }
 
+#[cfg(test)]
+impl Mark {
+    /// A mark for tests: velocity 100 for a note-on, tag 0.
+    pub(crate) fn note(beat: f64, pitch: u8, on: bool, who: Who) -> Self {
+        Self {
+            beat,
+            pitch,
+            velocity: if on { 100 } else { 0 },
+            on,
+            who,
+            tag: 0,
+        }
+    }
+}
+
 struct Slot {
     /// Even: stable; odd: being written. Counts writes.
     seq: AtomicU64,
@@ -256,14 +271,7 @@ mod tests {
     use std::sync::Arc;
 
     fn mark(beat: f64, pitch: u8, on: bool, who: Who) -> Mark {
-        Mark {
-            beat,
-            pitch,
-            velocity: if on { 100 } else { 0 },
-            on,
-            who,
-            tag: 0,
-        }
+        Mark::note(beat, pitch, on, who)
     }
 
     #[test]

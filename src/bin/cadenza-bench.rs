@@ -125,8 +125,15 @@ fn main() {
         };
         let m = load_model(&config).unwrap();
         let t = Instant::now();
-        cadenza::offline::generate(m, v, spec.ticks_per_beat, spec.styles.len() as u32, &req, |_| {})
-            .unwrap();
+        cadenza::offline::generate(
+            m,
+            v,
+            spec.ticks_per_beat,
+            spec.styles.len() as u32,
+            &req,
+            |_| {},
+        )
+        .unwrap();
         rtf.push(32.0 / t.elapsed().as_secs_f64());
     }
     let (m, _) = percentiles(rtf.clone());

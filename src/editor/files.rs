@@ -129,14 +129,7 @@ mod tests {
     use super::*;
 
     fn mark(beat: f64, pitch: u8, on: bool, who: Who) -> Mark {
-        Mark {
-            beat,
-            pitch,
-            velocity: if on { 90 } else { 0 },
-            on,
-            who,
-            tag: 0,
-        }
+        Mark::note(beat, pitch, on, who)
     }
 
     #[test]
