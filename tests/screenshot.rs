@@ -58,6 +58,23 @@ fn find_window(display: &str) -> Option<String> {
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
 }
 
+/// Start the standalone with `args`, HOME at `home`, its output in `home`/standalone.log, the fetched
+/// ONNX Runtime, and on X display `display` (none: no display at all).
+fn standalone(args: &[&str], home: &Path, display: Option<&str>) -> Child {
+    let log = std::fs::File::create(home.join("standalone.log")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cadenza-standalone"));
+    cmd.args(args)
+        .env("HOME", home)
+        .env(cadenza::runtime::ORT_ENV_VAR, cadenza::host::fetched_ort())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    match display {
+        Some(d) => cmd.env("DISPLAY", d),
+        None => cmd.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY"),
+    };
+    cmd.spawn().expect("starting cadenza-standalone")
+}
+
 /// A decoded RGB image.
 struct Image {
     width: usize,
@@ -159,17 +176,11 @@ fn the_standalone_opens_the_editor_and_it_shows_cadenzas_notes() {
         assert!(t0.elapsed() < Duration::from_secs(20), "Xvfb did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let log = std::fs::File::create(home.join("standalone.log")).unwrap();
-    let app = Command::new(env!("CARGO_BIN_EXE_cadenza-standalone"))
-        .args(["--backend", "dummy", "--period-size", "256"])
-        .env("DISPLAY", &display)
-        .env("HOME", &home)
-        .env(cadenza::runtime::ORT_ENV_VAR, cadenza::host::fetched_ort())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("starting cadenza-standalone");
-    procs.0.push(app);
+    procs.0.push(standalone(
+        &["--backend", "dummy", "--period-size", "256"],
+        &home,
+        Some(&display),
+    ));
 
     let t0 = Instant::now();
     let window = loop {
@@ -238,18 +249,11 @@ fn the_standalone_runs_headless_without_a_display_or_a_sound_card() {
     let home = std::env::temp_dir().join(format!("cadenza-headless-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
     let log_path = home.join("standalone.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let app = Command::new(env!("CARGO_BIN_EXE_cadenza-standalone"))
-        .args(["--headless", "--backend", "dummy"])
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .env("HOME", &home)
-        .env(cadenza::runtime::ORT_ENV_VAR, cadenza::host::fetched_ort())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("starting cadenza-standalone");
-    let mut procs = Kill(vec![app]);
+    let mut procs = Kill(vec![standalone(
+        &["--headless", "--backend", "dummy"],
+        &home,
+        None,
+    )]);
     let t0 = Instant::now();
     loop {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
