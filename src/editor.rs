@@ -96,12 +96,7 @@ pub struct CadenzaEditor {
 
 impl CadenzaEditor {
     fn new(data: EditorData) -> Self {
-        let model_path = data
-            .params
-            .model
-            .read()
-            .map(|m| m.clone())
-            .unwrap_or_default();
+        let model_path = chosen_model(&data);
         Self {
             data,
             gui: None,
@@ -139,6 +134,9 @@ impl NiceEguiApp for CadenzaEditor {
         _frame: &mut nice_plug_egui::Frame,
     ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
         egui_ctx.set_visuals(egui::Visuals::dark());
+        // The editor object is made with the instance, before the host loads a project's state:
+        // show the model the project chose each time the window opens.
+        self.model_path = chosen_model(&self.data);
         self.gui = Some(gui);
         Ok(())
     }
@@ -439,6 +437,15 @@ impl CadenzaEditor {
             Err(e) => Outcome::Err(format!("not exported: {e}")),
         }
     }
+}
+
+/// The model path saved with the project (empty: the built-in model).
+fn chosen_model(data: &EditorData) -> String {
+    data.params
+        .model
+        .read()
+        .map(|m| m.clone())
+        .unwrap_or_default()
 }
 
 /// Save the choice with the project and ask the engine to load it.
