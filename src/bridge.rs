@@ -10,9 +10,13 @@
 //!   engine with [`ToEngine::Resync`]. Generated notes carry the epoch they were planned in plus the
 //!   engine's *plan* counter; the audio side drops notes of an old epoch, and pending notes of an older
 //!   plan once a newer plan arrives (the engine withdrew them, e.g. because the player played).
+//! - Offline rendering (a host's bounce or export) adds a handshake, [`Lockstep`]: the audio side may
+//!   then wait (the host is not running in real time, and waiting is what makes a bounce exact), never
+//!   longer than a timeout, and never when the engine is down. In real time nobody waits, ever.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use atomic_float::AtomicF64;
 
@@ -114,6 +118,95 @@ pub struct Shared {
     pub dropped_to_engine: AtomicU64,
     /// Notes the engine could not queue to the audio side.
     pub dropped_to_audio: AtomicU64,
+    /// The offline-rendering handshake (idle in real time).
+    pub lockstep: Lockstep,
+}
+
+/// The offline-rendering handshake. In a bounce the host calls `process` as fast as it can, far faster
+/// than the engine plans in real time; so each block the audio side asks the engine to catch up and
+/// waits until it has: it has taken every message sent before the block, and planned from the
+/// block's playhead to the lookahead (which the audio side stretches over the whole block). What the
+/// engine sees then depends on the host's blocks only, never on thread timing: the same seed and the
+/// same input render the same notes.
+///
+/// The engine, in lockstep, takes messages and plans only when asked, so it never acts on half a
+/// block's messages.
+#[derive(Debug, Default)]
+pub struct Lockstep {
+    /// The host renders offline (main thread writes at activation, before the engine starts).
+    pub on: AtomicBool,
+    /// Blocks the audio side has asked the engine to answer (audio thread writes).
+    pub asked: AtomicU64,
+    /// The last block the engine answered (engine writes).
+    pub answered: AtomicU64,
+    /// [`Phase`] as a `u8` (engine writes): the audio side waits only for a live or loading engine.
+    pub phase: AtomicU8,
+    /// Blocks the audio side stopped waiting for: the engine took longer than the timeout.
+    pub timeouts: AtomicU64,
+}
+
+/// What the engine thread is doing, for the audio side's wait in lockstep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// Loading ONNX Runtime and the model: a bounce's first block waits for it.
+    Loading = 0,
+    /// Answering blocks.
+    Live = 1,
+    /// Failed or stopped: nobody waits for it.
+    Down = 2,
+}
+
+/// How long a bounce's block waits for a live engine (one step is milliseconds; a prompt's prefill
+/// tens of milliseconds).
+pub const LOCKSTEP_STEP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a bounce's block waits for the engine to load (ONNX Runtime and the model).
+pub const LOCKSTEP_LOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a block's wait in lockstep ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The engine answered this block.
+    Answered,
+    /// The engine is down (failed, or stopped): the block goes on without it.
+    Down,
+    /// The engine took longer than the timeout (counted in [`Lockstep::timeouts`]).
+    TimedOut,
+}
+
+impl Lockstep {
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            0 => Phase::Loading,
+            1 => Phase::Live,
+            _ => Phase::Down,
+        }
+    }
+
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Release);
+    }
+}
+
+/// Wait, cheaply and without allocating, until `done` says so: spin a little, then yield, then
+/// sleep in short naps. Returns false if `limit` passed first.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let mut round = 0u32;
+    loop {
+        if done() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        match round {
+            0..=63 => std::hint::spin_loop(),
+            64..=127 => std::thread::yield_now(),
+            _ => std::thread::sleep(Duration::from_micros(20)),
+        }
+        round = round.saturating_add(1);
+    }
 }
 
 /// The audio thread's end.
@@ -121,6 +214,8 @@ pub struct AudioSide {
     to_engine: rtrb::Producer<ToEngine>,
     from_engine: rtrb::Consumer<Generated>,
     pub shared: Arc<Shared>,
+    /// Blocks asked in lockstep (mirrors `shared.lockstep.asked`; audio thread only).
+    asked: u64,
 }
 
 /// The engine thread's end.
@@ -149,6 +244,7 @@ impl Bridge {
                 to_engine,
                 from_engine,
                 shared: shared.clone(),
+                asked: 0,
             },
             EngineSide {
                 from_audio,
@@ -192,6 +288,40 @@ impl AudioSide {
             .playhead_beat
             .store(clock.playhead, Ordering::Release);
     }
+
+    /// Offline rendering only (see [`Lockstep`]): after [`Self::publish`] and this block's resync,
+    /// ask the engine to answer the block and wait until it has, it is down, or the timeout passed.
+    /// The only call on the audio side that waits; the plugin makes it only when the host renders
+    /// offline.
+    pub fn lockstep(&mut self) -> Answer {
+        let ls = &self.shared.lockstep;
+        self.asked += 1;
+        let block = self.asked;
+        ls.asked.store(block, Ordering::Release);
+        // A live engine gets the step timeout from when it is seen live; a loading one the load's.
+        let mut live_since: Option<Instant> = None;
+        let settled = wait_until(LOCKSTEP_LOAD_TIMEOUT, || {
+            if ls.answered.load(Ordering::Acquire) >= block {
+                return true;
+            }
+            match ls.phase() {
+                Phase::Down => true,
+                Phase::Loading => false,
+                Phase::Live => {
+                    let since = *live_since.get_or_insert_with(Instant::now);
+                    since.elapsed() > LOCKSTEP_STEP_TIMEOUT
+                }
+            }
+        });
+        if ls.answered.load(Ordering::Acquire) >= block {
+            Answer::Answered
+        } else if settled && ls.phase() == Phase::Down {
+            Answer::Down
+        } else {
+            ls.timeouts.fetch_add(1, Ordering::Relaxed);
+            Answer::TimedOut
+        }
+    }
 }
 
 impl EngineSide {
@@ -202,6 +332,29 @@ impl EngineSide {
 
     pub fn receive(&mut self) -> Option<ToEngine> {
         self.from_audio.pop().ok()
+    }
+
+    /// The host renders offline: answer blocks in [`Lockstep`].
+    pub fn in_lockstep(&self) -> bool {
+        self.shared.lockstep.on.load(Ordering::Relaxed)
+    }
+
+    /// The last block the audio side asked for in lockstep.
+    pub fn asked(&self) -> u64 {
+        self.shared.lockstep.asked.load(Ordering::Acquire)
+    }
+
+    /// Tell the audio side blocks up to `block` are answered.
+    pub fn answer(&self, block: u64) {
+        self.shared
+            .lockstep
+            .answered
+            .store(block, Ordering::Release);
+    }
+
+    /// Tell the audio side what the engine is doing (whether a bounce should wait for it).
+    pub fn set_phase(&self, phase: Phase) {
+        self.shared.lockstep.set_phase(phase);
     }
 
     pub fn clock(&self) -> PlayClock {
@@ -268,5 +421,32 @@ mod tests {
         assert_eq!(clock.next_grid(12.6, true), 15.5);
         assert_eq!(clock.next_grid(15.5, true), 15.5);
         assert!((clock.in_bar(16.0) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_bounce_waits_for_the_engine_s_answer_and_gives_up_on_a_stuck_one_counting_it() {
+        let (mut audio, engine) = Bridge::new();
+        engine.set_phase(Phase::Live);
+        // An engine that answers after a while.
+        let answerer = std::thread::spawn(move || {
+            let asked = loop {
+                let a = engine.asked();
+                if a > 0 {
+                    break a;
+                }
+                std::thread::yield_now();
+            };
+            std::thread::sleep(Duration::from_millis(30));
+            engine.answer(asked);
+            engine
+        });
+        assert_eq!(audio.lockstep(), Answer::Answered);
+        let engine = answerer.join().unwrap();
+        // A live engine that never answers: the block goes on after the timeout, counted.
+        assert_eq!(audio.lockstep(), Answer::TimedOut);
+        assert_eq!(audio.shared.lockstep.timeouts.load(Ordering::Relaxed), 1);
+        engine.set_phase(Phase::Down);
+        assert_eq!(audio.lockstep(), Answer::Down);
+        assert_eq!(audio.shared.lockstep.timeouts.load(Ordering::Relaxed), 1);
     }
 }

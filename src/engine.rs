@@ -7,6 +7,10 @@
 //! generation until the model is loaded again. A bump of `Knobs::model_requests` (the editor's Load,
 //! Built-in or Retry) loads the chosen model again, from a failure too, without a new activation.
 //!
+//! When the host renders offline (a bounce) the engine runs in lockstep with the audio side
+//! ([`crate::bridge::Lockstep`]): it plans each block when asked, and the audio side waits for it, so
+//! a bounce renders exactly what the engine plans, however fast the host goes.
+//!
 //! The thread may block, allocate and sleep. It never touches plugin-framework objects: parameters
 //! reach it through [`Knobs`] (atomics the plugin updates), notes through the bridge.
 
@@ -19,7 +23,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::bridge::{EngineSide, Generated, ToEngine};
+use crate::bridge::{self, EngineSide, Generated, Phase, ToEngine};
 use crate::model::{ModelSource, OnnxModel};
 use crate::monitor::{Mark, Who};
 use crate::prompt::{self, Prompt, PromptSlot};
@@ -31,6 +35,12 @@ pub use status::{EngineState, EngineStatus};
 const MAX_CONSECUTIVE_ERRORS: u32 = 3;
 /// How long the loop sleeps when there is nothing to do.
 const IDLE_SLEEP: Duration = Duration::from_micros(500);
+/// In lockstep, how long the loop waits for the audio side's next block before it looks at its
+/// other duties (stop, reload) again.
+const LOCKSTEP_POLL: Duration = Duration::from_millis(2);
+/// In lockstep, the most tokens one block's plan may take (a plan reaches its lookahead in far
+/// fewer; this only bounds a model that never moves time on).
+const MAX_TOKENS_PER_BLOCK: usize = 4096;
 
 /// How to start the engine.
 #[derive(Debug, Clone)]
@@ -215,13 +225,18 @@ fn run<B: Backend>(
     let mut timeline = Timeline::default();
     let mut loads = knobs.model_requests.load(Ordering::Acquire);
     let mut steps = StepTimes::default();
+    // Offline rendering: answer the audio side's blocks one by one (see `bridge::Lockstep`).
+    let lockstep = side.in_lockstep();
+    let mut answered = 0u64;
     // Each pass loads a model (again, after a request) and plays until stopped or asked to reload.
     'load: while !stop.load(Ordering::Acquire) {
         status.set_state(EngineState::Loading);
+        side.set_phase(Phase::Loading);
         let mut gen = match make(&status) {
             Ok(g) => g,
             Err(e) => {
                 status.fail(&e);
+                side.set_phase(Phase::Down);
                 match idle_until(&mut side, &stop, &knobs, &mut loads, &mut timeline) {
                     Wake::Reload => continue 'load,
                     Wake::Stop => break 'load,
@@ -229,6 +244,7 @@ fn run<B: Backend>(
             }
         };
         status.set_state(EngineState::Ready);
+        side.set_phase(Phase::Live);
         let mut prompt = Prompt::default();
         // A reload mid-session: pick the timeline up where the audio side is.
         if let Some((playing, epoch)) = timeline.last {
@@ -253,6 +269,20 @@ fn run<B: Backend>(
                 tracing::info!("Cadenza engine: loading the chosen model");
                 continue 'load;
             }
+            // In lockstep, act only when the audio side asks: its messages up to the block are all
+            // queued then, and it waits (its playhead holds still) until the block is answered.
+            let block = if lockstep {
+                let asked = side.asked();
+                if asked == answered {
+                    bridge::wait_until(LOCKSTEP_POLL, || {
+                        side.asked() != answered || stop.load(Ordering::Relaxed)
+                    });
+                    continue;
+                }
+                Some(asked)
+            } else {
+                None
+            };
             let clock = side.clock();
             while let Some(msg) = side.receive() {
                 // Settings read after the message: the audio thread stores them before it sends.
@@ -292,29 +322,48 @@ fn run<B: Backend>(
                     );
                 }
             }
-            let t0 = Instant::now();
-            match gen.step(clock, &s, &mut |g| send(&mut side, &status, g)) {
-                Ok(true) => {
-                    errors = 0;
-                    let micros = t0.elapsed().as_micros() as u64;
-                    steps.record(micros);
-                    status.last_step_micros.store(micros, Ordering::Relaxed);
-                    status.tokens.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(false) => std::thread::sleep(IDLE_SLEEP),
-                Err(e) => {
-                    errors += 1;
-                    status.recovered_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!("Cadenza engine: inference error ({errors} in a row): {e}");
-                    if errors >= MAX_CONSECUTIVE_ERRORS {
-                        status.fail(&format!("inference keeps failing: {e}"));
-                        match idle_until(&mut side, &stop, &knobs, &mut loads, &mut timeline) {
-                            Wake::Reload => continue 'load,
-                            Wake::Stop => break 'load,
-                        }
+            // In real time one token per pass, so new messages are taken between tokens; in
+            // lockstep the whole block's plan (bounded, should a model never move time on).
+            let budget = if block.is_some() {
+                MAX_TOKENS_PER_BLOCK
+            } else {
+                1
+            };
+            for _ in 0..budget {
+                let t0 = Instant::now();
+                match gen.step(clock, &s, &mut |g| send(&mut side, &status, g)) {
+                    Ok(true) => {
+                        errors = 0;
+                        let micros = t0.elapsed().as_micros() as u64;
+                        steps.record(micros);
+                        status.last_step_micros.store(micros, Ordering::Relaxed);
+                        status.tokens.fetch_add(1, Ordering::Relaxed);
                     }
-                    gen.reset_cache();
+                    Ok(false) => {
+                        if block.is_none() {
+                            std::thread::sleep(IDLE_SLEEP);
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        status.recovered_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!("Cadenza engine: inference error ({errors} in a row): {e}");
+                        if errors >= MAX_CONSECUTIVE_ERRORS {
+                            status.fail(&format!("inference keeps failing: {e}"));
+                            side.set_phase(Phase::Down);
+                            match idle_until(&mut side, &stop, &knobs, &mut loads, &mut timeline) {
+                                Wake::Reload => continue 'load,
+                                Wake::Stop => break 'load,
+                            }
+                        }
+                        gen.reset_cache();
+                    }
                 }
+            }
+            if let Some(b) = block {
+                side.answer(b);
+                answered = b;
             }
             status.dropped_in_queues.store(
                 side.shared.dropped_to_audio.load(Ordering::Relaxed)
@@ -323,6 +372,7 @@ fn run<B: Backend>(
             );
         }
     }
+    side.set_phase(Phase::Down);
     let (median, p99, max) = steps.summary();
     tracing::info!(
         "Cadenza engine stopped: {} tokens, step median {median} µs, p99 {p99} µs, max {max} µs; dropped {} to audio, {} from audio, {} refused by the host",
@@ -331,6 +381,17 @@ fn run<B: Backend>(
         side.shared.dropped_to_engine.load(Ordering::Relaxed),
         status.dropped_to_host.load(Ordering::Relaxed),
     );
+    if lockstep {
+        let late = side.shared.lockstep.timeouts.load(Ordering::Relaxed);
+        if late > 0 {
+            tracing::warn!(
+                "Cadenza engine: offline render: {late} blocks went on without the engine's plan (it took longer than {} s)",
+                bridge::LOCKSTEP_STEP_TIMEOUT.as_secs()
+            );
+        } else {
+            tracing::info!("Cadenza engine: offline render: every block had its plan");
+        }
+    }
 }
 
 /// Queue a generated note for the audio side and show it to the editor as planned.
@@ -639,6 +700,89 @@ mod tests {
         assert!(planned
             .iter()
             .any(|m| m.pitch == g.pitch && (m.beat - g.beat).abs() < 1e-9));
+        engine.stop();
+    }
+
+    /// A lockstep (offline-render) session: the engine answers each block the audio side asks for.
+    fn lockstep_session(
+        make: impl FnMut(&EngineStatus) -> Result<Generator<Flaky>, String> + Send + 'static,
+    ) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
+        let (audio, side) = Bridge::new();
+        audio.shared.lockstep.on.store(true, Ordering::Relaxed);
+        let status = Arc::new(EngineStatus::default());
+        let knobs = Arc::new(Knobs::default());
+        knobs.store(&Settings::default());
+        let engine = Engine::start_with(side, knobs, PromptSlot::default(), status.clone(), make);
+        (engine, audio, status)
+    }
+
+    /// Bounce `blocks` blocks of a quarter beat each; the generated notes, in order.
+    fn bounce(audio: &mut crate::bridge::AudioSide, blocks: u32) -> Vec<(u32, u64, u8, bool)> {
+        let mut notes = Vec::new();
+        for b in 0..blocks {
+            let beat = f64::from(b) * 0.25;
+            audio.publish(PlayClock::at(beat, 120.0));
+            if b == 0 {
+                audio.send(ToEngine::Resync {
+                    beat,
+                    playing: true,
+                    epoch: 1,
+                    heard_until: 0.0,
+                    jumped: false,
+                });
+            }
+            if b == 8 {
+                // The player plays in block 7, as the audio side sends it during the block.
+                audio.send(ToEngine::Played {
+                    beat: 1.9,
+                    pitch: 64,
+                    velocity: 0.7,
+                    on: true,
+                });
+            }
+            assert_eq!(audio.lockstep(), crate::bridge::Answer::Answered);
+            while let Some(g) = audio.receive() {
+                notes.push((g.plan, g.beat.to_bits(), g.pitch, g.on));
+            }
+        }
+        notes
+    }
+
+    #[test]
+    fn in_lockstep_the_engine_plans_only_when_asked_and_two_bounces_are_the_same() {
+        let (engine, mut audio, status) =
+            lockstep_session(|_: &EngineStatus| Ok(flaky(vec![], false)));
+        let first = bounce(&mut audio, 1);
+        let tokens = status.tokens.load(Ordering::Relaxed);
+        assert!(
+            tokens > 0,
+            "the first block was planned before it was answered"
+        );
+        // Nobody asks: the engine waits, however long the host takes.
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(status.tokens.load(Ordering::Relaxed), tokens);
+        let rest = bounce(&mut audio, 40);
+        assert!(status.tokens.load(Ordering::Relaxed) > tokens);
+        engine.stop();
+        let a = [first, rest].concat();
+        assert!(a.len() > 4, "too few notes: {a:?}");
+
+        // The same asks from a fresh engine: the same notes, whatever the threads' timing.
+        let (engine, mut audio, _) = lockstep_session(|_: &EngineStatus| Ok(flaky(vec![], false)));
+        let b = [bounce(&mut audio, 1), bounce(&mut audio, 40)].concat();
+        engine.stop();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn in_lockstep_an_engine_that_failed_to_load_is_not_waited_for() {
+        let (engine, mut audio, status) =
+            lockstep_session(|_: &EngineStatus| Err("model.onnx is missing".to_string()));
+        wait_for("the failure", || status.state() == EngineState::Failed);
+        for _ in 0..100 {
+            assert_eq!(audio.lockstep(), crate::bridge::Answer::Down);
+        }
+        assert_eq!(audio.shared.lockstep.timeouts.load(Ordering::Relaxed), 0);
         engine.stop();
     }
 }

@@ -350,6 +350,36 @@ impl ClapHost {
 }
 
 impl ClapHost {
+    /// Render offline (a bounce, CLAP render extension) or in real time. Call before `activate`,
+    /// as hosts do: nice-plug applies the mode at the next activation.
+    pub fn set_render_offline(&mut self, offline: bool) -> Result<(), String> {
+        use clap_sys::ext::render::{
+            clap_plugin_render, CLAP_EXT_RENDER, CLAP_RENDER_OFFLINE, CLAP_RENDER_REALTIME,
+        };
+        let plugin = self.instance.raw_instance();
+        let get = plugin.get_extension.ok_or("no get_extension")?;
+        // SAFETY: called on the live instance with a NUL-terminated extension id.
+        let ext = unsafe { get(plugin, CLAP_EXT_RENDER.as_ptr()) };
+        if ext.is_null() {
+            return Err("the plugin has no render extension".into());
+        }
+        // SAFETY: a non-null CLAP_EXT_RENDER pointer is a clap_plugin_render, valid as long as the
+        // plugin.
+        let render = unsafe { &*(ext as *const clap_plugin_render) };
+        let set = render.set.ok_or("render.set missing")?;
+        let mode = if offline {
+            CLAP_RENDER_OFFLINE
+        } else {
+            CLAP_RENDER_REALTIME
+        };
+        // SAFETY: `plugin` is the live instance; `mode` is one of the two CLAP render modes.
+        if unsafe { set(plugin, mode) } {
+            Ok(())
+        } else {
+            Err("the plugin refused the render mode".into())
+        }
+    }
+
     /// How the plugin shows a parameter's plain value (CLAP params extension's value_to_text).
     pub fn param_text(&mut self, id: &str, plain: f64) -> Option<String> {
         let plugin = self.instance.raw_instance();

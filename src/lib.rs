@@ -77,6 +77,9 @@ pub struct Cadenza {
     was_capture: bool,
     /// `Knobs::panic_requests` as of the last block (the editor's panic button).
     panics_seen: u32,
+    /// The host renders offline (a bounce): each block waits for the engine's plan (set at
+    /// activation; see `bridge::Lockstep`).
+    offline: bool,
 }
 
 impl Default for Cadenza {
@@ -102,6 +105,7 @@ impl Default for Cadenza {
             was_panic: false,
             was_capture: false,
             panics_seen: 0,
+            offline: false,
         }
     }
 }
@@ -217,6 +221,14 @@ impl Plugin for Cadenza {
             engine.stop();
         }
         let (audio, engine_side) = Bridge::new();
+        // A bounce (offline render) plays exactly what the engine plans, however fast the host
+        // goes: the audio side waits for the engine each block. Real time never waits.
+        self.offline = config.process_mode == ProcessMode::Offline;
+        audio
+            .shared
+            .lockstep
+            .on
+            .store(self.offline, Ordering::Relaxed);
         self.engine = Some(Engine::start(
             EngineConfig {
                 source: model::ModelSource::from_env(),
@@ -269,7 +281,7 @@ impl Plugin for Cadenza {
         let p = &self.params;
         let bypass = p.bypass.value();
         let pass_through = p.pass_through.value() || bypass;
-        let settings = p.settings(frames);
+        let mut settings = p.settings(frames);
         let now = CutOn {
             style: settings.style,
             mode: settings.mode,
@@ -323,6 +335,11 @@ impl Plugin for Cadenza {
         self.knobs
             .capture_bars
             .store(p.capture_bars.value().max(1) as u32, Ordering::Relaxed);
+        if self.offline {
+            // The engine plans once per block in a bounce: at least over the whole block.
+            let block_beats = f64::from(frames) * clock.tempo / (60.0 * transport.sample_rate);
+            settings.lookahead_beats = settings.lookahead_beats.max(block_beats + 0.25);
+        }
         // The engine reads these after it takes a message sent below: store first.
         self.knobs.store(&settings);
 
@@ -355,6 +372,11 @@ impl Plugin for Cadenza {
                     heard_until,
                     jumped,
                 });
+            }
+            if self.offline {
+                // The one wait on this thread, in a bounce only (see `bridge::Lockstep`): it ends
+                // when the engine has planned this block, is down, or took too long (counted).
+                audio.lockstep();
             }
         }
 

@@ -2,7 +2,8 @@
 //! aborts). Random block sizes (1..4096, changing every call), sample rates, tempo changes (also inside
 //! a block), time signatures, transport starts, stops, jumps and loops, sample-accurate automation of
 //! every parameter, random notes (note-offs without note-ons, wildcard keys), host resets,
-//! deactivate/activate cycles, and state saved and restored mid-session.
+//! deactivate/activate cycles (switching between real-time and offline rendering, where the audio
+//! side waits for the engine), and state saved and restored mid-session.
 //!
 //! After every call: events inside the block and in order; every note-off ends a note Cadenza was
 //! playing (except a panic's note-offs); after every transport stop nothing Cadenza started is left
@@ -106,6 +107,8 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
     let rates = [22_050.0, 44_100.0, 48_000.0, 88_200.0, 96_000.0, 192_000.0];
     let sigs = [(4u16, 4u16), (3, 4), (2, 4), (6, 8), (7, 8), (5, 4)];
     let mut sr = rates[rng.below(rates.len() as u64) as usize];
+    // Even seeds start as a bounce (offline render); every reactivation may switch.
+    host.set_render_offline(seed.is_multiple_of(2)).unwrap();
     host.activate(sr, 4096).unwrap();
     let settle = || std::thread::sleep(std::time::Duration::from_millis(300)); // the engine loads
     settle();
@@ -134,6 +137,10 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
             host.deactivate();
             must_close_all = c.sounding() > 0;
             sr = rates[rng.below(rates.len() as u64) as usize];
+            // Now and then the host bounces (renders offline): the audio side waits for the engine.
+            let offline = rng.chance(0.4);
+            note(&mut c, format!("{call}: render offline: {offline}"));
+            host.set_render_offline(offline).unwrap();
             host.activate(sr, 4096).unwrap();
             settle();
             audio_seconds += 0.3 * SPEEDUP;
