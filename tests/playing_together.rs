@@ -693,3 +693,28 @@ fn corrupt_empty_or_old_saved_states_are_refused_or_defaulted_and_the_plugin_pla
     assert_eq!(passed, 4, "the player's notes pass through");
     assert!(generated > 0, "Cadenza plays after the bad states");
 }
+
+#[test]
+fn the_render_command_offline_writes_the_same_file_twice() {
+    let _serial = serial();
+    let render = |n: u32| {
+        let out =
+            std::env::temp_dir().join(format!("cadenza-bounce-{}-{n}.mid", std::process::id()));
+        let clap = bundle_dir().join("Cadenza.clap");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_cadenza-render"))
+            .args(["--offline", "--bars", "4", "--plugin"])
+            .arg(&clap)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let bytes = std::fs::read(&out).unwrap();
+        let _ = std::fs::remove_file(&out);
+        bytes
+    };
+    let a = render(1);
+    let notes = cadenza::midi_file::read_notes(&a).unwrap();
+    assert!(notes.len() > 4, "a 4-bar bounce with {} notes", notes.len());
+    assert_eq!(a, render(2), "two bounces, one take");
+}

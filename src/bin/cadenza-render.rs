@@ -3,6 +3,11 @@
 //!
 //!     cadenza-render --plugin target/bundled/Cadenza.clap [--bars 8] [--tempo 120]
 //!                    [--prompt in.mid] [--out render-out/cadenza.mid] [--block 512] [--sample-rate 48000]
+//!                    [--offline]
+//!
+//! By default the host plays in real time, as an audio interface would; `--offline` renders as a
+//! DAW's bounce does (CLAP render mode offline: as fast as the engine plans, the same notes for the
+//! same seed every time).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +23,7 @@ struct Args {
     out: PathBuf,
     block: u32,
     sample_rate: f64,
+    offline: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -29,6 +35,7 @@ fn parse() -> Result<Args, String> {
         out: PathBuf::from("render-out/cadenza.mid"),
         block: 512,
         sample_rate: 48_000.0,
+        offline: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,7 +49,8 @@ fn parse() -> Result<Args, String> {
             "--out" => a.out = val()?.into(),
             "--block" => a.block = num(val()?)? as u32,
             "--sample-rate" => a.sample_rate = num(val()?)?,
-            "-h" | "--help" => return Err("usage: cadenza-render --plugin Cadenza.clap [--bars N] [--tempo BPM] [--prompt in.mid] [--out out.mid] [--block N] [--sample-rate HZ]".into()),
+            "--offline" => a.offline = true,
+            "-h" | "--help" => return Err("usage: cadenza-render --plugin Cadenza.clap [--bars N] [--tempo BPM] [--prompt in.mid] [--out out.mid] [--block N] [--sample-rate HZ] [--offline]".into()),
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -116,17 +124,25 @@ fn main() -> ExitCode {
         beats,
         postroll_seconds: 0.2,
         played,
-        realtime: true,
+        realtime: !args.offline,
     };
     let result = (|| -> Result<_, String> {
         let mut host = ClapHost::load(&args.plugin)?;
+        host.set_render_offline(args.offline)?;
         host.activate(args.sample_rate, args.block)?;
-        eprintln!(
-            "rendering {} bars at {} BPM (real time, {:.1} s)…",
-            args.bars,
-            args.tempo,
-            beats * 60.0 / args.tempo + 1.7
-        );
+        if args.offline {
+            eprintln!(
+                "rendering {} bars at {} BPM (offline)…",
+                args.bars, args.tempo
+            );
+        } else {
+            eprintln!(
+                "rendering {} bars at {} BPM (real time, {:.1} s)…",
+                args.bars,
+                args.tempo,
+                beats * 60.0 / args.tempo + 1.7
+            );
+        }
         let logs = session.run(&mut host)?;
         host.deactivate();
         Ok(logs)
