@@ -47,3 +47,47 @@ fn a_truncated_cache_gives_the_logits_of_a_context_that_never_went_on() {
         .fold(0.0f32, f32::max);
     assert!(moved > 1e-2, "the context made no difference: {moved}");
 }
+
+#[test]
+fn the_ring_cache_gives_python_s_logits_as_the_window_fills_and_wraps() {
+    // models/tests/fixtures/ring_logits.json: the shipped fp32 graph decoded by Python's RingDecoder
+    // (prefill 16, then single steps) over 300 tokens; written by `python -m cadenza_model.golden`.
+    use_fetched_ort();
+    #[derive(serde::Deserialize)]
+    struct Fixture {
+        tokens: Vec<u32>,
+        steps: std::collections::BTreeMap<usize, Vec<f32>>,
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fx: Fixture = serde_json::from_str(
+        &std::fs::read_to_string(root.join("models/tests/fixtures/ring_logits.json")).unwrap(),
+    )
+    .unwrap();
+    let mut model = load_model(&EngineConfig {
+        source: ModelSource::from_path(root.join("models/default")),
+        want_cuda: false,
+        choice: None,
+    })
+    .unwrap();
+    let mut last = model.feed(&fx.tokens[..16]).unwrap().to_vec();
+    let mut checked = 0;
+    for i in 16..=fx.tokens.len() {
+        if let Some(want) = fx.steps.get(&i) {
+            let worst = want
+                .iter()
+                .zip(&last)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst <= 1e-3,
+                "after {i} tokens the logits differ by {worst}"
+            );
+            checked += 1;
+        }
+        if i < fx.tokens.len() {
+            last = model.feed(&fx.tokens[i..i + 1]).unwrap().to_vec();
+        }
+    }
+    assert_eq!(checked, fx.steps.len());
+    assert_eq!(model.cache_len(), model.spec.window as usize - 1);
+}

@@ -1,11 +1,14 @@
 """Checkpoint -> model.onnx (one step graph with an explicit KV cache) + model.json (the contract).
 
-    python -m cadenza_model.export runs/base.pt models/default
+    python -m cadenza_model.export runs/base.pt models/default [--int8]
+    python -m cadenza_model.export --from-model-dir old_model_dir new_model_dir [--int8]
 
-The graph: tokens (1,T) int64, past_keys/past_values (n_layer,1,n_head,P,head_dim) float32
--> logits (1,T,vocab), present_keys/present_values (n_layer,1,n_head,P+T,head_dim). T and P are free, so
-the same graph does a prefill (T > 1, P = 0) and single steps (T = 1). The caller keeps at most
-window-1 cache entries. model.json names all of it; the Rust side refuses a mismatch.
+Format 2 (`RingStepGraph`): tokens (1,T) int64; past_keys/past_values (n_layer,n_head,C,head_dim) f32,
+C = window-1 ring slots the caller keeps; rel_index (n_head,T,C+T) int64 and mask (T,C+T) f32, which say
+per new token and key which relative distance applies and whether it is visible -> logits (T,vocab),
+new_keys/new_values (n_layer,n_head,T,head_dim), which the caller writes into slots. T is free, so the
+same graph does a prefill and single steps. model.json names all of it; the Rust side refuses a
+mismatch. `--from-model-dir` re-exports an earlier export (format 1 included: its weights are named).
 """
 from __future__ import annotations
 
@@ -16,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import ModelConfig, MusicTransformer, StepGraph
+from .model import ModelConfig, MusicTransformer, RingStepGraph, ring_inputs
 from .vocab import Vocab
 
-FORMAT_VERSION = 1
-INPUTS = {"tokens": "tokens", "past_keys": "past_keys", "past_values": "past_values"}
-OUTPUTS = {"logits": "logits", "present_keys": "present_keys", "present_values": "present_values"}
+FORMAT_VERSION = 2
+INPUTS = {"tokens": "tokens", "past_keys": "past_keys", "past_values": "past_values",
+          "rel_index": "rel_index", "mask": "mask"}
+OUTPUTS = {"logits": "logits", "new_keys": "new_keys", "new_values": "new_values"}
 
 
 def model_json(cfg: ModelConfig, vocab: Vocab, styles, name: str, extra: dict) -> dict:
@@ -54,24 +58,57 @@ def load_checkpoint(path: Path):
 
 def export_onnx(model: MusicTransformer, path: Path):
     cfg = model.cfg
+    slots = cfg.window - 1
     # Trace with sizes that are neither 0 nor 1, so nothing specializes on them.
-    tokens = torch.randint(3, cfg.vocab_size, (1, 3))
-    pk = torch.randn(cfg.n_layer, 1, cfg.n_head, 5, cfg.head_dim)
+    t = 3
+    tokens = torch.randint(3, cfg.vocab_size, (1, t))
+    pk = torch.randn(cfg.n_layer, cfg.n_head, slots, cfg.head_dim)
     pv = torch.randn_like(pk)
+    index, mask = ring_inputs([None] * slots, list(range(t)), cfg.window, cfg.n_head)
     # The wrapper must be in eval mode: the exporter restores the wrapper's mode afterwards, recursively,
     # and a fresh module is in training mode (that would silently switch the model's dropout back on).
     torch.onnx.export(
-        StepGraph(model).eval(), (tokens, pk, pv), str(path),
+        RingStepGraph(model).eval(), (tokens, pk, pv, index, mask), str(path),
         input_names=list(INPUTS.values()), output_names=list(OUTPUTS.values()),
         dynamic_axes={
-            "tokens": {1: "new"}, "past_keys": {3: "past"}, "past_values": {3: "past"},
-            "logits": {1: "new"}, "present_keys": {3: "total"}, "present_values": {3: "total"},
+            "tokens": {1: "new"}, "rel_index": {1: "new", 2: "keys"}, "mask": {0: "new", 1: "keys"},
+            "logits": {0: "new"}, "new_keys": {2: "new"}, "new_values": {2: "new"},
         },
         # No constant folding: every weight stays an initializer under its PyTorch name, so the
         # exported file is also a checkpoint (`load_onnx_model`, used to fine-tune the shipped model).
-        # ONNX Runtime folds the transposes itself when it loads the graph.
+        # ONNX Runtime folds the per-head reshapes itself when it loads the graph.
         opset_version=17, do_constant_folding=False,
     )
+
+
+class RingDecoder:
+    """Drives an exported graph as the Rust engine does: a ring of window-1 cache slots, the slot of
+    context position p being p mod (window-1)."""
+
+    def __init__(self, path: Path, window: int):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        shape = self.sess.get_inputs()[1].shape  # (n_layer, n_head, slots, head_dim)
+        self.n_head, self.slots, self.window = int(shape[1]), window - 1, window
+        self.k = np.zeros([int(d) for d in shape], np.float32)
+        self.v = np.zeros_like(self.k)
+        self.positions = [None] * self.slots
+        self.next = 0
+
+    def feed(self, tokens: np.ndarray) -> np.ndarray:
+        """tokens (1,T) int64 after the context so far -> their logits (T, vocab)."""
+        new = list(range(self.next, self.next + tokens.shape[1]))
+        index, mask = ring_inputs(self.positions, new, self.window, self.n_head)
+        logits, nk, nv = self.sess.run(None, {"tokens": tokens, "past_keys": self.k, "past_values": self.v,
+                                              "rel_index": index.numpy(), "mask": mask.numpy()})
+        for i, p in enumerate(new):
+            s = p % self.slots
+            self.k[:, :, s], self.v[:, :, s], self.positions[s] = nk[:, :, i], nv[:, :, i], p
+        self.next += len(new)
+        return logits
 
 
 def load_onnx_model(model_dir: Path):
@@ -130,28 +167,18 @@ def export_dir(model: MusicTransformer, vocab: Vocab, styles, name: str, info: d
 
 
 def onnx_parity(model: MusicTransformer, onnx_path: Path, n_tokens: int, seed: int = 0) -> float:
-    """Max |logit| difference: ONNX prefill + single steps with a sliding cache vs the full PyTorch forward."""
-    import onnxruntime as ort
-
+    """Max |logit| difference: ONNX prefill + single steps on a ring cache vs the full PyTorch forward."""
     cfg = model.cfg
     model.eval()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
     g = torch.Generator().manual_seed(seed)
     toks = torch.randint(3, cfg.vocab_size, (1, n_tokens), generator=g)
     with torch.no_grad():
         full = model(toks)[0].numpy()
-    pk = np.zeros((cfg.n_layer, 1, cfg.n_head, 0, cfg.head_dim), np.float32)
-    pv = pk.copy()
+    dec = RingDecoder(onnx_path, cfg.window)
     prefill = min(16, n_tokens)
-    lg, pk, pv = sess.run(None, {"tokens": toks[:, :prefill].numpy(), "past_keys": pk, "past_values": pv})
-    worst = float(np.abs(lg[0] - full[:prefill]).max())
-    keep = cfg.window - 1
+    worst = float(np.abs(dec.feed(toks[:, :prefill].numpy()) - full[:prefill]).max())
     for i in range(prefill, n_tokens):
-        pk, pv = pk[:, :, :, -keep:], pv[:, :, :, -keep:]
-        lg, pk, pv = sess.run(None, {"tokens": toks[:, i:i + 1].numpy(), "past_keys": pk, "past_values": pv})
-        worst = max(worst, float(np.abs(lg[0, 0] - full[i]).max()))
+        worst = max(worst, float(np.abs(dec.feed(toks[:, i:i + 1].numpy())[0] - full[i]).max()))
     return worst
 
 
@@ -174,24 +201,14 @@ def quantize_int8(onnx_path: Path, out_path: Path):
 
 
 def compare_int8(fp32_path: Path, int8_path: Path, tokens: np.ndarray, window: int) -> dict:
-    """Decode the same tokens through both graphs (prefill 16, then single steps with a sliding cache):
+    """Decode the same tokens through both graphs (prefill 16, then single steps on a ring cache):
     mean KL(fp32 || int8) of the next-token distributions, and how often their argmax agrees."""
-    import onnxruntime as ort
 
     def run(path):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        shape = [int(d) if isinstance(d, int) else 0 for d in sess.get_inputs()[1].shape]
-        pk = np.zeros(shape, np.float32)
-        pv = pk.copy()
-        outs = []
-        lg, pk, pv = sess.run(None, {"tokens": tokens[:, :16], "past_keys": pk, "past_values": pv})
-        outs.append(lg[0])
+        dec = RingDecoder(path, window)
+        outs = [dec.feed(tokens[:, :16])]
         for i in range(16, tokens.shape[1]):
-            pk, pv = pk[:, :, :, -(window - 1):], pv[:, :, :, -(window - 1):]
-            lg, pk, pv = sess.run(None, {"tokens": tokens[:, i:i + 1], "past_keys": pk, "past_values": pv})
-            outs.append(lg[0])
+            outs.append(dec.feed(tokens[:, i:i + 1]))
         return np.concatenate(outs)
 
     a, b = run(fp32_path), run(int8_path)
@@ -207,31 +224,47 @@ def compare_int8(fp32_path: Path, int8_path: Path, tokens: np.ndarray, window: i
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("source", type=Path, help="a training checkpoint (.pt), or with --from-model-dir a model folder")
     ap.add_argument("out_dir", type=Path)
-    ap.add_argument("--name", default="cadenza-default")
+    ap.add_argument("--from-model-dir", action="store_true",
+                    help="the source is an exported model folder (model.onnx + model.json, any format)")
+    ap.add_argument("--name", default=None, help="model name (default: cadenza-default, or the source's)")
     ap.add_argument("--parity-tokens", type=int, default=0, help="check parity over this many tokens (0: window+64)")
     ap.add_argument("--int8", action="store_true", help="also write model.int8.onnx and report its KL/argmax vs fp32")
     a = ap.parse_args(argv)
 
-    ck, cfg, vocab, model = load_checkpoint(a.checkpoint)
-    info = dict(ck.get("train_info", {}))
-    export_dir(model, vocab, ck["styles"], a.name, info, a.out_dir, a.parity_tokens)
+    if a.from_model_dir:
+        model, vocab, styles, meta = load_onnx_model(a.source)
+        cfg = model.cfg
+        info = {k: v for k, v in meta.get("training", {}).items() if k != "int8"}
+        name = a.name or meta["name"]
+    else:
+        ck, cfg, vocab, model = load_checkpoint(a.source)
+        info, styles = dict(ck.get("train_info", {})), ck["styles"]
+        name = a.name or "cadenza-default"
+    export_dir(model, vocab, styles, name, info, a.out_dir, a.parity_tokens)
     if a.int8:
-        onnx_path = a.out_dir / "model.onnx"
-        int8_path = a.out_dir / "model.int8.onnx"
-        quantize_int8(onnx_path, int8_path)
-        # Real music, not random tokens: the golden chorale excerpt, repeated past the window.
-        from .golden import CHORALE
-        from .vocab import notes_to_tokens
-        notes = [tuple(n) for n in json.loads(CHORALE.read_text())]
-        toks = [vocab.style(0)] + notes_to_tokens(notes, vocab)
-        toks = (toks * (1 + (cfg.window + 64) // len(toks)))[:cfg.window + 64]
-        report = compare_int8(onnx_path, int8_path, np.array([toks], dtype=np.int64), cfg.window)
-        print(f"[export] int8: {report}")
-        meta = json.loads((a.out_dir / "model.json").read_text())
-        meta["training"]["int8"] = report
-        (a.out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_int8(a.out_dir, vocab, cfg)
+
+
+def write_int8(out_dir: Path, vocab: Vocab, cfg: ModelConfig) -> dict:
+    """model.int8.onnx beside model.onnx, with its KL and argmax agreement against fp32 in model.json."""
+    onnx_path = out_dir / "model.onnx"
+    int8_path = out_dir / "model.int8.onnx"
+    quantize_int8(onnx_path, int8_path)
+    # Real music, not random tokens: the golden chorale excerpt, repeated past the window.
+    from .golden import CHORALE
+    from .vocab import notes_to_tokens
+    notes = [tuple(n) for n in json.loads(CHORALE.read_text())]
+    toks = [vocab.style(0)] + notes_to_tokens(notes, vocab)
+    toks = (toks * (1 + (cfg.window + 64) // len(toks)))[:cfg.window + 64]
+    report = compare_int8(onnx_path, int8_path, np.array([toks], dtype=np.int64), cfg.window)
+    print(f"[export] int8: {report}")
+    meta = json.loads((out_dir / "model.json").read_text())
+    meta["training"]["int8"] = report
+    (out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return report
+
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,10 @@ from .vocab import Vocab, notes_to_tokens, tokens_to_notes
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 GOLDEN = FIXTURES / "golden_tokens.json"
 CHORALE = FIXTURES / "bwv66.6_opening.json"
+RING_LOGITS = FIXTURES / "ring_logits.json"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "default"
+# Where the ring fixture records the logits: inside the first window, as it fills, and after it wrapped.
+RING_STEPS = (16, 100, 255, 256, 299)
 
 EDGE_CASES = {
     "empty": [],
@@ -53,11 +57,37 @@ def write_chorale_excerpt():
     CHORALE.write_text(json.dumps(notes) + "\n")
 
 
+def ring_logits(model_dir: Path = DEFAULT_MODEL) -> dict:
+    """The shipped fp32 graph decoded as the engine does (prefill 16, then single steps on the ring
+    cache) over 300 tokens of the chorale: the logits after the tokens counted in RING_STEPS. The Rust
+    session must give the same (tests/model_session.rs)."""
+    import numpy as np
+
+    from .export import RingDecoder
+
+    meta = json.loads((model_dir / "model.json").read_text())
+    v = Vocab.from_json(meta["vocab"])
+    notes = [tuple(n) for n in json.loads(CHORALE.read_text())]
+    piece = notes_to_tokens(notes, v)
+    toks = [v.style(0)] + (piece * (1 + 300 // len(piece)))[:299]
+    dec = RingDecoder(model_dir / "model.onnx", meta["window"])
+    out = {"tokens": toks, "steps": {}}
+    last = dec.feed(np.array([toks[:16]], np.int64))[-1]
+    for i in range(16, len(toks) + 1):
+        if i in RING_STEPS:
+            out["steps"][str(i)] = [round(float(x), 5) for x in last]
+        if i < len(toks):
+            last = dec.feed(np.array([toks[i:i + 1]], np.int64))[-1]
+    return out
+
+
 def main():
     if not CHORALE.exists():
         write_chorale_excerpt()
     GOLDEN.write_text(json.dumps(build(), indent=1) + "\n")
     print(f"wrote {GOLDEN}")
+    RING_LOGITS.write_text(json.dumps(ring_logits()) + "\n")
+    print(f"wrote {RING_LOGITS}")
 
 
 if __name__ == "__main__":

@@ -192,3 +192,76 @@ class StepGraph(nn.Module):
 
     def forward(self, tokens, past_keys, past_values):
         return self.model.step(tokens, past_keys, past_values)
+
+
+class RingStepGraph(nn.Module):
+    """The module exported to ONNX in format 2: one decode/prefill step against a ring KV cache that
+    the caller keeps, with the same weights and the same result as `MusicTransformer.step`.
+
+    Format 1 (`StepGraph`) concatenates the cache inside the graph and returns all of it, so every step
+    copies the whole cache twice and gathers a head_dim-wide embedding per distance. Here the caller
+    owns `C = window - 1` cache slots in any order and says, per new token and slot, which relative
+    distance applies (`rel_index`) and whether the slot may be seen (`mask`); the graph returns only
+    the new tokens' keys and values, which the caller writes into slots. Relative logits are one
+    (H,T,Dh) x (H,Dh,window) product, then gathered at the distances in use.
+
+    Inputs: tokens (1,T) int64; past_keys, past_values (n_layer, n_head, C, head_dim) f32;
+    rel_index (n_head, T, C+T) int64 (distance, clamped to 0..window-1); mask (T, C+T) f32 (0 where
+    the key is visible, -inf where not: an empty slot, beyond the window, a later new token). The last
+    T columns stand for the new tokens themselves, in order.
+    Outputs: logits (T, vocab); new_keys, new_values (n_layer, n_head, T, head_dim).
+    """
+
+    def __init__(self, model: MusicTransformer):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens, past_keys, past_values, rel_index, mask):
+        m, cfg = self.model, self.model.cfg
+        h, dh, d = cfg.n_head, cfg.head_dim, cfg.d_model
+        slots = cfg.window - 1
+        scale = 1.0 / math.sqrt(dh)
+        x = m.embed(tokens.reshape(-1)) * math.sqrt(d)  # (T, D)
+        ks, vs = [], []
+        for i, b in enumerate(m.blocks):
+            a = b.attn
+            w, bias = a.qkv.weight, a.qkv.bias  # (3D, D), (3D)
+            # Per-head projections (H, D, Dh); the query carries the 1/sqrt(Dh) of both logit terms.
+            wq = w[:d].reshape(h, dh, d).transpose(1, 2) * scale
+            wk = w[d:2 * d].reshape(h, dh, d).transpose(1, 2)
+            wv = w[2 * d:].reshape(h, dh, d).transpose(1, 2)
+            bq = bias[:d].reshape(h, 1, dh) * scale
+            bk = bias[d:2 * d].reshape(h, 1, dh)
+            bv = bias[2 * d:].reshape(h, 1, dh)
+            y = b.ln1(x)
+            q, k, v = y @ wq + bq, y @ wk + bk, y @ wv + bv  # (H, T, Dh)
+            content = torch.cat([q @ past_keys[i].transpose(1, 2), q @ k.transpose(1, 2)], dim=2)
+            rel = torch.gather(q @ a.rel_emb.transpose(1, 2), 2, rel_index)  # (H, T, C+T)
+            att = F.softmax(content + rel + mask, dim=-1)
+            ctx = att[:, :, :slots] @ past_values[i] + att[:, :, slots:] @ v  # (H, T, Dh)
+            wo = a.out.weight.transpose(0, 1).reshape(h, dh, d)
+            x = x + (ctx @ wo).sum(0) + a.out.bias
+            x = x + b.ff(b.ln2(x))
+            ks.append(k)
+            vs.append(v)
+        return m.head(m.ln_f(x)), torch.stack(ks), torch.stack(vs)
+
+
+def ring_inputs(positions, new_positions, window: int, n_head: int):
+    """`rel_index` and `mask` for `RingStepGraph`: `positions` are the context positions held by the C
+    slots (None for an empty slot), `new_positions` those of the T new tokens. Plain Python lists; the
+    Rust engine builds the same two tensors."""
+    cols = list(positions) + list(new_positions)
+    index, mask = [], []
+    for qp in new_positions:
+        irow, mrow = [], []
+        for j, kp in enumerate(cols):
+            dist = None if kp is None else qp - kp
+            # A new token sees the new tokens up to itself, and cache slots within the window.
+            visible = dist is not None and 0 <= dist < window
+            irow.append(min(max(dist or 0, 0), window - 1))
+            mrow.append(0.0 if visible else float("-inf"))
+        index.append(irow)
+        mask.append(mrow)
+    idx = torch.tensor(index, dtype=torch.int64).unsqueeze(0).expand(n_head, -1, -1).contiguous()
+    return idx, torch.tensor(mask, dtype=torch.float32)

@@ -38,3 +38,14 @@ def test_int8_variant_stays_close_to_fp32(tmp_path):
     r = compare_int8(fp32, int8, np.random.default_rng(0).integers(3, v.size, (1, 40)), cfg.window)
     assert r["kl_to_fp32"] < 0.05 and r["argmax_agreement"] > 0.8, r
     assert r["bytes"] < fp32.stat().st_size
+
+
+def test_the_ring_fixture_matches_the_shipped_model():
+    # The Rust session is checked against models/tests/fixtures/ring_logits.json; after a re-export of
+    # models/default, `python -m cadenza_model.golden` must rewrite it.
+    from cadenza_model.golden import RING_LOGITS, ring_logits
+
+    saved, now = json.loads(RING_LOGITS.read_text()), ring_logits()
+    assert saved["tokens"] == now["tokens"] and saved["steps"].keys() == now["steps"].keys()
+    for step, logits in now["steps"].items():
+        assert np.abs(np.array(saved["steps"][step]) - np.array(logits)).max() < 1e-3, step

@@ -1,8 +1,12 @@
-//! One ONNX Runtime session running the step graph, with the KV cache it feeds back.
+//! One ONNX Runtime session running the step graph, with the ring KV cache it reads and fills.
 //!
-//! Engine thread only. Inputs and outputs follow model.json (see `models/cadenza_model/export.py`):
-//! tokens (1,T) i64; past/present keys and values (n_layer,1,n_head,P,head_dim) f32; logits (1,T,V).
-//! The cache keeps at most `window - 1` entries: that is all the graph's attention window can see.
+//! Engine thread only. Inputs and outputs follow model.json format 2 (see
+//! `models/cadenza_model/export.py`, `RingStepGraph`): tokens (1,T) i64; past keys and values
+//! (n_layer, n_head, C, head_dim) f32 with C = window - 1 ring slots; rel_index (n_head, T, C+T) i64 and
+//! mask (T, C+T) f32, built here, saying per new token which relative distance each key is at and
+//! whether it may be seen -> logits (T, vocab); the new tokens' keys and values (n_layer, n_head, T,
+//! head_dim), written here into their slots. Context position p lives in slot p mod C, so a step
+//! copies one token's keys and values, never the cache, and the graph reads the cache in place.
 
 use ort::ep::ExecutionProvider;
 use ort::session::{builder::GraphOptimizationLevel, Session};
@@ -48,14 +52,21 @@ pub struct OnnxModel {
     pub spec: ModelSpec,
     io: IoNames,
     pub provider: Provider,
-    /// Cache, layout (n_layer, 1, n_head, past_len, head_dim).
-    past_k: Vec<f32>,
-    past_v: Vec<f32>,
-    past_len: usize,
+    /// The ring cache, layout (n_layer, n_head, slots, head_dim); position p in slot p % slots.
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    /// The context position each slot holds, or -1 (empty: masked).
+    slot_pos: Vec<i64>,
+    /// Tokens in the cache: positions `next - len .. next`.
+    len: usize,
+    /// Context position of the next token fed.
+    next: i64,
     /// Logits of the last token fed.
     logits: Vec<f32>,
-    /// Token ids as i64 for the input tensor (reused).
+    /// Input buffers, reused: token ids, relative-distance index (n_head, T, slots+T), mask (T, slots+T).
     token_buf: Vec<i64>,
+    index_buf: Vec<i64>,
+    mask_buf: Vec<f32>,
 }
 
 impl OnnxModel {
@@ -101,33 +112,67 @@ impl OnnxModel {
         };
         let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-        for name in [&io.tokens, &io.past_keys, &io.past_values] {
+        for name in [
+            &io.tokens,
+            &io.past_keys,
+            &io.past_values,
+            &io.rel_index,
+            &io.mask,
+        ] {
             if !inputs.contains(&name.as_str()) {
                 return Err(ModelError::Mismatch(format!(
                     "graph has no input `{name}` (it has {inputs:?})"
                 )));
             }
         }
-        for name in [&io.logits, &io.present_keys, &io.present_values] {
+        for name in [&io.logits, &io.new_keys, &io.new_values] {
             if !outputs.contains(&name.as_str()) {
                 return Err(ModelError::Mismatch(format!(
                     "graph has no output `{name}` (it has {outputs:?})"
                 )));
             }
         }
-        let cap = spec.cache_floats_per_token() * spec.window as usize;
+        let slots = spec.window as usize - 1;
+        let want = [
+            i64::from(spec.n_layer),
+            i64::from(spec.n_head),
+            slots as i64,
+            i64::from(spec.head_dim),
+        ];
+        for name in [&io.past_keys, &io.past_values] {
+            let shape = session
+                .inputs()
+                .iter()
+                .find(|o| o.name() == name.as_str())
+                .and_then(|o| o.dtype().tensor_shape())
+                .map(|s| s.iter().copied().collect::<Vec<i64>>())
+                .unwrap_or_default();
+            // Dynamic dimensions (-1) accept anything; fixed ones must be model.json's.
+            let fits = shape.len() == 4 && shape.iter().zip(want).all(|(&g, w)| g < 0 || g == w);
+            if !fits {
+                return Err(ModelError::Mismatch(format!(
+                    "input `{name}` has shape {shape:?}; model.json says (n_layer, n_head, window - 1, head_dim) = {want:?}"
+                )));
+            }
+        }
+        let cap = spec.cache_floats_per_token() * slots;
         let vocab = spec.vocab().size as usize;
         let window = spec.window as usize;
+        let cols = slots + window;
         Ok(Self {
             session,
-            spec,
             io,
             provider,
-            past_k: Vec::with_capacity(cap),
-            past_v: Vec::with_capacity(cap),
-            past_len: 0,
+            keys: vec![0.0; cap],
+            values: vec![0.0; cap],
+            slot_pos: vec![-1; slots],
+            len: 0,
+            next: 0,
             logits: vec![0.0; vocab],
             token_buf: Vec::with_capacity(window),
+            index_buf: Vec::with_capacity(spec.n_head as usize * window * cols),
+            mask_buf: Vec::with_capacity(window * cols),
+            spec,
         })
     }
 
@@ -141,97 +186,125 @@ impl OnnxModel {
 
     /// Forget the context.
     pub fn reset(&mut self) {
-        self.past_k.clear();
-        self.past_v.clear();
-        self.past_len = 0;
+        self.slot_pos.fill(-1);
+        self.len = 0;
+        self.next = 0;
     }
 
-    /// Keep the first `len` cache entries (exact: entries never depend on later tokens). Compacts the
-    /// (n_layer, 1, n_head, past_len, head_dim) layout in place; no allocation.
+    /// Keep the first `len` cache entries (exact: entries never depend on later tokens). The later
+    /// slots are marked empty; nothing moves.
     pub fn truncate(&mut self, len: usize) {
-        if len >= self.past_len {
+        if len >= self.len {
             return;
         }
-        let d = self.spec.head_dim as usize;
-        let blocks = self.spec.n_layer as usize * self.spec.n_head as usize;
-        for buf in [&mut self.past_k, &mut self.past_v] {
-            // Block b moves from b * past_len * d to b * len * d: never past its own start, so
-            // copying in increasing order of b is safe.
-            for b in 0..blocks {
-                let from = b * self.past_len * d;
-                buf.copy_within(from..from + len * d, b * len * d);
+        let keep_until = self.next - (self.len - len) as i64;
+        for p in &mut self.slot_pos {
+            if *p >= keep_until {
+                *p = -1;
             }
-            buf.truncate(blocks * len * d);
         }
-        self.past_len = len;
+        self.next = keep_until;
+        self.len = len;
     }
 
     /// Tokens in the cache.
     pub fn cache_len(&self) -> usize {
-        self.past_len
+        self.len
     }
 
     /// Room left before the window is full.
     pub fn room(&self) -> usize {
-        (self.spec.window as usize - 1).saturating_sub(self.past_len)
+        self.slots().saturating_sub(self.len)
     }
 
-    /// Run `tokens` after the cache and return the logits that follow the last of them.
+    fn slots(&self) -> usize {
+        self.spec.window as usize - 1
+    }
+
+    /// Run `tokens` after the cache and return the logits that follow the last of them. At most
+    /// `window` tokens at once.
     pub fn feed(&mut self, tokens: &[u32]) -> Result<&[f32], ModelError> {
-        if tokens.is_empty() {
-            return Err(ModelError::Inference("nothing to feed".into()));
+        let window = self.spec.window as usize;
+        if tokens.is_empty() || tokens.len() > window {
+            return Err(ModelError::Inference(format!(
+                "feed takes 1 to {window} tokens, not {}",
+                tokens.len()
+            )));
         }
         let (l, h, d) = (
             self.spec.n_layer as usize,
             self.spec.n_head as usize,
             self.spec.head_dim as usize,
         );
+        let slots = self.slots();
         let vocab = self.spec.vocab().size as usize;
         let t = tokens.len();
+        let cols = slots + t;
         self.token_buf.clear();
         self.token_buf.extend(tokens.iter().map(|&x| i64::from(x)));
-        let past_shape = [l as i64, 1, h as i64, self.past_len as i64, d as i64];
+        ring_inputs(
+            &self.slot_pos,
+            self.next,
+            t,
+            window,
+            h,
+            &mut self.index_buf,
+            &mut self.mask_buf,
+        );
+        let past_shape = [l as i64, h as i64, slots as i64, d as i64];
         let inf = |e: ort::Error| ModelError::Inference(e.to_string());
         let tok =
             TensorRef::from_array_view(([1i64, t as i64], &self.token_buf[..])).map_err(inf)?;
-        let pk = TensorRef::from_array_view((past_shape, &self.past_k[..])).map_err(inf)?;
-        let pv = TensorRef::from_array_view((past_shape, &self.past_v[..])).map_err(inf)?;
+        let pk = TensorRef::from_array_view((past_shape, &self.keys[..])).map_err(inf)?;
+        let pv = TensorRef::from_array_view((past_shape, &self.values[..])).map_err(inf)?;
+        let index =
+            TensorRef::from_array_view(([h as i64, t as i64, cols as i64], &self.index_buf[..]))
+                .map_err(inf)?;
+        let mask = TensorRef::from_array_view(([t as i64, cols as i64], &self.mask_buf[..]))
+            .map_err(inf)?;
         let outputs = self
             .session
             .run(ort::inputs![
                 self.io.tokens.as_str() => tok,
                 self.io.past_keys.as_str() => pk,
                 self.io.past_values.as_str() => pv,
+                self.io.rel_index.as_str() => index,
+                self.io.mask.as_str() => mask,
             ])
             .map_err(inf)?;
         let (shape, logits) = outputs[self.io.logits.as_str()]
             .try_extract_tensor::<f32>()
             .map_err(inf)?;
-        if shape.len() != 3 || shape[2] as usize != vocab || shape[1] as usize != t {
+        if shape[..] != [t as i64, vocab as i64] {
             return Err(ModelError::Mismatch(format!(
-                "logits have shape {shape:?}, expected [1, {t}, {vocab}]"
+                "logits have shape {shape:?}, expected [{t}, {vocab}]"
             )));
         }
         self.logits
             .copy_from_slice(&logits[(t - 1) * vocab..t * vocab]);
-        let total = self.past_len + t;
-        let keep = total.min(self.spec.window as usize - 1);
-        for (name, dst) in [
-            (&self.io.present_keys, &mut self.past_k),
-            (&self.io.present_values, &mut self.past_v),
+        // Only the last `slots` new tokens stay (earlier ones would be overwritten anyway).
+        let first = t.saturating_sub(slots);
+        for (name, ring) in [
+            (&self.io.new_keys, &mut self.keys),
+            (&self.io.new_values, &mut self.values),
         ] {
-            let (shape, present) = outputs[name.as_str()]
+            let (shape, new) = outputs[name.as_str()]
                 .try_extract_tensor::<f32>()
                 .map_err(inf)?;
-            let want = [l as i64, 1, h as i64, total as i64, d as i64];
+            let want = [l as i64, h as i64, t as i64, d as i64];
             if shape[..] != want[..] {
                 return Err(ModelError::Mismatch(format!(
                     "`{name}` has shape {shape:?}, expected {want:?}"
                 )));
             }
-            trim_cache(present, l * h, total, keep, d, dst);
+            write_ring(new, l * h, t, first, d, slots, self.next, ring);
         }
-        self.past_len = keep;
+        for i in first..t {
+            let p = self.next + i as i64;
+            self.slot_pos[p as usize % slots] = p;
+        }
+        self.next += t as i64;
+        self.len = (self.len + t).min(slots);
         Ok(&self.logits)
     }
 
@@ -240,20 +313,63 @@ impl OnnxModel {
     }
 }
 
-/// Copy the last `keep` of `total` entries of each of the `blocks` (layer, head) blocks of `src` into
-/// `dst` (layout blocks × keep × head_dim).
-fn trim_cache(
-    src: &[f32],
-    blocks: usize,
-    total: usize,
-    keep: usize,
-    head_dim: usize,
-    dst: &mut Vec<f32>,
+/// Fill `index` (n_head, T, slots+T) and `mask` (T, slots+T) for `t` new tokens at positions
+/// `next..next+t`, against the ring whose slots hold the positions `slot_pos` (-1: empty) and then
+/// the new tokens themselves: a key is visible when it is at distance 0..window-1 before the query
+/// (a later new token, an empty slot, or one beyond the window is masked with -inf).
+fn ring_inputs(
+    slot_pos: &[i64],
+    next: i64,
+    t: usize,
+    window: usize,
+    heads: usize,
+    index: &mut Vec<i64>,
+    mask: &mut Vec<f32>,
 ) {
-    dst.clear();
+    let cols = slot_pos.len() + t;
+    let w = window as i64;
+    index.clear();
+    mask.clear();
+    for i in 0..t {
+        let q = next + i as i64;
+        let keys = slot_pos
+            .iter()
+            .copied()
+            .chain((0..t as i64).map(|j| next + j));
+        for p in keys {
+            let dist = q - p;
+            let visible = p >= 0 && (0..w).contains(&dist);
+            index.push(dist.clamp(0, w - 1));
+            mask.push(if visible { 0.0 } else { f32::NEG_INFINITY });
+        }
+    }
+    // The same distances for every head.
+    let one = t * cols;
+    for _ in 1..heads {
+        index.extend_from_within(..one);
+    }
+}
+
+/// Write the new tokens `first..t` of `new` (blocks × t × head_dim, one block per layer and head) into
+/// their ring slots in `ring` (blocks × slots × head_dim): token i is position `next + i`.
+#[allow(clippy::too_many_arguments)]
+fn write_ring(
+    new: &[f32],
+    blocks: usize,
+    t: usize,
+    first: usize,
+    head_dim: usize,
+    slots: usize,
+    next: i64,
+    ring: &mut [f32],
+) {
     for b in 0..blocks {
-        let start = (b * total + (total - keep)) * head_dim;
-        dst.extend_from_slice(&src[start..start + keep * head_dim]);
+        for i in first..t {
+            let slot = (next + i as i64) as usize % slots;
+            let src = (b * t + i) * head_dim;
+            let dst = (b * slots + slot) * head_dim;
+            ring[dst..dst + head_dim].copy_from_slice(&new[src..src + head_dim]);
+        }
     }
 }
 
@@ -262,14 +378,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trimming_keeps_the_newest_entries_of_every_block() {
-        // 2 blocks × 4 entries × head_dim 2
-        let src: Vec<f32> = (0..16).map(|x| x as f32).collect();
-        let mut dst = Vec::new();
-        trim_cache(&src, 2, 4, 3, 2, &mut dst);
+    fn ring_inputs_see_the_window_back_and_the_new_tokens_up_to_themselves() {
+        // 3 slots holding positions 4, 5, empty; two new tokens at 6 and 7; window 3.
+        let (mut index, mut mask) = (Vec::new(), Vec::new());
+        ring_inputs(&[4, 5, -1], 6, 2, 3, 2, &mut index, &mut mask);
+        let ninf = f32::NEG_INFINITY;
+        // Query 6: 4 (dist 2) and 5 (dist 1) visible, the empty slot not, itself yes, 7 not.
+        // Query 7: 4 is at distance 3, beyond the window; 5, 6 and itself visible.
         assert_eq!(
-            dst,
-            vec![2., 3., 4., 5., 6., 7., 10., 11., 12., 13., 14., 15.]
+            mask,
+            vec![0.0, 0.0, ninf, 0.0, ninf, ninf, 0.0, ninf, 0.0, 0.0]
         );
+        assert_eq!(&index[..10], &[2, 1, 2, 0, 0, 2, 2, 2, 1, 0]);
+        assert_eq!(&index[10..], &index[..10], "the same for the second head");
+    }
+
+    #[test]
+    fn new_entries_land_in_their_slots_of_every_block() {
+        // 2 blocks × 2 new tokens × head_dim 1, into 3 slots, positions 2 and 3 (slots 2 and 0).
+        let new = [10.0, 11.0, 20.0, 21.0];
+        let mut ring = vec![0.0; 6];
+        write_ring(&new, 2, 2, 0, 1, 3, 2, &mut ring);
+        assert_eq!(ring, vec![11.0, 0.0, 10.0, 21.0, 0.0, 20.0]);
     }
 }

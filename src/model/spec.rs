@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::tokenizer::Vocab;
 
 /// The model.json format this build reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The only architecture this build can drive.
 pub const ARCHITECTURE: &str = "music-transformer-relative";
 
@@ -16,13 +16,22 @@ pub const ARCHITECTURE: &str = "music-transformer-relative";
 pub enum SpecError {
     #[error("model.json is not valid: {0}")]
     Parse(String),
-    #[error("model.json has format_version {found}; this Cadenza reads version {supported} (update Cadenza, or re-export the model)")]
+    #[error("model.json has format_version {found}; this Cadenza reads version {supported} ({})", format_hint(.found, .supported))]
     UnsupportedFormat { found: u32, supported: u32 },
     #[error("model.json field `{field}`: {problem}")]
     Invalid {
         field: &'static str,
         problem: String,
     },
+}
+
+/// What to do about a model.json of another format version.
+fn format_hint(found: &u32, supported: &u32) -> &'static str {
+    if found < supported {
+        "re-export it: python -m cadenza_model.export --from-model-dir FOLDER FOLDER"
+    } else {
+        "update Cadenza, or re-export the model with this Cadenza's models/ pipeline"
+    }
 }
 
 /// The `vocab` block, exactly as Python writes it: the layout plus the pitch count it assumes.
@@ -59,9 +68,11 @@ pub struct IoNames {
     pub tokens: String,
     pub past_keys: String,
     pub past_values: String,
+    pub rel_index: String,
+    pub mask: String,
     pub logits: String,
-    pub present_keys: String,
-    pub present_values: String,
+    pub new_keys: String,
+    pub new_values: String,
 }
 
 impl ModelSpec {
@@ -172,9 +183,11 @@ impl ModelSpec {
             tokens: get(&self.inputs, "inputs", "tokens")?,
             past_keys: get(&self.inputs, "inputs", "past_keys")?,
             past_values: get(&self.inputs, "inputs", "past_values")?,
+            rel_index: get(&self.inputs, "inputs", "rel_index")?,
+            mask: get(&self.inputs, "inputs", "mask")?,
             logits: get(&self.outputs, "outputs", "logits")?,
-            present_keys: get(&self.outputs, "outputs", "present_keys")?,
-            present_values: get(&self.outputs, "outputs", "present_values")?,
+            new_keys: get(&self.outputs, "outputs", "new_keys")?,
+            new_values: get(&self.outputs, "outputs", "new_values")?,
         })
     }
 
@@ -221,6 +234,21 @@ mod tests {
                 found: 99,
                 supported: FORMAT_VERSION
             }
+        );
+        assert!(parse(&v)
+            .unwrap_err()
+            .to_string()
+            .contains("update Cadenza"));
+    }
+
+    #[test]
+    fn an_older_format_says_how_to_re_export() {
+        let mut v = good();
+        v["format_version"] = 1.into();
+        let e = parse(&v).unwrap_err().to_string();
+        assert!(
+            e.contains("format_version 1") && e.contains("--from-model-dir"),
+            "{e}"
         );
     }
 
