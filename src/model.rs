@@ -8,8 +8,12 @@ pub mod spec;
 pub use session::{ModelError, OnnxModel};
 pub use spec::{ModelSpec, SpecError};
 
-/// The shipped model's graph, embedded so the plugin works with nothing beside it but ONNX Runtime.
-pub const DEFAULT_MODEL_ONNX: &[u8] = include_bytes!("../models/default/model.onnx");
+/// The shipped model's graph, embedded so the plugin works with nothing beside it but ONNX Runtime:
+/// its int8 variant (weights quantized per tensor, activations float), about twice as fast per step
+/// as fp32 and a quarter of the size; its agreement with fp32 is in model.json (`training.int8`:
+/// KL 8e-5, argmax agreement 99.4% over 320 steps of a chorale). models/default/model.onnx, the fp32
+/// graph, is the checkpoint fine-tuning starts from.
+pub const DEFAULT_MODEL_ONNX: &[u8] = include_bytes!("../models/default/model.int8.onnx");
 /// The shipped model's contract.
 pub const DEFAULT_MODEL_JSON: &str = include_str!("../models/default/model.json");
 

@@ -91,3 +91,60 @@ fn the_ring_cache_gives_python_s_logits_as_the_window_fills_and_wraps() {
     assert_eq!(checked, fx.steps.len());
     assert_eq!(model.cache_len(), model.spec.window as usize - 1);
 }
+
+#[test]
+fn the_built_in_int8_model_agrees_with_the_fp32_graph() {
+    // The plugin embeds the int8 graph; Python measured its KL to fp32 at export. Here: the same
+    // argmax as Python's fp32 decode at nearly every recorded step, and logits close.
+    use_fetched_ort();
+    #[derive(serde::Deserialize)]
+    struct Fixture {
+        tokens: Vec<u32>,
+        steps: std::collections::BTreeMap<usize, Vec<f32>>,
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fx: Fixture = serde_json::from_str(
+        &std::fs::read_to_string(root.join("models/tests/fixtures/ring_logits.json")).unwrap(),
+    )
+    .unwrap();
+    let mut model = load_model(&EngineConfig {
+        source: ModelSource::Embedded,
+        want_cuda: false,
+        choice: None,
+    })
+    .unwrap();
+    let argmax = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0
+    };
+    let mut last = model.feed(&fx.tokens[..16]).unwrap().to_vec();
+    let (mut agree, mut worst) = (0, 0.0f32);
+    for i in 16..=fx.tokens.len() {
+        if let Some(want) = fx.steps.get(&i) {
+            agree += usize::from(argmax(want) == argmax(&last));
+            let mean = want
+                .iter()
+                .zip(&last)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / want.len() as f32;
+            worst = worst.max(mean);
+        }
+        if i < fx.tokens.len() {
+            last = model.feed(&fx.tokens[i..i + 1]).unwrap().to_vec();
+        }
+    }
+    assert!(
+        agree + 1 >= fx.steps.len(),
+        "argmax agrees at {agree} of {} steps",
+        fx.steps.len()
+    );
+    assert!(worst < 0.2, "mean |logit difference| up to {worst}");
+    eprintln!(
+        "int8 vs fp32: argmax {agree}/{}, mean |diff| ≤ {worst:.4}",
+        fx.steps.len()
+    );
+}

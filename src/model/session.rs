@@ -63,6 +63,9 @@ pub struct OnnxModel {
     next: i64,
     /// Logits of the last token fed.
     logits: Vec<f32>,
+    /// The graph quantizes activations dynamically (int8): each run takes one token, see
+    /// [`Self::feed`].
+    per_token: bool,
     /// Input buffers, reused: token ids, relative-distance index (n_head, T, slots+T), mask (T, slots+T).
     token_buf: Vec<i64>,
     index_buf: Vec<i64>,
@@ -159,10 +162,17 @@ impl OnnxModel {
         let vocab = spec.vocab().size as usize;
         let window = spec.window as usize;
         let cols = slots + window;
+        // ONNX Runtime's dynamic quantization scales a run's activations over all its tokens: a token's
+        // result would depend on which tokens it was fed with (a prefill, or one by one after a
+        // rollback). One token per run keeps every token's result a function of its context only.
+        let per_token = onnx
+            .windows(b"DynamicQuantizeLinear".len())
+            .any(|w| w == b"DynamicQuantizeLinear");
         Ok(Self {
             session,
             io,
             provider,
+            per_token,
             keys: vec![0.0; cap],
             values: vec![0.0; cap],
             slot_pos: vec![-1; slots],
@@ -221,9 +231,20 @@ impl OnnxModel {
         self.spec.window as usize - 1
     }
 
-    /// Run `tokens` after the cache and return the logits that follow the last of them. At most
-    /// `window` tokens at once.
+    /// Run `tokens` after the cache and return the logits that follow the last of them: in one run
+    /// (a prefill), or one run per token for a dynamically quantized graph.
     pub fn feed(&mut self, tokens: &[u32]) -> Result<&[f32], ModelError> {
+        if self.per_token && tokens.len() > 1 {
+            for one in tokens.chunks(1) {
+                self.run(one)?;
+            }
+            return Ok(&self.logits);
+        }
+        self.run(tokens)
+    }
+
+    /// One run of the graph over `tokens` (at most `window` of them).
+    fn run(&mut self, tokens: &[u32]) -> Result<&[f32], ModelError> {
         let window = self.spec.window as usize;
         if tokens.is_empty() || tokens.len() > window {
             return Err(ModelError::Inference(format!(

@@ -1,0 +1,119 @@
+"""The Python side of `cargo xtask bench`: the shipped weights' decode step in PyTorch eager and in
+Python onnxruntime, and the longer-window variants the Rust side measures too.
+
+    python -m cadenza_model.bench OUT_DIR [--runs N]
+
+Writes OUT_DIR/w{512,1024}/ (model.onnx, model.int8.onnx, model.json): the shipped weights with the
+attention window stretched (the relative embeddings of distances past 255 repeat the last one; for
+timing only, never shipped), and prints one JSON object: for each context (64, 256, 512, 1024) the
+median and p99 step time in microseconds of PyTorch eager (`MusicTransformer.step`, its concatenating
+cache) and of onnxruntime (the exported ring graph, fp32 and int8), on one thread.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .export import export_dir, load_onnx_model, quantize_int8
+from .golden import DEFAULT_MODEL
+from .model import MusicTransformer, ring_inputs
+
+CONTEXTS = (64, 256, 512, 1024)
+
+
+def stretched(model: MusicTransformer, window: int) -> MusicTransformer:
+    """The same weights with a longer attention window: distances past the trained ones reuse the last."""
+    cfg = type(model.cfg)(**{**model.cfg.to_dict(), "window": window})
+    m = MusicTransformer(cfg)
+    state = model.state_dict()
+    for k, w in list(state.items()):
+        if k.endswith("rel_emb"):
+            extra = w[:, -1:].expand(-1, window - w.shape[1], -1)
+            state[k] = torch.cat([w, extra], dim=1)
+    m.load_state_dict(state)
+    return m.eval()
+
+
+def stats(times) -> dict:
+    t = np.array(times) * 1e6
+    return {"median": float(np.median(t)), "p99": float(np.percentile(t, 99)), "runs": len(times)}
+
+
+def time_torch(model: MusicTransformer, ctx: int, runs: int) -> dict:
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(0)
+    pk = torch.randn(cfg.n_layer, 1, cfg.n_head, ctx - 1, cfg.head_dim, generator=g)
+    pv = torch.randn_like(pk)
+    tok = torch.tensor([[40]])
+    times = []
+    with torch.inference_mode():
+        for i in range(runs + 10):
+            t = time.perf_counter()
+            model.step(tok, pk, pv)
+            if i >= 10:
+                times.append(time.perf_counter() - t)
+    return stats(times)
+
+
+def time_ort(path: Path, window: int, ctx: int, runs: int) -> dict:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    shape = [int(d) for d in sess.get_inputs()[1].shape]
+    slots, heads = shape[2], shape[1]
+    rng = np.random.default_rng(0)
+    k = rng.standard_normal(shape).astype(np.float32)
+    positions = [p if p < ctx - 1 else None for p in range(slots)]
+    index, mask = ring_inputs(positions, [ctx - 1], window, heads)
+    feeds = {"tokens": np.array([[40]], np.int64), "past_keys": k, "past_values": k.copy(),
+             "rel_index": index.numpy(), "mask": mask.numpy()}
+    times = []
+    for i in range(runs + 10):
+        t = time.perf_counter()
+        sess.run(None, feeds)
+        if i >= 10:
+            times.append(time.perf_counter() - t)
+    return stats(times)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--runs", type=int, default=200)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    shipped, vocab, styles, meta = load_onnx_model(DEFAULT_MODEL)
+    models = {shipped.cfg.window: (shipped, DEFAULT_MODEL)}
+    for window in (512, 1024):
+        out = a.out_dir / f"w{window}"
+        if not (out / "model.int8.onnx").exists():
+            m = stretched(shipped, window)
+            export_dir(m, vocab, styles, f"{meta['name']}-w{window} (timing only)", {}, out, parity_tokens=64)
+            quantize_int8(out / "model.onnx", out / "model.int8.onnx")
+        models[window] = (stretched(shipped, window), out)
+    result = {"torch": torch.__version__, "contexts": {}}
+    import onnxruntime as ort
+    result["onnxruntime"] = ort.__version__
+    for ctx in CONTEXTS:
+        window = min(w for w in models if w >= ctx)
+        model, folder = models[window]
+        result["contexts"][str(ctx)] = {
+            "window": window,
+            "folder": str(folder),
+            "pytorch": time_torch(model, ctx, a.runs),
+            "ort_fp32": time_ort(folder / "model.onnx", window, ctx, a.runs),
+            "ort_int8": time_ort(folder / "model.int8.onnx", window, ctx, a.runs),
+        }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
