@@ -49,3 +49,19 @@ def test_the_ring_fixture_matches_the_shipped_model():
     assert saved["tokens"] == now["tokens"] and saved["steps"].keys() == now["steps"].keys()
     for step, logits in now["steps"].items():
         assert np.abs(np.array(saved["steps"][step]) - np.array(logits)).max() < 1e-3, step
+
+
+def test_a_stretched_window_keeps_the_model_within_its_trained_window():
+    # The benchmark's 512/1024 variants: the same weights; inside the trained window nothing changes.
+    from cadenza_model.bench import stretched
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=Vocab().size, d_model=32, n_layer=2, n_head=2, d_ff=64, window=16, dropout=0.0)
+    m = MusicTransformer(cfg).eval()
+    s = stretched(m, 64)
+    assert s.cfg.window == 64
+    toks = torch.randint(3, cfg.vocab_size, (1, 16))
+    with torch.no_grad():
+        assert torch.allclose(m(toks), s(toks), atol=1e-5)
+        longer = torch.randint(3, cfg.vocab_size, (1, 40))
+        assert not torch.allclose(m(longer), s(longer), atol=1e-3), "beyond the window it sees further"

@@ -14,12 +14,153 @@ use std::time::Instant;
 use cadenza::engine::{load_model, EngineConfig};
 use cadenza::model::ModelSource;
 
+/// Pin this process (and the Python it starts) to the last CPU it may run on.
+fn pin_to_one_core() -> Option<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity/sched_setaffinity get its size and a valid
+    // pointer, for this process (pid 0).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
+        }
+        let cpu = (0..libc::CPU_SETSIZE as usize)
+            .rev()
+            .find(|&c| libc::CPU_ISSET(c, &set))?;
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        (libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0)
+            .then_some(cpu)
+    }
+}
+
+/// `len` tokens of real music: a style token, then the chorale opening repeated.
+fn music_of(
+    v: &cadenza::tokenizer::Vocab,
+    notes: &[cadenza::tokenizer::Note],
+    len: usize,
+) -> Vec<u32> {
+    let piece = v.notes_to_tokens(notes);
+    std::iter::once(v.style_base)
+        .chain(piece.iter().copied().cycle())
+        .take(len)
+        .collect()
+}
+
+/// Median and p99 (µs) of one decode step with `ctx - 1` tokens in the cache (so the step attends to
+/// `ctx`), through the plugin's own session code.
+fn time_step(source: ModelSource, music: &[u32], ctx: usize) -> Result<(f64, f64), String> {
+    let mut model = load_model(&EngineConfig {
+        source,
+        want_cuda: false,
+        choice: None,
+    })
+    .map_err(|e| e.to_string())?;
+    model.feed(&music[..ctx - 1]).map_err(|e| e.to_string())?;
+    let mut times = Vec::new();
+    for i in 0..210 {
+        model.truncate(ctx - 1);
+        let t = Instant::now();
+        model
+            .feed(&music[ctx - 1 + i % 2..ctx + i % 2])
+            .map_err(|e| e.to_string())?;
+        if i >= 10 {
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    Ok(percentiles(times))
+}
+
+/// The decode-step rows: Cadenza (Rust, ort) int8 and fp32, Python onnxruntime and PyTorch eager on
+/// the same weights, at contexts 64 and 256 (the shipped 256-token window) and 512 and 1024 (the
+/// same weights with the window stretched, written by `cadenza_model.bench`; timing only).
+fn decode_rows(music: &[u32]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let variants = root.join("target/bench-models");
+    let python = root.join("models/.venv/bin/python");
+    let py: Option<serde_json::Value> = if python.exists() {
+        eprintln!("bench: PyTorch and Python onnxruntime (models/.venv)…");
+        std::process::Command::new(&python)
+            .args(["-m", "cadenza_model.bench"])
+            .arg(&variants)
+            .current_dir(root.join("models"))
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).to_string();
+                serde_json::from_str(text.lines().last()?).ok()
+            })
+    } else {
+        None
+    };
+    if py.is_none() {
+        println!("| decode step: PyTorch and Python onnxruntime rows | not run: models/.venv missing or its bench failed (models/setup.sh, then `python -m cadenza_model.bench`) | | |");
+    }
+    let us = |m: f64, p: f64| format!("{m:.0} µs | {p:.0} µs");
+    for ctx in [64usize, 256, 512, 1024] {
+        let window = if ctx <= 256 { 256 } else { ctx };
+        let (int8, fp32) = if window == 256 {
+            (
+                ModelSource::Embedded,
+                ModelSource::from_path(root.join("models/default/model.onnx")),
+            )
+        } else {
+            let dir = variants.join(format!("w{window}"));
+            (
+                ModelSource::from_path(dir.join("model.int8.onnx")),
+                ModelSource::from_path(dir.join("model.onnx")),
+            )
+        };
+        let what = format!("decode step, context {ctx} (window {window})");
+        let rust_int8 = time_step(int8, music, ctx);
+        let rust_fp32 = time_step(fp32, music, ctx);
+        for (name, r) in [
+            ("Cadenza: Rust + ort, int8 (shipped)", &rust_int8),
+            ("Cadenza: Rust + ort, fp32", &rust_fp32),
+        ] {
+            match r {
+                Ok((m, p)) => println!("| {what}: {name} | {} | 200 |", us(*m, *p)),
+                Err(e) => println!("| {what}: {name} | not run: {e} | | |"),
+            }
+        }
+        let Some(c) = py.as_ref().map(|p| &p["contexts"][ctx.to_string()]) else {
+            continue;
+        };
+        let get = |k: &str| (c[k]["median"].as_f64(), c[k]["p99"].as_f64());
+        for (key, name) in [
+            ("ort_int8", "Python onnxruntime, int8"),
+            ("ort_fp32", "Python onnxruntime, fp32"),
+            ("pytorch", "PyTorch eager, fp32"),
+        ] {
+            if let (Some(m), Some(p)) = get(key) {
+                let runs = c[key]["runs"].as_u64().unwrap_or(0);
+                println!("| {what}: {name} | {} | {runs} |", us(m, p));
+            }
+        }
+        if let (Some(torch), Ok((i8m, _)), Ok((f32m, _))) =
+            (get("pytorch").0, &rust_int8, &rust_fp32)
+        {
+            let ort_py = get("ort_int8").0.map(|m| m / i8m).unwrap_or(f64::NAN);
+            println!(
+                "| {what}: speed-up (medians) | PyTorch ÷ Cadenza int8 {:.1}×; PyTorch ÷ Cadenza fp32 {:.1}×; Python ort int8 ÷ Cadenza int8 {ort_py:.2}× | | |",
+                torch / i8m,
+                torch / f32m
+            );
+        }
+    }
+}
+
 fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
     (v[v.len() / 2], v[(v.len() * 99 / 100).min(v.len() - 1)])
 }
 
 fn main() {
+    match pin_to_one_core() {
+        Some(cpu) => eprintln!("bench: pinned to CPU {cpu} (the Python side inherits it)"),
+        None => eprintln!("bench: could not pin to one CPU; figures may mix cores"),
+    }
     let config = EngineConfig {
         source: ModelSource::Embedded,
         want_cuda: false,
@@ -65,19 +206,7 @@ fn main() {
         loads.len()
     );
     let window = spec.window as usize;
-    for ctx in [16usize, 64, 128, window - 2] {
-        let mut times = Vec::new();
-        for i in 0..200 {
-            model.reset();
-            model.feed(&music[..ctx]).unwrap();
-            let next = music[ctx + (i % 2).min(window - 1 - ctx)];
-            let t = Instant::now();
-            model.feed(&[next]).unwrap();
-            times.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-        let (m, p) = percentiles(times);
-        println!("| decode step, {ctx} tokens in the cache | {m:.0} µs | {p:.0} µs | 200 |");
-    }
+    decode_rows(&music_of(&v, &notes, 1100));
     let half = window / 2 + 1;
     let mut times = Vec::new();
     for _ in 0..50 {
