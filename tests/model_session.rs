@@ -50,19 +50,9 @@ fn a_truncated_cache_gives_the_logits_of_a_context_that_never_went_on() {
 
 #[test]
 fn the_ring_cache_gives_python_s_logits_as_the_window_fills_and_wraps() {
-    // models/tests/fixtures/ring_logits.json: the shipped fp32 graph decoded by Python's RingDecoder
-    // (prefill 16, then single steps) over 300 tokens; written by `python -m cadenza_model.golden`.
+    // The Rust session against Python's ring decode of the same fp32 graph (see `Fixture`).
     use_fetched_ort();
-    #[derive(serde::Deserialize)]
-    struct Fixture {
-        tokens: Vec<u32>,
-        steps: std::collections::BTreeMap<usize, Vec<f32>>,
-    }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let fx: Fixture = serde_json::from_str(
-        &std::fs::read_to_string(root.join("models/tests/fixtures/ring_logits.json")).unwrap(),
-    )
-    .unwrap();
+    let (root, fx) = (root(), fixture());
     let mut model = load_model(&EngineConfig {
         source: ModelSource::from_path(root.join("models/default")),
         want_cuda: false,
@@ -97,16 +87,7 @@ fn the_built_in_int8_model_agrees_with_the_fp32_graph() {
     // The plugin embeds the int8 graph; Python measured its KL to fp32 at export. Here: the same
     // argmax as Python's fp32 decode at nearly every recorded step, and logits close.
     use_fetched_ort();
-    #[derive(serde::Deserialize)]
-    struct Fixture {
-        tokens: Vec<u32>,
-        steps: std::collections::BTreeMap<usize, Vec<f32>>,
-    }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let fx: Fixture = serde_json::from_str(
-        &std::fs::read_to_string(root.join("models/tests/fixtures/ring_logits.json")).unwrap(),
-    )
-    .unwrap();
+    let fx = fixture();
     let mut model = load_model(&EngineConfig {
         source: ModelSource::Embedded,
         want_cuda: false,
@@ -147,4 +128,22 @@ fn the_built_in_int8_model_agrees_with_the_fp32_graph() {
         "int8 vs fp32: argmax {agree}/{}, mean |diff| ≤ {worst:.4}",
         fx.steps.len()
     );
+}
+
+/// models/tests/fixtures/ring_logits.json: the shipped fp32 graph decoded by Python's RingDecoder
+/// (prefill 16, then single steps) over 300 tokens; written by `python -m cadenza_model.golden`.
+#[derive(serde::Deserialize)]
+struct Fixture {
+    tokens: Vec<u32>,
+    /// Tokens fed → the logits that follow them.
+    steps: std::collections::BTreeMap<usize, Vec<f32>>,
+}
+
+fn root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture() -> Fixture {
+    let path = root().join("models/tests/fixtures/ring_logits.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -29,28 +29,17 @@ struct Run {
 impl Run {
     /// Load, activate, set `params` (CLAP plain values), and wait while the engine loads.
     fn new(block: u32, params: &[(&str, f64)]) -> Self {
-        let mut host = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();
-        host.activate(SR, block).unwrap();
-        for (id, v) in params {
-            host.set_param(id, 0, *v);
-        }
-        let mut run = Self {
-            host,
-            sample: 0,
-            started: Instant::now(),
-            paced: true,
-        };
-        // One second stopped: parameters land, ONNX Runtime and the model load.
-        while run.sample < SR as u64 {
-            run.block(block, Transport::at(false, 0.0, 120.0), &[], &[]);
-        }
-        run
+        Self::start(block, params, false)
     }
 
     /// As [`Self::new`], rendering offline as a host's bounce does: blocks as fast as they go.
     fn bounce(block: u32, params: &[(&str, f64)]) -> Self {
+        Self::start(block, params, true)
+    }
+
+    fn start(block: u32, params: &[(&str, f64)], offline: bool) -> Self {
         let mut host = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();
-        host.set_render_offline(true).unwrap();
+        host.set_render_offline(offline).unwrap();
         host.activate(SR, block).unwrap();
         for (id, v) in params {
             host.set_param(id, 0, *v);
@@ -59,8 +48,9 @@ impl Run {
             host,
             sample: 0,
             started: Instant::now(),
-            paced: false,
+            paced: !offline,
         };
+        // One second stopped: parameters land, ONNX Runtime and the model load.
         while run.sample < SR as u64 {
             run.block(block, Transport::at(false, 0.0, 120.0), &[], &[]);
         }
