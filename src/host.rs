@@ -653,10 +653,12 @@ pub fn state_field(saved: &[u8], key: &str) -> Option<String> {
     json["fields"][key].as_str().map(str::to_string)
 }
 
-/// A model folder as the fine-tune command writes it: the shipped weights, with `style` added as a
-/// sixth style in model.json. Returns the folder (under the temp dir, named by `tag`).
+/// A model folder as the fine-tune command writes it: the shipped fp32 weights (models/default/model.onnx;
+/// the fine-tune writes fp32), with `style` added as a sixth style in model.json. The style's token is
+/// untrained here (a real fine-tune trains it); the int8 graph plays no notes from such a token, fp32
+/// does. Returns the folder (under the temp dir, named by `tag`).
 pub fn model_with_style(tag: &str, style: &str) -> std::path::PathBuf {
-    use crate::model::{DEFAULT_MODEL_JSON, DEFAULT_MODEL_ONNX};
+    use crate::model::DEFAULT_MODEL_JSON;
     let dir = std::env::temp_dir().join(format!("cadenza-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut spec: serde_json::Value = serde_json::from_str(DEFAULT_MODEL_JSON).unwrap();
@@ -667,7 +669,8 @@ pub fn model_with_style(tag: &str, style: &str) -> std::path::PathBuf {
         serde_json::to_string_pretty(&spec).unwrap(),
     )
     .unwrap();
-    std::fs::write(dir.join("model.onnx"), DEFAULT_MODEL_ONNX).unwrap();
+    let fp32 = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default/model.onnx");
+    std::fs::copy(&fp32, dir.join("model.onnx")).unwrap();
     dir
 }
 
