@@ -334,17 +334,10 @@ impl ClapHost {
     /// A parameter's current CLAP plain value (see [`Self::set_param`]).
     pub fn param_value(&mut self, id: &str) -> Option<f64> {
         let plugin = self.instance.raw_instance();
-        // SAFETY: get_extension is called on the live instance with a NUL-terminated id.
-        let ext = unsafe {
-            plugin.get_extension?(plugin, clap_sys::ext::params::CLAP_EXT_PARAMS.as_ptr())
-        };
-        if ext.is_null() {
-            return None;
-        }
-        // SAFETY: a non-null CLAP_EXT_PARAMS pointer is a clap_plugin_params, valid as long as the plugin.
-        let params = unsafe { &*(ext as *const clap_sys::ext::params::clap_plugin_params) };
+        let params: &clap_sys::ext::params::clap_plugin_params =
+            extension(plugin, clap_sys::ext::params::CLAP_EXT_PARAMS)?;
         let mut value = 0.0;
-        // SAFETY: as above; `value` is a valid out pointer.
+        // SAFETY: the params extension of the live instance; `value` is a valid out pointer.
         unsafe { params.get_value?(plugin, param_hash(id), &mut value) }.then_some(value)
     }
 }
@@ -357,15 +350,8 @@ impl ClapHost {
             clap_plugin_render, CLAP_EXT_RENDER, CLAP_RENDER_OFFLINE, CLAP_RENDER_REALTIME,
         };
         let plugin = self.instance.raw_instance();
-        let get = plugin.get_extension.ok_or("no get_extension")?;
-        // SAFETY: called on the live instance with a NUL-terminated extension id.
-        let ext = unsafe { get(plugin, CLAP_EXT_RENDER.as_ptr()) };
-        if ext.is_null() {
-            return Err("the plugin has no render extension".into());
-        }
-        // SAFETY: a non-null CLAP_EXT_RENDER pointer is a clap_plugin_render, valid as long as the
-        // plugin.
-        let render = unsafe { &*(ext as *const clap_plugin_render) };
+        let render: &clap_plugin_render =
+            extension(plugin, CLAP_EXT_RENDER).ok_or("the plugin has no render extension")?;
         let set = render.set.ok_or("render.set missing")?;
         let mode = if offline {
             CLAP_RENDER_OFFLINE
@@ -383,15 +369,8 @@ impl ClapHost {
     /// How the plugin shows a parameter's plain value (CLAP params extension's value_to_text).
     pub fn param_text(&mut self, id: &str, plain: f64) -> Option<String> {
         let plugin = self.instance.raw_instance();
-        // SAFETY: get_extension is called on the live instance with a NUL-terminated id.
-        let ext = unsafe {
-            plugin.get_extension?(plugin, clap_sys::ext::params::CLAP_EXT_PARAMS.as_ptr())
-        };
-        if ext.is_null() {
-            return None;
-        }
-        // SAFETY: a non-null CLAP_EXT_PARAMS pointer is a clap_plugin_params, valid as long as the plugin.
-        let params = unsafe { &*(ext as *const clap_sys::ext::params::clap_plugin_params) };
+        let params: &clap_sys::ext::params::clap_plugin_params =
+            extension(plugin, clap_sys::ext::params::CLAP_EXT_PARAMS)?;
         let mut buf = [0 as std::ffi::c_char; 256];
         // SAFETY: `buf` holds 256 bytes and its size is passed.
         let ok = unsafe {
@@ -424,14 +403,22 @@ pub fn param_hash(id: &str) -> u32 {
 fn state_ext(
     plugin: &clap_sys::plugin::clap_plugin,
 ) -> Result<&clap_sys::ext::state::clap_plugin_state, String> {
-    let get = plugin.get_extension.ok_or("no get_extension")?;
+    extension(plugin, clap_sys::ext::state::CLAP_EXT_STATE)
+        .ok_or_else(|| "the plugin has no state extension".into())
+}
+
+/// The plugin's extension `id`, as the struct `T` that CLAP defines for that id (the caller names
+/// the pair: `T` must be the extension struct of `id`).
+fn extension<'a, T>(
+    plugin: &'a clap_sys::plugin::clap_plugin,
+    id: &std::ffi::CStr,
+) -> Option<&'a T> {
+    let get = plugin.get_extension?;
     // SAFETY: called on the live instance with a NUL-terminated extension id.
-    let ext = unsafe { get(plugin, clap_sys::ext::state::CLAP_EXT_STATE.as_ptr()) };
-    if ext.is_null() {
-        return Err("the plugin has no state extension".into());
-    }
-    // SAFETY: a non-null CLAP_EXT_STATE pointer is a clap_plugin_state, valid as long as the plugin.
-    Ok(unsafe { &*(ext as *const clap_sys::ext::state::clap_plugin_state) })
+    let ext = unsafe { get(plugin, id.as_ptr()) };
+    // SAFETY: a non-null pointer for `id` points at that extension's struct (`T`, by the caller's
+    // pairing), which CLAP keeps valid as long as the plugin instance.
+    (!ext.is_null()).then(|| unsafe { &*(ext as *const T) })
 }
 
 unsafe extern "C" fn write_vec(

@@ -3,8 +3,9 @@
 Two paths share every weight:
 - `MusicTransformer.forward(tokens)`: the whole sequence at once, with the memory-efficient "skewing"
   of the relative logits (training, evaluation).
-- `MusicTransformer.step(tokens, past_k, past_v)`: new tokens on top of an explicit KV cache (decoding,
-  and the ONNX export). The same graph serves a prefill (many new tokens) and single steps.
+- `MusicTransformer.step(tokens, past_k, past_v)`: new tokens on top of an explicit, concatenated KV
+  cache (eager decoding in Python). The same code serves a prefill (many new tokens) and single steps.
+- `RingStepGraph`: the graph exported to ONNX, the same weights against a ring cache the caller keeps.
 
 Attention is limited to a window of `window` tokens (distances 0..window-1), and positions are only
 relative, so a KV cache that keeps the last `window - 1` entries gives exactly the full forward's result
@@ -183,22 +184,11 @@ class MusicTransformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-class StepGraph(nn.Module):
-    """The module exported to ONNX: one decode/prefill step with an explicit KV cache."""
-
-    def __init__(self, model: MusicTransformer):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens, past_keys, past_values):
-        return self.model.step(tokens, past_keys, past_values)
-
-
 class RingStepGraph(nn.Module):
     """The module exported to ONNX in format 2: one decode/prefill step against a ring KV cache that
     the caller keeps, with the same weights and the same result as `MusicTransformer.step`.
 
-    Format 1 (`StepGraph`) concatenates the cache inside the graph and returns all of it, so every step
+    Format 1 (`step` exported as it is) concatenated the cache inside the graph and returned all of it, so every step
     copies the whole cache twice and gathers a head_dim-wide embedding per distance. Here the caller
     owns `C = window - 1` cache slots in any order and says, per new token and slot, which relative
     distance applies (`rel_index`) and whether the slot may be seen (`mask`); the graph returns only
