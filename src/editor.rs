@@ -22,6 +22,7 @@ use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp,
 
 use crate::engine::status::StatusTexts;
 use crate::engine::{EngineState, EngineStatus, Knobs};
+use crate::model::ProviderChoice;
 use crate::monitor::{spans, Mark, Monitor};
 use crate::params::CadenzaParams;
 use files::ExportWhat;
@@ -349,6 +350,32 @@ impl CadenzaEditor {
                 });
                 ui.end_row();
 
+                ui.label("Runs on");
+                ui.horizontal(|ui| {
+                    let before = ProviderChoice::read(&data.params.runs_on);
+                    let mut now = before;
+                    egui::ComboBox::from_id_salt("runs_on")
+                        .selected_text(provider_label(now))
+                        .show_ui(ui, |ui| {
+                            for c in ProviderChoice::ALL {
+                                ui.selectable_value(&mut now, c, provider_label(c));
+                            }
+                        })
+                        .response
+                        .on_hover_text(
+                            "Auto measures the loaded model on CPU and CUDA and keeps the faster; \
+                             CUDA needs ONNX Runtime's GPU build (see the README). Changing it reloads the model.",
+                        );
+                    if now != before {
+                        choose_provider(&data, now);
+                        self.outcome = Some(Outcome::Ok(format!(
+                            "loading the model again, {}",
+                            provider_label(now)
+                        )));
+                    }
+                });
+                ui.end_row();
+
                 ui.label("Prompt clip");
                 ui.horizontal(|ui| {
                     ui.add(
@@ -452,6 +479,24 @@ fn chosen_model(data: &EditorData) -> String {
 fn choose_model(data: &EditorData, path: &str) {
     *data.params.model.write().unwrap_or_else(|p| p.into_inner()) = path.to_string();
     data.knobs.model_requests.fetch_add(1, Ordering::Release);
+}
+
+/// Save where the model runs with the project and load it again there.
+fn choose_provider(data: &EditorData, choice: ProviderChoice) {
+    *data
+        .params
+        .runs_on
+        .write()
+        .unwrap_or_else(|p| p.into_inner()) = choice;
+    data.knobs.model_requests.fetch_add(1, Ordering::Release);
+}
+
+fn provider_label(c: ProviderChoice) -> &'static str {
+    match c {
+        ProviderChoice::Auto => "auto (the faster)",
+        ProviderChoice::Cpu => "CPU",
+        ProviderChoice::Cuda => "CUDA (GPU)",
+    }
 }
 
 /// A small colour square (filled) or outline, for the legend and the state light.

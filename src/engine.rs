@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::bridge::{self, EngineSide, Generated, Phase, ToEngine};
-use crate::model::{ModelSource, OnnxModel};
+use crate::model::{ModelSource, OnnxModel, ProviderChoice, ProviderSetting};
 use crate::monitor::{Mark, Who};
 use crate::prompt::{self, Prompt, PromptSlot};
 pub use generator::{Backend, Generator};
@@ -47,8 +47,9 @@ const MAX_TOKENS_PER_BLOCK: usize = 4096;
 pub struct EngineConfig {
     /// The model to load when `choice` names none.
     pub source: ModelSource,
-    /// Ask for the CUDA execution provider (falls back to CPU, with the reason recorded).
-    pub want_cuda: bool,
+    /// Where the model runs (Auto, CPU, CUDA; see [`crate::model::provider`]), read at every load:
+    /// the plugin shares its saved setting here, so a change takes effect at the next (re)load.
+    pub runs_on: ProviderSetting,
     /// The musician's choice of model (the editor's; saved with the project), read at every load:
     /// a non-empty path wins over `source`.
     pub choice: Option<crate::model::ModelChoice>,
@@ -58,13 +59,22 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             source: ModelSource::Embedded,
-            want_cuda: true,
+            runs_on: ProviderChoice::Auto.shared(),
             choice: None,
         }
     }
 }
 
 impl EngineConfig {
+    /// `source` on the CPU, no saved choice: the command-line tools, the benchmarks and the tests.
+    pub fn on_cpu(source: ModelSource) -> Self {
+        Self {
+            source,
+            runs_on: ProviderChoice::Cpu.shared(),
+            choice: None,
+        }
+    }
+
     /// The model a load reads now: the choice when it names one, else `source`.
     pub fn resolved_source(&self) -> ModelSource {
         let chosen = self
@@ -201,7 +211,8 @@ impl Drop for Engine {
 /// Load the model and warm it up: one prefill and one step, then an empty cache.
 pub fn load_model(config: &EngineConfig) -> Result<OnnxModel, crate::model::ModelError> {
     let (bytes, spec) = config.resolved_source().read()?;
-    let mut model = OnnxModel::load(&bytes, spec, config.want_cuda)?;
+    let choice = ProviderChoice::read(&config.runs_on);
+    let mut model = OnnxModel::load(&bytes, spec, choice)?;
     let vocab = model.spec.vocab();
     let warm = [
         vocab.style_base,

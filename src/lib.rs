@@ -233,7 +233,7 @@ impl Plugin for Cadenza {
             EngineConfig {
                 source: model::ModelSource::from_env(),
                 choice: Some(self.params.model.clone()),
-                ..EngineConfig::default()
+                runs_on: self.params.runs_on.clone(),
             },
             engine_side,
             self.knobs.clone(),

@@ -2,9 +2,11 @@
 //!
 //! Knows `ort`, nothing of the plugin framework. The default model is embedded in the binary.
 
+pub mod provider;
 pub mod session;
 pub mod spec;
 
+pub use provider::{Ep, Provider, ProviderChoice, ProviderSetting};
 pub use session::{ModelError, OnnxModel};
 pub use spec::{ModelSpec, SpecError};
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use nice_plug::prelude::*;
 
 use crate::engine::knobs::{AnswerStart, Dynamics, Mode, Scale, Settings, KEY_NAMES};
-use crate::model::{ModelChoice, ModelSpec, DEFAULT_MODEL_JSON};
+use crate::model::{ModelChoice, ModelSpec, ProviderChoice, ProviderSetting, DEFAULT_MODEL_JSON};
 use crate::prompt::{Prompt, PromptSlot};
 
 /// Style slots a model can have (model.json `vocab.style_slots` of the shipped layout).
@@ -115,6 +115,10 @@ pub struct CadenzaParams {
     /// The model the musician loaded (a path; empty: the built-in one), saved with the project.
     #[persist = "model"]
     pub model: ModelChoice,
+    /// Where the model runs: auto (CUDA when it measured faster for the model), CPU or CUDA. Saved
+    /// with the project; a setting, not a knob (changing it reloads the model, so it is not automatable).
+    #[persist = "runs_on"]
+    pub runs_on: ProviderSetting,
     /// The editor's window size and whether it is open (the GUI thread's).
     pub editor_state: Arc<nice_plug_egui::EguiEditorState>,
     /// Names shown for the style parameter.
@@ -326,6 +330,7 @@ impl CadenzaParams {
             voice_player: BoolParam::new("Voice Plays Player", false),
             prompt: Arc::new(RwLock::new(Prompt::default())),
             model: Arc::new(RwLock::new(String::new())),
+            runs_on: ProviderChoice::Auto.shared(),
             editor_state: crate::editor::default_state(),
             style_names,
         }

@@ -17,12 +17,7 @@ fn model_dir(name: &str, onnx: &[u8], json: &str) -> PathBuf {
 }
 
 fn load(path: PathBuf) -> Result<(), ModelError> {
-    load_model(&EngineConfig {
-        source: ModelSource::File(path),
-        want_cuda: false,
-        choice: None,
-    })
-    .map(|_| ())
+    load_model(&EngineConfig::on_cpu(ModelSource::File(path))).map(|_| ())
 }
 
 #[test]

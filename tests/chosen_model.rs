@@ -99,3 +99,48 @@ fn the_chosen_model_is_saved_with_the_project_and_loads_when_it_opens() {
     );
     c.deactivate();
 }
+
+#[test]
+fn where_the_model_runs_is_saved_with_the_project_and_a_setting_from_elsewhere_loads_as_auto() {
+    let clap = bundle_dir().join("Cadenza.clap");
+    let mut a = ClapHost::load(&clap).unwrap();
+    let fresh = a.save_state().unwrap();
+    drop(a);
+    assert_eq!(
+        state_field(&fresh, "runs_on").as_deref(),
+        Some("\"auto\""),
+        "a new instance picks the faster provider itself"
+    );
+
+    // Set to CPU in an earlier session: kept, and the model plays there.
+    let mut b = ClapHost::load(&clap).unwrap();
+    b.load_state(&state_with_field(&fresh, "runs_on", &"cpu"))
+        .unwrap();
+    b.activate(48_000.0, 512).unwrap();
+    let (generated, _) = roll(&mut b, 4.0);
+    assert!(generated > 0, "nothing played on the CPU setting");
+    assert_eq!(
+        state_field(&b.save_state().unwrap(), "runs_on").as_deref(),
+        Some("\"cpu\"")
+    );
+    b.deactivate();
+    drop(b);
+
+    // A provider this version does not know (a later version's project, a damaged file): the project
+    // opens, the rest of its state is kept, and the setting reads as auto.
+    for odd in [
+        state_with_field(&fresh, "runs_on", &"tpu"),
+        state_with_field(&fresh, "runs_on", &7),
+    ] {
+        let odd = state_with_field(&odd, "model", &"/somewhere/else");
+        let mut c = ClapHost::load(&clap).unwrap();
+        c.load_state(&odd).unwrap();
+        let saved = c.save_state().unwrap();
+        assert_eq!(state_field(&saved, "runs_on").as_deref(), Some("\"auto\""));
+        assert_eq!(
+            state_field(&saved, "model").as_deref(),
+            Some("\"/somewhere/else\""),
+            "the rest of the state is kept"
+        );
+    }
+}

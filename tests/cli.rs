@@ -198,3 +198,43 @@ fn styles_and_info_describe_the_model_and_bad_options_say_what_is_wrong() {
         stderr(&o)
     );
 }
+
+#[test]
+fn the_execution_provider_setting_falls_back_to_the_cpu_and_says_why() {
+    // The bundled ONNX Runtime (the PyPI CPU build) has no CUDA provider: asked for, CUDA is not
+    // there, the model still runs, on the CPU, and `info` says so; auto says the same in its words.
+    for (args, want) in [
+        (
+            &["info", "--ep", "cuda"][..],
+            "provider:     CPU (CUDA was chosen but is unavailable: this ONNX Runtime build has no CUDA provider)",
+        ),
+        (
+            &["info"][..],
+            "provider:     CPU (auto; CUDA unavailable: this ONNX Runtime build has no CUDA provider)",
+        ),
+        (&["info", "--ep", "CPU"][..], "provider:     CPU (chosen)"),
+    ] {
+        let o = cadenza(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let info = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(info.contains(want), "{args:?}: {info}");
+    }
+    let o = cadenza(&[
+        "generate",
+        "--ep",
+        "cuda",
+        "--bars",
+        "2",
+        "--out",
+        tmp("cuda.mid").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(tmp("cuda.mid").exists(), "a sketch is written on the CPU");
+    let o = cadenza(&["info", "--ep", "tpu"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`tpu` is not an execution provider: auto, cpu or cuda"),
+        "{}",
+        stderr(&o)
+    );
+}

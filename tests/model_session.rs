@@ -10,12 +10,7 @@ use cadenza::tokenizer::Event;
 #[test]
 fn a_truncated_cache_gives_the_logits_of_a_context_that_never_went_on() {
     use_fetched_ort();
-    let mut model = load_model(&EngineConfig {
-        source: ModelSource::Embedded,
-        want_cuda: false,
-        choice: None,
-    })
-    .unwrap();
+    let mut model = load_model(&EngineConfig::on_cpu(ModelSource::Embedded)).unwrap();
     let v = model.spec.vocab();
     let mut tokens = vec![v.encode(Event::Style(1)).unwrap()];
     for i in 0..30u8 {
@@ -53,11 +48,9 @@ fn the_ring_cache_gives_python_s_logits_as_the_window_fills_and_wraps() {
     // The Rust session against Python's ring decode of the same fp32 graph (see `Fixture`).
     use_fetched_ort();
     let (root, fx) = (root(), fixture());
-    let mut model = load_model(&EngineConfig {
-        source: ModelSource::from_path(root.join("models/default")),
-        want_cuda: false,
-        choice: None,
-    })
+    let mut model = load_model(&EngineConfig::on_cpu(ModelSource::from_path(
+        root.join("models/default"),
+    )))
     .unwrap();
     let mut last = model.feed(&fx.tokens[..16]).unwrap().to_vec();
     let mut checked = 0;
@@ -88,12 +81,7 @@ fn the_built_in_int8_model_agrees_with_the_fp32_graph() {
     // argmax as Python's fp32 decode at nearly every recorded step, and logits close.
     use_fetched_ort();
     let fx = fixture();
-    let mut model = load_model(&EngineConfig {
-        source: ModelSource::Embedded,
-        want_cuda: false,
-        choice: None,
-    })
-    .unwrap();
+    let mut model = load_model(&EngineConfig::on_cpu(ModelSource::Embedded)).unwrap();
     let argmax = |v: &[f32]| {
         v.iter()
             .enumerate()

@@ -35,11 +35,7 @@ fn a_too_old_onnx_runtime_is_refused_naming_both_versions() {
     );
     // SAFETY (set_var): the only test in this binary, before anything reads the environment.
     unsafe { std::env::set_var(ORT_ENV_VAR, &lib) };
-    let err = match load_model(&EngineConfig {
-        source: ModelSource::Embedded,
-        want_cuda: false,
-        choice: None,
-    }) {
+    let err = match load_model(&EngineConfig::on_cpu(ModelSource::Embedded)) {
         Ok(_) => panic!("a 1.10 library was accepted"),
         Err(e) => e.to_string(),
     };

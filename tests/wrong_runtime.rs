@@ -18,11 +18,7 @@ fn a_library_that_is_not_onnx_runtime_is_refused_with_its_path() {
     .expect("no libm.so.6 to stand in for a wrong library");
     // SAFETY (set_var): the only test in this binary, before anything reads the environment.
     unsafe { std::env::set_var(ORT_ENV_VAR, not_ort) };
-    let err = match load_model(&EngineConfig {
-        source: ModelSource::Embedded,
-        want_cuda: false,
-        choice: None,
-    }) {
+    let err = match load_model(&EngineConfig::on_cpu(ModelSource::Embedded)) {
         Ok(_) => panic!("libm was taken for ONNX Runtime"),
         Err(e) => e.to_string(),
     };
@@ -31,10 +27,5 @@ fn a_library_that_is_not_onnx_runtime_is_refused_with_its_path() {
         "the message names the library: {err}"
     );
     // And it stays an error (no panic, no half-initialised runtime) when asked again.
-    assert!(load_model(&EngineConfig {
-        source: ModelSource::Embedded,
-        want_cuda: false,
-        choice: None,
-    })
-    .is_err());
+    assert!(load_model(&EngineConfig::on_cpu(ModelSource::Embedded)).is_err());
 }

@@ -5,9 +5,11 @@ Python onnxruntime, and the longer-window variants the Rust side measures too.
 
 Writes OUT_DIR/w{512,1024}/ (model.onnx, model.int8.onnx, model.json): the shipped weights with the
 attention window stretched (the relative embeddings of distances past 255 repeat the last one; for
-timing only, never shipped), and prints one JSON object: for each context (64, 256, 512, 1024) the
-median and p99 step time in microseconds of PyTorch eager (`MusicTransformer.step`, its concatenating
-cache) and of onnxruntime (the exported ring graph, fp32 and int8), on one thread.
+timing only, never shipped), and OUT_DIR/large/: a larger config (d=512, 8 layers, 8 heads, window 512)
+with random weights, for timing on each execution provider. Prints one JSON object: for each context
+(64, 256, 512, 1024) the median and p99 step time in microseconds of PyTorch eager
+(`MusicTransformer.step`, its concatenating cache) and of onnxruntime (the exported ring graph, fp32
+and int8), on one thread; and PyTorch eager's step for the larger config at context 512.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from .golden import DEFAULT_MODEL
 from .model import MusicTransformer, ring_inputs
 
 CONTEXTS = (64, 256, 512, 1024)
+LARGE = dict(d_model=512, n_layer=8, n_head=8, d_ff=2048, window=512, dropout=0.0)
 
 
 def stretched(model: MusicTransformer, window: int) -> MusicTransformer:
@@ -99,7 +102,13 @@ def main(argv=None):
             export_dir(m, vocab, styles, f"{meta['name']}-w{window} (timing only)", {}, out, parity_tokens=64)
             quantize_int8(out / "model.onnx", out / "model.int8.onnx")
         models[window] = (stretched(shipped, window), out)
-    result = {"torch": torch.__version__, "contexts": {}}
+    out = a.out_dir / "large"
+    torch.manual_seed(0)
+    large = MusicTransformer(type(shipped.cfg)(vocab_size=shipped.cfg.vocab_size, **LARGE)).eval()
+    if not (out / "model.int8.onnx").exists():
+        export_dir(large, vocab, styles, "large-random (timing only)", {}, out, parity_tokens=64)
+        quantize_int8(out / "model.onnx", out / "model.int8.onnx")
+    result = {"torch": torch.__version__, "contexts": {}, "large": time_torch(large, 512, a.runs)}
     import onnxruntime as ort
     result["onnxruntime"] = ort.__version__
     for ctx in CONTEXTS:

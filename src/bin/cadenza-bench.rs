@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use cadenza::engine::{load_model, EngineConfig};
-use cadenza::model::ModelSource;
+use cadenza::model::{Ep, ModelSource, OnnxModel, ProviderChoice};
 
 /// Pin this process (and the Python it starts) to the last CPU it may run on.
 fn pin_to_one_core() -> Option<usize> {
@@ -47,14 +47,20 @@ fn music_of(
 }
 
 /// Median and p99 (µs) of one decode step with `ctx - 1` tokens in the cache (so the step attends to
-/// `ctx`), through the plugin's own session code.
-fn time_step(source: ModelSource, music: &[u32], ctx: usize) -> Result<(f64, f64), String> {
+/// `ctx`), through the plugin's own session code, on `ep` (an error when the model would not run there).
+fn time_step(source: ModelSource, music: &[u32], ctx: usize, ep: Ep) -> Result<(f64, f64), String> {
+    let choice = match ep {
+        Ep::Cpu => ProviderChoice::Cpu,
+        Ep::Cuda => ProviderChoice::Cuda,
+    };
     let mut model = load_model(&EngineConfig {
-        source,
-        want_cuda: false,
-        choice: None,
+        runs_on: choice.shared(),
+        ..EngineConfig::on_cpu(source)
     })
     .map_err(|e| e.to_string())?;
+    if model.provider.runs_on != ep {
+        return Err(model.provider.to_string());
+    }
     model.feed(&music[..ctx - 1]).map_err(|e| e.to_string())?;
     let mut times = Vec::new();
     for i in 0..210 {
@@ -70,10 +76,36 @@ fn time_step(source: ModelSource, music: &[u32], ctx: usize) -> Result<(f64, f64
     Ok(percentiles(times))
 }
 
+fn us(m: f64, p: f64) -> String {
+    format!("{m:.0} µs | {p:.0} µs")
+}
+
+/// Where the plugin's default setting (auto) runs the shipped model here, and why; and whether CUDA
+/// can be measured at all (Err: why not).
+fn provider_rows() -> Result<(), String> {
+    let auto = load_model(&EngineConfig {
+        runs_on: ProviderChoice::Auto.shared(),
+        ..EngineConfig::on_cpu(ModelSource::Embedded)
+    })
+    .map_err(|e| e.to_string())?;
+    println!(
+        "| execution provider the plugin's default (auto) picks for the shipped model | {} | | |",
+        auto.provider
+    );
+    let (bytes, spec) = ModelSource::Embedded.read().map_err(|e| e.to_string())?;
+    let cuda = OnnxModel::load(&bytes, spec, ProviderChoice::Cuda).map_err(|e| e.to_string())?;
+    match cuda.provider.runs_on {
+        Ep::Cuda => Ok(()),
+        Ep::Cpu => Err(cuda.provider.why),
+    }
+}
+
 /// The decode-step rows: Cadenza (Rust, ort) int8 and fp32, Python onnxruntime and PyTorch eager on
 /// the same weights, at contexts 64 and 256 (the shipped 256-token window) and 512 and 1024 (the
-/// same weights with the window stretched, written by `cadenza_model.bench`; timing only).
-fn decode_rows(music: &[u32]) {
+/// same weights with the window stretched, written by `cadenza_model.bench`; timing only); the same
+/// on CUDA when this ONNX Runtime and machine have it; and a larger random-weight config (d=512,
+/// 8 layers, window 512; timing only) on each provider.
+fn decode_rows(music: &[u32], cuda: &Result<(), String>) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let variants = root.join("target/bench-models");
     let python = root.join("models/.venv/bin/python");
@@ -97,7 +129,11 @@ fn decode_rows(music: &[u32]) {
     if py.is_none() {
         println!("| decode step: PyTorch and Python onnxruntime rows | not run: models/.venv missing or its bench failed (models/setup.sh, then `python -m cadenza_model.bench`) | | |");
     }
-    let us = |m: f64, p: f64| format!("{m:.0} µs | {p:.0} µs");
+    let eps: &[Ep] = if cuda.is_ok() {
+        &[Ep::Cpu, Ep::Cuda]
+    } else {
+        &[Ep::Cpu]
+    };
     for ctx in [64usize, 256, 512, 1024] {
         let window = if ctx <= 256 { 256 } else { ctx };
         let (int8, fp32) = if window == 256 {
@@ -113,15 +149,21 @@ fn decode_rows(music: &[u32]) {
             )
         };
         let what = format!("decode step, context {ctx} (window {window})");
-        let rust_int8 = time_step(int8, music, ctx);
-        let rust_fp32 = time_step(fp32, music, ctx);
-        for (name, r) in [
-            ("Cadenza: Rust + ort, int8 (shipped)", &rust_int8),
-            ("Cadenza: Rust + ort, fp32", &rust_fp32),
-        ] {
-            match r {
-                Ok((m, p)) => println!("| {what}: {name} | {} | 200 |", us(*m, *p)),
-                Err(e) => println!("| {what}: {name} | not run: {e} | | |"),
+        let mut cpu = (Err(String::new()), Err(String::new()));
+        for &ep in eps {
+            let rust_int8 = time_step(int8.clone(), music, ctx, ep);
+            let rust_fp32 = time_step(fp32.clone(), music, ctx, ep);
+            for (name, r) in [
+                ("Cadenza: Rust + ort, int8 (shipped)", &rust_int8),
+                ("Cadenza: Rust + ort, fp32", &rust_fp32),
+            ] {
+                match r {
+                    Ok((m, p)) => println!("| {what}: {name}, {ep} | {} | 200 |", us(*m, *p)),
+                    Err(e) => println!("| {what}: {name}, {ep} | not run: {e} | | |"),
+                }
+            }
+            if ep == Ep::Cpu {
+                cpu = (rust_int8, rust_fp32);
             }
         }
         let Some(c) = py.as_ref().map(|p| &p["contexts"][ctx.to_string()]) else {
@@ -135,17 +177,38 @@ fn decode_rows(music: &[u32]) {
         ] {
             if let (Some(m), Some(p)) = get(key) {
                 let runs = c[key]["runs"].as_u64().unwrap_or(0);
-                println!("| {what}: {name} | {} | {runs} |", us(m, p));
+                println!("| {what}: {name}, CPU | {} | {runs} |", us(m, p));
             }
         }
-        if let (Some(torch), Ok((i8m, _)), Ok((f32m, _))) =
-            (get("pytorch").0, &rust_int8, &rust_fp32)
-        {
+        if let (Some(torch), Ok((i8m, _)), Ok((f32m, _))) = (get("pytorch").0, &cpu.0, &cpu.1) {
             let ort_py = get("ort_int8").0.map(|m| m / i8m).unwrap_or(f64::NAN);
             println!(
-                "| {what}: speed-up (medians) | PyTorch ÷ Cadenza int8 {:.1}×; PyTorch ÷ Cadenza fp32 {:.1}×; Python ort int8 ÷ Cadenza int8 {ort_py:.2}× | | |",
+                "| {what}: speed-up (medians, CPU) | PyTorch ÷ Cadenza int8 {:.1}×; PyTorch ÷ Cadenza fp32 {:.1}×; Python ort int8 ÷ Cadenza int8 {ort_py:.2}× | | |",
                 torch / i8m,
                 torch / f32m
+            );
+        }
+    }
+    if let Err(why) = cuda {
+        println!("| decode step on CUDA (every row above, and the larger config below) | not run: {why} | | |");
+    }
+    // The larger config: random weights, timing only (cadenza_model.bench writes it).
+    let large = variants.join("large");
+    let what = "decode step, larger config (d=512, 8 layers, 8 heads, window 512; random weights), context 512";
+    for &ep in eps {
+        for (name, file) in [("int8", "model.int8.onnx"), ("fp32", "model.onnx")] {
+            match time_step(ModelSource::from_path(large.join(file)), music, 512, ep) {
+                Ok((m, p)) => println!("| {what}: Cadenza {name}, {ep} | {} | 200 |", us(m, p)),
+                Err(e) => println!("| {what}: Cadenza {name}, {ep} | not run: {e} | | |"),
+            }
+        }
+    }
+    if let Some(l) = py.as_ref().map(|p| &p["large"]) {
+        if let (Some(m), Some(p)) = (l["median"].as_f64(), l["p99"].as_f64()) {
+            println!(
+                "| {what}: PyTorch eager, fp32, CPU | {} | {} |",
+                us(m, p),
+                l["runs"]
             );
         }
     }
@@ -161,11 +224,7 @@ fn main() {
         Some(cpu) => eprintln!("bench: pinned to CPU {cpu} (the Python side inherits it)"),
         None => eprintln!("bench: could not pin to one CPU; figures may mix cores"),
     }
-    let config = EngineConfig {
-        source: ModelSource::Embedded,
-        want_cuda: false,
-        choice: None,
-    };
+    let config = EngineConfig::on_cpu(ModelSource::Embedded);
     let mut loads = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
@@ -206,7 +265,8 @@ fn main() {
         loads.len()
     );
     let window = spec.window as usize;
-    decode_rows(&music_of(&v, &notes, 1100));
+    let cuda = provider_rows();
+    decode_rows(&music_of(&v, &notes, 1100), &cuda);
     let half = window / 2 + 1;
     let mut times = Vec::new();
     for _ in 0..50 {

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use cadenza::engine::knobs::{Scale, Settings, KEY_NAMES};
 use cadenza::midi_file::{write_notes, BeatNote};
-use cadenza::model::{ModelSource, OnnxModel};
+use cadenza::model::{ModelSource, OnnxModel, ProviderChoice};
 use cadenza::offline::{generate, Request};
 use cadenza::prompt::Prompt;
 
@@ -40,12 +40,14 @@ generate options:
 
 common options:
   --model PATH         a model.onnx (with model.json beside it) or its folder; default: the built-in model
-  --cpu                do not try CUDA";
+  --ep auto|cpu|cuda   where the model runs (default auto: CUDA when it measures faster;
+                       CUDA asked for but unavailable runs on CPU and says why)
+  --cpu                the same as --ep cpu";
 
 struct Args {
     command: String,
     model: ModelSource,
-    cuda: bool,
+    runs_on: ProviderChoice,
     style: Option<String>,
     bars: f64,
     tempo: f64,
@@ -66,7 +68,7 @@ fn parse() -> Result<Args, String> {
     let mut a = Args {
         command,
         model: ModelSource::Embedded,
-        cuda: true,
+        runs_on: ProviderChoice::Auto,
         style: None,
         bars: 8.0,
         tempo: 120.0,
@@ -89,7 +91,8 @@ fn parse() -> Result<Args, String> {
         };
         match flag.as_str() {
             "--model" => a.model = ModelSource::from_path(val()?),
-            "--cpu" => a.cuda = false,
+            "--cpu" => a.runs_on = ProviderChoice::Cpu,
+            "--ep" => a.runs_on = val()?.parse()?,
             "--style" => a.style = Some(val()?),
             "--bars" => a.bars = num(val()?)?,
             "--tempo" => a.tempo = num(val()?)?,
@@ -160,7 +163,7 @@ fn parse() -> Result<Args, String> {
 
 fn load(a: &Args) -> Result<OnnxModel, String> {
     let (bytes, spec) = a.model.read().map_err(|e| e.to_string())?;
-    OnnxModel::load(&bytes, spec, a.cuda).map_err(|e| e.to_string())
+    OnnxModel::load(&bytes, spec, a.runs_on).map_err(|e| e.to_string())
 }
 
 fn run(a: Args) -> Result<(), String> {

@@ -12,6 +12,7 @@ use ort::ep::ExecutionProvider;
 use ort::session::{builder::GraphOptimizationLevel, Session};
 use ort::value::TensorRef;
 
+use super::provider::{Ep, Provider, ProviderChoice};
 use super::spec::{IoNames, ModelSpec, SpecError};
 use crate::runtime::{self, RuntimeError};
 
@@ -29,22 +30,8 @@ pub enum ModelError {
     Mismatch(String),
     #[error("inference failed: {0}")]
     Inference(String),
-}
-
-/// Which execution provider runs the session, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Provider {
-    Cuda,
-    Cpu { why_not_cuda: String },
-}
-
-impl std::fmt::Display for Provider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Provider::Cuda => write!(f, "CUDA"),
-            Provider::Cpu { why_not_cuda } => write!(f, "CPU (CUDA unavailable: {why_not_cuda})"),
-        }
-    }
+    #[error("the CUDA provider could not be set up: {0}")]
+    Cuda(String),
 }
 
 pub struct OnnxModel {
@@ -73,46 +60,77 @@ pub struct OnnxModel {
 }
 
 impl OnnxModel {
-    /// Create the session (CUDA when asked and available, else CPU) and check it against the spec.
-    pub fn load(onnx: &[u8], spec: ModelSpec, want_cuda: bool) -> Result<Self, ModelError> {
+    /// Create the session where `choice` says (see [`super::provider`]: CUDA asked for but missing
+    /// runs on CPU; Auto measures both when CUDA is there) and check it against the spec.
+    pub fn load(onnx: &[u8], spec: ModelSpec, choice: ProviderChoice) -> Result<Self, ModelError> {
+        runtime::environment()?;
+        let cuda = match choice {
+            ProviderChoice::Cpu => {
+                let mut m = Self::open(onnx, spec, Ep::Cpu)?;
+                m.provider = Provider::chosen(Ep::Cpu, choice);
+                return Ok(m);
+            }
+            _ => cuda_available(),
+        };
+        let on_cpu = |spec: ModelSpec, why: &str| -> Result<Self, ModelError> {
+            let mut m = Self::open(onnx, spec, Ep::Cpu)?;
+            m.provider = Provider::cpu_without_cuda(choice, why);
+            Ok(m)
+        };
+        if let Err(why) = cuda {
+            return on_cpu(spec, &why);
+        }
+        // Any failure to open on CUDA (registration, a missing CUDA library, session creation) falls
+        // back to the CPU; a model that is itself broken fails there too, with the CPU's message.
+        let mut gpu = match Self::open(onnx, spec.clone(), Ep::Cuda) {
+            Ok(m) => m,
+            Err(e) => return on_cpu(spec, &e.to_string()),
+        };
+        if choice == ProviderChoice::Cuda {
+            gpu.provider = Provider::chosen(Ep::Cuda, choice);
+            return Ok(gpu);
+        }
+        // Auto: the faster of the two for this model, measured on the engine thread at load.
+        let mut cpu = Self::open(onnx, spec, Ep::Cpu)?;
+        let cpu_us = cpu.step_median_us()?;
+        let gpu_us = match gpu.step_median_us() {
+            Ok(us) => us,
+            Err(e) => {
+                cpu.provider = Provider::cpu_without_cuda(choice, &e.to_string());
+                return Ok(cpu);
+            }
+        };
+        let verdict = Provider::auto_from(cpu_us, gpu_us);
+        let mut winner = if verdict.runs_on == Ep::Cuda {
+            gpu
+        } else {
+            cpu
+        };
+        winner.provider = verdict;
+        Ok(winner)
+    }
+
+    /// One session on `ep`, checked against the spec; its provider says "chosen" until the caller
+    /// says otherwise.
+    fn open(onnx: &[u8], spec: ModelSpec, ep: Ep) -> Result<Self, ModelError> {
         let (env, _) = runtime::environment()?;
         let io = spec.io_names()?;
-        let builder = || -> Result<_, ModelError> {
-            Session::builder(&env)
-                .and_then(|b| Ok(b.with_intra_threads(1)?))
-                .and_then(|b| Ok(b.with_inter_threads(1)?))
-                .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Level3)?))
-                .map_err(|e| ModelError::Onnx(e.to_string()))
-        };
-        let cuda_reason = if !want_cuda {
-            Some("not requested".to_string())
-        } else {
-            match ort::ep::CUDA::is_available() {
-                Ok(true) => None,
-                Ok(false) => Some("this ONNX Runtime build has no CUDA provider".to_string()),
-                Err(e) => Some(e.to_string()),
-            }
-        };
-        let (session, provider) = match cuda_reason {
-            Some(why) => (
-                Self::commit(builder()?, onnx)?,
-                Provider::Cpu { why_not_cuda: why },
-            ),
-            None => {
-                let cuda = builder()?.with_execution_providers([ort::ep::CUDA::default()
-                    .build()
-                    .error_on_failure()]);
-                match cuda {
-                    Ok(b) => (Self::commit(b, onnx)?, Provider::Cuda),
-                    Err(e) => (
-                        Self::commit(builder()?, onnx)?,
-                        Provider::Cpu {
-                            why_not_cuda: e.to_string(),
-                        },
-                    ),
-                }
-            }
-        };
+        let onnx_err = |e: ort::Error| ModelError::Onnx(e.to_string());
+        let mut builder = Session::builder(&env)
+            .and_then(|b| Ok(b.with_intra_threads(1)?))
+            .and_then(|b| Ok(b.with_inter_threads(1)?))
+            .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Level3)?))
+            .map_err(onnx_err)?;
+        if ep == Ep::Cuda {
+            builder = builder
+                .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+                .map_err(|e| ModelError::Cuda(ort_reason(&e.to_string())))?;
+        }
+        let session = builder.commit_from_memory(onnx).map_err(|e| match ep {
+            // Creating a session is where a CUDA provider that registered finds no device or library.
+            Ep::Cuda => ModelError::Cuda(ort_reason(&e.to_string())),
+            Ep::Cpu => onnx_err(e),
+        })?;
         let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
         for name in [
@@ -171,7 +189,7 @@ impl OnnxModel {
         Ok(Self {
             session,
             io,
-            provider,
+            provider: Provider::chosen(ep, ProviderChoice::Cpu),
             per_token,
             keys: vec![0.0; cap],
             values: vec![0.0; cap],
@@ -186,12 +204,33 @@ impl OnnxModel {
         })
     }
 
-    fn commit(
-        mut b: ort::session::builder::SessionBuilder,
-        onnx: &[u8],
-    ) -> Result<Session, ModelError> {
-        b.commit_from_memory(onnx)
-            .map_err(|e| ModelError::Onnx(e.to_string()))
+    /// Median time (µs) of one single-token decode step after a short context, warmed up first:
+    /// what Auto compares. Leaves the cache empty.
+    pub fn step_median_us(&mut self) -> Result<f64, ModelError> {
+        const WARM_UP: usize = 3;
+        const RUNS: usize = 15;
+        let v = self.spec.vocab();
+        let context: Vec<u32> = std::iter::once(v.style_base)
+            .chain((0..31).map(|i| match i % 3 {
+                0 => v.note_on_base + 60 + i % 12,
+                1 => v.shift_base + 5,
+                _ => v.note_off_base + 60 + (i - 2) % 12,
+            }))
+            .collect();
+        self.reset();
+        self.feed(&context)?;
+        let mut times = Vec::with_capacity(RUNS);
+        for i in 0..WARM_UP + RUNS {
+            self.truncate(context.len());
+            let started = std::time::Instant::now();
+            self.feed(&[v.note_on_base + 64])?;
+            if i >= WARM_UP {
+                times.push(started.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        self.reset();
+        times.sort_by(f64::total_cmp);
+        Ok(times[RUNS / 2])
     }
 
     /// Forget the context.
@@ -334,6 +373,29 @@ impl OnnxModel {
     }
 }
 
+/// ONNX Runtime's message without its source location and status code ("/onnxruntime_src/…cc:2043
+/// … [ONNXRuntimeError] : 1 : FAIL : Failed to load library …" → "Failed to load library …").
+fn ort_reason(message: &str) -> String {
+    let tail = message
+        .rsplit_once("[ONNXRuntimeError] : ")
+        .map_or(message, |(_, rest)| rest);
+    // "1 : FAIL : text": drop the code and the status name.
+    let mut parts = tail.splitn(3, " : ");
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(code), Some(_), Some(text)) if code.trim().parse::<u32>().is_ok() => text.to_string(),
+        _ => tail.to_string(),
+    }
+}
+
+/// Whether the loaded ONNX Runtime offers CUDA at all (the PyPI CPU build the bundles carry does not).
+fn cuda_available() -> Result<(), String> {
+    match ort::ep::CUDA::is_available() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("this ONNX Runtime build has no CUDA provider".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Fill `index` (n_head, T, slots+T) and `mask` (T, slots+T) for `t` new tokens at positions
 /// `next..next+t`, against the ring whose slots hold the positions `slot_pos` (-1: empty) and then
 /// the new tokens themselves: a key is visible when it is at distance 0..window-1 before the query
@@ -412,6 +474,16 @@ mod tests {
         );
         assert_eq!(&index[..10], &[2, 1, 2, 0, 0, 2, 2, 2, 1, 0]);
         assert_eq!(&index[10..], &index[..10], "the same for the second head");
+    }
+
+    #[test]
+    fn onnx_runtime_messages_lose_their_source_location() {
+        let raw = "/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2043 onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library /x/libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file: No such file or directory";
+        assert_eq!(
+            ort_reason(raw),
+            "Failed to load library /x/libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file: No such file or directory"
+        );
+        assert_eq!(ort_reason("plain words"), "plain words");
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! - `bundle cadenza [--release]`: nice-plug's bundler, then the ONNX Runtime library into both bundles
 //!   (beside the binary in `Cadenza.vst3/Contents/x86_64-linux/`, and beside `Cadenza.clap`).
 //! - `fetch-ort`: the pinned ONNX Runtime library from its PyPI wheel into `.cache/` (hash-checked).
+//! - `fetch-ort-gpu`: the same version's CUDA build (`onnxruntime-gpu`, 256 MB) into `.cache/`, for a
+//!   machine with an NVIDIA GPU; prints the path to give Cadenza as `CADENZA_ORT_LIB`.
 //! - `render [render options]`: release bundles, then the headless render on the embedded model.
 //! - `test`: every test, from a fresh machine: model tooling setup, bundles, Rust suites, headless
 //!   Ardour with the VST3 bundle, Python suites.
-//! - `bench`: the model-path benchmark table (release build, the fetched ONNX Runtime).
+//! - `bench [--gpu]`: the model-path benchmark table (release build, the fetched ONNX Runtime; with
+//!   `--gpu` its CUDA build, adding the CUDA rows).
 //! - `soak [--minutes N] [--block N]`: release bundles, then a long real-time session reporting
 //!   process() cost, deadline misses, the engine's step times and dropped events.
 //! - `cli [cadenza arguments]`: the `cadenza` command-line program (release), with ONNX Runtime beside
@@ -32,10 +35,14 @@ fn main() -> Result<()> {
     nice_plug_xtask::chdir_workspace_root()?;
     match args.first().map(String::as_str) {
         Some("fetch-ort") => fetch_ort().map(|p| println!("{}", p.display())),
+        Some("fetch-ort-gpu") => fetch_wheel(&GPU_WHEEL).map(|p| {
+            eprintln!("[xtask] ONNX Runtime with CUDA: point Cadenza at it with CADENZA_ORT_LIB (README, \"Running on a GPU\")");
+            println!("{}", std::fs::canonicalize(&p).unwrap_or(p).display())
+        }),
         Some("bundle") => bundle(&args),
         Some("render") => render(&args[1..]),
         Some("test") => test(&args[1..]),
-        Some("bench") => bench(),
+        Some("bench") => bench(&args[1..]),
         Some("cli") => release_bin("cadenza", &[], &args[1..]),
         Some("standalone") => release_bin("cadenza-standalone", &["standalone"], &args[1..]),
         Some("screenshot") => screenshot(),
@@ -72,20 +79,62 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// The library, downloaded and extracted once into .cache/onnxruntime/<version>/.
+/// A PyPI onnxruntime wheel the project takes libraries from.
+struct Wheel {
+    /// The PyPI package.
+    package: &'static str,
+    /// Its sha256 for the pinned version, checked by pip (`--require-hashes`).
+    sha256: &'static str,
+    /// Where under .cache/ its libraries go (then `<version>/`).
+    cache: &'static str,
+    /// The files taken from `onnxruntime/capi/` besides `libonnxruntime.so.<version>`.
+    extra: &'static [&'static str],
+}
+
+/// The CPU build the bundles carry.
+const CPU_WHEEL: Wheel = Wheel {
+    package: "onnxruntime",
+    sha256: WHEEL_SHA256,
+    cache: ".cache/onnxruntime",
+    extra: &[],
+};
+
+/// The CUDA 13 build of the same version (256 MB): for musicians with an NVIDIA GPU, and for the
+/// benchmark's CUDA rows. Its CUDA provider needs CUDA 13's cuBLAS, cuDNN 9, cuFFT, cuRAND and runtime
+/// on the loader's path (README, "Running on a GPU").
+const GPU_WHEEL: Wheel = Wheel {
+    package: "onnxruntime-gpu",
+    sha256: "05d548956197b9d01f59b625de740e0d6be3593f874e241a12dc0362650ecdf7",
+    cache: ".cache/onnxruntime-gpu",
+    extra: &[
+        "libonnxruntime_providers_shared.so",
+        "libonnxruntime_providers_cuda.so",
+    ],
+};
+
+/// The CPU library, downloaded and extracted once into .cache/onnxruntime/<version>/.
 fn fetch_ort() -> Result<PathBuf> {
+    fetch_wheel(&CPU_WHEEL)
+}
+
+/// `wheel`'s libraries, downloaded and extracted once into its cache folder; returns the path of
+/// `libonnxruntime.so.<version>` (its providers lie beside it, where ONNX Runtime looks for them).
+fn fetch_wheel(wheel: &Wheel) -> Result<PathBuf> {
     let version = ort_version()?;
     let lib_name = format!("libonnxruntime.so.{version}");
-    let dir = Path::new(".cache/onnxruntime").join(&version);
+    let dir = Path::new(wheel.cache).join(&version);
     let lib = dir.join(&lib_name);
-    if lib.is_file() {
+    if lib.is_file() && wheel.extra.iter().all(|f| dir.join(f).is_file()) {
         return Ok(lib);
     }
     std::fs::create_dir_all(&dir)?;
     let req = dir.join("requirements.txt");
     std::fs::write(
         &req,
-        format!("onnxruntime=={version} --hash=sha256:{WHEEL_SHA256}\n"),
+        format!(
+            "{}=={version} --hash=sha256:{}\n",
+            wheel.package, wheel.sha256
+        ),
     )?;
     let wheel_dir = dir.join("wheel");
     run(Command::new("python3")
@@ -108,20 +157,28 @@ fn fetch_ort() -> Result<PathBuf> {
         .arg(&wheel_dir)
         .arg("-r")
         .arg(&req))
-    .context(
-        "downloading the onnxruntime wheel from PyPI (is pip available and PyPI reachable?)",
-    )?;
-    let extract = format!(
-        "import glob, zipfile, sys\nw = glob.glob(sys.argv[1] + '/onnxruntime-*.whl')[0]\n\
-         open(sys.argv[2], 'wb').write(zipfile.ZipFile(w).read('onnxruntime/capi/{lib_name}'))\n"
-    );
-    let tmp = dir.join(format!("{lib_name}.part"));
+    .with_context(|| {
+        format!(
+            "downloading the {} wheel from PyPI (is pip available and PyPI reachable?)",
+            wheel.package
+        )
+    })?;
+    // Each file is written under a temporary name and renamed: a cut-off run leaves no half library.
+    let extract = "import glob, os, zipfile, sys\n\
+         w = zipfile.ZipFile(glob.glob(sys.argv[1] + '/onnxruntime*.whl')[0])\n\
+         for name in sys.argv[3:]:\n\
+         \x20   part = os.path.join(sys.argv[2], name + '.part')\n\
+         \x20   open(part, 'wb').write(w.read('onnxruntime/capi/' + name))\n\
+         \x20   os.chmod(part, 0o755)\n\
+         \x20   os.rename(part, os.path.join(sys.argv[2], name))\n";
+    // The main library last: its presence says the fetch is complete.
     run(Command::new("python3")
         .arg("-c")
         .arg(extract)
         .arg(&wheel_dir)
-        .arg(&tmp))?;
-    std::fs::rename(&tmp, &lib)?;
+        .arg(&dir)
+        .args(wheel.extra)
+        .arg(&lib_name))?;
     let _ = std::fs::remove_dir_all(&wheel_dir);
     Ok(lib)
 }
@@ -171,8 +228,15 @@ fn run_with_release_clap(bin: &str, args: &[String]) -> Result<()> {
         .args(args))
 }
 
-fn bench() -> Result<()> {
-    let lib = std::fs::canonicalize(fetch_ort()?)?;
+fn bench(args: &[String]) -> Result<()> {
+    let gpu = match args {
+        [] => false,
+        [a] if a == "--gpu" => true,
+        _ => {
+            bail!("bench takes no options but --gpu (ONNX Runtime's CUDA build, for the CUDA rows)")
+        }
+    };
+    let lib = std::fs::canonicalize(fetch_wheel(if gpu { &GPU_WHEEL } else { &CPU_WHEEL })?)?;
     run(Command::new("cargo")
         .args(["run", "--quiet", "--release", "--bin", "cadenza-bench"])
         .env("CADENZA_ORT_LIB", lib))
