@@ -9,8 +9,12 @@
 //! copies one token's keys and values, never the cache, and the graph reads the cache in place.
 
 use ort::ep::ExecutionProvider;
-use ort::session::{builder::GraphOptimizationLevel, Session};
-use ort::value::TensorRef;
+use ort::memory::Allocator;
+use ort::session::{
+    builder::GraphOptimizationLevel, HasSelectedOutputs, OutputSelector, RunOptions, Session,
+    SessionInputValue,
+};
+use ort::value::{Tensor, TensorRef};
 
 use super::provider::{Ep, Provider, ProviderChoice};
 use super::spec::{IoNames, ModelSpec, SpecError};
@@ -39,9 +43,16 @@ pub struct OnnxModel {
     pub spec: ModelSpec,
     io: IoNames,
     pub provider: Provider,
-    /// The ring cache, layout (n_layer, n_head, slots, head_dim); position p in slot p % slots.
-    keys: Vec<f32>,
-    values: Vec<f32>,
+    /// The ring cache, layout (n_layer, n_head, slots, head_dim); position p in slot p % slots. ONNX
+    /// Runtime tensors made once, read by every run in place and written here.
+    keys: Tensor<f32>,
+    values: Tensor<f32>,
+    /// The session's inputs in its own order, as indices into [tokens, past_keys, past_values,
+    /// rel_index, mask]: runs pass their inputs by position (no names, no map to build).
+    input_order: [usize; 5],
+    /// One-token runs (every decode step; every token of an int8 graph) allocate nothing: their
+    /// inputs and outputs are made once here.
+    one: OneToken,
     /// The context position each slot holds, or -1 (empty: masked).
     slot_pos: Vec<i64>,
     /// Tokens in the cache: positions `next - len .. next`.
@@ -53,10 +64,60 @@ pub struct OnnxModel {
     /// The graph quantizes activations dynamically (int8): each run takes one token, see
     /// [`Self::feed`].
     per_token: bool,
-    /// Input buffers, reused: token ids, relative-distance index (n_head, T, slots+T), mask (T, slots+T).
+    /// Input buffers of many-token runs (a prefill), reused: token ids, relative-distance index
+    /// (n_head, T, slots+T), mask (T, slots+T).
     token_buf: Vec<i64>,
     index_buf: Vec<i64>,
     mask_buf: Vec<f32>,
+}
+
+/// The inputs and preallocated outputs of a one-token run.
+struct OneToken {
+    tokens: Tensor<i64>,
+    /// (n_head, 1, slots + 1)
+    index: Tensor<i64>,
+    /// (1, slots + 1)
+    mask: Tensor<f32>,
+    /// Selects the three outputs into tensors made once: logits (1, vocab) and the new keys and
+    /// values (n_layer, n_head, 1, head_dim).
+    options: RunOptions<HasSelectedOutputs>,
+}
+
+impl OneToken {
+    fn new(spec: &ModelSpec, io: &IoNames) -> Result<Self, ort::Error> {
+        let a = Allocator::default();
+        let (l, h, d) = (
+            spec.n_layer as usize,
+            spec.n_head as usize,
+            spec.head_dim as usize,
+        );
+        let cols = spec.window as usize; // slots + 1
+        let vocab = spec.vocab().size as usize;
+        let selector = OutputSelector::no_default()
+            .with(io.logits.as_str())
+            .with(io.new_keys.as_str())
+            .with(io.new_values.as_str())
+            .preallocate(io.logits.as_str(), Tensor::<f32>::new(&a, [1, vocab])?)
+            .preallocate(io.new_keys.as_str(), Tensor::<f32>::new(&a, [l, h, 1, d])?)
+            .preallocate(
+                io.new_values.as_str(),
+                Tensor::<f32>::new(&a, [l, h, 1, d])?,
+            );
+        Ok(Self {
+            tokens: Tensor::new(&a, [1usize, 1])?,
+            index: Tensor::new(&a, [h, 1, cols])?,
+            mask: Tensor::new(&a, [1usize, cols])?,
+            options: RunOptions::new()?.with_outputs(selector),
+        })
+    }
+}
+
+/// A cache tensor (n_layer, n_head, slots, head_dim) of zeros (an empty slot is masked, but its
+/// contents still pass through the products: they must be finite).
+fn zeroed_cache(shape: [usize; 4]) -> Result<Tensor<f32>, ort::Error> {
+    let mut t = Tensor::<f32>::new(&Allocator::default(), shape)?;
+    t.extract_tensor_mut().1.fill(0.0);
+    Ok(t)
 }
 
 impl OnnxModel {
@@ -176,7 +237,37 @@ impl OnnxModel {
                 )));
             }
         }
-        let cap = spec.cache_floats_per_token() * slots;
+        if inputs.len() != 5 {
+            return Err(ModelError::Mismatch(format!(
+                "graph has inputs {inputs:?}; format 2 has exactly five"
+            )));
+        }
+        let ours = [
+            &io.tokens,
+            &io.past_keys,
+            &io.past_values,
+            &io.rel_index,
+            &io.mask,
+        ];
+        let mut input_order = [0usize; 5];
+        for (slot, name) in input_order.iter_mut().zip(&inputs) {
+            *slot = ours
+                .iter()
+                .position(|o| o.as_str() == *name)
+                .ok_or_else(|| {
+                    ModelError::Mismatch(format!("graph input `{name}` is not in model.json"))
+                })?;
+        }
+        let cache_shape = [
+            spec.n_layer as usize,
+            spec.n_head as usize,
+            slots,
+            spec.head_dim as usize,
+        ];
+        let made = |e: ort::Error| ModelError::Onnx(format!("buffers for the session: {e}"));
+        let keys = zeroed_cache(cache_shape).map_err(made)?;
+        let values = zeroed_cache(cache_shape).map_err(made)?;
+        let one = OneToken::new(&spec, &io).map_err(made)?;
         let vocab = spec.vocab().size as usize;
         let window = spec.window as usize;
         let cols = slots + window;
@@ -191,8 +282,10 @@ impl OnnxModel {
             io,
             provider: Provider::chosen(ep, ProviderChoice::Cpu),
             per_token,
-            keys: vec![0.0; cap],
-            values: vec![0.0; cap],
+            keys,
+            values,
+            input_order,
+            one,
             slot_pos: vec![-1; slots],
             len: 0,
             next: 0,
@@ -282,7 +375,9 @@ impl OnnxModel {
         self.run(tokens)
     }
 
-    /// One run of the graph over `tokens` (at most `window` of them).
+    /// One run of the graph over `tokens` (at most `window` of them). A one-token run allocates
+    /// nothing on this side (its inputs and outputs were made at load; ONNX Runtime's CPU arena serves
+    /// its own intermediates).
     fn run(&mut self, tokens: &[u32]) -> Result<&[f32], ModelError> {
         let window = self.spec.window as usize;
         if tokens.is_empty() || tokens.len() > window {
@@ -300,39 +395,66 @@ impl OnnxModel {
         let vocab = self.spec.vocab().size as usize;
         let t = tokens.len();
         let cols = slots + t;
-        self.token_buf.clear();
-        self.token_buf.extend(tokens.iter().map(|&x| i64::from(x)));
-        ring_inputs(
-            &self.slot_pos,
-            self.next,
-            t,
-            window,
-            h,
-            &mut self.index_buf,
-            &mut self.mask_buf,
-        );
-        let past_shape = [l as i64, h as i64, slots as i64, d as i64];
         let inf = |e: ort::Error| ModelError::Inference(e.to_string());
-        let tok =
-            TensorRef::from_array_view(([1i64, t as i64], &self.token_buf[..])).map_err(inf)?;
-        let pk = TensorRef::from_array_view((past_shape, &self.keys[..])).map_err(inf)?;
-        let pv = TensorRef::from_array_view((past_shape, &self.values[..])).map_err(inf)?;
-        let index =
-            TensorRef::from_array_view(([h as i64, t as i64, cols as i64], &self.index_buf[..]))
+        let Self {
+            session,
+            io,
+            keys,
+            values,
+            input_order,
+            one,
+            slot_pos,
+            next,
+            len,
+            logits: last_logits,
+            token_buf,
+            index_buf,
+            mask_buf,
+            ..
+        } = self;
+        let outputs = if t == 1 {
+            one.tokens.extract_tensor_mut().1[0] = i64::from(tokens[0]);
+            ring_inputs(
+                slot_pos,
+                *next,
+                1,
+                window,
+                h,
+                one.index.extract_tensor_mut().1,
+                one.mask.extract_tensor_mut().1,
+            );
+            let mine = [
+                SessionInputValue::from(&one.tokens),
+                SessionInputValue::from(&*keys),
+                SessionInputValue::from(&*values),
+                SessionInputValue::from(&one.index),
+                SessionInputValue::from(&one.mask),
+            ];
+            session.run_with_options(ordered(input_order, mine), &one.options)
+        } else {
+            token_buf.clear();
+            token_buf.extend(tokens.iter().map(|&x| i64::from(x)));
+            index_buf.resize(h * t * cols, 0);
+            mask_buf.resize(t * cols, 0.0);
+            ring_inputs(slot_pos, *next, t, window, h, index_buf, mask_buf);
+            let tok =
+                TensorRef::from_array_view(([1i64, t as i64], &token_buf[..])).map_err(inf)?;
+            let index =
+                TensorRef::from_array_view(([h as i64, t as i64, cols as i64], &index_buf[..]))
+                    .map_err(inf)?;
+            let mask = TensorRef::from_array_view(([t as i64, cols as i64], &mask_buf[..]))
                 .map_err(inf)?;
-        let mask = TensorRef::from_array_view(([t as i64, cols as i64], &self.mask_buf[..]))
-            .map_err(inf)?;
-        let outputs = self
-            .session
-            .run(ort::inputs![
-                self.io.tokens.as_str() => tok,
-                self.io.past_keys.as_str() => pk,
-                self.io.past_values.as_str() => pv,
-                self.io.rel_index.as_str() => index,
-                self.io.mask.as_str() => mask,
-            ])
-            .map_err(inf)?;
-        let (shape, logits) = outputs[self.io.logits.as_str()]
+            let mine = [
+                SessionInputValue::from(tok),
+                SessionInputValue::from(&*keys),
+                SessionInputValue::from(&*values),
+                SessionInputValue::from(index),
+                SessionInputValue::from(mask),
+            ];
+            session.run(ordered(input_order, mine))
+        }
+        .map_err(inf)?;
+        let (shape, logits) = outputs[io.logits.as_str()]
             .try_extract_tensor::<f32>()
             .map_err(inf)?;
         if shape[..] != [t as i64, vocab as i64] {
@@ -340,14 +462,10 @@ impl OnnxModel {
                 "logits have shape {shape:?}, expected [{t}, {vocab}]"
             )));
         }
-        self.logits
-            .copy_from_slice(&logits[(t - 1) * vocab..t * vocab]);
+        last_logits.copy_from_slice(&logits[(t - 1) * vocab..t * vocab]);
         // Only the last `slots` new tokens stay (earlier ones would be overwritten anyway).
         let first = t.saturating_sub(slots);
-        for (name, ring) in [
-            (&self.io.new_keys, &mut self.keys),
-            (&self.io.new_values, &mut self.values),
-        ] {
+        for (name, ring) in [(&io.new_keys, keys), (&io.new_values, values)] {
             let (shape, new) = outputs[name.as_str()]
                 .try_extract_tensor::<f32>()
                 .map_err(inf)?;
@@ -357,14 +475,23 @@ impl OnnxModel {
                     "`{name}` has shape {shape:?}, expected {want:?}"
                 )));
             }
-            write_ring(new, l * h, t, first, d, slots, self.next, ring);
+            write_ring(
+                new,
+                l * h,
+                t,
+                first,
+                d,
+                slots,
+                *next,
+                ring.extract_tensor_mut().1,
+            );
         }
         for i in first..t {
-            let p = self.next + i as i64;
-            self.slot_pos[p as usize % slots] = p;
+            let p = *next + i as i64;
+            slot_pos[p as usize % slots] = p;
         }
-        self.next += t as i64;
-        self.len = (self.len + t).min(slots);
+        *next += t as i64;
+        *len = (*len + t).min(slots);
         Ok(&self.logits)
     }
 
@@ -406,31 +533,35 @@ fn ring_inputs(
     t: usize,
     window: usize,
     heads: usize,
-    index: &mut Vec<i64>,
-    mask: &mut Vec<f32>,
+    index: &mut [i64],
+    mask: &mut [f32],
 ) {
     let cols = slot_pos.len() + t;
     let w = window as i64;
-    index.clear();
-    mask.clear();
     for i in 0..t {
         let q = next + i as i64;
         let keys = slot_pos
             .iter()
             .copied()
             .chain((0..t as i64).map(|j| next + j));
-        for p in keys {
+        for (c, p) in keys.enumerate() {
             let dist = q - p;
             let visible = p >= 0 && (0..w).contains(&dist);
-            index.push(dist.clamp(0, w - 1));
-            mask.push(if visible { 0.0 } else { f32::NEG_INFINITY });
+            index[i * cols + c] = dist.clamp(0, w - 1);
+            mask[i * cols + c] = if visible { 0.0 } else { f32::NEG_INFINITY };
         }
     }
     // The same distances for every head.
     let one = t * cols;
-    for _ in 1..heads {
-        index.extend_from_within(..one);
+    for head in 1..heads {
+        index.copy_within(..one, head * one);
     }
+}
+
+/// `mine` ([tokens, past_keys, past_values, rel_index, mask]) in the session's input order.
+fn ordered<'v>(order: &[usize; 5], mine: [SessionInputValue<'v>; 5]) -> [SessionInputValue<'v>; 5] {
+    let mut mine = mine.map(Some);
+    std::array::from_fn(|i| mine[order[i]].take().expect("input_order is a permutation"))
 }
 
 /// Write the new tokens `first..t` of `new` (blocks × t × head_dim, one block per layer and head) into
@@ -463,7 +594,7 @@ mod tests {
     #[test]
     fn ring_inputs_see_the_window_back_and_the_new_tokens_up_to_themselves() {
         // 3 slots holding positions 4, 5, empty; two new tokens at 6 and 7; window 3.
-        let (mut index, mut mask) = (Vec::new(), Vec::new());
+        let (mut index, mut mask) = (vec![-7; 2 * 2 * 5], vec![7.0; 2 * 5]);
         ring_inputs(&[4, 5, -1], 6, 2, 3, 2, &mut index, &mut mask);
         let ninf = f32::NEG_INFINITY;
         // Query 6: 4 (dist 2) and 5 (dist 1) visible, the empty slot not, itself yes, 7 not.

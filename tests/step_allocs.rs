@@ -1,0 +1,47 @@
+//! A decode step allocates nothing on the engine thread's Rust side: its inputs, its outputs and the
+//! ring cache are ONNX Runtime tensors made at load and reused. (ONNX Runtime's own C++ allocations
+//! are not seen by Rust's allocator; its CPU arena serves the graph's intermediates.)
+//! Checked with the allocator the audio-thread tests use (nice-plug's `assert_process_allocs`, in
+//! debug builds): an allocation inside `assert_no_alloc` aborts the test binary with "memory
+//! allocation of N bytes failed".
+#![cfg(feature = "host")]
+
+use cadenza::engine::{load_model, EngineConfig};
+use cadenza::host::use_fetched_ort;
+use cadenza::model::ModelSource;
+use nice_assert_no_alloc::assert_no_alloc;
+
+#[test]
+fn a_decode_step_allocates_nothing_on_the_rust_side() {
+    use_fetched_ort();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (what, source) in [
+        ("int8 (shipped)", ModelSource::Embedded),
+        (
+            "fp32",
+            ModelSource::from_path(root.join("models/default/model.onnx")),
+        ),
+    ] {
+        let mut model = load_model(&EngineConfig::on_cpu(source)).unwrap();
+        let v = model.spec.vocab();
+        let context: Vec<u32> = std::iter::once(v.style_base)
+            .chain((0..40).map(|i| v.note_on_base + 50 + i % 20))
+            .collect();
+        model.feed(&context).unwrap();
+        let next = [v.shift_base + 3];
+        model.feed(&next).unwrap();
+        let before = model.logits().to_vec();
+        assert_no_alloc(|| {
+            for _ in 0..50 {
+                // As the engine does: step, and roll back (a played note, a new plan).
+                model.truncate(context.len());
+                model.feed(&next).unwrap();
+            }
+        });
+        assert_eq!(
+            model.logits(),
+            &before[..],
+            "{what}: the same step, the same logits"
+        );
+    }
+}
