@@ -135,3 +135,17 @@ fn fixture() -> Fixture {
     let path = root().join("models/tests/fixtures/ring_logits.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+#[test]
+fn the_step_timing_auto_compares_leaves_the_model_as_it_was_loaded() {
+    // Auto keeps whichever provider steps faster; its measurement must not leave context behind.
+    use_fetched_ort();
+    let mut model = load_model(&EngineConfig::on_cpu(ModelSource::Embedded)).unwrap();
+    let v = model.spec.vocab();
+    let first = model.feed(&[v.style_base]).unwrap().to_vec();
+    model.reset();
+    let us = model.step_median_us().unwrap();
+    assert!(us.is_finite() && us > 0.0, "{us}");
+    assert_eq!(model.cache_len(), 0, "the measurement's context is gone");
+    assert_eq!(model.feed(&[v.style_base]).unwrap(), &first[..]);
+}

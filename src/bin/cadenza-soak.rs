@@ -4,6 +4,11 @@
 //! own log) the engine's step times and dropped events.
 //!
 //!     cadenza-soak --plugin target/bundled/Cadenza.clap [--minutes 10] [--block 64] [--sample-rate 48000]
+//!                  [--events N] [--no-voice]
+//!
+//! The player plays a note every beat or two; with `--events N` (even) the player instead sends N
+//! events in every block (N/2 note-ons spread over the block, and the note-offs of the previous
+//! block's notes): the "16 pending events per 128-frame block" load, far more than anyone plays.
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +17,14 @@ use cadenza::host::{ClapHost, NoteIn, Transport};
 fn main() {
     let mut plugin = std::path::PathBuf::from("target/bundled/Cadenza.clap");
     let (mut minutes, mut block, mut sr) = (10.0f64, 64u32, 48_000.0f64);
+    let mut events = 0u32;
+    let mut voice = true;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--no-voice" {
+            voice = false;
+            continue;
+        }
         let v = it
             .next()
             .unwrap_or_else(|| die(&format!("{flag} needs a value")));
@@ -22,6 +33,7 @@ fn main() {
             "--minutes" => minutes = v.parse().unwrap_or_else(|_| die("--minutes: a number")),
             "--block" => block = v.parse().unwrap_or_else(|_| die("--block: a number")),
             "--sample-rate" => sr = v.parse().unwrap_or_else(|_| die("--sample-rate: a number")),
+            "--events" => events = v.parse().unwrap_or_else(|_| die("--events: a number")),
             _ => die(&format!("unknown option {flag}")),
         }
     }
@@ -29,6 +41,10 @@ fn main() {
     // SAFETY (set_var): before the plugin (and any thread) starts.
     unsafe { std::env::set_var("NICE_LOG", &log) };
     let mut host = ClapHost::load(&plugin).unwrap_or_else(|e| die(&e));
+    if !voice {
+        // MIDI only: the built-in voice off, as on a track that plays Cadenza through another instrument.
+        host.set_param("voice", 0, 0.0);
+    }
     host.activate(sr, block).unwrap_or_else(|e| die(&e));
     std::thread::sleep(Duration::from_millis(500)); // the engine loads
 
@@ -46,7 +62,28 @@ fn main() {
         let beat = sample as f64 / spb;
         // The player: a note every beat or two, held a while, in bursts with pauses.
         let mut notes = Vec::new();
-        if let Some((key, until)) = held {
+        if events > 0 {
+            // A flood: the previous block's keys released at the block's start, new ones spread over it.
+            let half = events / 2;
+            let first_key = 48 + (sample / u64::from(block) % 2) as u8 * half as u8;
+            let last_key = 48 + ((sample / u64::from(block) + 1) % 2) as u8 * half as u8;
+            for i in 0..half {
+                notes.push(NoteIn {
+                    time: 0,
+                    on: false,
+                    key: last_key + i as u8,
+                    velocity: 0.0,
+                });
+            }
+            for i in 0..half {
+                notes.push(NoteIn {
+                    time: (i * block / half.max(1)).min(block - 1),
+                    on: true,
+                    key: first_key + i as u8,
+                    velocity: 0.7,
+                });
+            }
+        } else if let Some((key, until)) = held {
             if sample + u64::from(block) > until {
                 notes.push(NoteIn {
                     time: (until.saturating_sub(sample)).min(u64::from(block - 1)) as u32,
@@ -104,7 +141,17 @@ fn main() {
                 .map(|l| l.split("stopped: ").nth(1).unwrap_or(l).to_string())
         })
         .unwrap_or_else(|| "(no engine summary in the log)".into());
-    println!("| soak: {minutes} min at {block}-frame blocks, {sr} Hz, 120 BPM, a player playing | value |");
+    let player = if events > 0 {
+        format!("the player sending {events} events every block")
+    } else {
+        "a player playing".to_string()
+    };
+    let player = if voice {
+        player
+    } else {
+        format!("{player}, voice off (MIDI only)")
+    };
+    println!("| soak: {minutes} min at {block}-frame blocks, {sr} Hz, 120 BPM, {player} | value |");
     println!("|---|---|");
     println!("| process() per block, median | {:.1} µs |", pct(0.5));
     println!("| process() per block, p99 | {:.1} µs |", pct(0.99));
