@@ -47,6 +47,13 @@ fn a_valid_onnx_that_does_not_match_its_model_json_is_refused_naming_the_differe
     let err = load(model_dir("mismatch", DEFAULT_MODEL_ONNX, &json)).unwrap_err();
     assert!(matches!(err, ModelError::Mismatch(_)), "{err:?}");
     assert!(err.to_string().contains("input_ids"), "{err}");
+    // A vocabulary one token longer than the graph's logits.
+    let json = DEFAULT_MODEL_JSON
+        .replace("\"size\": 323", "\"size\": 324")
+        .replace("\"max_shift\": 48", "\"max_shift\": 49");
+    let err = load(model_dir("vocab", DEFAULT_MODEL_ONNX, &json)).unwrap_err();
+    assert!(matches!(err, ModelError::Mismatch(_)), "{err:?}");
+    assert!(err.to_string().contains("324 tokens"), "{err}");
     // The right pair from disk loads.
     load(model_dir("good", DEFAULT_MODEL_ONNX, DEFAULT_MODEL_JSON)).unwrap();
 }

@@ -237,6 +237,22 @@ impl OnnxModel {
                 )));
             }
         }
+        // One-token runs write the logits into a tensor of model.json's vocabulary size: a graph
+        // with another is refused here, by name, not at its first run.
+        let vocab = spec.vocab().size as i64;
+        let logits_shape = session
+            .outputs()
+            .iter()
+            .find(|o| o.name() == io.logits.as_str())
+            .and_then(|o| o.dtype().tensor_shape())
+            .map(|s| s.iter().copied().collect::<Vec<i64>>())
+            .unwrap_or_default();
+        if logits_shape.len() != 2 || !(logits_shape[1] < 0 || logits_shape[1] == vocab) {
+            return Err(ModelError::Mismatch(format!(
+                "output `{}` has shape {logits_shape:?}; model.json's vocabulary has {vocab} tokens",
+                io.logits
+            )));
+        }
         if inputs.len() != 5 {
             return Err(ModelError::Mismatch(format!(
                 "graph has inputs {inputs:?}; format 2 has exactly five"
