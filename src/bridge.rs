@@ -88,6 +88,20 @@ pub enum ToEngine {
     },
 }
 
+impl ToEngine {
+    /// The transport starting at beat 0 in the first epoch, with nothing heard yet: how a fresh
+    /// timeline begins (an offline sketch, the engine's tests).
+    pub fn start_at_zero() -> Self {
+        ToEngine::Resync {
+            beat: 0.0,
+            playing: true,
+            epoch: 1,
+            heard_until: 0.0,
+            jumped: false,
+        }
+    }
+}
+
 /// Engine → audio: one generated note-on or note-off.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Generated {

@@ -557,17 +557,6 @@ mod tests {
         Generator::new(backend, v, 24, 5)
     }
 
-    /// The audio side's message when the transport starts at beat 0.
-    fn transport_starts_at_zero() -> ToEngine {
-        ToEngine::Resync {
-            beat: 0.0,
-            playing: true,
-            epoch: 1,
-            heard_until: 0.0,
-            jumped: false,
-        }
-    }
-
     fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         let t0 = Instant::now();
         while !cond() {
@@ -603,7 +592,7 @@ mod tests {
     #[test]
     fn an_inference_error_mid_session_resets_the_cache_and_playing_goes_on() {
         let (engine, mut audio, status) = session(flaky(vec![4], false));
-        audio.send(transport_starts_at_zero());
+        audio.send(ToEngine::start_at_zero());
         let mut beat = 0.0;
         wait_for("20 tokens", || {
             beat += 0.05; // the transport rolls on
@@ -623,7 +612,7 @@ mod tests {
     #[test]
     fn errors_that_keep_coming_stop_generation_with_the_reason_and_the_queue_keeps_draining() {
         let (engine, mut audio, status) = session(flaky(vec![], true));
-        audio.send(transport_starts_at_zero());
+        audio.send(ToEngine::start_at_zero());
         wait_for("the failure", || status.state() == EngineState::Failed);
         assert!(
             status
@@ -733,7 +722,7 @@ mod tests {
             let beat = f64::from(b) * 0.25;
             audio.publish(PlayClock::at(beat, 120.0));
             if b == 0 {
-                audio.send(transport_starts_at_zero());
+                audio.send(ToEngine::start_at_zero());
             }
             if b == 8 {
                 // The player plays in block 7, as the audio side sends it during the block.

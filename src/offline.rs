@@ -43,17 +43,7 @@ pub fn generate<B: Backend>(
     gen.set_prompt(&req.prompt);
     let mut events: Vec<Generated> = Vec::new();
     let mut sink = |g: Generated| events.push(g);
-    gen.on_message(
-        ToEngine::Resync {
-            beat: 0.0,
-            playing: true,
-            epoch: 1,
-            heard_until: 0.0,
-            jumped: false,
-        },
-        &s,
-        &mut sink,
-    );
+    gen.on_message(ToEngine::start_at_zero(), &s, &mut sink);
     let clock = |playhead: f64| PlayClock {
         playhead,
         tempo: req.tempo,
