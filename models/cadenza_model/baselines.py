@@ -19,6 +19,9 @@ class LSTMConfig:
     hidden: int = 480
     n_layer: int = 2
     dropout: float = 0.1
+    # The Transformer's per-token inputs (features.py), so both compare on the same information.
+    features: bool = False
+    ticks_per_beat: int = 24
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -35,9 +38,16 @@ class LSTMModel(nn.Module):
         self.proj = nn.Linear(cfg.hidden, cfg.d_embed)
         self.head = nn.Linear(cfg.d_embed, cfg.vocab_size, bias=False)
         self.head.weight = self.embed.weight  # tied, as in the Transformer
+        if cfg.features:
+            self.held_proj = nn.Linear(128, cfg.d_embed, bias=False)
+            self.phase_emb = nn.Embedding(cfg.ticks_per_beat, cfg.d_embed)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        y, _ = self.lstm(self.embed(tokens))
+    def forward(self, tokens: torch.Tensor, feats=None) -> torch.Tensor:
+        x = self.embed(tokens)
+        if self.cfg.features:
+            held, phase = feats
+            x = x + self.held_proj(held) + self.phase_emb(phase)
+        y, _ = self.lstm(x)
         return self.head(self.proj(y))
 
     def num_params(self) -> int:

@@ -53,11 +53,12 @@ def time_torch(model: MusicTransformer, ctx: int, runs: int) -> dict:
     pk = torch.randn(cfg.n_layer, 1, cfg.n_head, ctx - 1, cfg.head_dim, generator=g)
     pv = torch.randn_like(pk)
     tok = torch.tensor([[40]])
+    feats = (torch.zeros(1, 1, 128), torch.zeros(1, 1, dtype=torch.long)) if cfg.features else None
     times = []
     with torch.inference_mode():
         for i in range(runs + 10):
             t = time.perf_counter()
-            model.step(tok, pk, pv)
+            model.step(tok, pk, pv, feats)
             if i >= 10:
                 times.append(time.perf_counter() - t)
     return stats(times)
@@ -78,6 +79,8 @@ def time_ort(path: Path, window: int, ctx: int, runs: int) -> dict:
     index, mask = ring_inputs(positions, [ctx - 1], window, heads)
     feeds = {"tokens": np.array([[40]], np.int64), "past_keys": k, "past_values": k.copy(),
              "rel_index": index.numpy(), "mask": mask.numpy()}
+    if any(i.name == "held" for i in sess.get_inputs()):
+        feeds.update(held=np.zeros((1, 128), np.float32), phase=np.zeros((1, 1), np.int64))
     times = []
     for i in range(runs + 10):
         t = time.perf_counter()
@@ -104,7 +107,8 @@ def main(argv=None):
         models[window] = (stretched(shipped, window), out)
     out = a.out_dir / "large"
     torch.manual_seed(0)
-    large = MusicTransformer(type(shipped.cfg)(vocab_size=shipped.cfg.vocab_size, **LARGE)).eval()
+    large = MusicTransformer(type(shipped.cfg)(vocab_size=shipped.cfg.vocab_size, features=shipped.cfg.features,
+                                               **LARGE)).eval()
     if not (out / "model.int8.onnx").exists():
         export_dir(large, vocab, styles, "large-random (timing only)", {}, out, parity_tokens=64)
         quantize_int8(out / "model.onnx", out / "model.int8.onnx")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .baselines import NGram
+from .features import FeatureState
 from .data import load_corpus
 from .train import build_model, heldout_nll, tokenize_pieces
 from .vocab import PITCHES, Vocab, clean_crop, notes_to_tokens, tokens_to_notes
@@ -44,9 +45,22 @@ def generate(model, vocab: Vocab, slot: int, n_tokens: int, temperature: float, 
     out: List[int] = []
     open_keys = set()
 
+    ticks = 0  # time after the last token in `out`
+    state = None  # the features after the last token fed (FeatureState)
+
     def prefill(ctx):
+        nonlocal state
+        # As the plugin restarts its window: [STYLE] + the newest tokens, keys counted from there on,
+        # the phase that of the time before the first of them.
+        before = ticks - sum(t - vocab.shift_base + 1 for t in ctx if t >= vocab.shift_base)
+        state = FeatureState(vocab, before)
+        toks = [vocab.style(slot)] + ctx
         pk, pv = model.empty_cache()
-        return model.step(torch.tensor([[vocab.style(slot)] + ctx]), pk, pv)
+        return model.step(torch.tensor([toks]), pk, pv, feats(toks))
+
+    def feats(toks):
+        f = state.take(toks)
+        return f if model.cfg.features else None
 
     logits, pk, pv = prefill([])
     allowed = torch.zeros(vocab.size, dtype=torch.bool)
@@ -66,6 +80,8 @@ def generate(model, vocab: Vocab, slot: int, n_tokens: int, temperature: float, 
         sp = sp * keep
         tok = int(si[torch.multinomial(sp / sp.sum(), 1, generator=g)])
         out.append(tok)
+        if tok >= vocab.shift_base:
+            ticks += tok - vocab.shift_base + 1
         if vocab.note_on_base <= tok < vocab.note_on_base + PITCHES:
             open_keys.add(tok - vocab.note_on_base)
         elif vocab.note_off_base <= tok < vocab.note_off_base + PITCHES:
@@ -73,7 +89,7 @@ def generate(model, vocab: Vocab, slot: int, n_tokens: int, temperature: float, 
         if pk.shape[3] + 1 > cfg.window - 1:
             logits, pk, pv = prefill(out[-(cfg.window // 2):])
         else:
-            logits, pk, pv = model.step(torch.tensor([[tok]]), pk, pv)
+            logits, pk, pv = model.step(torch.tensor([[tok]]), pk, pv, feats([tok]))
     return out
 
 

@@ -19,18 +19,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .features import token_features
 from .model import ModelConfig, MusicTransformer, RingStepGraph, ring_inputs
 from .vocab import Vocab
 
-FORMAT_VERSION = 2
 INPUTS = {"tokens": "tokens", "past_keys": "past_keys", "past_values": "past_values",
           "rel_index": "rel_index", "mask": "mask"}
+FEATURE_INPUTS = {"held": "held", "phase": "phase"}
 OUTPUTS = {"logits": "logits", "new_keys": "new_keys", "new_values": "new_values"}
+
+
+def format_version(cfg: ModelConfig) -> int:
+    return 3 if cfg.features else 2
+
+
+def input_names(cfg: ModelConfig) -> dict:
+    return {**INPUTS, **FEATURE_INPUTS} if cfg.features else dict(INPUTS)
 
 
 def model_json(cfg: ModelConfig, vocab: Vocab, styles, name: str, extra: dict) -> dict:
     return {
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version(cfg),
         "name": name,
         "architecture": "music-transformer-relative",
         "ticks_per_beat": vocab.ticks_per_beat,
@@ -41,7 +50,7 @@ def model_json(cfg: ModelConfig, vocab: Vocab, styles, name: str, extra: dict) -
         "n_head": cfg.n_head,
         "head_dim": cfg.head_dim,
         "window": cfg.window,
-        "inputs": INPUTS,
+        "inputs": input_names(cfg),
         "outputs": OUTPUTS,
         "training": extra,
     }
@@ -65,15 +74,20 @@ def export_onnx(model: MusicTransformer, path: Path):
     pk = torch.randn(cfg.n_layer, cfg.n_head, slots, cfg.head_dim)
     pv = torch.randn_like(pk)
     index, mask = ring_inputs([None] * slots, list(range(t)), cfg.window, cfg.n_head)
+    args = (tokens, pk, pv, index, mask)
+    axes = {
+        "tokens": {1: "new"}, "rel_index": {1: "new", 2: "keys"}, "mask": {0: "new", 1: "keys"},
+        "logits": {0: "new"}, "new_keys": {2: "new"}, "new_values": {2: "new"},
+    }
+    if cfg.features:
+        args += ((torch.rand(t, 128) < 0.1).float(), torch.randint(0, cfg.ticks_per_beat, (1, t)))
+        axes.update(held={0: "new"}, phase={1: "new"})
     # The wrapper must be in eval mode: the exporter restores the wrapper's mode afterwards, recursively,
     # and a fresh module is in training mode (that would silently switch the model's dropout back on).
     torch.onnx.export(
-        RingStepGraph(model).eval(), (tokens, pk, pv, index, mask), str(path),
-        input_names=list(INPUTS.values()), output_names=list(OUTPUTS.values()),
-        dynamic_axes={
-            "tokens": {1: "new"}, "rel_index": {1: "new", 2: "keys"}, "mask": {0: "new", 1: "keys"},
-            "logits": {0: "new"}, "new_keys": {2: "new"}, "new_values": {2: "new"},
-        },
+        RingStepGraph(model).eval(), args, str(path),
+        input_names=list(input_names(cfg).values()), output_names=list(OUTPUTS.values()),
+        dynamic_axes=axes,
         # No constant folding: every weight stays an initializer under its PyTorch name, so the
         # exported file is also a checkpoint (`load_onnx_model`, used to fine-tune the shipped model).
         # ONNX Runtime folds the per-head reshapes itself when it loads the graph.
@@ -97,13 +111,20 @@ class RingDecoder:
         self.v = np.zeros_like(self.k)
         self.positions = [None] * self.slots
         self.next = 0
+        self.features = any(i.name == "held" for i in self.sess.get_inputs())
 
-    def feed(self, tokens: np.ndarray) -> np.ndarray:
-        """tokens (1,T) int64 after the context so far -> their logits (T, vocab)."""
+    def feed(self, tokens: np.ndarray, feats=None) -> np.ndarray:
+        """tokens (1,T) int64 after the context so far -> their logits (T, vocab). A format 3 graph also
+        takes `feats`, (held (1,T,128), phase (1,T)) as `features.token_features` gives them."""
         new = list(range(self.next, self.next + tokens.shape[1]))
         index, mask = ring_inputs(self.positions, new, self.window, self.n_head)
-        logits, nk, nv = self.sess.run(None, {"tokens": tokens, "past_keys": self.k, "past_values": self.v,
-                                              "rel_index": index.numpy(), "mask": mask.numpy()})
+        inputs = {"tokens": tokens, "past_keys": self.k, "past_values": self.v,
+                  "rel_index": index.numpy(), "mask": mask.numpy()}
+        if self.features:
+            held, phase = feats
+            inputs.update(held=np.asarray(held, np.float32).reshape(-1, 128),
+                          phase=np.asarray(phase, np.int64).reshape(1, -1))
+        logits, nk, nv = self.sess.run(None, inputs)
         for i, p in enumerate(new):
             s = p % self.slots
             self.k[:, :, s], self.v[:, :, s], self.positions[s] = nk[:, :, i], nv[:, :, i], p
@@ -172,13 +193,17 @@ def onnx_parity(model: MusicTransformer, onnx_path: Path, n_tokens: int, seed: i
     model.eval()
     g = torch.Generator().manual_seed(seed)
     toks = torch.randint(3, cfg.vocab_size, (1, n_tokens), generator=g)
+    held, phase = token_features(toks, Vocab(), torch.tensor([5]))
+    feats = (held, phase) if cfg.features else None
     with torch.no_grad():
-        full = model(toks)[0].numpy()
+        full = model(toks, feats)[0].numpy()
     dec = RingDecoder(onnx_path, cfg.window)
     prefill = min(16, n_tokens)
-    worst = float(np.abs(dec.feed(toks[:, :prefill].numpy()) - full[:prefill]).max())
+    worst = float(np.abs(dec.feed(toks[:, :prefill].numpy(), (held[:, :prefill], phase[:, :prefill]))
+                         - full[:prefill]).max())
     for i in range(prefill, n_tokens):
-        worst = max(worst, float(np.abs(dec.feed(toks[:, i:i + 1].numpy())[0] - full[i]).max()))
+        out = dec.feed(toks[:, i:i + 1].numpy(), (held[:, i:i + 1], phase[:, i:i + 1]))
+        worst = max(worst, float(np.abs(out[0] - full[i]).max()))
     return worst
 
 
@@ -200,15 +225,17 @@ def quantize_int8(onnx_path: Path, out_path: Path):
         folded.unlink(missing_ok=True)
 
 
-def compare_int8(fp32_path: Path, int8_path: Path, tokens: np.ndarray, window: int) -> dict:
+def compare_int8(fp32_path: Path, int8_path: Path, tokens: np.ndarray, window: int, vocab: Vocab = Vocab()) -> dict:
     """Decode the same tokens through both graphs (prefill 16, then single steps on a ring cache):
     mean KL(fp32 || int8) of the next-token distributions, and how often their argmax agrees."""
 
+    held, phase = token_features(torch.from_numpy(np.asarray(tokens, np.int64)), vocab)
+
     def run(path):
         dec = RingDecoder(path, window)
-        outs = [dec.feed(tokens[:, :16])]
+        outs = [dec.feed(tokens[:, :16], (held[:, :16], phase[:, :16]))]
         for i in range(16, tokens.shape[1]):
-            outs.append(dec.feed(tokens[:, i:i + 1]))
+            outs.append(dec.feed(tokens[:, i:i + 1], (held[:, i:i + 1], phase[:, i:i + 1])))
         return np.concatenate(outs)
 
     a, b = run(fp32_path), run(int8_path)
@@ -258,7 +285,7 @@ def write_int8(out_dir: Path, vocab: Vocab, cfg: ModelConfig) -> dict:
     notes = [tuple(n) for n in json.loads(CHORALE.read_text())]
     toks = [vocab.style(0)] + notes_to_tokens(notes, vocab)
     toks = (toks * (1 + (cfg.window + 64) // len(toks)))[:cfg.window + 64]
-    report = compare_int8(onnx_path, int8_path, np.array([toks], dtype=np.int64), cfg.window)
+    report = compare_int8(onnx_path, int8_path, np.array([toks], dtype=np.int64), cfg.window, vocab)
     print(f"[export] int8: {report}")
     meta = json.loads((out_dir / "model.json").read_text())
     meta["training"]["int8"] = report

@@ -116,7 +116,8 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         model.train()
-        loss = loss_on(model, ds.batch(rng, a.batch), vocab.pad)
+        batch, start_ticks = ds.batch_with_ticks(rng, a.batch)
+        loss = loss_on(model, batch, vocab.pad, vocab, start_ticks)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

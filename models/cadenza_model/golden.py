@@ -60,24 +60,33 @@ def write_chorale_excerpt():
 def ring_logits(model_dir: Path = DEFAULT_MODEL) -> dict:
     """The shipped fp32 graph decoded as the engine does (prefill 16, then single steps on the ring
     cache) over 300 tokens of the chorale: the logits after the tokens counted in RING_STEPS. The Rust
-    session must give the same (tests/model_session.rs)."""
+    session must give the same (tests/model_session.rs). The per-token features (format 3: held keys
+    and beat phase, from tick 0) are written too, so the Rust side checks its own against them."""
     import numpy as np
+    import torch
 
     from .export import RingDecoder
+    from .features import token_features
 
     meta = json.loads((model_dir / "model.json").read_text())
     v = Vocab.from_json(meta["vocab"])
     notes = [tuple(n) for n in json.loads(CHORALE.read_text())]
     piece = notes_to_tokens(notes, v)
     toks = [v.style(0)] + (piece * (1 + 300 // len(piece)))[:299]
+    held, phase = token_features(torch.tensor([toks]), v)
     dec = RingDecoder(model_dir / "model.onnx", meta["window"])
-    out = {"tokens": toks, "steps": {}}
-    last = dec.feed(np.array([toks[:16]], np.int64))[-1]
+    out = {"tokens": toks, "phase": phase[0].tolist(),
+           "held": [torch.nonzero(h).flatten().tolist() for h in held[0]], "steps": {}}
+
+    def feed(a, b):
+        return dec.feed(np.array([toks[a:b]], np.int64), (held[:, a:b], phase[:, a:b]))[-1]
+
+    last = feed(0, 16)
     for i in range(16, len(toks) + 1):
         if i in RING_STEPS:
             out["steps"][str(i)] = [round(float(x), 5) for x in last]
         if i < len(toks):
-            last = dec.feed(np.array([toks[i:i + 1]], np.int64))[-1]
+            last = feed(i, i + 1)
     return out
 
 

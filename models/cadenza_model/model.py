@@ -30,6 +30,9 @@ class ModelConfig:
     d_ff: int = 1024
     window: int = 256  # attention window in tokens: relative distances 0..window-1
     dropout: float = 0.1
+    # Per-token inputs beside the id (features.py): keys held and tick within the beat (format 3).
+    features: bool = False
+    ticks_per_beat: int = 24
 
     @property
     def head_dim(self) -> int:
@@ -148,6 +151,9 @@ class MusicTransformer(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.head.weight = self.embed.weight  # tied
+        if cfg.features:
+            self.held_proj = nn.Linear(128, cfg.d_model, bias=False)
+            self.phase_emb = nn.Embedding(cfg.ticks_per_beat, cfg.d_model)
         self.apply(self._init)
 
     @staticmethod
@@ -159,15 +165,26 @@ class MusicTransformer(nn.Module):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, std=0.02)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        x = self.drop(self.embed(tokens) * math.sqrt(self.cfg.d_model))
+    def inputs(self, tokens: torch.Tensor, feats=None) -> torch.Tensor:
+        """The input vectors: the token's embedding, plus (format 3) its held keys and beat phase."""
+        x = self.embed(tokens)
+        if self.cfg.features:
+            if feats is None:
+                raise ValueError("this model takes per-token features (features.token_features)")
+            held, phase = feats
+            x = x + self.held_proj(held) + self.phase_emb(phase)
+        return x * math.sqrt(self.cfg.d_model)
+
+    def forward(self, tokens: torch.Tensor, feats=None) -> torch.Tensor:
+        """tokens (B,T); feats: (held (B,T,128), phase (B,T)) for a model with features, else None."""
+        x = self.drop(self.inputs(tokens, feats))
         for b in self.blocks:
             x = b(x)
         return self.head(self.ln_f(x))
 
-    def step(self, tokens: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor):
+    def step(self, tokens: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor, feats=None):
         """tokens (B,T) int64; past_k/past_v (n_layer,B,H,P,Dh) -> logits (B,T,V), present_k, present_v."""
-        x = self.embed(tokens) * math.sqrt(self.cfg.d_model)
+        x = self.inputs(tokens, feats)
         ks, vs = [], []
         for i, b in enumerate(self.blocks):
             x, k, v = b.step(x, past_k[i], past_v[i])
@@ -198,7 +215,9 @@ class RingStepGraph(nn.Module):
     Inputs: tokens (1,T) int64; past_keys, past_values (n_layer, n_head, C, head_dim) f32;
     rel_index (n_head, T, C+T) int64 (distance, clamped to 0..window-1); mask (T, C+T) f32 (0 where
     the key is visible, -inf where not: an empty slot, beyond the window, a later new token). The last
-    T columns stand for the new tokens themselves, in order.
+    T columns stand for the new tokens themselves, in order. Format 3 (`cfg.features`) adds held
+    (T, 128) f32 (1 for a key sounding after the token) and phase (1, T) int64 (tick within the beat
+    after it); see features.py.
     Outputs: logits (T, vocab); new_keys, new_values (n_layer, n_head, T, head_dim).
     """
 
@@ -206,12 +225,13 @@ class RingStepGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, tokens, past_keys, past_values, rel_index, mask):
+    def forward(self, tokens, past_keys, past_values, rel_index, mask, held=None, phase=None):
         m, cfg = self.model, self.model.cfg
         h, dh, d = cfg.n_head, cfg.head_dim, cfg.d_model
         slots = cfg.window - 1
         scale = 1.0 / math.sqrt(dh)
-        x = m.embed(tokens.reshape(-1)) * math.sqrt(d)  # (T, D)
+        feats = (held, phase.reshape(-1)) if cfg.features else None
+        x = m.inputs(tokens.reshape(-1), feats)  # (T, D)
         ks, vs = [], []
         for i, b in enumerate(m.blocks):
             a = b.attn

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .baselines import LSTMConfig, LSTMModel
+from .features import ticks_before, token_features
 from .model import ModelConfig, MusicTransformer
 from .vocab import PITCHES, Vocab, clean_crop, notes_to_tokens
 
@@ -44,6 +45,8 @@ class StyleDataset:
         self.by_slot = {s: [p for p in ps if len(p) > 4] for s, ps in pieces_by_slot.items()}
         self.by_slot = {s: ps for s, ps in self.by_slot.items() if ps}
         self.weights = {s: [len(p) for p in ps] for s, ps in self.by_slot.items()}
+        # Ticks before each token of each piece: the beat phase of a crop's start.
+        self.ticks = {s: [ticks_before(p, vocab) for p in ps] for s, ps in self.by_slot.items()}
 
     def _shift(self, toks: Sequence[int], k: int) -> Optional[List[int]]:
         v, out = self.vocab, []
@@ -59,8 +62,13 @@ class StyleDataset:
         return out
 
     def sample(self, rng: random.Random) -> List[int]:
+        return self.sample_with_tick(rng)[0]
+
+    def sample_with_tick(self, rng: random.Random):
+        """([STYLE] + a transposed clean crop, padded to seq; ticks before the crop's first token)."""
         slot = rng.choice(list(self.by_slot))
-        piece = rng.choices(self.by_slot[slot], weights=self.weights[slot])[0]
+        i = rng.choices(range(len(self.by_slot[slot])), weights=self.weights[slot])[0]
+        piece = self.by_slot[slot][i]
         n = self.seq - 1
         start = 0 if len(piece) <= n or rng.random() < 0.1 else rng.randrange(0, len(piece) - n)
         crop = clean_crop(piece[start:start + n], self.vocab)
@@ -70,18 +78,33 @@ class StyleDataset:
                 crop = shifted
                 break
         ex = [self.vocab.style(slot)] + crop
-        return ex + [self.vocab.pad] * (self.seq - len(ex))
+        return ex + [self.vocab.pad] * (self.seq - len(ex)), self.ticks[slot][i][start]
 
     def batch(self, rng: random.Random, n: int) -> torch.Tensor:
-        return torch.tensor([self.sample(rng) for _ in range(n)], dtype=torch.long)
+        return self.batch_with_ticks(rng, n)[0]
+
+    def batch_with_ticks(self, rng: random.Random, n: int):
+        """(tokens (n, seq), ticks before each crop (n,))."""
+        ex = [self.sample_with_tick(rng) for _ in range(n)]
+        return (torch.tensor([e[0] for e in ex], dtype=torch.long),
+                torch.tensor([e[1] for e in ex], dtype=torch.long))
 
 
 def tokenize_pieces(pieces, vocab: Vocab) -> List[List[int]]:
     return [notes_to_tokens(p, vocab) for p in pieces]
 
 
-def loss_on(model, batch: torch.Tensor, pad: int) -> torch.Tensor:
-    logits = model(batch[:, :-1])
+def features_for(model, tokens: torch.Tensor, vocab: Vocab, start_ticks=None):
+    """The per-token inputs `model` takes with `tokens` (None for a tokens-only model)."""
+    if not getattr(model, "cfg", None) or not model.cfg.features:
+        return None
+    return token_features(tokens, vocab, start_ticks)
+
+
+def loss_on(model, batch: torch.Tensor, pad: int, vocab: Optional[Vocab] = None, start_ticks=None) -> torch.Tensor:
+    x = batch[:, :-1]
+    core = model.module if hasattr(model, "module") else model
+    logits = model(x, features_for(core, x, vocab or Vocab(), start_ticks))
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), ignore_index=pad)
 
 
@@ -92,12 +115,14 @@ def heldout_nll(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: in
     total, count, chunks = 0.0, 0, 0
     dev = next(model.parameters()).device
     for p in pieces:
+        ticks = ticks_before(p, vocab)
         for s in range(0, len(p), seq - 1):
             chunk = [vocab.style(slot)] + clean_crop(p[s:s + seq - 1], vocab)
             if len(chunk) < 2:
                 continue
             x = torch.tensor([chunk], device=dev)
-            logits = model(x[:, :-1])
+            feats = features_for(model, x[:, :-1], vocab, torch.tensor([ticks[s]], device=dev))
+            logits = model(x[:, :-1], feats)
             total += F.cross_entropy(logits[0], x[0, 1:], reduction="sum").item()
             count += len(chunk) - 1
             chunks += 1
@@ -145,6 +170,8 @@ def main(argv=None):
     ap.add_argument("--d-ff", type=int, default=1024)
     ap.add_argument("--window", type=int, default=256)
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--no-features", action="store_true",
+                    help="tokens only (format 2): no held-keys and beat-phase inputs (features.py)")
     ap.add_argument("--arch", choices=list(ARCHS), default="transformer", help="lstm: the comparison baseline")
     ap.add_argument("--hidden", type=int, default=480, help="LSTM hidden size (480 ≈ the default Transformer's size)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
@@ -182,6 +209,7 @@ def main(argv=None):
                           d_ff=a.d_ff, window=a.window, dropout=a.dropout)
         else:
             config = dict(vocab_size=vocab.size, d_embed=a.d_model, hidden=a.hidden, n_layer=2, dropout=a.dropout)
+        config.update(features=not a.no_features, ticks_per_beat=vocab.ticks_per_beat)
         cfg, model = build_model(arch, config)
     seq = cfg.window if arch == "transformer" else a.window
     train_styles = a.styles or styles
@@ -220,8 +248,9 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr
         net.train()
-        batch = ds.batch(rng, a.batch).to(dev)
-        loss = loss_on(net, batch, vocab.pad)
+        batch, start_ticks = ds.batch_with_ticks(rng, a.batch)
+        batch, start_ticks = batch.to(dev), start_ticks.to(dev)
+        loss = loss_on(net, batch, vocab.pad, vocab, start_ticks)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

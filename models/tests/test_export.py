@@ -24,6 +24,22 @@ def test_export_parity_beyond_window(tmp_path):
     json.dumps(meta)
 
 
+def test_a_model_with_features_exports_as_format_3_with_parity(tmp_path):
+    from cadenza_model.export import RingDecoder
+
+    torch.manual_seed(0)
+    v = Vocab()
+    cfg = ModelConfig(vocab_size=v.size, d_model=32, n_layer=2, n_head=2, d_ff=64, window=16, dropout=0.0,
+                      features=True)
+    m = MusicTransformer(cfg).eval()
+    path = tmp_path / "model.onnx"
+    export_onnx(m, path)
+    assert onnx_parity(m, path, 40) <= 1e-4
+    assert {i.name for i in RingDecoder(path, 16).sess.get_inputs()} >= {"held", "phase"}
+    meta = model_json(cfg, v, ["a"], "tiny", {})
+    assert meta["format_version"] == 3 and meta["inputs"]["held"] == "held" and meta["inputs"]["phase"] == "phase"
+
+
 def test_int8_variant_stays_close_to_fp32(tmp_path):
     from cadenza_model.export import compare_int8, quantize_int8
 
