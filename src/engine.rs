@@ -219,8 +219,11 @@ pub fn load_model(config: &EngineConfig) -> Result<OnnxModel, crate::model::Mode
         vocab.note_on_base + 60,
         vocab.shift_base + 11,
     ];
-    model.feed(&warm)?;
-    model.feed(&[vocab.note_off_base + 60])?;
+    let tpb = model.spec.ticks_per_beat;
+    let feats = crate::features::Tracker::of(vocab, tpb, &warm);
+    model.feed(&warm, &feats)?;
+    let off = [vocab.note_off_base + 60];
+    model.feed(&off, &crate::features::Tracker::of(vocab, tpb, &off))?;
     model.reset();
     Ok(model)
 }
@@ -526,7 +529,11 @@ mod tests {
     }
 
     impl Backend for Flaky {
-        fn feed(&mut self, tokens: &[u32]) -> Result<&[f32], String> {
+        fn feed(
+            &mut self,
+            tokens: &[u32],
+            _: &[crate::features::Features],
+        ) -> Result<&[f32], String> {
             self.feeds += 1;
             if self.always || self.fail_on.contains(&self.feeds) {
                 return Err("injected failure".into());

@@ -19,6 +19,7 @@ use nice_plug::prelude::*;
 pub mod bridge;
 pub mod editor;
 pub mod engine;
+pub mod features;
 #[cfg(feature = "host")]
 pub mod host;
 pub mod midi_file;

@@ -3,6 +3,7 @@
 #![cfg(feature = "host")]
 
 use cadenza::engine::{load_model, EngineConfig};
+use cadenza::features::{Features, Tracker};
 use cadenza::host::use_fetched_ort;
 use cadenza::model::ModelSource;
 use cadenza::tokenizer::Event;
@@ -18,14 +19,15 @@ fn a_truncated_cache_gives_the_logits_of_a_context_that_never_went_on() {
         tokens.push(v.encode(Event::Shift(6)).unwrap());
         tokens.push(v.encode(Event::NoteOff(55 + i % 12)).unwrap());
     }
+    let f = Tracker::of(v, model.spec.ticks_per_beat, &tokens);
     // Reference: the first 40 tokens only.
-    let want = model.feed(&tokens[..40]).unwrap().to_vec();
+    let want = model.feed(&tokens[..40], &f[..40]).unwrap().to_vec();
     // Go on for 50 more, then cut back to 39 and feed the 40th again.
-    model.feed(&tokens[40..90]).unwrap();
+    model.feed(&tokens[40..90], &f[40..90]).unwrap();
     assert_eq!(model.cache_len(), 90);
     model.truncate(39);
     assert_eq!(model.cache_len(), 39);
-    let got = model.feed(&tokens[39..40]).unwrap().to_vec();
+    let got = model.feed(&tokens[39..40], &f[39..40]).unwrap().to_vec();
     let worst = want
         .iter()
         .zip(&got)
@@ -34,7 +36,7 @@ fn a_truncated_cache_gives_the_logits_of_a_context_that_never_went_on() {
     assert!(worst <= 1e-4, "logits differ by {worst} after truncation");
     // And differ from the logits after all 90 (the test would pass trivially otherwise).
     model.truncate(89);
-    let late = model.feed(&tokens[89..90]).unwrap().to_vec();
+    let late = model.feed(&tokens[89..90], &f[89..90]).unwrap().to_vec();
     let moved = want
         .iter()
         .zip(&late)
@@ -52,7 +54,8 @@ fn the_ring_cache_gives_python_s_logits_as_the_window_fills_and_wraps() {
         root.join("models/default"),
     )))
     .unwrap();
-    let mut last = model.feed(&fx.tokens[..16]).unwrap().to_vec();
+    let f = fx.features(&model);
+    let mut last = model.feed(&fx.tokens[..16], &f[..16]).unwrap().to_vec();
     let mut checked = 0;
     for i in 16..=fx.tokens.len() {
         if let Some(want) = fx.steps.get(&i) {
@@ -68,7 +71,7 @@ fn the_ring_cache_gives_python_s_logits_as_the_window_fills_and_wraps() {
             checked += 1;
         }
         if i < fx.tokens.len() {
-            last = model.feed(&fx.tokens[i..i + 1]).unwrap().to_vec();
+            last = model.feed(&fx.tokens[i..i + 1], &f[i..i + 1]).unwrap().to_vec();
         }
     }
     assert_eq!(checked, fx.steps.len());
@@ -89,7 +92,8 @@ fn the_built_in_int8_model_agrees_with_the_fp32_graph() {
             .unwrap()
             .0
     };
-    let mut last = model.feed(&fx.tokens[..16]).unwrap().to_vec();
+    let f = fx.features(&model);
+    let mut last = model.feed(&fx.tokens[..16], &f[..16]).unwrap().to_vec();
     let (mut agree, mut worst) = (0, 0.0f32);
     for i in 16..=fx.tokens.len() {
         if let Some(want) = fx.steps.get(&i) {
@@ -103,7 +107,7 @@ fn the_built_in_int8_model_agrees_with_the_fp32_graph() {
             worst = worst.max(mean);
         }
         if i < fx.tokens.len() {
-            last = model.feed(&fx.tokens[i..i + 1]).unwrap().to_vec();
+            last = model.feed(&fx.tokens[i..i + 1], &f[i..i + 1]).unwrap().to_vec();
         }
     }
     assert!(
@@ -123,8 +127,26 @@ fn the_built_in_int8_model_agrees_with_the_fp32_graph() {
 #[derive(serde::Deserialize)]
 struct Fixture {
     tokens: Vec<u32>,
+    /// Per token, Python's features (format 3; see features.py): the tick within the beat and the
+    /// keys sounding after it.
+    phase: Vec<u32>,
+    held: Vec<Vec<u32>>,
     /// Tokens fed → the logits that follow them.
     steps: std::collections::BTreeMap<usize, Vec<f32>>,
+}
+
+impl Fixture {
+    /// The features the Rust side computes for the fixture's tokens, checked against Python's.
+    fn features(&self, model: &cadenza::model::OnnxModel) -> Vec<Features> {
+        let f = Tracker::of(model.spec.vocab(), model.spec.ticks_per_beat, &self.tokens);
+        let phase: Vec<u32> = f.iter().map(|x| x.phase).collect();
+        assert_eq!(phase, self.phase, "beat phase per token, Rust vs Python");
+        for (i, (x, keys)) in f.iter().zip(&self.held).enumerate() {
+            let ours: Vec<u32> = (0..128).filter(|&p| x.is_held(p)).collect();
+            assert_eq!(&ours, keys, "keys held after token {i}, Rust vs Python");
+        }
+        f
+    }
 }
 
 fn root() -> &'static std::path::Path {
@@ -142,10 +164,11 @@ fn the_step_timing_auto_compares_leaves_the_model_as_it_was_loaded() {
     use_fetched_ort();
     let mut model = load_model(&EngineConfig::on_cpu(ModelSource::Embedded)).unwrap();
     let v = model.spec.vocab();
-    let first = model.feed(&[v.style_base]).unwrap().to_vec();
+    let none = [Features::default()];
+    let first = model.feed(&[v.style_base], &none).unwrap().to_vec();
     model.reset();
     let us = model.step_median_us().unwrap();
     assert!(us.is_finite() && us > 0.0, "{us}");
     assert_eq!(model.cache_len(), 0, "the measurement's context is gone");
-    assert_eq!(model.feed(&[v.style_base]).unwrap(), &first[..]);
+    assert_eq!(model.feed(&[v.style_base], &none).unwrap(), &first[..]);
 }

@@ -7,6 +7,7 @@
 #![cfg(feature = "host")]
 
 use cadenza::engine::{load_model, EngineConfig};
+use cadenza::features::Tracker;
 use cadenza::host::use_fetched_ort;
 use cadenza::model::ModelSource;
 use nice_assert_no_alloc::assert_no_alloc;
@@ -27,15 +28,18 @@ fn a_decode_step_allocates_nothing_on_the_rust_side() {
         let context: Vec<u32> = std::iter::once(v.style_base)
             .chain((0..40).map(|i| v.note_on_base + 50 + i % 20))
             .collect();
-        model.feed(&context).unwrap();
-        let next = [v.shift_base + 3];
-        model.feed(&next).unwrap();
+        let mut all = context.clone();
+        all.push(v.shift_base + 3);
+        let f = Tracker::of(v, model.spec.ticks_per_beat, &all);
+        let (next, next_f) = (&all[context.len()..], &f[context.len()..]);
+        model.feed(&context, &f[..context.len()]).unwrap();
+        model.feed(next, next_f).unwrap();
         let before = model.logits().to_vec();
         assert_no_alloc(|| {
             for _ in 0..50 {
                 // As the engine does: step, and roll back (a played note, a new plan).
                 model.truncate(context.len());
-                model.feed(&next).unwrap();
+                model.feed(next, next_f).unwrap();
             }
         });
         assert_eq!(

@@ -12,6 +12,7 @@
 use std::time::Instant;
 
 use cadenza::engine::{load_model, EngineConfig};
+use cadenza::features::Tracker;
 use cadenza::model::{Ep, ModelSource, OnnxModel, ProviderChoice};
 
 /// Pin this process (and the Python it starts) to the last CPU it may run on.
@@ -61,13 +62,17 @@ fn time_step(source: ModelSource, music: &[u32], ctx: usize, ep: Ep) -> Result<(
     if model.provider.runs_on != ep {
         return Err(model.provider.to_string());
     }
-    model.feed(&music[..ctx - 1]).map_err(|e| e.to_string())?;
+    let feats = Tracker::of(model.spec.vocab(), model.spec.ticks_per_beat, music);
+    model
+        .feed(&music[..ctx - 1], &feats[..ctx - 1])
+        .map_err(|e| e.to_string())?;
     let mut times = Vec::new();
     for i in 0..210 {
         model.truncate(ctx - 1);
+        let next = ctx - 1 + i % 2..ctx + i % 2;
         let t = Instant::now();
         model
-            .feed(&music[ctx - 1 + i % 2..ctx + i % 2])
+            .feed(&music[next.clone()], &feats[next])
             .map_err(|e| e.to_string())?;
         if i >= 10 {
             times.push(t.elapsed().as_secs_f64() * 1e6);
@@ -256,6 +261,7 @@ fn main() {
         .chain(piece.iter().copied().cycle())
         .take(spec.window as usize)
         .collect();
+    let feats = Tracker::of(v, spec.ticks_per_beat, &music);
 
     println!("| what | median | p99 | runs |");
     println!("|---|---|---|---|");
@@ -272,7 +278,7 @@ fn main() {
     for _ in 0..50 {
         model.reset();
         let t = Instant::now();
-        model.feed(&music[..half]).unwrap();
+        model.feed(&music[..half], &feats[..half]).unwrap();
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let (m, p) = percentiles(times);
@@ -280,10 +286,10 @@ fn main() {
     let mut times = Vec::new();
     for _ in 0..200 {
         model.reset();
-        model.feed(&music[..200]).unwrap();
+        model.feed(&music[..200], &feats[..200]).unwrap();
         let t = Instant::now();
         model.truncate(150);
-        model.feed(&music[150..151]).unwrap();
+        model.feed(&music[150..151], &feats[150..151]).unwrap();
         times.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let (m, p) = percentiles(times);

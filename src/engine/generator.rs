@@ -15,14 +15,16 @@
 
 use super::knobs::{AnswerStart, Dynamics, Mode, Scale, Settings, DENSITY_NATS};
 use crate::bridge::{Generated, PlayClock, ToEngine};
+use crate::features::{held_after, phase_of, Features};
 use crate::midi_file::BeatNote;
 use crate::sampler::Sampler;
 use crate::tokenizer::{Event, Note, Vocab};
 
 /// Where the logits come from. `OnnxModel` in the plugin; a fake in tests.
 pub trait Backend {
-    /// Feed tokens after the cache; return the logits following the last one.
-    fn feed(&mut self, tokens: &[u32]) -> Result<&[f32], String>;
+    /// Feed tokens after the cache, each with its features ([`crate::features`]; a model without
+    /// them ignores them); return the logits following the last one.
+    fn feed(&mut self, tokens: &[u32], feats: &[Features]) -> Result<&[f32], String>;
     /// Empty the cache.
     fn reset(&mut self);
     /// Keep only the first `len` cache entries (exact: a causal cache does not depend on what
@@ -33,8 +35,8 @@ pub trait Backend {
 }
 
 impl Backend for crate::model::OnnxModel {
-    fn feed(&mut self, tokens: &[u32]) -> Result<&[f32], String> {
-        crate::model::OnnxModel::feed(self, tokens).map_err(|e| e.to_string())
+    fn feed(&mut self, tokens: &[u32], feats: &[Features]) -> Result<&[f32], String> {
+        crate::model::OnnxModel::feed(self, tokens, feats).map_err(|e| e.to_string())
     }
     fn reset(&mut self) {
         crate::model::OnnxModel::reset(self)
@@ -124,6 +126,8 @@ pub struct Generator<B: Backend> {
     last_logits: Vec<f32>,
     /// Tokens for the next feed (reused).
     feed_buf: Vec<u32>,
+    /// Their features (reused): keys counted from the cache's start, the phase of each token's beat.
+    feat_buf: Vec<Features>,
 }
 
 impl<B: Backend> Generator<B> {
@@ -163,6 +167,7 @@ impl<B: Backend> Generator<B> {
             cache_dirty: true,
             last_logits: Vec::with_capacity(size),
             feed_buf: Vec::with_capacity(4096),
+            feat_buf: Vec::with_capacity(4096),
         }
     }
 
@@ -706,6 +711,8 @@ impl<B: Backend> Generator<B> {
             return Ok(());
         }
         self.feed_buf.clear();
+        self.feat_buf.clear();
+        let tpb = self.ticks_per_beat as u32;
         if self.needs_reanchor() {
             let start = self.lattice_anchor();
             self.backend.reset();
@@ -716,21 +723,48 @@ impl<B: Backend> Generator<B> {
                 .encode(Event::Style(self.style))
                 .unwrap_or(self.vocab.style_base);
             self.feed_buf.push(style);
+            self.feat_buf.push(Features {
+                held: 0,
+                phase: phase_of(self.beat_before(start), tpb),
+            });
         }
-        self.feed_buf
-            .extend(self.ctx[self.fed..].iter().map(|c| c.token));
+        // Keys sounding as of the cache's end, counted from its start (as training crops count).
+        let mut held = 0u128;
+        for c in &self.ctx[self.anchor..self.fed] {
+            held = held_after(held, &self.vocab, c.token);
+        }
+        for c in &self.ctx[self.fed..] {
+            held = held_after(held, &self.vocab, c.token);
+            self.feed_buf.push(c.token);
+            self.feat_buf.push(Features {
+                held,
+                phase: phase_of(c.beat, tpb),
+            });
+        }
         if self.feed_buf.is_empty() {
             // A cut that removed only tokens not yet fed: the logits of the last feed still hold.
             self.logits_ready = true;
             return Ok(());
         }
-        let logits = self.backend.feed(&self.feed_buf)?;
+        let logits = self.backend.feed(&self.feed_buf, &self.feat_buf)?;
         self.last_logits.clear();
         self.last_logits.extend_from_slice(logits);
         self.fed = self.ctx.len();
         self.cache_dirty = false;
         self.logits_ready = true;
         Ok(())
+    }
+
+    /// The beat just before context token `i` happens (its features' phase for a style token).
+    fn beat_before(&self, i: usize) -> f64 {
+        match (i.checked_sub(1).and_then(|j| self.ctx.get(j)), self.ctx.get(i)) {
+            (Some(prev), _) => prev.beat,
+            (None, Some(c)) => match self.vocab.decode(c.token) {
+                Some(Event::Shift(k)) => c.beat - f64::from(k) / self.ticks_per_beat,
+                _ => c.beat,
+            },
+            (None, None) => self.cursor,
+        }
     }
 
     /// Keep the context bounded: drop the oldest tokens, far outside the window.
@@ -779,8 +813,9 @@ mod tests {
     /// Uniform logits; records what it was fed and checks the window is never exceeded.
     struct Fake {
         window: usize,
-        /// The cache's tokens since the last reset.
+        /// The cache's tokens since the last reset, and their features.
         since_reset: Vec<u32>,
+        feats: Vec<Features>,
         logits: Vec<f32>,
         resets: usize,
         truncations: usize,
@@ -795,6 +830,7 @@ mod tests {
             Self {
                 window,
                 since_reset: Vec::new(),
+                feats: Vec::new(),
                 logits: vec![0.0; vocab.size as usize],
                 resets: 0,
                 truncations: 0,
@@ -806,8 +842,10 @@ mod tests {
     }
 
     impl Backend for Fake {
-        fn feed(&mut self, tokens: &[u32]) -> Result<&[f32], String> {
+        fn feed(&mut self, tokens: &[u32], feats: &[Features]) -> Result<&[f32], String> {
             assert!(!tokens.is_empty());
+            assert_eq!(tokens.len(), feats.len(), "one set of features per token");
+            self.feats.extend_from_slice(feats);
             if self.since_reset.is_empty() {
                 let first = tokens[0];
                 assert!(
@@ -833,6 +871,7 @@ mod tests {
         }
         fn reset(&mut self) {
             self.since_reset.clear();
+            self.feats.clear();
             self.resets += 1;
         }
         fn truncate(&mut self, len: usize) {
@@ -842,6 +881,7 @@ mod tests {
                 self.since_reset.len()
             );
             self.since_reset.truncate(len);
+            self.feats.truncate(len);
             self.truncations += 1;
         }
         fn window(&self) -> usize {
@@ -1435,6 +1475,44 @@ mod tests {
             g.step(at(0.0), &S, &mut |n| out.push(n)).unwrap();
         }
         assert!(!out.iter().any(|n| n.pitch == 50));
+    }
+
+    #[test]
+    fn features_count_keys_from_the_cache_start_and_take_the_phase_from_the_host_beat() {
+        let v = Vocab::DEFAULT;
+        let mut g = gen(32);
+        // The transport starts a third of a beat in: the phase is the host's, not a count from zero.
+        msg(&mut g, resync(1.0 / 3.0, true, 1), &S);
+        let mut checked = 0;
+        let mut seen_keys = false;
+        let mut phases = std::collections::BTreeSet::new();
+        for i in 0..160 {
+            let beat = 1.0 / 3.0 + f64::from(i) * 0.25;
+            if i % 7 == 3 {
+                msg(&mut g, play(beat, 48 + (i % 12) as u8, i % 2 == 1), &S);
+            }
+            fill(&mut g, beat, &S);
+            let (toks, feats) = (&g.backend.since_reset, &g.backend.feats);
+            assert_eq!(feats[0].held, 0, "the style token holds no keys");
+            let mut held = 0u128;
+            let mut tick = u64::from(feats[0].phase);
+            for (j, (t, f)) in toks.iter().zip(feats).enumerate().skip(1) {
+                let c = g.ctx[g.anchor + j - 1];
+                assert_eq!(c.token, *t);
+                assert_eq!(f.phase, phase_of(c.beat, 24), "the phase of the token's host beat");
+                held = held_after(held, &v, *t);
+                if let Some(Event::Shift(k)) = v.decode(*t) {
+                    tick += u64::from(k);
+                }
+                assert_eq!(f.held, held, "keys counted from the cache's start");
+                assert_eq!(f.phase as u64, tick % 24, "the phase moves with the shifts");
+                seen_keys |= held != 0;
+                phases.insert(f.phase);
+                checked += 1;
+            }
+        }
+        assert!(g.backend.resets > 2 && g.backend.truncations > 0);
+        assert!(checked > 1000 && seen_keys && phases.len() > 4, "{checked} {phases:?}");
     }
 
     #[test]

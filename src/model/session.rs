@@ -7,6 +7,8 @@
 //! whether it may be seen -> logits (T, vocab); the new tokens' keys and values (n_layer, n_head, T,
 //! head_dim), written here into their slots. Context position p lives in slot p mod C, so a step
 //! copies one token's keys and values, never the cache, and the graph reads the cache in place.
+//! Format 3 adds two inputs per new token (see [`crate::features`]): held (T, 128) f32 and phase
+//! (1, T) i64.
 
 use ort::ep::ExecutionProvider;
 use ort::memory::Allocator;
@@ -18,7 +20,12 @@ use ort::value::{Tensor, TensorRef};
 
 use super::provider::{Ep, Provider, ProviderChoice};
 use super::spec::{IoNames, ModelSpec, SpecError};
+use crate::features::{Features, Tracker};
 use crate::runtime::{self, RuntimeError};
+
+/// The graph's inputs as this side lists them: [tokens, past_keys, past_values, rel_index, mask]
+/// and, format 3, [held, phase].
+const MAX_INPUTS: usize = 7;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelError {
@@ -48,8 +55,10 @@ pub struct OnnxModel {
     keys: Tensor<f32>,
     values: Tensor<f32>,
     /// The session's inputs in its own order, as indices into [tokens, past_keys, past_values,
-    /// rel_index, mask]: runs pass their inputs by position (no names, no map to build).
-    input_order: [usize; 5],
+    /// rel_index, mask, held, phase]: runs pass their inputs by position (no names, no map to build).
+    /// The first `n_inputs` entries count: 5, or 7 for a graph with features.
+    input_order: [usize; MAX_INPUTS],
+    n_inputs: usize,
     /// One-token runs (every decode step; every token of an int8 graph) allocate nothing: their
     /// inputs and outputs are made once here.
     one: OneToken,
@@ -69,6 +78,9 @@ pub struct OnnxModel {
     token_buf: Vec<i64>,
     index_buf: Vec<i64>,
     mask_buf: Vec<f32>,
+    /// Features of a many-token run: held (T, 128), phase (T).
+    held_buf: Vec<f32>,
+    phase_buf: Vec<i64>,
 }
 
 /// The inputs and preallocated outputs of a one-token run.
@@ -78,6 +90,9 @@ struct OneToken {
     index: Tensor<i64>,
     /// (1, slots + 1)
     mask: Tensor<f32>,
+    /// (1, 128) and (1, 1): the token's features (format 3; unused otherwise).
+    held: Tensor<f32>,
+    phase: Tensor<i64>,
     /// Selects the three outputs into tensors made once: logits (1, vocab) and the new keys and
     /// values (n_layer, n_head, 1, head_dim).
     options: RunOptions<HasSelectedOutputs>,
@@ -107,6 +122,8 @@ impl OneToken {
             tokens: Tensor::new(&a, [1usize, 1])?,
             index: Tensor::new(&a, [h, 1, cols])?,
             mask: Tensor::new(&a, [1usize, cols])?,
+            held: Tensor::new(&a, [1usize, 128])?,
+            phase: Tensor::new(&a, [1usize, 1])?,
             options: RunOptions::new()?.with_outputs(selector),
         })
     }
@@ -194,13 +211,17 @@ impl OnnxModel {
         })?;
         let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-        for name in [
+        let mut ours = vec![
             &io.tokens,
             &io.past_keys,
             &io.past_values,
             &io.rel_index,
             &io.mask,
-        ] {
+        ];
+        if let Some(f) = &io.features {
+            ours.extend([&f.held, &f.phase]);
+        }
+        for &name in &ours {
             if !inputs.contains(&name.as_str()) {
                 return Err(ModelError::Mismatch(format!(
                     "graph has no input `{name}` (it has {inputs:?})"
@@ -253,19 +274,15 @@ impl OnnxModel {
                 io.logits
             )));
         }
-        if inputs.len() != 5 {
+        if inputs.len() != ours.len() {
             return Err(ModelError::Mismatch(format!(
-                "graph has inputs {inputs:?}; format 2 has exactly five"
+                "graph has inputs {inputs:?}; format {} has exactly {}",
+                spec.format_version,
+                ours.len()
             )));
         }
-        let ours = [
-            &io.tokens,
-            &io.past_keys,
-            &io.past_values,
-            &io.rel_index,
-            &io.mask,
-        ];
-        let mut input_order = [0usize; 5];
+        let n_inputs = ours.len();
+        let mut input_order = [0usize; MAX_INPUTS];
         for (slot, name) in input_order.iter_mut().zip(&inputs) {
             *slot = ours
                 .iter()
@@ -301,6 +318,7 @@ impl OnnxModel {
             keys,
             values,
             input_order,
+            n_inputs,
             one,
             slot_pos: vec![-1; slots],
             len: 0,
@@ -309,6 +327,8 @@ impl OnnxModel {
             token_buf: Vec::with_capacity(window),
             index_buf: Vec::with_capacity(spec.n_head as usize * window * cols),
             mask_buf: Vec::with_capacity(window * cols),
+            held_buf: Vec::with_capacity(window * 128),
+            phase_buf: Vec::with_capacity(window),
             spec,
         })
     }
@@ -326,13 +346,16 @@ impl OnnxModel {
                 _ => v.note_off_base + 60 + (i - 2) % 12,
             }))
             .collect();
+        let feats = Tracker::of(v, self.spec.ticks_per_beat, &context);
+        let next = [v.note_on_base + 64];
+        let next_feats = [Tracker::of(v, self.spec.ticks_per_beat, &[next[0]])[0]];
         self.reset();
-        self.feed(&context)?;
+        self.feed(&context, &feats)?;
         let mut times = Vec::with_capacity(RUNS);
         for i in 0..WARM_UP + RUNS {
             self.truncate(context.len());
             let started = std::time::Instant::now();
-            self.feed(&[v.note_on_base + 64])?;
+            self.feed(&next, &next_feats)?;
             if i >= WARM_UP {
                 times.push(started.elapsed().as_secs_f64() * 1e6);
             }
@@ -379,22 +402,35 @@ impl OnnxModel {
         self.spec.window as usize - 1
     }
 
+    /// Whether [`Self::feed`] needs features beside the tokens (format 3).
+    pub fn takes_features(&self) -> bool {
+        self.n_inputs == MAX_INPUTS
+    }
+
     /// Run `tokens` after the cache and return the logits that follow the last of them: in one run
-    /// (a prefill), or one run per token for a dynamically quantized graph.
-    pub fn feed(&mut self, tokens: &[u32]) -> Result<&[f32], ModelError> {
+    /// (a prefill), or one run per token for a dynamically quantized graph. `feats`: one per token for
+    /// a graph that takes them ([`Self::takes_features`]); ignored otherwise (may be empty).
+    pub fn feed(&mut self, tokens: &[u32], feats: &[Features]) -> Result<&[f32], ModelError> {
+        if self.takes_features() && feats.len() != tokens.len() {
+            return Err(ModelError::Inference(format!(
+                "{} tokens with features for {}",
+                tokens.len(),
+                feats.len()
+            )));
+        }
         if self.per_token && tokens.len() > 1 {
-            for one in tokens.chunks(1) {
-                self.run(one)?;
+            for (i, one) in tokens.chunks(1).enumerate() {
+                self.run(one, feats.get(i..i + 1).unwrap_or(&[]))?;
             }
             return Ok(&self.logits);
         }
-        self.run(tokens)
+        self.run(tokens, feats)
     }
 
     /// One run of the graph over `tokens` (at most `window` of them). A one-token run allocates
     /// nothing on this side (its inputs and outputs were made at load; ONNX Runtime's CPU arena serves
     /// its own intermediates).
-    fn run(&mut self, tokens: &[u32]) -> Result<&[f32], ModelError> {
+    fn run(&mut self, tokens: &[u32], feats: &[Features]) -> Result<&[f32], ModelError> {
         let window = self.spec.window as usize;
         if tokens.is_empty() || tokens.len() > window {
             return Err(ModelError::Inference(format!(
@@ -418,6 +454,7 @@ impl OnnxModel {
             keys,
             values,
             input_order,
+            n_inputs,
             one,
             slot_pos,
             next,
@@ -426,10 +463,17 @@ impl OnnxModel {
             token_buf,
             index_buf,
             mask_buf,
+            held_buf,
+            phase_buf,
             ..
         } = self;
+        let order = &input_order[..*n_inputs];
         let outputs = if t == 1 {
             one.tokens.extract_tensor_mut().1[0] = i64::from(tokens[0]);
+            if let Some(f) = feats.first() {
+                write_held(f.held, one.held.extract_tensor_mut().1);
+                one.phase.extract_tensor_mut().1[0] = i64::from(f.phase);
+            }
             ring_inputs(
                 slot_pos,
                 *next,
@@ -445,8 +489,14 @@ impl OnnxModel {
                 SessionInputValue::from(&*values),
                 SessionInputValue::from(&one.index),
                 SessionInputValue::from(&one.mask),
+                SessionInputValue::from(&one.held),
+                SessionInputValue::from(&one.phase),
             ];
-            session.run_with_options(ordered(input_order, mine), &one.options)
+            if *n_inputs == MAX_INPUTS {
+                session.run_with_options(ordered::<MAX_INPUTS>(order, mine), &one.options)
+            } else {
+                session.run_with_options(ordered::<5>(order, mine), &one.options)
+            }
         } else {
             token_buf.clear();
             token_buf.extend(tokens.iter().map(|&x| i64::from(x)));
@@ -460,14 +510,30 @@ impl OnnxModel {
                     .map_err(inf)?;
             let mask = TensorRef::from_array_view(([t as i64, cols as i64], &mask_buf[..]))
                 .map_err(inf)?;
+            held_buf.resize(t * 128, 0.0);
+            phase_buf.clear();
+            for (i, f) in feats.iter().enumerate() {
+                write_held(f.held, &mut held_buf[i * 128..(i + 1) * 128]);
+                phase_buf.push(i64::from(f.phase));
+            }
+            phase_buf.resize(t, 0);
+            let held = TensorRef::from_array_view(([t as i64, 128], &held_buf[..])).map_err(inf)?;
+            let phase =
+                TensorRef::from_array_view(([1, t as i64], &phase_buf[..])).map_err(inf)?;
             let mine = [
                 SessionInputValue::from(tok),
                 SessionInputValue::from(&*keys),
                 SessionInputValue::from(&*values),
                 SessionInputValue::from(index),
                 SessionInputValue::from(mask),
+                SessionInputValue::from(held),
+                SessionInputValue::from(phase),
             ];
-            session.run(ordered(input_order, mine))
+            if *n_inputs == MAX_INPUTS {
+                session.run(ordered::<MAX_INPUTS>(order, mine))
+            } else {
+                session.run(ordered::<5>(order, mine))
+            }
         }
         .map_err(inf)?;
         let (shape, logits) = outputs[io.logits.as_str()]
@@ -574,10 +640,21 @@ fn ring_inputs(
     }
 }
 
-/// `mine` ([tokens, past_keys, past_values, rel_index, mask]) in the session's input order.
-fn ordered<'v>(order: &[usize; 5], mine: [SessionInputValue<'v>; 5]) -> [SessionInputValue<'v>; 5] {
+/// The first `N` of `mine` ([tokens, past_keys, past_values, rel_index, mask, held, phase]) in the
+/// session's input order (`order`: N indices into `mine`).
+fn ordered<'v, const N: usize>(
+    order: &[usize],
+    mine: [SessionInputValue<'v>; MAX_INPUTS],
+) -> [SessionInputValue<'v>; N] {
     let mut mine = mine.map(Some);
     std::array::from_fn(|i| mine[order[i]].take().expect("input_order is a permutation"))
+}
+
+/// One token's held keys as the graph's 128 floats (1.0: sounding).
+fn write_held(held: u128, out: &mut [f32]) {
+    for (p, x) in out.iter_mut().enumerate() {
+        *x = if held >> p & 1 == 1 { 1.0 } else { 0.0 };
+    }
 }
 
 /// Write the new tokens `first..t` of `new` (blocks × t × head_dim, one block per layer and head) into

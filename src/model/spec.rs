@@ -7,8 +7,11 @@ use std::collections::BTreeMap;
 
 use crate::tokenizer::Vocab;
 
-/// The model.json format this build reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest model.json format this build reads: 3, format 2 plus per-token features
+/// ([`crate::features`]: inputs `held` and `phase`).
+pub const FORMAT_VERSION: u32 = 3;
+/// The oldest it still reads: 2, the ring-cache step graph, token ids only.
+pub const OLDEST_FORMAT_VERSION: u32 = 2;
 /// The only architecture this build can drive.
 pub const ARCHITECTURE: &str = "music-transformer-relative";
 
@@ -16,7 +19,7 @@ pub const ARCHITECTURE: &str = "music-transformer-relative";
 pub enum SpecError {
     #[error("model.json is not valid: {0}")]
     Parse(String),
-    #[error("model.json has format_version {found}; this Cadenza reads version {supported} ({})", format_hint(.found, .supported))]
+    #[error("model.json has format_version {found}; this Cadenza reads versions {OLDEST_FORMAT_VERSION} to {supported} ({})", format_hint(.found, .supported))]
     UnsupportedFormat { found: u32, supported: u32 },
     #[error("model.json field `{field}`: {problem}")]
     Invalid {
@@ -70,9 +73,17 @@ pub struct IoNames {
     pub past_values: String,
     pub rel_index: String,
     pub mask: String,
+    /// Format 3: the per-token features (keys held (T,128) f32, beat phase (1,T) i64).
+    pub features: Option<FeatureNames>,
     pub logits: String,
     pub new_keys: String,
     pub new_values: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureNames {
+    pub held: String,
+    pub phase: String,
 }
 
 impl ModelSpec {
@@ -82,7 +93,7 @@ impl ModelSpec {
         let raw: serde_json::Value =
             serde_json::from_str(json).map_err(|e| SpecError::Parse(e.to_string()))?;
         match raw.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) if (u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&v) => {}
             Some(v) => {
                 return Err(SpecError::UnsupportedFormat {
                     found: v as u32,
@@ -172,6 +183,11 @@ impl ModelSpec {
         self.vocab.layout
     }
 
+    /// Whether the graph takes per-token features beside the ids (format 3).
+    pub fn has_features(&self) -> bool {
+        self.format_version >= 3
+    }
+
     pub fn io_names(&self) -> Result<IoNames, SpecError> {
         let get = |map: &BTreeMap<String, String>, field: &'static str, key: &str| {
             map.get(key).cloned().ok_or(SpecError::Invalid {
@@ -185,6 +201,14 @@ impl ModelSpec {
             past_values: get(&self.inputs, "inputs", "past_values")?,
             rel_index: get(&self.inputs, "inputs", "rel_index")?,
             mask: get(&self.inputs, "inputs", "mask")?,
+            features: if self.has_features() {
+                Some(FeatureNames {
+                    held: get(&self.inputs, "inputs", "held")?,
+                    phase: get(&self.inputs, "inputs", "phase")?,
+                })
+            } else {
+                None
+            },
             logits: get(&self.outputs, "outputs", "logits")?,
             new_keys: get(&self.outputs, "outputs", "new_keys")?,
             new_values: get(&self.outputs, "outputs", "new_values")?,
@@ -239,6 +263,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("update Cadenza"));
+    }
+
+    #[test]
+    fn format_3_needs_its_feature_inputs_named_and_format_2_still_loads() {
+        let mut v = good();
+        v["format_version"] = 3.into();
+        v["inputs"]["held"] = "held".into();
+        v["inputs"]["phase"] = "phase".into();
+        let names = parse(&v).unwrap().io_names().unwrap().features.unwrap();
+        assert_eq!((names.held.as_str(), names.phase.as_str()), ("held", "phase"));
+        v["inputs"].as_object_mut().unwrap().remove("phase");
+        let e = parse(&v).unwrap_err();
+        assert!(e.to_string().contains("`phase`"), "{e}");
+        let mut v = good();
+        v["format_version"] = 2.into();
+        v["inputs"].as_object_mut().unwrap().remove("held");
+        v["inputs"].as_object_mut().unwrap().remove("phase");
+        let spec = parse(&v).unwrap();
+        assert!(!spec.has_features() && spec.io_names().unwrap().features.is_none());
     }
 
     #[test]
