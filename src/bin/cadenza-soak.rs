@@ -4,11 +4,16 @@
 //! own log) the engine's step times and dropped events.
 //!
 //!     cadenza-soak --plugin target/bundled/Cadenza.clap [--minutes 10] [--block 64] [--sample-rate 48000]
-//!                  [--events N] [--no-voice] [--unpaced]
+//!                  [--events N] [--no-voice] [--unpaced] [--realtime] [--spin]
 //!
 //! The player plays a note every beat or two; with `--events N` (even) the player instead sends N
 //! events in every block (N/2 note-ons spread over the block, and the note-offs of the previous
 //! block's notes): the "16 pending events per 128-frame block" load, far more than anyone plays.
+//! With `--realtime` the simulated audio thread runs as a DAW's does, under SCHED_FIFO (priority 70,
+//! 50 µs timer slack), set after the plugin started its engine thread so that one keeps its ordinary
+//! priority; without the right to (CAP_SYS_NICE or an rtprio limit) the soak stops and says so.
+//! `--spin` paces by spinning instead of sleeping (no host does that: a diagnostic, keeping the core and
+//! its caches to this thread between blocks, to tell a cold wake-up from work in the call).
 
 use std::time::{Duration, Instant};
 
@@ -22,11 +27,15 @@ fn main() {
     // Back to back, no sleep between blocks: the call's own cost with the thread kept warm (the
     // engine then falls behind the faster-than-real-time clock; only the process() figures count).
     let mut paced = true;
+    let mut realtime = false;
+    let mut spin = false;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--no-voice" || flag == "--unpaced" {
+        if ["--no-voice", "--unpaced", "--realtime", "--spin"].contains(&flag.as_str()) {
             voice &= flag != "--no-voice";
             paced &= flag != "--unpaced";
+            realtime |= flag == "--realtime";
+            spin |= flag == "--spin";
             continue;
         }
         let v = it
@@ -51,6 +60,11 @@ fn main() {
     }
     host.activate(sr, block).unwrap_or_else(|e| die(&e));
     std::thread::sleep(Duration::from_millis(500)); // the engine loads
+    if realtime {
+        if let Err(e) = audio_thread_priority() {
+            die(&format!("--realtime: {e}"));
+        }
+    }
 
     let tempo = 120.0;
     let spb = sr * 60.0 / tempo;
@@ -128,6 +142,11 @@ fn main() {
         sample += u64::from(block);
         let due = Duration::from_secs_f64(sample as f64 / sr);
         match due.checked_sub(started.elapsed()) {
+            Some(_) if paced && spin => {
+                while started.elapsed() < due {
+                    std::hint::spin_loop();
+                }
+            }
             Some(w) if paced => std::thread::sleep(w),
             Some(_) => {}
             None => late_wakeups += 1,
@@ -161,6 +180,16 @@ fn main() {
     } else {
         format!("{player}, unpaced (blocks back to back)")
     };
+    let player = if realtime {
+        format!("{player}, audio thread SCHED_FIFO")
+    } else {
+        player
+    };
+    let player = if spin {
+        format!("{player}, paced by spinning (not sleeping)")
+    } else {
+        player
+    };
     println!("| soak: {minutes} min at {block}-frame blocks, {sr} Hz, 120 BPM, {player} | value |");
     println!("|---|---|");
     println!("| process() per block, median | {:.1} µs |", pct(0.5));
@@ -178,6 +207,23 @@ fn main() {
     println!("| Cadenza notes played | {generated} |");
     println!("| engine (from the plugin's log) | {engine} |");
     let _ = std::fs::remove_file(&log);
+}
+
+/// This thread (the simulated audio thread) to SCHED_FIFO priority 70, as hosts run theirs (JACK's
+/// default is 70 or so), with 50 µs timer slack so its sleep ends when due.
+fn audio_thread_priority() -> Result<(), String> {
+    let param = libc::sched_param { sched_priority: 70 };
+    // SAFETY: plain syscalls on the calling thread (pid 0), with a valid, initialised sched_param.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc != 0 {
+        return Err(format!(
+            "SCHED_FIFO refused ({}); run as a user with an rtprio limit or CAP_SYS_NICE",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: prctl with an integer argument only.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 50_000u64) };
+    Ok(())
 }
 
 fn die(msg: &str) -> ! {
