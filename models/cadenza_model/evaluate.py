@@ -257,6 +257,8 @@ def main(argv=None):
     ap.add_argument("--max-chunks", type=int, default=150, help="held-out windows per style and model")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--previous", nargs=2, metavar=("TRANSFORMER", "LSTM"),
+                    help="earlier tokens-only (format 2) checkpoints, for a table of what the features changed")
     ap.add_argument("--transfer", nargs=3, metavar=("STYLE", "FINETUNED", "ALONE"),
                     help="compare on STYLE: the base model, FINETUNED (base fine-tuned on STYLE) and ALONE "
                          "(trained on STYLE only, same budget as the fine-tune)")
@@ -269,6 +271,7 @@ def main(argv=None):
     vocab = Vocab.from_json(ck["vocab"])
     styles = [s for s in ck["styles"] if s in ck["train_info"].get("train_styles", ck["styles"])]
     lstm = load(a.lstm)[1] if a.lstm else None
+    previous = [load(p)[1] for p in a.previous] if a.previous else None
     seq = tf.cfg.window
     corpus = load_corpus(styles, ck["train_info"].get("max_files"))
 
@@ -292,6 +295,8 @@ def main(argv=None):
                "ngram": tot / max(cnt, 1)}
         if lstm is not None:
             row["lstm"] = heldout_nll(lstm, held_toks, slot, vocab, seq, a.max_chunks)
+        if previous:
+            row["previous"] = [heldout_nll(m, held_toks, slot, vocab, seq, a.max_chunks) for m in previous]
         rows.append(row)
         print(f"[eval] {s}: {row}", flush=True)
 
@@ -347,6 +352,9 @@ def main(argv=None):
              f"({time.time() - t0:.0f} s on this machine).", "",
              f"Transformer: {ck['train_info'].get('parameters', tf.num_params()) / 1e6:.2f} M parameters, "
              + budget(a.transformer) + ".", ""]
+    if tf.cfg.features:
+        lines += ["Inputs: each token with the keys sounding after it and its tick within the beat (model format 3, "
+                  "cadenza_model/features.py); the LSTM gets the same inputs.", ""]
     if has_lstm:
         lck = torch.load(a.lstm, map_location="cpu")
         lines += [f"LSTM: {lck['train_info'].get('parameters', 0) / 1e6:.2f} M parameters, " + budget(a.lstm) + ".", ""]
@@ -358,6 +366,13 @@ def main(argv=None):
         gain = (best - r["transformer"]) / best * 100
         lines.append(f"| {r['style']} | {r['tokens']} | {r['transformer']:.3f} | " + (f"{r['lstm']:.3f} | " if has_lstm else "")
                      + f"{r['ngram']:.3f} | {gain:+.1f}% |")
+    if previous:
+        budgets = [budget(p) for p in a.previous]
+        lines += ["", "## The same comparison without the per-token inputs (format 2, tokens only)", "",
+                  f"Earlier checkpoints: Transformer {budgets[0]}; LSTM {budgets[1]}. Held-out NLL on the same windows.", "",
+                  "| style | Transformer, tokens only | LSTM, tokens only | Transformer with inputs (above) |", "|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['style']} | {r['previous'][0]:.3f} | {r['previous'][1]:.3f} | {r['transformer']:.3f} |")
     if transfer:
         t = transfer
         lines += ["", f"## Transfer learning ({t['style']})", "",
