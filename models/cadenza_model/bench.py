@@ -79,8 +79,9 @@ def time_ort(path: Path, window: int, ctx: int, runs: int) -> dict:
     index, mask = ring_inputs(positions, [ctx - 1], window, heads)
     feeds = {"tokens": np.array([[40]], np.int64), "past_keys": k, "past_values": k.copy(),
              "rel_index": index.numpy(), "mask": mask.numpy()}
-    if any(i.name == "held" for i in sess.get_inputs()):
-        feeds.update(held=np.zeros((1, 128), np.float32), phase=np.zeros((1, 1), np.int64))
+    for i in sess.get_inputs():
+        if i.name == "features":
+            feeds["features"] = np.zeros((1, int(i.shape[1])), np.float32)
     times = []
     for i in range(runs + 10):
         t = time.perf_counter()

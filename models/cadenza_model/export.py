@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .features import token_features
+from .features import packed, token_features
 from .model import ModelConfig, MusicTransformer, RingStepGraph, ring_inputs
 from .vocab import Vocab
 
 INPUTS = {"tokens": "tokens", "past_keys": "past_keys", "past_values": "past_values",
           "rel_index": "rel_index", "mask": "mask"}
-FEATURE_INPUTS = {"held": "held", "phase": "phase"}
+FEATURE_INPUTS = {"features": "features"}
 OUTPUTS = {"logits": "logits", "new_keys": "new_keys", "new_values": "new_values"}
 
 
@@ -80,8 +80,9 @@ def export_onnx(model: MusicTransformer, path: Path):
         "logits": {0: "new"}, "new_keys": {2: "new"}, "new_values": {2: "new"},
     }
     if cfg.features:
-        args += ((torch.rand(t, 128) < 0.1).float(), torch.randint(0, cfg.ticks_per_beat, (1, t)))
-        axes.update(held={0: "new"}, phase={1: "new"})
+        held = (torch.rand(t, 128) < 0.1).float()
+        args += (packed(held, torch.randint(0, cfg.ticks_per_beat, (t,)), cfg.ticks_per_beat),)
+        axes.update(features={0: "new"})
     # The wrapper must be in eval mode: the exporter restores the wrapper's mode afterwards, recursively,
     # and a fresh module is in training mode (that would silently switch the model's dropout back on).
     torch.onnx.export(
@@ -111,7 +112,9 @@ class RingDecoder:
         self.v = np.zeros_like(self.k)
         self.positions = [None] * self.slots
         self.next = 0
-        self.features = any(i.name == "held" for i in self.sess.get_inputs())
+        feats = [i for i in self.sess.get_inputs() if i.name == "features"]
+        self.features = bool(feats)
+        self.ticks_per_beat = int(feats[0].shape[1]) - 128 if feats else 0
 
     def feed(self, tokens: np.ndarray, feats=None) -> np.ndarray:
         """tokens (1,T) int64 after the context so far -> their logits (T, vocab). A format 3 graph also
@@ -121,9 +124,8 @@ class RingDecoder:
         inputs = {"tokens": tokens, "past_keys": self.k, "past_values": self.v,
                   "rel_index": index.numpy(), "mask": mask.numpy()}
         if self.features:
-            held, phase = feats
-            inputs.update(held=np.asarray(held, np.float32).reshape(-1, 128),
-                          phase=np.asarray(phase, np.int64).reshape(1, -1))
+            held, phase = (torch.as_tensor(np.asarray(f)) for f in feats)
+            inputs["features"] = packed(held.reshape(-1, 128), phase.reshape(-1), self.ticks_per_beat).numpy()
         logits, nk, nv = self.sess.run(None, inputs)
         for i, p in enumerate(new):
             s = p % self.slots

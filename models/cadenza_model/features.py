@@ -48,6 +48,12 @@ def token_features(tokens: torch.Tensor, vocab: Vocab, start_ticks: Optional[tor
     return held.float(), ticks % vocab.ticks_per_beat
 
 
+def packed(held: torch.Tensor, phase: torch.Tensor, ticks_per_beat: int) -> torch.Tensor:
+    """The exported graph's one `features` input: (..., T, 128 + ticks_per_beat) f32, the held keys then
+    the phase one-hot (format 3)."""
+    return torch.cat([held.float(), torch.nn.functional.one_hot(phase.long(), ticks_per_beat).float()], -1)
+
+
 def ticks_before(piece: Sequence[int], vocab: Vocab):
     """For every index i of a token list, the ticks elapsed before token i (a list one longer)."""
     out, now = [0], 0

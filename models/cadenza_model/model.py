@@ -215,9 +215,9 @@ class RingStepGraph(nn.Module):
     Inputs: tokens (1,T) int64; past_keys, past_values (n_layer, n_head, C, head_dim) f32;
     rel_index (n_head, T, C+T) int64 (distance, clamped to 0..window-1); mask (T, C+T) f32 (0 where
     the key is visible, -inf where not: an empty slot, beyond the window, a later new token). The last
-    T columns stand for the new tokens themselves, in order. Format 3 (`cfg.features`) adds held
-    (T, 128) f32 (1 for a key sounding after the token) and phase (1, T) int64 (tick within the beat
-    after it); see features.py.
+    T columns stand for the new tokens themselves, in order. Format 3 (`cfg.features`) adds features
+    (T, 128 + ticks_per_beat) f32: per new token the keys sounding after it (1.0 each), then its tick
+    within the beat one-hot; see features.py (`packed`).
     Outputs: logits (T, vocab); new_keys, new_values (n_layer, n_head, T, head_dim).
     """
 
@@ -225,13 +225,17 @@ class RingStepGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, tokens, past_keys, past_values, rel_index, mask, held=None, phase=None):
+    def forward(self, tokens, past_keys, past_values, rel_index, mask, features=None):
         m, cfg = self.model, self.model.cfg
         h, dh, d = cfg.n_head, cfg.head_dim, cfg.d_model
         slots = cfg.window - 1
         scale = 1.0 / math.sqrt(dh)
-        feats = (held, phase.reshape(-1)) if cfg.features else None
-        x = m.inputs(tokens.reshape(-1), feats)  # (T, D)
+        x = m.embed(tokens.reshape(-1))  # (T, D)
+        if cfg.features:
+            # One input for both (ONNX Runtime's Rust binding runs up to six inputs without allocating):
+            # held keys then the phase one-hot; a product with the one-hot is the phase embedding.
+            x = x + features[:, :128] @ m.held_proj.weight.t() + features[:, 128:] @ m.phase_emb.weight
+        x = x * math.sqrt(d)
         ks, vs = [], []
         for i, b in enumerate(m.blocks):
             a = b.attn

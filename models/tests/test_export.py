@@ -35,9 +35,11 @@ def test_a_model_with_features_exports_as_format_3_with_parity(tmp_path):
     path = tmp_path / "model.onnx"
     export_onnx(m, path)
     assert onnx_parity(m, path, 40) <= 1e-4
-    assert {i.name for i in RingDecoder(path, 16).sess.get_inputs()} >= {"held", "phase"}
+    # Six inputs at most: ort's Rust binding runs up to six without allocating.
+    inputs = {i.name: i.shape for i in RingDecoder(path, 16).sess.get_inputs()}
+    assert len(inputs) == 6 and inputs["features"][1] == 128 + v.ticks_per_beat
     meta = model_json(cfg, v, ["a"], "tiny", {})
-    assert meta["format_version"] == 3 and meta["inputs"]["held"] == "held" and meta["inputs"]["phase"] == "phase"
+    assert meta["format_version"] == 3 and meta["inputs"]["features"] == "features"
 
 
 def test_int8_variant_stays_close_to_fp32(tmp_path):

@@ -7,8 +7,9 @@
 //! whether it may be seen -> logits (T, vocab); the new tokens' keys and values (n_layer, n_head, T,
 //! head_dim), written here into their slots. Context position p lives in slot p mod C, so a step
 //! copies one token's keys and values, never the cache, and the graph reads the cache in place.
-//! Format 3 adds two inputs per new token (see [`crate::features`]): held (T, 128) f32 and phase
-//! (1, T) i64.
+//! Format 3 adds one input (see [`crate::features`]): features (T, 128 + ticks_per_beat) f32, per new
+//! token the keys sounding after it, then its beat phase one-hot. (One input, not two: ort runs up to
+//! six inputs from the stack; a seventh would allocate on every step.)
 
 use ort::ep::ExecutionProvider;
 use ort::memory::Allocator;
@@ -24,8 +25,8 @@ use crate::features::{Features, Tracker};
 use crate::runtime::{self, RuntimeError};
 
 /// The graph's inputs as this side lists them: [tokens, past_keys, past_values, rel_index, mask]
-/// and, format 3, [held, phase].
-const MAX_INPUTS: usize = 7;
+/// and, format 3, [features].
+const MAX_INPUTS: usize = 6;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelError {
@@ -55,8 +56,8 @@ pub struct OnnxModel {
     keys: Tensor<f32>,
     values: Tensor<f32>,
     /// The session's inputs in its own order, as indices into [tokens, past_keys, past_values,
-    /// rel_index, mask, held, phase]: runs pass their inputs by position (no names, no map to build).
-    /// The first `n_inputs` entries count: 5, or 7 for a graph with features.
+    /// rel_index, mask, features]: runs pass their inputs by position (no names, no map to build).
+    /// The first `n_inputs` entries count: 5, or 6 for a graph with features.
     input_order: [usize; MAX_INPUTS],
     n_inputs: usize,
     /// One-token runs (every decode step; every token of an int8 graph) allocate nothing: their
@@ -78,9 +79,8 @@ pub struct OnnxModel {
     token_buf: Vec<i64>,
     index_buf: Vec<i64>,
     mask_buf: Vec<f32>,
-    /// Features of a many-token run: held (T, 128), phase (T).
-    held_buf: Vec<f32>,
-    phase_buf: Vec<i64>,
+    /// Features of a many-token run: (T, 128 + ticks_per_beat).
+    feat_buf: Vec<f32>,
 }
 
 /// The inputs and preallocated outputs of a one-token run.
@@ -90,9 +90,8 @@ struct OneToken {
     index: Tensor<i64>,
     /// (1, slots + 1)
     mask: Tensor<f32>,
-    /// (1, 128) and (1, 1): the token's features (format 3; unused otherwise).
-    held: Tensor<f32>,
-    phase: Tensor<i64>,
+    /// (1, 128 + ticks_per_beat): the token's features (format 3; unused otherwise).
+    features: Tensor<f32>,
     /// Selects the three outputs into tensors made once: logits (1, vocab) and the new keys and
     /// values (n_layer, n_head, 1, head_dim).
     options: RunOptions<HasSelectedOutputs>,
@@ -122,8 +121,7 @@ impl OneToken {
             tokens: Tensor::new(&a, [1usize, 1])?,
             index: Tensor::new(&a, [h, 1, cols])?,
             mask: Tensor::new(&a, [1usize, cols])?,
-            held: Tensor::new(&a, [1usize, 128])?,
-            phase: Tensor::new(&a, [1usize, 1])?,
+            features: Tensor::new(&a, [1usize, feature_width(spec)])?,
             options: RunOptions::new()?.with_outputs(selector),
         })
     }
@@ -219,7 +217,7 @@ impl OnnxModel {
             &io.mask,
         ];
         if let Some(f) = &io.features {
-            ours.extend([&f.held, &f.phase]);
+            ours.push(f);
         }
         for &name in &ours {
             if !inputs.contains(&name.as_str()) {
@@ -327,8 +325,7 @@ impl OnnxModel {
             token_buf: Vec::with_capacity(window),
             index_buf: Vec::with_capacity(spec.n_head as usize * window * cols),
             mask_buf: Vec::with_capacity(window * cols),
-            held_buf: Vec::with_capacity(window * 128),
-            phase_buf: Vec::with_capacity(window),
+            feat_buf: Vec::with_capacity(window * feature_width(&spec)),
             spec,
         })
     }
@@ -463,16 +460,16 @@ impl OnnxModel {
             token_buf,
             index_buf,
             mask_buf,
-            held_buf,
-            phase_buf,
+            feat_buf,
+            spec,
             ..
         } = self;
+        let width = feature_width(spec);
         let order = &input_order[..*n_inputs];
         let outputs = if t == 1 {
             one.tokens.extract_tensor_mut().1[0] = i64::from(tokens[0]);
             if let Some(f) = feats.first() {
-                write_held(f.held, one.held.extract_tensor_mut().1);
-                one.phase.extract_tensor_mut().1[0] = i64::from(f.phase);
+                write_features(f, one.features.extract_tensor_mut().1);
             }
             ring_inputs(
                 slot_pos,
@@ -489,8 +486,7 @@ impl OnnxModel {
                 SessionInputValue::from(&*values),
                 SessionInputValue::from(&one.index),
                 SessionInputValue::from(&one.mask),
-                SessionInputValue::from(&one.held),
-                SessionInputValue::from(&one.phase),
+                SessionInputValue::from(&one.features),
             ];
             if *n_inputs == MAX_INPUTS {
                 session.run_with_options(ordered::<MAX_INPUTS>(order, mine), &one.options)
@@ -510,24 +506,20 @@ impl OnnxModel {
                     .map_err(inf)?;
             let mask = TensorRef::from_array_view(([t as i64, cols as i64], &mask_buf[..]))
                 .map_err(inf)?;
-            held_buf.resize(t * 128, 0.0);
-            phase_buf.clear();
-            for (i, f) in feats.iter().enumerate() {
-                write_held(f.held, &mut held_buf[i * 128..(i + 1) * 128]);
-                phase_buf.push(i64::from(f.phase));
+            feat_buf.clear();
+            feat_buf.resize(t * width, 0.0);
+            for (f, row) in feats.iter().zip(feat_buf.chunks_mut(width)) {
+                write_features(f, row);
             }
-            phase_buf.resize(t, 0);
-            let held = TensorRef::from_array_view(([t as i64, 128], &held_buf[..])).map_err(inf)?;
-            let phase =
-                TensorRef::from_array_view(([1, t as i64], &phase_buf[..])).map_err(inf)?;
+            let features = TensorRef::from_array_view(([t as i64, width as i64], &feat_buf[..]))
+                .map_err(inf)?;
             let mine = [
                 SessionInputValue::from(tok),
                 SessionInputValue::from(&*keys),
                 SessionInputValue::from(&*values),
                 SessionInputValue::from(index),
                 SessionInputValue::from(mask),
-                SessionInputValue::from(held),
-                SessionInputValue::from(phase),
+                SessionInputValue::from(features),
             ];
             if *n_inputs == MAX_INPUTS {
                 session.run(ordered::<MAX_INPUTS>(order, mine))
@@ -640,7 +632,7 @@ fn ring_inputs(
     }
 }
 
-/// The first `N` of `mine` ([tokens, past_keys, past_values, rel_index, mask, held, phase]) in the
+/// The first `N` of `mine` ([tokens, past_keys, past_values, rel_index, mask, features]) in the
 /// session's input order (`order`: N indices into `mine`).
 fn ordered<'v, const N: usize>(
     order: &[usize],
@@ -650,10 +642,20 @@ fn ordered<'v, const N: usize>(
     std::array::from_fn(|i| mine[order[i]].take().expect("input_order is a permutation"))
 }
 
-/// One token's held keys as the graph's 128 floats (1.0: sounding).
-fn write_held(held: u128, out: &mut [f32]) {
-    for (p, x) in out.iter_mut().enumerate() {
-        *x = if held >> p & 1 == 1 { 1.0 } else { 0.0 };
+/// Floats per token of the `features` input: 128 keys, then the phase one-hot.
+fn feature_width(spec: &ModelSpec) -> usize {
+    128 + spec.ticks_per_beat as usize
+}
+
+/// One token's features as the graph's row: 1.0 for each key sounding, then 1.0 at its phase.
+fn write_features(f: &Features, row: &mut [f32]) {
+    for (i, x) in row.iter_mut().enumerate() {
+        let on = if i < 128 {
+            f.held >> i & 1 == 1
+        } else {
+            i - 128 == f.phase as usize
+        };
+        *x = if on { 1.0 } else { 0.0 };
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::tokenizer::Vocab;
 
 /// The newest model.json format this build reads: 3, format 2 plus per-token features
-/// ([`crate::features`]: inputs `held` and `phase`).
+/// ([`crate::features`]: input `features`, the held keys and the beat phase one-hot).
 pub const FORMAT_VERSION: u32 = 3;
 /// The oldest it still reads: 2, the ring-cache step graph, token ids only.
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
@@ -73,17 +73,11 @@ pub struct IoNames {
     pub past_values: String,
     pub rel_index: String,
     pub mask: String,
-    /// Format 3: the per-token features (keys held (T,128) f32, beat phase (1,T) i64).
-    pub features: Option<FeatureNames>,
+    /// Format 3: the per-token features, (T, 128 + ticks_per_beat) f32.
+    pub features: Option<String>,
     pub logits: String,
     pub new_keys: String,
     pub new_values: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeatureNames {
-    pub held: String,
-    pub phase: String,
 }
 
 impl ModelSpec {
@@ -202,10 +196,7 @@ impl ModelSpec {
             rel_index: get(&self.inputs, "inputs", "rel_index")?,
             mask: get(&self.inputs, "inputs", "mask")?,
             features: if self.has_features() {
-                Some(FeatureNames {
-                    held: get(&self.inputs, "inputs", "held")?,
-                    phase: get(&self.inputs, "inputs", "phase")?,
-                })
+                Some(get(&self.inputs, "inputs", "features")?)
             } else {
                 None
             },
@@ -269,17 +260,15 @@ mod tests {
     fn format_3_needs_its_feature_inputs_named_and_format_2_still_loads() {
         let mut v = good();
         v["format_version"] = 3.into();
-        v["inputs"]["held"] = "held".into();
-        v["inputs"]["phase"] = "phase".into();
-        let names = parse(&v).unwrap().io_names().unwrap().features.unwrap();
-        assert_eq!((names.held.as_str(), names.phase.as_str()), ("held", "phase"));
-        v["inputs"].as_object_mut().unwrap().remove("phase");
+        v["inputs"]["features"] = "feats".into();
+        let name = parse(&v).unwrap().io_names().unwrap().features.unwrap();
+        assert_eq!(name, "feats");
+        v["inputs"].as_object_mut().unwrap().remove("features");
         let e = parse(&v).unwrap_err();
-        assert!(e.to_string().contains("`phase`"), "{e}");
+        assert!(e.to_string().contains("`features`"), "{e}");
         let mut v = good();
         v["format_version"] = 2.into();
-        v["inputs"].as_object_mut().unwrap().remove("held");
-        v["inputs"].as_object_mut().unwrap().remove("phase");
+        v["inputs"].as_object_mut().unwrap().remove("features");
         let spec = parse(&v).unwrap();
         assert!(!spec.has_features() && spec.io_names().unwrap().features.is_none());
     }
