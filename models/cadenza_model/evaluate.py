@@ -257,7 +257,7 @@ def main(argv=None):
     ap.add_argument("--max-chunks", type=int, default=150, help="held-out windows per style and model")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--previous", nargs=2, metavar=("TRANSFORMER", "LSTM"),
+    ap.add_argument("--previous", nargs=2, type=Path, metavar=("TRANSFORMER", "LSTM"),
                     help="earlier tokens-only (format 2) checkpoints, for a table of what the features changed")
     ap.add_argument("--transfer", nargs=3, metavar=("STYLE", "FINETUNED", "ALONE"),
                     help="compare on STYLE: the base model, FINETUNED (base fine-tuned on STYLE) and ALONE "
