@@ -54,6 +54,12 @@ fn a_valid_onnx_that_does_not_match_its_model_json_is_refused_naming_the_differe
     let err = load(model_dir("vocab", DEFAULT_MODEL_ONNX, &json)).unwrap_err();
     assert!(matches!(err, ModelError::Mismatch(_)), "{err:?}");
     assert!(err.to_string().contains("324 tokens"), "{err}");
+    // Another beat resolution than the graph's features input was made for.
+    let json = DEFAULT_MODEL_JSON.replace("\"ticks_per_beat\": 24", "\"ticks_per_beat\": 12");
+    assert_ne!(json, DEFAULT_MODEL_JSON, "the fixture edit did not apply");
+    let err = load(model_dir("phase", DEFAULT_MODEL_ONNX, &json)).unwrap_err();
+    assert!(matches!(err, ModelError::Mismatch(_)), "{err:?}");
+    assert!(err.to_string().contains("ticks_per_beat 12"), "{err}");
     // The right pair from disk loads.
     load(model_dir("good", DEFAULT_MODEL_ONNX, DEFAULT_MODEL_JSON)).unwrap();
 }

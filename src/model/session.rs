@@ -256,6 +256,24 @@ impl OnnxModel {
                 )));
             }
         }
+        // Format 3: the features row is 128 keys then ticks_per_beat phases; a graph made for another
+        // beat resolution would fail at its first run, so it is refused here, by name.
+        if let Some(name) = &io.features {
+            let shape = session
+                .inputs()
+                .iter()
+                .find(|o| o.name() == name.as_str())
+                .and_then(|o| o.dtype().tensor_shape())
+                .map(|s| s.iter().copied().collect::<Vec<i64>>())
+                .unwrap_or_default();
+            let width = feature_width(&spec) as i64;
+            if shape.len() != 2 || !(shape[1] < 0 || shape[1] == width) {
+                return Err(ModelError::Mismatch(format!(
+                    "input `{name}` has shape {shape:?}; model.json's ticks_per_beat {} needs [new, {width}]",
+                    spec.ticks_per_beat
+                )));
+            }
+        }
         // One-token runs write the logits into a tensor of model.json's vocabulary size: a graph
         // with another is refused here, by name, not at its first run.
         let vocab = spec.vocab().size as i64;
