@@ -93,8 +93,16 @@ mod tests {
         // C4 for a beat, E4 from half a beat for a beat and a half; the same case as features.py's test.
         let mut toks = vec![v.style_base];
         toks.extend(v.notes_to_tokens(&[
-            Note { onset: 0, duration: 24, pitch: 60 },
-            Note { onset: 12, duration: 36, pitch: 64 },
+            Note {
+                onset: 0,
+                duration: 24,
+                pitch: 60,
+            },
+            Note {
+                onset: 12,
+                duration: 36,
+                pitch: 64,
+            },
         ]));
         let mut t = Tracker::new(v, 24, 6);
         let f: Vec<Features> = toks.iter().map(|&x| t.take(x)).collect();
@@ -102,7 +110,16 @@ mod tests {
         let sounding: Vec<Vec<u32>> = f.iter().map(keys).collect();
         assert_eq!(
             sounding,
-            vec![vec![], vec![60], vec![60], vec![60, 64], vec![60, 64], vec![64], vec![64], vec![]]
+            vec![
+                vec![],
+                vec![60],
+                vec![60],
+                vec![60, 64],
+                vec![60, 64],
+                vec![64],
+                vec![64],
+                vec![]
+            ]
         );
         let phase: Vec<u32> = f.iter().map(|f| f.phase).collect();
         assert_eq!(phase, vec![6, 6, 18, 18, 6, 6, 6, 6]);

@@ -71,7 +71,10 @@ fn the_ring_cache_gives_python_s_logits_as_the_window_fills_and_wraps() {
             checked += 1;
         }
         if i < fx.tokens.len() {
-            last = model.feed(&fx.tokens[i..i + 1], &f[i..i + 1]).unwrap().to_vec();
+            last = model
+                .feed(&fx.tokens[i..i + 1], &f[i..i + 1])
+                .unwrap()
+                .to_vec();
         }
     }
     assert_eq!(checked, fx.steps.len());
@@ -107,7 +110,10 @@ fn the_built_in_int8_model_agrees_with_the_fp32_graph() {
             worst = worst.max(mean);
         }
         if i < fx.tokens.len() {
-            last = model.feed(&fx.tokens[i..i + 1], &f[i..i + 1]).unwrap().to_vec();
+            last = model
+                .feed(&fx.tokens[i..i + 1], &f[i..i + 1])
+                .unwrap()
+                .to_vec();
         }
     }
     assert!(

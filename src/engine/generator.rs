@@ -757,7 +757,10 @@ impl<B: Backend> Generator<B> {
 
     /// The beat just before context token `i` happens (its features' phase for a style token).
     fn beat_before(&self, i: usize) -> f64 {
-        match (i.checked_sub(1).and_then(|j| self.ctx.get(j)), self.ctx.get(i)) {
+        match (
+            i.checked_sub(1).and_then(|j| self.ctx.get(j)),
+            self.ctx.get(i),
+        ) {
             (Some(prev), _) => prev.beat,
             (None, Some(c)) => match self.vocab.decode(c.token) {
                 Some(Event::Shift(k)) => c.beat - f64::from(k) / self.ticks_per_beat,
@@ -1499,7 +1502,11 @@ mod tests {
             for (j, (t, f)) in toks.iter().zip(feats).enumerate().skip(1) {
                 let c = g.ctx[g.anchor + j - 1];
                 assert_eq!(c.token, *t);
-                assert_eq!(f.phase, phase_of(c.beat, 24), "the phase of the token's host beat");
+                assert_eq!(
+                    f.phase,
+                    phase_of(c.beat, 24),
+                    "the phase of the token's host beat"
+                );
                 held = held_after(held, &v, *t);
                 if let Some(Event::Shift(k)) = v.decode(*t) {
                     tick += u64::from(k);
@@ -1512,7 +1519,10 @@ mod tests {
             }
         }
         assert!(g.backend.resets > 2 && g.backend.truncations > 0);
-        assert!(checked > 1000 && seen_keys && phases.len() > 4, "{checked} {phases:?}");
+        assert!(
+            checked > 1000 && seen_keys && phases.len() > 4,
+            "{checked} {phases:?}"
+        );
     }
 
     #[test]

@@ -87,7 +87,8 @@ impl ModelSpec {
         let raw: serde_json::Value =
             serde_json::from_str(json).map_err(|e| SpecError::Parse(e.to_string()))?;
         match raw.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if (u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&v) => {}
+            Some(v)
+                if (u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&v) => {}
             Some(v) => {
                 return Err(SpecError::UnsupportedFormat {
                     found: v as u32,
