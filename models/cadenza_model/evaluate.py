@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .baselines import NGram
-from .features import FeatureState
+from .features import FeatureState, ticks_before
 from .data import load_corpus
 from .train import build_model, heldout_nll, tokenize_pieces
 from .vocab import PITCHES, Vocab, clean_crop, notes_to_tokens, tokens_to_notes
@@ -52,7 +52,7 @@ def generate(model, vocab: Vocab, slot: int, n_tokens: int, temperature: float, 
         nonlocal state
         # As the plugin restarts its window: [STYLE] + the newest tokens, keys counted from there on,
         # the phase that of the time before the first of them.
-        before = ticks - sum(t - vocab.shift_base + 1 for t in ctx if t >= vocab.shift_base)
+        before = ticks - ticks_before(ctx, vocab)[-1]
         state = FeatureState(vocab, before)
         toks = [vocab.style(slot)] + ctx
         pk, pv = model.empty_cache()
@@ -80,8 +80,7 @@ def generate(model, vocab: Vocab, slot: int, n_tokens: int, temperature: float, 
         sp = sp * keep
         tok = int(si[torch.multinomial(sp / sp.sum(), 1, generator=g)])
         out.append(tok)
-        if tok >= vocab.shift_base:
-            ticks += tok - vocab.shift_base + 1
+        ticks += ticks_before([tok], vocab)[-1]
         if vocab.note_on_base <= tok < vocab.note_on_base + PITCHES:
             open_keys.add(tok - vocab.note_on_base)
         elif vocab.note_off_base <= tok < vocab.note_off_base + PITCHES:

@@ -77,6 +77,5 @@ class FeatureState:
         x = torch.tensor([list(tokens)], dtype=torch.long)
         held, phase = token_features(x, self.vocab, torch.tensor([self.tick]), self.held)
         self.held = held[:, -1].bool()
-        self.tick += sum(t - self.vocab.shift_base + 1 for t in tokens
-                         if self.vocab.shift_base <= t < self.vocab.shift_base + self.vocab.max_shift)
+        self.tick += ticks_before(tokens, self.vocab)[-1]
         return held, phase

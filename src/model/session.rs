@@ -241,16 +241,8 @@ impl OnnxModel {
             i64::from(spec.head_dim),
         ];
         for name in [&io.past_keys, &io.past_values] {
-            let shape = session
-                .inputs()
-                .iter()
-                .find(|o| o.name() == name.as_str())
-                .and_then(|o| o.dtype().tensor_shape())
-                .map(|s| s.iter().copied().collect::<Vec<i64>>())
-                .unwrap_or_default();
-            // Dynamic dimensions (-1) accept anything; fixed ones must be model.json's.
-            let fits = shape.len() == 4 && shape.iter().zip(want).all(|(&g, w)| g < 0 || g == w);
-            if !fits {
+            let shape = shape_of(session.inputs(), name);
+            if !fits(&shape, &want) {
                 return Err(ModelError::Mismatch(format!(
                     "input `{name}` has shape {shape:?}; model.json says (n_layer, n_head, window - 1, head_dim) = {want:?}"
                 )));
@@ -259,15 +251,9 @@ impl OnnxModel {
         // Format 3: the features row is 128 keys then ticks_per_beat phases; a graph made for another
         // beat resolution would fail at its first run, so it is refused here, by name.
         if let Some(name) = &io.features {
-            let shape = session
-                .inputs()
-                .iter()
-                .find(|o| o.name() == name.as_str())
-                .and_then(|o| o.dtype().tensor_shape())
-                .map(|s| s.iter().copied().collect::<Vec<i64>>())
-                .unwrap_or_default();
+            let shape = shape_of(session.inputs(), name);
             let width = feature_width(&spec) as i64;
-            if shape.len() != 2 || !(shape[1] < 0 || shape[1] == width) {
+            if !fits(&shape, &[-1, width]) {
                 return Err(ModelError::Mismatch(format!(
                     "input `{name}` has shape {shape:?}; model.json's ticks_per_beat {} needs [new, {width}]",
                     spec.ticks_per_beat
@@ -277,14 +263,8 @@ impl OnnxModel {
         // One-token runs write the logits into a tensor of model.json's vocabulary size: a graph
         // with another is refused here, by name, not at its first run.
         let vocab = spec.vocab().size as i64;
-        let logits_shape = session
-            .outputs()
-            .iter()
-            .find(|o| o.name() == io.logits.as_str())
-            .and_then(|o| o.dtype().tensor_shape())
-            .map(|s| s.iter().copied().collect::<Vec<i64>>())
-            .unwrap_or_default();
-        if logits_shape.len() != 2 || !(logits_shape[1] < 0 || logits_shape[1] == vocab) {
+        let logits_shape = shape_of(session.outputs(), &io.logits);
+        if !fits(&logits_shape, &[-1, vocab]) {
             return Err(ModelError::Mismatch(format!(
                 "output `{}` has shape {logits_shape:?}; model.json's vocabulary has {vocab} tokens",
                 io.logits
@@ -658,6 +638,26 @@ fn ordered<'v, const N: usize>(
 ) -> [SessionInputValue<'v>; N] {
     let mut mine = mine.map(Some);
     std::array::from_fn(|i| mine[order[i]].take().expect("input_order is a permutation"))
+}
+
+/// The declared shape of the graph's input or output `name` (empty when it has none or no such name).
+fn shape_of(outlets: &[ort::value::Outlet], name: &str) -> Vec<i64> {
+    outlets
+        .iter()
+        .find(|o| o.name() == name)
+        .and_then(|o| o.dtype().tensor_shape())
+        .map(|s| s.iter().copied().collect())
+        .unwrap_or_default()
+}
+
+/// Whether a declared shape fits `want`: the same rank, and each dimension dynamic (< 0) on either
+/// side or equal.
+fn fits(shape: &[i64], want: &[i64]) -> bool {
+    shape.len() == want.len()
+        && shape
+            .iter()
+            .zip(want)
+            .all(|(&g, &w)| g < 0 || w < 0 || g == w)
 }
 
 /// Floats per token of the `features` input: 128 keys, then the phase one-hot.
