@@ -25,7 +25,7 @@ import torch
 from .baselines import NGram
 from .features import FeatureState, ticks_before
 from .data import load_corpus
-from .train import build_model, heldout_nll, tokenize_pieces
+from .train import TOKEN_KINDS, build_model, heldout_nll, heldout_sums, mean_nll, tokenize_pieces
 from .vocab import PITCHES, Vocab, clean_crop, notes_to_tokens, tokens_to_notes
 
 HERE = Path(__file__).resolve().parent.parent
@@ -290,10 +290,12 @@ def main(argv=None):
                     break
             if chunks >= a.max_chunks:
                 break
-        row = {"style": s, "tokens": cnt, "transformer": heldout_nll(tf, held_toks, slot, vocab, seq, a.max_chunks),
-               "ngram": tot / max(cnt, 1)}
+        row = {"style": s, "tokens": cnt, "ngram": tot / max(cnt, 1),
+               "sums": {"transformer": heldout_sums(tf, held_toks, slot, vocab, seq, a.max_chunks)}}
+        row["transformer"] = mean_nll(row["sums"]["transformer"])
         if lstm is not None:
-            row["lstm"] = heldout_nll(lstm, held_toks, slot, vocab, seq, a.max_chunks)
+            row["sums"]["lstm"] = heldout_sums(lstm, held_toks, slot, vocab, seq, a.max_chunks)
+            row["lstm"] = mean_nll(row["sums"]["lstm"])
         if previous:
             row["previous"] = [heldout_nll(m, held_toks, slot, vocab, seq, a.max_chunks) for m in previous]
         rows.append(row)
@@ -312,7 +314,7 @@ def main(argv=None):
                       for i, s in enumerate(styles)}
 
     # generated samples
-    samples_dir = HERE / "samples"
+    samples_dir = a.out.parent / "samples"  # beside the table, whose picture links are relative
     samples_dir.mkdir(exist_ok=True)
     gen_share = {}
     for i, s in enumerate(styles):
@@ -365,6 +367,20 @@ def main(argv=None):
         gain = (best - r["transformer"]) / best * 100
         lines.append(f"| {r['style']} | {r['tokens']} | {r['transformer']:.3f} | " + (f"{r['lstm']:.3f} | " if has_lstm else "")
                      + f"{r['ngram']:.3f} | {gain:+.1f}% |")
+    if has_lstm:
+        kinds = [k for k in TOKEN_KINDS if any(r["sums"]["transformer"][k][1] for r in rows)]
+        lines += ["", "## Where the difference lies", "",
+                  "Held-out NLL per kind of token to predict, Transformer / LSTM (share of the style's tokens "
+                  "in brackets). A positive difference is the Transformer's gain over the LSTM, in nats per "
+                  "token of the style, from that kind.", "",
+                  "| style | " + " | ".join(kinds) + " | " + " | ".join(f"gain from {k}" for k in kinds) + " |",
+                  "|---|" + "---|" * (2 * len(kinds))]
+        for r in rows:
+            t, l_ = r["sums"]["transformer"], r["sums"]["lstm"]
+            n = sum(c for _, c in t.values())
+            cells = [f"{mean_nll(t, [k]):.3f} / {mean_nll(l_, [k]):.3f} ({t[k][1] / n:.0%})" for k in kinds]
+            gains = [f"{(l_[k][0] - t[k][0]) / n:+.3f}" for k in kinds]
+            lines.append(f"| {r['style']} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")
     if previous:
         budgets = [budget(p) for p in a.previous]
         lines += ["", "## The same comparison without the per-token inputs (format 2, tokens only)", "",

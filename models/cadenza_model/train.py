@@ -16,7 +16,7 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -108,11 +108,27 @@ def loss_on(model, batch: torch.Tensor, pad: int, vocab: Optional[Vocab] = None,
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), ignore_index=pad)
 
 
+TOKEN_KINDS = ("note-on", "note-off", "shift", "other")
+
+
+def token_kinds(tokens: torch.Tensor, vocab: Vocab) -> torch.Tensor:
+    """Each token's index in TOKEN_KINDS."""
+    kinds = torch.full_like(tokens, 3)
+    kinds[(tokens >= vocab.note_on_base) & (tokens < vocab.note_off_base)] = 0
+    kinds[(tokens >= vocab.note_off_base) & (tokens < vocab.shift_base)] = 1
+    kinds[tokens >= vocab.shift_base] = 2
+    return kinds
+
+
 @torch.no_grad()
-def heldout_nll(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: int, max_chunks: int = 200) -> float:
-    """Mean NLL (nats) per predicted event token over non-overlapping [STYLE]+chunk windows."""
+def heldout_sums(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: int,
+                 max_chunks: int = 200) -> Dict[str, Tuple[float, int]]:
+    """Summed NLL (nats) and count of predicted event tokens per kind of token (TOKEN_KINDS), over
+    non-overlapping [STYLE]+chunk windows: where a model's loss lies, not only how much."""
     model.eval()
-    total, count, chunks = 0.0, 0, 0
+    total = torch.zeros(len(TOKEN_KINDS), dtype=torch.float64)
+    count = torch.zeros(len(TOKEN_KINDS), dtype=torch.long)
+    chunks = 0
     dev = next(model.parameters()).device
     for p in pieces:
         ticks = ticks_before(p, vocab)
@@ -123,12 +139,27 @@ def heldout_nll(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: in
             x = torch.tensor([chunk], device=dev)
             feats = features_for(model, x[:, :-1], vocab, torch.tensor([ticks[s]], device=dev))
             logits = model(x[:, :-1], feats)
-            total += F.cross_entropy(logits[0], x[0, 1:], reduction="sum").item()
-            count += len(chunk) - 1
+            nll = F.cross_entropy(logits[0], x[0, 1:], reduction="none").double().cpu()
+            kinds = token_kinds(x[0, 1:], vocab).cpu()
+            total.index_add_(0, kinds, nll)
+            count += torch.bincount(kinds, minlength=len(TOKEN_KINDS))
             chunks += 1
             if chunks >= max_chunks:
-                return total / max(count, 1)
-    return total / max(count, 1)
+                break
+        if chunks >= max_chunks:
+            break
+    return {k: (float(total[i]), int(count[i])) for i, k in enumerate(TOKEN_KINDS)}
+
+
+def heldout_nll(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: int, max_chunks: int = 200) -> float:
+    """Mean NLL (nats) per predicted event token over non-overlapping [STYLE]+chunk windows."""
+    return mean_nll(heldout_sums(model, pieces, slot, vocab, seq, max_chunks))
+
+
+def mean_nll(sums: Dict[str, Tuple[float, int]], kinds: Sequence[str] = TOKEN_KINDS) -> float:
+    """Mean NLL per token over `kinds` of a heldout_sums result."""
+    total = sum(sums[k][0] for k in kinds)
+    return total / max(sum(sums[k][1] for k in kinds), 1)
 
 
 def save_curve(history, path: Path):

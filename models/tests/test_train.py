@@ -3,7 +3,7 @@ import random
 import torch
 
 from cadenza_model.model import ModelConfig, MusicTransformer
-from cadenza_model.train import StyleDataset, heldout_nll, loss_on
+from cadenza_model.train import TOKEN_KINDS, StyleDataset, heldout_nll, heldout_sums, loss_on, mean_nll
 from cadenza_model.vocab import Vocab, notes_to_tokens
 
 
@@ -35,3 +35,21 @@ def test_examples_start_with_their_style_token():
     ds = StyleDataset({3: [notes_to_tokens(scales(50)[0], v)]}, v, seq=20)
     b = ds.batch(random.Random(1), 4)
     assert (b[:, 0] == v.style(3)).all()
+
+
+def test_heldout_sums_split_the_same_loss_by_kind_of_token():
+    torch.manual_seed(0)
+    v = Vocab()
+    pieces = [notes_to_tokens(p, v) for p in scales(60, n=2)]
+    cfg = ModelConfig(vocab_size=v.size, d_model=32, n_layer=1, n_head=2, d_ff=64, window=128, dropout=0.0)
+    m = MusicTransformer(cfg)
+    assert all(len(p) < 127 for p in pieces)
+    sums = heldout_sums(m, pieces, 0, v, 128)
+    on, off, shift = (sum(1 for p in pieces for t in p if lo <= t < hi) for lo, hi in
+                      ((v.note_on_base, v.note_off_base), (v.note_off_base, v.shift_base), (v.shift_base, v.size)))
+    # Each piece fits one window, so every token is predicted once (after the style token).
+    assert (sums["note-on"][1], sums["note-off"][1], sums["shift"][1]) == (on, off, shift)
+    assert set(sums) == set(TOKEN_KINDS) and all(t > 0 for t, c in sums.values() if c)
+    assert abs(mean_nll(sums) - heldout_nll(m, pieces, 0, v, 128)) < 1e-6
+    # An untrained model spreads its guess: each kind's loss is near log(vocab), not zero.
+    assert 0.5 * torch.log(torch.tensor(float(v.size))) < mean_nll(sums, ["note-on"]) < 2 * torch.log(torch.tensor(float(v.size)))
