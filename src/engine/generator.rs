@@ -49,6 +49,11 @@ impl Backend for crate::model::OnnxModel {
     }
 }
 
+/// After a played note, the engine plans on past its lookahead until the new plan's first note, up to
+/// this many beats after the note: the answer is in the audio side's queue, stamped with its beat,
+/// as soon as it is computed, whatever rest the model chose before it. It sounds on the same beat as
+/// when planned later; the audio side just has it sooner (and a late engine cannot make it late).
+pub const ANSWER_REACH_BEATS: f64 = 8.0;
 /// With the transport stopped, the engine plays while the player played within this many beats.
 pub const LISTEN_BEATS_WHEN_STOPPED: f64 = 16.0;
 /// A silence longer than this enters the context as this long (the model needs no exact long rests).
@@ -104,6 +109,9 @@ pub struct Generator<B: Backend> {
     reaction_from: f64,
     /// How long after `reaction_from` the plan may start, in seconds.
     reaction_seconds: f64,
+    /// A played note awaits the new plan's first note: plan past the lookahead for it (up to
+    /// `reaction_from + ANSWER_REACH_BEATS`).
+    answer_due: bool,
     /// The playhead as of the last step: how far the audio side has played on the current timeline.
     heard_until: f64,
     /// The audio side's bar grid and tempo as of the last step.
@@ -155,6 +163,7 @@ impl<B: Backend> Generator<B> {
             last_activity: f64::NEG_INFINITY,
             reaction_from: 0.0,
             reaction_seconds: REACTION_SECONDS,
+            answer_due: false,
             heard_until: 0.0,
             clock: PlayClock::at(0.0, 120.0),
             held: [false; 128],
@@ -250,6 +259,7 @@ impl<B: Backend> Generator<B> {
                 self.heard_until = start;
                 self.reaction_from = start;
                 self.reaction_seconds = RESYNC_SECONDS;
+                self.answer_due = false;
             }
             ToEngine::Played {
                 beat,
@@ -292,6 +302,7 @@ impl<B: Backend> Generator<B> {
                 }
                 self.reaction_from = beat;
                 self.reaction_seconds = REACTION_SECONDS;
+                self.answer_due = true;
             }
         }
     }
@@ -370,7 +381,11 @@ impl<B: Backend> Generator<B> {
         if self.cursor < earliest {
             self.advance_to(earliest, true);
         }
-        if self.cursor >= playhead + s.lookahead_beats || self.cursor >= answer_end {
+        let mut reach = playhead + s.lookahead_beats;
+        if self.answer_due {
+            reach = reach.max(self.reaction_from + ANSWER_REACH_BEATS);
+        }
+        if self.cursor >= reach || self.cursor >= answer_end {
             return Ok(false);
         }
         self.end_notes_leaving_window(out);
@@ -392,6 +407,7 @@ impl<B: Backend> Generator<B> {
         if let Some((p, on)) = emit {
             let v = self.velocity_at(self.cursor, s);
             out(self.note(p, on, v));
+            self.answer_due &= !on;
         }
         Ok(true)
     }
@@ -824,8 +840,10 @@ mod tests {
         truncations: usize,
         style_base: u32,
         style_slots: u32,
-        /// A token the fake strongly prefers (to script what the "model" plays).
+        /// A token the fake strongly prefers (to script what the "model" plays)...
         favor: Option<u32>,
+        /// ...while its cache holds fewer tokens than this.
+        favor_until: usize,
     }
 
     impl Fake {
@@ -840,6 +858,7 @@ mod tests {
                 style_base: vocab.style_base,
                 style_slots: vocab.style_slots,
                 favor: None,
+                favor_until: usize::MAX,
             }
         }
     }
@@ -867,7 +886,7 @@ mod tests {
             for (i, l) in self.logits.iter_mut().enumerate() {
                 *l = ((h.wrapping_add(i as u64 * 2_654_435_761) >> 7) % 100) as f32 / 100.0;
             }
-            if let Some(t) = self.favor {
+            if let Some(t) = self.favor.filter(|_| len < self.favor_until) {
                 self.logits[t as usize] = 30.0;
             }
             Ok(&self.logits)
@@ -1146,6 +1165,57 @@ mod tests {
             },
         );
         assert_eq!(g.context_len(), 0);
+    }
+
+    #[test]
+    fn after_a_played_note_the_first_answer_note_is_planned_at_once_even_past_the_lookahead() {
+        let v = Vocab::DEFAULT;
+        let s = Settings {
+            lookahead_beats: 1.0,
+            ..S
+        };
+        let mut g = gen(128);
+        msg(&mut g, resync(0.0, true, 1), &s);
+        fill(&mut g, 0.0, &s);
+        msg(&mut g, play(0.5, 64, true), &s);
+        // The "model" rests two 2-beat shifts after the played note, then plays freely.
+        g.backend.favor = Some(v.shift_base + v.max_shift - 1);
+        let mut notes = Vec::new();
+        assert!(g.step(at(0.5), &s, &mut |n| notes.push(n)).unwrap());
+        g.backend.favor_until = g.backend.since_reset.len() + 2;
+        notes.extend(fill(&mut g, 0.5, &s));
+        let first = notes
+            .iter()
+            .find(|n| n.on)
+            .expect("the answer's first note, planned at once");
+        assert_eq!(first.plan, 1);
+        assert!(
+            first.beat > 0.5 + 4.0 - 1e-9,
+            "past the 1-beat lookahead, after the rest: {first:?}"
+        );
+        assert!(
+            (g.cursor() - first.beat).abs() < 1e-9,
+            "and no further: the plan stops at its first note ({} vs {first:?})",
+            g.cursor()
+        );
+        assert!(notes.iter().all(|n| n.on || n.beat <= first.beat));
+
+        // A model that keeps resting is followed only up to the reach, then waits for the playhead.
+        msg(&mut g, play(first.beat - 0.5, 65, true), &s);
+        g.backend.favor_until = usize::MAX;
+        let notes = fill(&mut g, first.beat - 0.5, &s);
+        assert!(notes.iter().all(|n| !n.on), "{notes:?}");
+        let reach = first.beat - 0.5 + ANSWER_REACH_BEATS;
+        assert!(
+            g.cursor() >= reach && g.cursor() < reach + 2.0 + 1e-9,
+            "cursor {} for a reach of {reach}",
+            g.cursor()
+        );
+        assert!(
+            fill(&mut g, first.beat, &s).is_empty(),
+            "nothing more until the playhead nears"
+        );
+        assert!(!g.step(at(first.beat), &s, &mut |_| {}).unwrap());
     }
 
     #[test]
