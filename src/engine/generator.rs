@@ -3,7 +3,8 @@
 //! It keeps the musical context (played and generated tokens, each stamped with its beat), keeps the
 //! backend's KV cache in step with it, and plans generated notes ahead of the playhead:
 //! - a played note withdraws every generated token after its beat (a new *plan*), then joins the
-//!   context (not in Improvise mode, which plays on its own);
+//!   context (not in Improvise mode, which plays on its own); the new plan runs on past the lookahead
+//!   to its first note (up to [`ANSWER_REACH_BEATS`]), so the answer is queued as soon as computed;
 //! - a resync (the audio timeline jumped) voids all planned notes and restarts time at the new beat;
 //! - call and response plans only inside the answer window that follows the player's last phrase;
 //! - the cache holds [STYLE] + the context from an *anchor* on a fixed lattice of context positions, so
