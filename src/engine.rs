@@ -354,7 +354,10 @@ fn run<B: Backend>(
                         status.tokens.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(false) => {
-                        if block.is_none() {
+                        // Nothing to plan: in real time, use the pause to build the next window's
+                        // cache (one token a pass, so a played note never waits on more than one);
+                        // sleep once that is done. (Offline renders have no answer time to save.)
+                        if block.is_none() && !prepare(&mut gen) {
                             std::thread::sleep(IDLE_SLEEP);
                         }
                         break;
@@ -406,6 +409,15 @@ fn run<B: Backend>(
             tracing::info!("Cadenza engine: offline render: every block had its plan");
         }
     }
+}
+
+/// One token of idle work ([`Generator::prepare`]); whether there may be more. A failure here costs
+/// only the spare cache (the next re-anchor feeds from scratch), so it is logged, not counted.
+fn prepare<B: Backend>(gen: &mut Generator<B>) -> bool {
+    gen.prepare().unwrap_or_else(|e| {
+        tracing::debug!("Cadenza engine: building the next window's cache failed: {e}");
+        false
+    })
 }
 
 /// Queue a generated note for the audio side and show it to the editor as planned.
@@ -525,6 +537,7 @@ mod tests {
         always: bool,
         feeds: usize,
         cached: usize,
+        spares: [usize; crate::engine::generator::SPARE_CACHES],
         logits: Vec<f32>,
     }
 
@@ -550,6 +563,9 @@ mod tests {
         fn window(&self) -> usize {
             64
         }
+        fn swap_caches(&mut self, spare: usize) {
+            std::mem::swap(&mut self.cached, &mut self.spares[spare]);
+        }
     }
 
     fn flaky(fail_on: Vec<usize>, always: bool) -> Generator<Flaky> {
@@ -559,6 +575,7 @@ mod tests {
             always,
             feeds: 0,
             cached: 0,
+            spares: Default::default(),
             logits: vec![0.0; v.size as usize],
         };
         Generator::new(backend, v, 24, 5)

@@ -178,3 +178,63 @@ fn the_step_timing_auto_compares_leaves_the_model_as_it_was_loaded() {
     assert_eq!(model.cache_len(), 0, "the measurement's context is gone");
     assert_eq!(model.feed(&[v.style_base], &none).unwrap(), &first[..]);
 }
+
+#[test]
+fn a_cache_built_in_the_spare_a_token_at_a_time_stands_in_for_a_prefill() {
+    // What the engine does while idle: build the next window's cache in the spare, one token a run,
+    // between steps on the live cache; at the move, swap it in and feed the last token again. The
+    // int8 graph runs one token a run anyway: bit for bit. fp32: a prefill, to rounding.
+    use_fetched_ort();
+    for (what, source, tolerance) in [
+        ("int8 (shipped)", ModelSource::Embedded, 0.0),
+        (
+            "fp32",
+            ModelSource::from_path(root().join("models/default")),
+            1e-4,
+        ),
+    ] {
+        let mut model = load_model(&EngineConfig::on_cpu(source)).unwrap();
+        let v = model.spec.vocab();
+        let mut tokens = vec![v.encode(Event::Style(3)).unwrap()];
+        for i in 0..40u8 {
+            tokens.push(v.encode(Event::NoteOn(60 + i % 7)).unwrap());
+            tokens.push(v.encode(Event::Shift(4 + u32::from(i % 5))).unwrap());
+            tokens.push(v.encode(Event::NoteOff(60 + i % 7)).unwrap());
+        }
+        let f = Tracker::of(v, model.spec.ticks_per_beat, &tokens);
+        let n = tokens.len();
+        let want = model.feed(&tokens, &f).unwrap().to_vec();
+        // Another context on the live cache, stepped between the spare's tokens.
+        model.reset();
+        let live: Vec<u32> = tokens.iter().rev().copied().collect();
+        let lf = Tracker::of(v, model.spec.ticks_per_beat, &live);
+        model.feed(&live[..1], &lf[..1]).unwrap();
+        for i in 0..n {
+            model.swap_caches(0);
+            model.feed(&tokens[i..=i], &f[i..=i]).unwrap();
+            model.swap_caches(0);
+            let j = 1 + i % (n - 1);
+            model.truncate(j);
+            model.feed(&live[j..=j], &lf[j..=j]).unwrap();
+        }
+        assert_eq!(
+            model.cache_len(),
+            2,
+            "{what}: the live cache, last cut to 1 and stepped"
+        );
+        model.swap_caches(0);
+        assert_eq!(
+            model.cache_len(),
+            n,
+            "{what}: the spare holds the whole context"
+        );
+        model.truncate(n - 1);
+        let got = model.feed(&tokens[n - 1..], &f[n - 1..]).unwrap().to_vec();
+        let worst = want
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst <= tolerance, "{what}: logits differ by {worst}");
+    }
+}

@@ -32,14 +32,22 @@ fn a_decode_step_allocates_nothing_on_the_rust_side() {
         all.push(v.shift_base + 3);
         let f = Tracker::of(v, model.spec.ticks_per_beat, &all);
         let (next, next_f) = (&all[context.len()..], &f[context.len()..]);
-        model.feed(&context, &f[..context.len()]).unwrap();
-        model.feed(next, next_f).unwrap();
+        for _ in 0..2 {
+            model.feed(&context, &f[..context.len()]).unwrap();
+            model.feed(next, next_f).unwrap();
+            model.swap_caches(0);
+        }
         let before = model.logits().to_vec();
         assert_no_alloc(|| {
             for _ in 0..50 {
-                // As the engine does: step, and roll back (a played note, a new plan).
+                // As the engine does: step, and roll back (a played note, a new plan)...
                 model.truncate(context.len());
                 model.feed(next, next_f).unwrap();
+                // ...and while idle, a token into the spare cache.
+                model.swap_caches(0);
+                model.truncate(context.len());
+                model.feed(next, next_f).unwrap();
+                model.swap_caches(0);
             }
         });
         assert_eq!(

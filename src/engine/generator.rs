@@ -10,7 +10,11 @@
 //! - the cache holds [STYLE] + the context from an *anchor* on a fixed lattice of context positions, so
 //!   what the model sees before each token depends only on the context, never on how far the engine
 //!   had planned when the player played: with the per-position sampling seed, the same seed and the
-//!   same input give the same output.
+//!   same input give the same output;
+//! - while idle, [`Generator::prepare`] builds the cache of the *next* anchor in one of the backend's
+//!   spare caches, a token at a time, and the window's previous cache stays in the other: moving
+//!   the window on, or back after a rollback across a fresh anchor, costs a swap and a step
+//!   instead of re-feeding half a window.
 //!
 //! Generated notes are stamped on the tick grid of the host's beats.
 
@@ -18,10 +22,15 @@ use super::knobs::{AnswerStart, Dynamics, Mode, Scale, Settings, DENSITY_NATS};
 use crate::bridge::{Generated, PlayClock, ToEngine};
 use crate::features::{held_after, phase_of, Features};
 use crate::midi_file::BeatNote;
+pub use crate::model::SPARE_CACHES;
 use crate::sampler::Sampler;
 use crate::tokenizer::{Event, Note, Vocab};
 
 /// Where the logits come from. `OnnxModel` in the plugin; a fake in tests.
+///
+/// A backend holds the cache every call acts on and [`SPARE_CACHES`] spares that
+/// [`Backend::swap_caches`] exchanges it with (the generator builds the next window's cache in one
+/// while idle, and keeps the previous window's in another).
 pub trait Backend {
     /// Feed tokens after the cache, each with its features ([`crate::features`]; a model without
     /// them ignores them); return the logits following the last one.
@@ -33,6 +42,9 @@ pub trait Backend {
     fn truncate(&mut self, len: usize);
     /// The attention window, in tokens (the cache holds at most `window - 1`).
     fn window(&self) -> usize;
+    /// Exchange the cache with spare number `spare` (< [`SPARE_CACHES`]; empty at first), without
+    /// copying either.
+    fn swap_caches(&mut self, spare: usize);
 }
 
 impl Backend for crate::model::OnnxModel {
@@ -47,6 +59,9 @@ impl Backend for crate::model::OnnxModel {
     }
     fn window(&self) -> usize {
         self.spec.window as usize
+    }
+    fn swap_caches(&mut self, spare: usize) {
+        crate::model::OnnxModel::swap_caches(self, spare)
     }
 }
 
@@ -70,6 +85,14 @@ pub const RESYNC_SECONDS: f64 = 0.1;
 pub const FOLLOW_NOTES: usize = 12;
 /// Played notes kept for "capture".
 const PLAYED_LOG: usize = 2048;
+
+/// A spare cache: [STYLE] + ctx[anchor..fed], exactly what a re-anchor at `anchor` would feed
+/// (the same tokens with the same features), so it can stand in for one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spare {
+    anchor: usize,
+    fed: usize,
+}
 
 /// One token of context and the beat at which it happens.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,8 +154,16 @@ pub struct Generator<B: Backend> {
     logits_ready: bool,
     /// The cache no longer matches ctx[anchor..fed] (a style change, a reset): rebuild it.
     cache_dirty: bool,
+    /// What each of the backend's spare caches holds, if anything usable (see [`Self::prepare`]).
+    spares: [Option<Spare>; SPARE_CACHES],
+    /// Building the spare failed while the cache started at this context position: no retry until
+    /// the window moves (a failing backend would fail every idle pass).
+    spare_failed_at: Option<u64>,
     /// Logits after the last token fed.
     last_logits: Vec<f32>,
+    /// The context position (`base` + ctx index) whose tokens before it `last_logits` follow, in the
+    /// cache as it is; `u64::MAX` when they follow no token of it (a new cache).
+    logits_at: u64,
     /// Tokens for the next feed (reused).
     feed_buf: Vec<u32>,
     /// Their features (reused): keys counted from the cache's start, the phase of each token's beat.
@@ -175,7 +206,10 @@ impl<B: Backend> Generator<B> {
             prompt: Vec::new(),
             logits_ready: false,
             cache_dirty: true,
+            spares: [None; SPARE_CACHES],
+            spare_failed_at: None,
             last_logits: Vec::with_capacity(size),
+            logits_at: u64::MAX,
             feed_buf: Vec::with_capacity(4096),
             feat_buf: Vec::with_capacity(4096),
         }
@@ -231,6 +265,9 @@ impl<B: Backend> Generator<B> {
                 // new one starts.
                 self.truncate_after(heard_until);
                 self.close_open_notes();
+                // The context's beats move (and their phases with them): a spare built on the old
+                // ones is not what a re-anchor would build now.
+                self.spares = [None; SPARE_CACHES];
                 let start = (beat * self.ticks_per_beat - 1e-9).ceil() / self.ticks_per_beat;
                 let shift = start - self.cursor;
                 for c in &mut self.ctx {
@@ -355,6 +392,7 @@ impl<B: Backend> Generator<B> {
             }
             self.style = style;
             self.cache_dirty = true;
+            self.spares = [None; SPARE_CACHES];
             self.logits_ready = false;
         }
         let lead = self.reaction_seconds * clock.tempo.max(1.0) / 60.0;
@@ -563,16 +601,30 @@ impl<B: Backend> Generator<B> {
         self.cursor = self.ctx.last().map_or(self.cursor.min(beat), |c| c.beat);
         if self.fed > keep {
             if keep > self.anchor && !self.cache_dirty {
-                // Keep the cache up to the token before the cut and feed that token again for its
-                // logits: exact, and far cheaper than a new prefill.
-                self.backend.truncate(keep - self.anchor);
-                self.fed = keep - 1;
+                // Keep the cache up to the cut (exact: a causal cache does not depend on what came
+                // later), far cheaper than a new prefill. The logits there are gone: whatever is
+                // fed next gives new ones (see `sync_cache`).
+                self.backend.truncate(1 + keep - self.anchor);
+                self.fed = keep;
             } else {
                 self.cache_dirty = true;
             }
         }
         self.anchor = self.anchor.min(keep);
         self.fed = self.fed.min(keep);
+        for i in 0..SPARE_CACHES {
+            let Some(sp) = self.spares[i].filter(|sp| sp.fed > keep) else {
+                continue;
+            };
+            self.spares[i] = if keep > sp.anchor {
+                self.backend.swap_caches(i);
+                self.backend.truncate(1 + keep - sp.anchor);
+                self.backend.swap_caches(i);
+                Some(Spare { fed: keep, ..sp })
+            } else {
+                None
+            };
+        }
         self.logits_ready = false;
         true
     }
@@ -584,6 +636,7 @@ impl<B: Backend> Generator<B> {
         self.anchor = 0;
         self.fed = 0;
         self.cache_dirty = true;
+        self.spares = [None; SPARE_CACHES];
         self.logits_ready = false;
     }
 
@@ -730,11 +783,22 @@ impl<B: Backend> Generator<B> {
         self.feed_buf.clear();
         self.feat_buf.clear();
         let tpb = self.ticks_per_beat as u32;
-        if self.needs_reanchor() {
-            let start = self.lattice_anchor();
+        let start = self.lattice_anchor();
+        if self.needs_reanchor() && !self.promote_spare(start) {
+            if !self.cache_dirty {
+                // Keep the cache the window leaves as a spare: moving back swaps it in again.
+                let q = self.backend.window().max(4) / 2;
+                let i = self.spare_slot(&[start.checked_sub(q), Some(start + q)]);
+                self.backend.swap_caches(i);
+                self.spares[i] = Some(Spare {
+                    anchor: self.anchor,
+                    fed: self.fed,
+                });
+            }
             self.backend.reset();
             self.anchor = start;
             self.fed = start;
+            self.logits_at = u64::MAX;
             let style = self
                 .vocab
                 .encode(Event::Style(self.style))
@@ -744,6 +808,16 @@ impl<B: Backend> Generator<B> {
                 held: 0,
                 phase: phase_of(self.beat_before(start), tpb),
             });
+        }
+        if self.fed == self.ctx.len() && self.logits_at != self.base + self.fed as u64 {
+            // Nothing new, and the last logits are not those after the cache's end (a cut, a swap):
+            // feed its last token again (exact).
+            debug_assert!(
+                self.fed > self.anchor,
+                "a cache of [STYLE] alone is always fed afresh"
+            );
+            self.backend.truncate(self.fed - self.anchor);
+            self.fed -= 1;
         }
         // Keys sounding as of the cache's end, counted from its start (as training crops count).
         let mut held = 0u128;
@@ -767,6 +841,7 @@ impl<B: Backend> Generator<B> {
         self.last_logits.clear();
         self.last_logits.extend_from_slice(logits);
         self.fed = self.ctx.len();
+        self.logits_at = self.base + self.fed as u64;
         self.cache_dirty = false;
         self.logits_ready = true;
         Ok(())
@@ -796,6 +871,12 @@ impl<B: Backend> Generator<B> {
             self.base += cut as u64;
             self.anchor -= cut;
             self.fed -= cut;
+            for sp in &mut self.spares {
+                *sp = sp.filter(|sp| sp.anchor >= cut).map(|sp| Spare {
+                    anchor: sp.anchor - cut,
+                    fed: sp.fed - cut,
+                });
+            }
         }
     }
 
@@ -803,7 +884,125 @@ impl<B: Backend> Generator<B> {
     pub fn reset_cache(&mut self) {
         self.backend.reset();
         self.cache_dirty = true;
+        self.spares = [None; SPARE_CACHES];
         self.logits_ready = false;
+        self.logits_at = u64::MAX;
+    }
+
+    /// Idle work, for when [`Self::step`] has nothing to do: feed one token into a spare cache
+    /// (about one decode step), so that it holds what the window's next move would feed. Returns
+    /// whether it fed one (call again while it does; anything else the engine has to do comes first).
+    ///
+    /// The other spare keeps the previous anchor's cache: a played note that withdraws a plan
+    /// across a fresh anchor moves the window back, and that swaps it in again. A spare holds the
+    /// same tokens with the same features a re-anchor would feed, one token per run, so for a graph
+    /// that runs one token at a time anyway (int8) the result is the same bit for bit; otherwise it
+    /// differs from a one-run prefill by float rounding only, as a rollback's re-feed does.
+    pub fn prepare(&mut self) -> Result<bool, String> {
+        let here = self.base + self.anchor as u64;
+        if self.cache_dirty || self.spare_failed_at == Some(here) {
+            return Ok(false);
+        }
+        let q = (self.backend.window().max(4) / 2) as u64;
+        let lattice = here / q * q;
+        let next = (lattice + q).saturating_sub(self.base) as usize;
+        if next >= self.ctx.len() {
+            return Ok(false);
+        }
+        let tpb = self.ticks_per_beat as u32;
+        let building = self
+            .spares
+            .iter()
+            .position(|sp| sp.is_some_and(|sp| sp.anchor == next));
+        let (i, token, feat, spare) = match building {
+            Some(i) => {
+                let sp = self.spares[i].unwrap_or(Spare {
+                    anchor: next,
+                    fed: next,
+                });
+                if sp.fed >= self.ctx.len() {
+                    return Ok(false);
+                }
+                let held = self.ctx[sp.anchor..=sp.fed]
+                    .iter()
+                    .fold(0u128, |h, c| held_after(h, &self.vocab, c.token));
+                let c = self.ctx[sp.fed];
+                let feat = Features {
+                    held,
+                    phase: phase_of(c.beat, tpb),
+                };
+                let fed = Spare {
+                    fed: sp.fed + 1,
+                    ..sp
+                };
+                (i, c.token, feat, fed)
+            }
+            None => {
+                // Start it in a spare that holds neither the previous window nor anything.
+                let previous = (lattice
+                    .checked_sub(q)
+                    .and_then(|p| p.checked_sub(self.base)))
+                .map(|p| p as usize);
+                let i = self.spare_slot(&[previous]);
+                let style = self
+                    .vocab
+                    .encode(Event::Style(self.style))
+                    .unwrap_or(self.vocab.style_base);
+                let feat = Features {
+                    held: 0,
+                    phase: phase_of(self.beat_before(next), tpb),
+                };
+                self.spares[i] = None;
+                self.backend.swap_caches(i);
+                self.backend.reset();
+                self.backend.swap_caches(i);
+                let fresh = Spare {
+                    anchor: next,
+                    fed: next,
+                };
+                (i, style, feat, fresh)
+            }
+        };
+        self.backend.swap_caches(i);
+        let fed = self.backend.feed(&[token], &[feat]).map(|_| ());
+        self.backend.swap_caches(i);
+        self.spares[i] = fed.is_ok().then_some(spare);
+        if fed.is_err() {
+            self.spare_failed_at = Some(here);
+        }
+        fed.map(|()| true)
+    }
+
+    /// The spare to fill next: an empty one, else one whose anchor is not in `keep`, else the first.
+    fn spare_slot(&self, keep: &[Option<usize>]) -> usize {
+        let free = |sp: &Option<Spare>| sp.is_none_or(|sp| !keep.contains(&Some(sp.anchor)));
+        (self.spares.iter().position(Option::is_none))
+            .or_else(|| self.spares.iter().position(free))
+            .unwrap_or(0)
+    }
+
+    /// At a re-anchor to `start`: take a spare cache built from there, keeping the current one as
+    /// a spare in its place (when it is sound). Returns whether it did.
+    fn promote_spare(&mut self, start: usize) -> bool {
+        let len = self.ctx.len();
+        let Some(i) = self.spares.iter().position(|sp| {
+            sp.is_some_and(|sp| {
+                sp.anchor == start && sp.fed <= len && (sp.fed > sp.anchor || sp.fed < len)
+            })
+        }) else {
+            return false;
+        };
+        let sp = self.spares[i].expect("found above");
+        self.backend.swap_caches(i);
+        self.spares[i] = (!self.cache_dirty).then_some(Spare {
+            anchor: self.anchor,
+            fed: self.fed,
+        });
+        self.anchor = sp.anchor;
+        self.fed = sp.fed;
+        self.cache_dirty = false;
+        self.logits_at = u64::MAX;
+        true
     }
 
     /// Beat at the end of the context.
@@ -836,6 +1035,10 @@ mod tests {
         /// The cache's tokens since the last reset, and their features.
         since_reset: Vec<u32>,
         feats: Vec<Features>,
+        /// The spare caches' tokens and features.
+        spares: [(Vec<u32>, Vec<Features>); SPARE_CACHES],
+        /// Feeds of more than one token into an empty cache (a cache built from scratch at once).
+        prefills: usize,
         logits: Vec<f32>,
         resets: usize,
         truncations: usize,
@@ -853,6 +1056,8 @@ mod tests {
                 window,
                 since_reset: Vec::new(),
                 feats: Vec::new(),
+                spares: Default::default(),
+                prefills: 0,
                 logits: vec![0.0; vocab.size as usize],
                 resets: 0,
                 truncations: 0,
@@ -864,12 +1069,29 @@ mod tests {
         }
     }
 
+    impl Fake {
+        /// Logits that depend on the whole cache, like a model's: a determinism check must see it.
+        fn logits_of(&self, cache: &[u32]) -> Vec<f32> {
+            let h = cache
+                .iter()
+                .fold(7u64, |h, &t| h.wrapping_mul(31).wrapping_add(u64::from(t)));
+            let mut logits: Vec<f32> = (0..self.logits.len())
+                .map(|i| ((h.wrapping_add(i as u64 * 2_654_435_761) >> 7) % 100) as f32 / 100.0)
+                .collect();
+            if let Some(t) = self.favor.filter(|_| cache.len() < self.favor_until) {
+                logits[t as usize] = 30.0;
+            }
+            logits
+        }
+    }
+
     impl Backend for Fake {
         fn feed(&mut self, tokens: &[u32], feats: &[Features]) -> Result<&[f32], String> {
             assert!(!tokens.is_empty());
             assert_eq!(tokens.len(), feats.len(), "one set of features per token");
             self.feats.extend_from_slice(feats);
             if self.since_reset.is_empty() {
+                self.prefills += usize::from(tokens.len() > 1);
                 let first = tokens[0];
                 assert!(
                     (self.style_base..self.style_base + self.style_slots).contains(&first),
@@ -879,17 +1101,7 @@ mod tests {
             let len = self.since_reset.len() + tokens.len();
             assert!(len < self.window, "cache would exceed the window: {len}");
             self.since_reset.extend_from_slice(tokens);
-            // Logits that depend on the whole cache, like a model's: a determinism check must see it.
-            let h = self
-                .since_reset
-                .iter()
-                .fold(7u64, |h, &t| h.wrapping_mul(31).wrapping_add(u64::from(t)));
-            for (i, l) in self.logits.iter_mut().enumerate() {
-                *l = ((h.wrapping_add(i as u64 * 2_654_435_761) >> 7) % 100) as f32 / 100.0;
-            }
-            if let Some(t) = self.favor.filter(|_| len < self.favor_until) {
-                self.logits[t as usize] = 30.0;
-            }
+            self.logits = self.logits_of(&self.since_reset);
             Ok(&self.logits)
         }
         fn reset(&mut self) {
@@ -909,6 +1121,10 @@ mod tests {
         }
         fn window(&self) -> usize {
             self.window
+        }
+        fn swap_caches(&mut self, spare: usize) {
+            std::mem::swap(&mut self.since_reset, &mut self.spares[spare].0);
+            std::mem::swap(&mut self.feats, &mut self.spares[spare].1);
         }
     }
 
@@ -969,11 +1185,17 @@ mod tests {
         out
     }
 
-    /// Step until the plan reaches the lookahead; collect the notes.
+    /// Step until the plan reaches the lookahead; collect the notes. After every token: it was
+    /// drawn from the logits of the cache as it is (never those of a cache since cut or swapped).
     fn fill(g: &mut Generator<Fake>, playhead: f64, s: &Settings) -> Vec<Generated> {
         let mut out = Vec::new();
         let mut n = 0;
         while g.step(at(playhead), s, &mut |x| out.push(x)).unwrap() {
+            assert_eq!(
+                g.last_logits,
+                g.backend.logits_of(&g.backend.since_reset),
+                "token {n}: drawn from the logits of the cache as it is"
+            );
             n += 1;
             assert!(n < 10_000, "the plan never reached the lookahead");
         }
@@ -1082,6 +1304,44 @@ mod tests {
                 assert_ne!(n.pitch, 64, "never a note-on on a key the player holds");
             }
         }
+    }
+
+    #[test]
+    fn a_cut_keeps_the_cache_to_the_cut_and_the_next_feed_brings_fresh_logits() {
+        let mut g = gen(128);
+        msg(&mut g, resync(0.0, true, 1), &S);
+        fill(&mut g, 0.0, &S);
+        g.sync_cache().unwrap();
+        let len = g.context_len();
+        assert!(len > 8, "a plan to cut: {len}");
+        let (resets, fed) = (g.backend.resets, g.backend.since_reset.len());
+        // A cut that leaves nothing new to feed: the cache ends on a token whose logits were
+        // overwritten since, so that token is fed again.
+        let beat = g.ctx[len / 2].beat;
+        assert!(g.truncate_after(beat));
+        let kept = g.context_len();
+        g.sync_cache().unwrap();
+        assert_eq!(g.backend.resets, resets, "cut, not rebuilt");
+        assert_eq!(
+            g.backend.since_reset.len(),
+            1 + kept,
+            "[STYLE] + the context up to the cut"
+        );
+        assert!(g.backend.since_reset.len() < fed);
+        assert_eq!(g.last_logits, g.backend.logits_of(&g.backend.since_reset));
+        // A cut followed by new tokens feeds only those.
+        let beat = g.ctx[kept / 2].beat;
+        g.truncate_after(beat);
+        let kept = g.context_len();
+        g.push(Vocab::DEFAULT.note_on_base + 70);
+        let truncations = g.backend.truncations;
+        g.sync_cache().unwrap();
+        assert_eq!(
+            g.backend.truncations, truncations,
+            "no second cut for the logits"
+        );
+        assert_eq!(g.backend.since_reset.len(), 2 + kept);
+        assert_eq!(g.last_logits, g.backend.logits_of(&g.backend.since_reset));
     }
 
     #[test]
@@ -1593,6 +1853,74 @@ mod tests {
         assert!(
             checked > 1000 && seen_keys && phases.len() > 4,
             "{checked} {phases:?}"
+        );
+    }
+
+    #[test]
+    fn idle_work_builds_the_next_window_so_a_reanchor_feeds_a_token_not_half_a_window() {
+        // Two engines hear the same notes; one does the idle work between passes. Played notes
+        // every 1.3 beats withdraw plans, some across a fresh anchor. (The plan stays shorter than
+        // half the window, as with the shipped model: a burst of planning that crosses a whole
+        // half window at once leaves no idle time between to build in.)
+        let window = 128;
+        let s = Settings {
+            lookahead_beats: 1.0,
+            ..S
+        };
+        let (mut lazy, mut busy) = (gen(window), gen(window));
+        let mut outs = (Vec::new(), Vec::new());
+        let mut idle_tokens = 0;
+        for g in [&mut lazy, &mut busy] {
+            msg(g, resync(0.0, true, 1), &s);
+        }
+        let mut b = 0.0;
+        let mut next_played = 1.0;
+        while b < 400.0 {
+            for (g, out, idle) in [
+                (&mut lazy, &mut outs.0, false),
+                (&mut busy, &mut outs.1, true),
+            ] {
+                out.extend(fill(g, b, &s));
+                if b >= next_played {
+                    let p = 60 + (b as u8 % 12);
+                    out.extend(msg(g, play(next_played, p, true), &s));
+                    out.extend(msg(g, play(next_played + 0.2, p, false), &s));
+                    out.extend(fill(g, b, &s));
+                }
+                while idle && g.prepare().unwrap() {
+                    idle_tokens += 1;
+                }
+            }
+            assert_eq!(
+                (&busy.backend.since_reset, &busy.backend.feats),
+                (&lazy.backend.since_reset, &lazy.backend.feats),
+                "at beat {b}: the same cache, token for token and feature for feature"
+            );
+            if b >= next_played {
+                next_played += 1.3;
+            }
+            b += 0.25;
+        }
+        assert_eq!(outs.0, outs.1, "the same notes, idle work or not");
+        assert!(
+            outs.0.len() > 200,
+            "enough notes to compare: {}",
+            outs.0.len()
+        );
+        // The lazy engine rebuilt the cache from scratch (a prefill of half a window or more) at
+        // every move of the window, and after rollbacks across one; the busy one only at the start.
+        assert!(
+            lazy.backend.prefills > 40,
+            "{} prefills",
+            lazy.backend.prefills
+        );
+        assert_eq!(
+            busy.backend.prefills, 1,
+            "only the first cache is built at once"
+        );
+        assert!(
+            idle_tokens > 64 * lazy.backend.prefills / 2,
+            "idle work fed {idle_tokens} tokens"
         );
     }
 

@@ -10,6 +10,8 @@
 //! Format 3 adds one input (see [`crate::features`]): features (T, 128 + ticks_per_beat) f32, per new
 //! token the keys sounding after it, then its beat phase one-hot. (One input, not two: ort runs up to
 //! six inputs from the stack; a seventh would allocate on every step.)
+//! Beside the live cache the session keeps [`SPARE_CACHES`] more, made at load, that the engine
+//! swaps in ([`OnnxModel::swap_caches`]) to move its context window without a prefill.
 
 use ort::ep::ExecutionProvider;
 use ort::memory::Allocator;
@@ -23,6 +25,10 @@ use super::provider::{Ep, Provider, ProviderChoice};
 use super::spec::{IoNames, ModelSpec, SpecError};
 use crate::features::{Features, Tracker};
 use crate::runtime::{self, RuntimeError};
+
+/// Spare KV caches beside the live one (see [`OnnxModel::swap_caches`]); 2 MB each for the shipped
+/// model.
+pub const SPARE_CACHES: usize = 2;
 
 /// The graph's inputs as this side lists them: [tokens, past_keys, past_values, rel_index, mask]
 /// and, format 3, [features].
@@ -51,10 +57,12 @@ pub struct OnnxModel {
     pub spec: ModelSpec,
     io: IoNames,
     pub provider: Provider,
-    /// The ring cache, layout (n_layer, n_head, slots, head_dim); position p in slot p % slots. ONNX
-    /// Runtime tensors made once, read by every run in place and written here.
-    keys: Tensor<f32>,
-    values: Tensor<f32>,
+    /// The KV cache every run reads and extends.
+    ring: Ring,
+    /// More caches of the same size, made at load: the engine builds the next context window's
+    /// cache in one while idle and keeps the previous window's in another, and swaps them in
+    /// ([`Self::swap_caches`]) instead of a long prefill.
+    spares: [Ring; SPARE_CACHES],
     /// The session's inputs in its own order, as indices into [tokens, past_keys, past_values,
     /// rel_index, mask, features]: runs pass their inputs by position (no names, no map to build).
     /// The first `n_inputs` entries count: 5, or 6 for a graph with features.
@@ -63,12 +71,6 @@ pub struct OnnxModel {
     /// One-token runs (every decode step; every token of an int8 graph) allocate nothing: their
     /// inputs and outputs are made once here.
     one: OneToken,
-    /// The context position each slot holds, or -1 (empty: masked).
-    slot_pos: Vec<i64>,
-    /// Tokens in the cache: positions `next - len .. next`.
-    len: usize,
-    /// Context position of the next token fed.
-    next: i64,
     /// Logits of the last token fed.
     logits: Vec<f32>,
     /// The graph quantizes activations dynamically (int8): each run takes one token, see
@@ -81,6 +83,32 @@ pub struct OnnxModel {
     mask_buf: Vec<f32>,
     /// Features of a many-token run: (T, 128 + ticks_per_beat).
     feat_buf: Vec<f32>,
+}
+
+/// One KV cache: a ring whose slot p % slots holds context position p.
+struct Ring {
+    /// Layout (n_layer, n_head, slots, head_dim). ONNX Runtime tensors made once, read by every run
+    /// in place and written here.
+    keys: Tensor<f32>,
+    values: Tensor<f32>,
+    /// The context position each slot holds, or -1 (empty: masked).
+    slot_pos: Vec<i64>,
+    /// Tokens in the cache: positions `next - len .. next`.
+    len: usize,
+    /// Context position of the next token fed.
+    next: i64,
+}
+
+impl Ring {
+    fn new(shape: [usize; 4]) -> Result<Self, ort::Error> {
+        Ok(Self {
+            keys: zeroed_cache(shape)?,
+            values: zeroed_cache(shape)?,
+            slot_pos: vec![-1; shape[2]],
+            len: 0,
+            next: 0,
+        })
+    }
 }
 
 /// The inputs and preallocated outputs of a one-token run.
@@ -294,8 +322,11 @@ impl OnnxModel {
             spec.head_dim as usize,
         ];
         let made = |e: ort::Error| ModelError::Onnx(format!("buffers for the session: {e}"));
-        let keys = zeroed_cache(cache_shape).map_err(made)?;
-        let values = zeroed_cache(cache_shape).map_err(made)?;
+        let ring = Ring::new(cache_shape).map_err(made)?;
+        let spares = [
+            Ring::new(cache_shape).map_err(made)?,
+            Ring::new(cache_shape).map_err(made)?,
+        ];
         let one = OneToken::new(&spec, &io).map_err(made)?;
         let vocab = spec.vocab().size as usize;
         let window = spec.window as usize;
@@ -311,14 +342,11 @@ impl OnnxModel {
             io,
             provider: Provider::chosen(ep, ProviderChoice::Cpu),
             per_token,
-            keys,
-            values,
+            ring,
+            spares,
             input_order,
             n_inputs,
             one,
-            slot_pos: vec![-1; slots],
-            len: 0,
-            next: 0,
             logits: vec![0.0; vocab],
             token_buf: Vec::with_capacity(window),
             index_buf: Vec::with_capacity(spec.n_head as usize * window * cols),
@@ -362,35 +390,44 @@ impl OnnxModel {
 
     /// Forget the context.
     pub fn reset(&mut self) {
-        self.slot_pos.fill(-1);
-        self.len = 0;
-        self.next = 0;
+        let r = &mut self.ring;
+        r.slot_pos.fill(-1);
+        r.len = 0;
+        r.next = 0;
     }
 
     /// Keep the first `len` cache entries (exact: entries never depend on later tokens). The later
     /// slots are marked empty; nothing moves.
     pub fn truncate(&mut self, len: usize) {
-        if len >= self.len {
+        let r = &mut self.ring;
+        if len >= r.len {
             return;
         }
-        let keep_until = self.next - (self.len - len) as i64;
-        for p in &mut self.slot_pos {
+        let keep_until = r.next - (r.len - len) as i64;
+        for p in &mut r.slot_pos {
             if *p >= keep_until {
                 *p = -1;
             }
         }
-        self.next = keep_until;
-        self.len = len;
+        r.next = keep_until;
+        r.len = len;
+    }
+
+    /// Exchange the cache with spare number `spare` (< [`SPARE_CACHES`]; empty at load). Every
+    /// other call (feed, truncate, reset) acts on the cache in place, so a caller builds a spare by
+    /// swapping, feeding and swapping back. Moves handles; copies no cache.
+    pub fn swap_caches(&mut self, spare: usize) {
+        std::mem::swap(&mut self.ring, &mut self.spares[spare]);
     }
 
     /// Tokens in the cache.
     pub fn cache_len(&self) -> usize {
-        self.len
+        self.ring.len
     }
 
     /// Room left before the window is full.
     pub fn room(&self) -> usize {
-        self.slots().saturating_sub(self.len)
+        self.slots().saturating_sub(self.ring.len)
     }
 
     fn slots(&self) -> usize {
@@ -446,14 +483,10 @@ impl OnnxModel {
         let Self {
             session,
             io,
-            keys,
-            values,
+            ring,
             input_order,
             n_inputs,
             one,
-            slot_pos,
-            next,
-            len,
             logits: last_logits,
             token_buf,
             index_buf,
@@ -462,6 +495,13 @@ impl OnnxModel {
             spec,
             ..
         } = self;
+        let Ring {
+            keys,
+            values,
+            slot_pos,
+            len,
+            next,
+        } = ring;
         let width = feature_width(spec);
         let order = &input_order[..*n_inputs];
         let outputs = if t == 1 {
