@@ -183,6 +183,18 @@ def save_curve(history, path: Path):
     plt.close(fig)
 
 
+def agreed_elapsed(t0: float, dev: str, distributed: bool) -> float:
+    """Seconds since `t0`; under torchrun the largest over the processes, so that every process takes
+    the same learning rate each step (DDP averages gradients, each process applies them) and all stop
+    after the same step (one that stopped alone would leave the others waiting in their all-reduce)."""
+    el = time.time() - t0
+    if distributed:
+        t = torch.tensor([el], dtype=torch.float64, device=dev)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        el = float(t.item())
+    return el
+
+
 def main(argv=None):
     from .data import STYLE_ORDER, load_corpus
 
@@ -270,11 +282,15 @@ def main(argv=None):
     t0 = time.time()
     budget = a.minutes * 60
     warmup = max(a.warmup, 1)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     step = 0
     tokens_seen = 0
     ema = None
-    while step < a.steps and time.time() - t0 < budget:
-        frac = min(1.0, (time.time() - t0) / budget)
+    while True:
+        el = agreed_elapsed(t0, dev, distributed)
+        if step >= a.steps or el >= budget:
+            break
+        frac = min(1.0, el / budget)
         lr = a.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -298,7 +314,7 @@ def main(argv=None):
                 el = time.time() - t0
                 bar = "#" * int(30 * el / budget)
                 print(f"[train] [{bar:<30}] step {step} loss {ema:.3f} lr {lr:.2e} "
-                      f"{tokens_seen / el:.0f} tok/s {el / 60:.1f}/{a.minutes:.0f} min"
+                      f"{world * tokens_seen / el:.0f} tok/s {el / 60:.1f}/{a.minutes:.0f} min"
                       + (f" held-out {ev:.3f}" if ev is not None else ""), flush=True)
 
     if rank == 0:
@@ -308,7 +324,8 @@ def main(argv=None):
         torch.save({
             "arch": arch, "config": cfg.to_dict(), "vocab": vocab.to_json(), "styles": styles,
             "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            "train_info": {"steps": step, "minutes": (time.time() - t0) / 60, "tokens": tokens_seen,
+            "train_info": {"steps": step, "minutes": (time.time() - t0) / 60, "tokens": world * tokens_seen,
+                           "processes": world,
                            "train_styles": train_styles, "heldout_nll": final,
                            "init": str(a.init) if a.init else None, "max_files": a.max_files,
                            "parameters": model.num_params(), "seq": seq},

@@ -53,3 +53,35 @@ def test_heldout_sums_split_the_same_loss_by_kind_of_token():
     assert abs(mean_nll(sums) - heldout_nll(m, pieces, 0, v, 128)) < 1e-6
     # An untrained model spreads its guess: each kind's loss is near log(vocab), not zero.
     assert 0.5 * torch.log(torch.tensor(float(v.size))) < mean_nll(sums, ["note-on"]) < 2 * torch.log(torch.tensor(float(v.size)))
+
+
+def _elapsed_in_group(rank, port, lag, out_dir):
+    import os
+    import time
+
+    from cadenza_model.train import agreed_elapsed
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    # Process 1 started its clock `lag` seconds earlier: both must read its (larger) elapsed time.
+    t0 = time.time() - (lag if rank == 1 else 0.0)
+    el = agreed_elapsed(t0, "cpu", True)
+    (out_dir / f"{rank}.txt").write_text(repr(el))
+    torch.distributed.destroy_process_group()
+
+
+def test_processes_under_torchrun_agree_on_the_elapsed_time(tmp_path):
+    # DDP averages gradients and each process applies them with its own learning rate, and a process
+    # that stops alone leaves the other waiting in its all-reduce: the schedule and the stop must
+    # come from one clock.
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_elapsed_in_group, args=(port, 30.0, tmp_path), nprocs=2, join=True)
+    e0, e1 = (float((tmp_path / f"{r}.txt").read_text()) for r in (0, 1))
+    assert e0 == e1, (e0, e1)
+    assert 30.0 <= e0 < 60.0, e0
