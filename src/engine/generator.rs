@@ -799,15 +799,9 @@ impl<B: Backend> Generator<B> {
             self.anchor = start;
             self.fed = start;
             self.logits_at = u64::MAX;
-            let style = self
-                .vocab
-                .encode(Event::Style(self.style))
-                .unwrap_or(self.vocab.style_base);
+            let (style, feat) = self.cache_head(start);
             self.feed_buf.push(style);
-            self.feat_buf.push(Features {
-                held: 0,
-                phase: phase_of(self.beat_before(start), tpb),
-            });
+            self.feat_buf.push(feat);
         }
         if self.fed == self.ctx.len() && self.logits_at != self.base + self.fed as u64 {
             // Nothing new, and the last logits are not those after the cache's end (a cut, a swap):
@@ -910,16 +904,9 @@ impl<B: Backend> Generator<B> {
             return Ok(false);
         }
         let tpb = self.ticks_per_beat as u32;
-        let building = self
-            .spares
-            .iter()
-            .position(|sp| sp.is_some_and(|sp| sp.anchor == next));
+        let building = self.spare_at(next);
         let (i, token, feat, spare) = match building {
-            Some(i) => {
-                let sp = self.spares[i].unwrap_or(Spare {
-                    anchor: next,
-                    fed: next,
-                });
+            Some((i, sp)) => {
                 if sp.fed >= self.ctx.len() {
                     return Ok(false);
                 }
@@ -944,14 +931,7 @@ impl<B: Backend> Generator<B> {
                     .and_then(|p| p.checked_sub(self.base)))
                 .map(|p| p as usize);
                 let i = self.spare_slot(&[previous]);
-                let style = self
-                    .vocab
-                    .encode(Event::Style(self.style))
-                    .unwrap_or(self.vocab.style_base);
-                let feat = Features {
-                    held: 0,
-                    phase: phase_of(self.beat_before(next), tpb),
-                };
+                let (style, feat) = self.cache_head(next);
                 self.spares[i] = None;
                 self.backend.swap_caches(i);
                 self.backend.reset();
@@ -973,6 +953,22 @@ impl<B: Backend> Generator<B> {
         fed.map(|()| true)
     }
 
+    /// The style token that starts a cache at ctx index `anchor`, and its features.
+    fn cache_head(&self, anchor: usize) -> (u32, Features) {
+        let style = self
+            .vocab
+            .encode(Event::Style(self.style))
+            .unwrap_or(self.vocab.style_base);
+        let phase = phase_of(self.beat_before(anchor), self.ticks_per_beat as u32);
+        (style, Features { held: 0, phase })
+    }
+
+    /// The spare whose cache starts at ctx index `anchor`, if one does.
+    fn spare_at(&self, anchor: usize) -> Option<(usize, Spare)> {
+        (self.spares.iter().enumerate())
+            .find_map(|(i, sp)| sp.filter(|sp| sp.anchor == anchor).map(|sp| (i, sp)))
+    }
+
     /// The spare to fill next: an empty one, else one whose anchor is not in `keep`, else the first.
     fn spare_slot(&self, keep: &[Option<usize>]) -> usize {
         let free = |sp: &Option<Spare>| sp.is_none_or(|sp| !keep.contains(&Some(sp.anchor)));
@@ -985,14 +981,13 @@ impl<B: Backend> Generator<B> {
     /// a spare in its place (when it is sound). Returns whether it did.
     fn promote_spare(&mut self, start: usize) -> bool {
         let len = self.ctx.len();
-        let Some(i) = self.spares.iter().position(|sp| {
-            sp.is_some_and(|sp| {
-                sp.anchor == start && sp.fed <= len && (sp.fed > sp.anchor || sp.fed < len)
-            })
-        }) else {
+        // Usable: not past the context, and not [STYLE] alone with nothing to feed (no logits).
+        let Some((i, sp)) = self
+            .spare_at(start)
+            .filter(|(_, sp)| sp.fed <= len && (sp.fed > sp.anchor || sp.fed < len))
+        else {
             return false;
         };
-        let sp = self.spares[i].expect("found above");
         self.backend.swap_caches(i);
         self.spares[i] = (!self.cache_dirty).then_some(Spare {
             anchor: self.anchor,
