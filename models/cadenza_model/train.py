@@ -224,7 +224,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
 
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    distributed = world > 1
     rank = int(os.environ.get("RANK", "0"))
     if distributed:
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -282,7 +283,6 @@ def main(argv=None):
     t0 = time.time()
     budget = a.minutes * 60
     warmup = max(a.warmup, 1)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
     step = 0
     tokens_seen = 0
     ema = None

@@ -617,9 +617,7 @@ impl<B: Backend> Generator<B> {
                 continue;
             };
             self.spares[i] = if keep > sp.anchor {
-                self.backend.swap_caches(i);
-                self.backend.truncate(1 + keep - sp.anchor);
-                self.backend.swap_caches(i);
+                self.in_spare(i, |b| b.truncate(1 + keep - sp.anchor));
                 Some(Spare { fed: keep, ..sp })
             } else {
                 None
@@ -932,10 +930,6 @@ impl<B: Backend> Generator<B> {
                 .map(|p| p as usize);
                 let i = self.spare_slot(&[previous]);
                 let (style, feat) = self.cache_head(next);
-                self.spares[i] = None;
-                self.backend.swap_caches(i);
-                self.backend.reset();
-                self.backend.swap_caches(i);
                 let fresh = Spare {
                     anchor: next,
                     fed: next,
@@ -943,14 +937,26 @@ impl<B: Backend> Generator<B> {
                 (i, style, feat, fresh)
             }
         };
-        self.backend.swap_caches(i);
-        let fed = self.backend.feed(&[token], &[feat]).map(|_| ());
-        self.backend.swap_caches(i);
+        let restart = building.is_none();
+        let fed = self.in_spare(i, |b| {
+            if restart {
+                b.reset();
+            }
+            b.feed(&[token], &[feat]).map(|_| ())
+        });
         self.spares[i] = fed.is_ok().then_some(spare);
         if fed.is_err() {
             self.spare_failed_at = Some(here);
         }
         fed.map(|()| true)
+    }
+
+    /// Act on spare cache `i` (swapped in for `f`, then back).
+    fn in_spare<R>(&mut self, i: usize, f: impl FnOnce(&mut B) -> R) -> R {
+        self.backend.swap_caches(i);
+        let r = f(&mut self.backend);
+        self.backend.swap_caches(i);
+        r
     }
 
     /// The style token that starts a cache at ctx index `anchor`, and its features.

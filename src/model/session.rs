@@ -109,6 +109,26 @@ impl Ring {
             next: 0,
         })
     }
+
+    fn reset(&mut self) {
+        self.slot_pos.fill(-1);
+        self.len = 0;
+        self.next = 0;
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        let keep_until = self.next - (self.len - len) as i64;
+        for p in &mut self.slot_pos {
+            if *p >= keep_until {
+                *p = -1;
+            }
+        }
+        self.next = keep_until;
+        self.len = len;
+    }
 }
 
 /// The inputs and preallocated outputs of a one-token run.
@@ -390,27 +410,13 @@ impl OnnxModel {
 
     /// Forget the context.
     pub fn reset(&mut self) {
-        let r = &mut self.ring;
-        r.slot_pos.fill(-1);
-        r.len = 0;
-        r.next = 0;
+        self.ring.reset();
     }
 
     /// Keep the first `len` cache entries (exact: entries never depend on later tokens). The later
     /// slots are marked empty; nothing moves.
     pub fn truncate(&mut self, len: usize) {
-        let r = &mut self.ring;
-        if len >= r.len {
-            return;
-        }
-        let keep_until = r.next - (r.len - len) as i64;
-        for p in &mut r.slot_pos {
-            if *p >= keep_until {
-                *p = -1;
-            }
-        }
-        r.next = keep_until;
-        r.len = len;
+        self.ring.truncate(len);
     }
 
     /// Exchange the cache with spare number `spare` (< [`SPARE_CACHES`]; empty at load). Every
