@@ -1,4 +1,5 @@
-//! A decode step allocates nothing on the engine thread's Rust side: its inputs, its outputs and the
+//! A decode step (and a feed of up to eight tokens: a played note with the rests around it)
+//! allocates nothing on the engine thread's Rust side: its inputs, its outputs and the
 //! ring cache are ONNX Runtime tensors made at load and reused. (ONNX Runtime's own C++ allocations
 //! are not seen by Rust's allocator; its CPU arena serves the graph's intermediates.)
 //! Checked with the allocator the audio-thread tests use (nice-plug's `assert_process_allocs`, in
@@ -30,8 +31,20 @@ fn a_decode_step_allocates_nothing_on_the_rust_side() {
             .collect();
         let mut all = context.clone();
         all.push(v.shift_base + 3);
+        // A played note with the rests around it: a few tokens in one feed.
+        let burst = [
+            v.shift_base + 5,
+            v.note_on_base + 62,
+            v.shift_base + 2,
+            v.note_off_base + 62,
+        ];
+        all.extend(burst);
         let f = Tracker::of(v, model.spec.ticks_per_beat, &all);
-        let (next, next_f) = (&all[context.len()..], &f[context.len()..]);
+        let (next, next_f) = (
+            &all[context.len()..=context.len()],
+            &f[context.len()..=context.len()],
+        );
+        let (burst, burst_f) = (&all[context.len()..], &f[context.len()..]);
         for _ in 0..2 {
             model.feed(&context, &f[..context.len()]).unwrap();
             model.feed(next, next_f).unwrap();
@@ -40,7 +53,10 @@ fn a_decode_step_allocates_nothing_on_the_rust_side() {
         let before = model.logits().to_vec();
         assert_no_alloc(|| {
             for _ in 0..50 {
-                // As the engine does: step, and roll back (a played note, a new plan)...
+                // As the engine does: a played note and the rests around it in one feed, roll
+                // back (a new plan) and step...
+                model.truncate(context.len());
+                model.feed(burst, burst_f).unwrap();
                 model.truncate(context.len());
                 model.feed(next, next_f).unwrap();
                 // ...and while idle, a token into the spare cache.

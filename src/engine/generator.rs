@@ -887,9 +887,10 @@ impl<B: Backend> Generator<B> {
     ///
     /// The other spare keeps the previous anchor's cache: a played note that withdraws a plan
     /// across a fresh anchor moves the window back, and that swaps it in again. A spare holds the
-    /// same tokens with the same features a re-anchor would feed, one token per run, so for a graph
-    /// that runs one token at a time anyway (int8) the result is the same bit for bit; otherwise it
-    /// differs from a one-run prefill by float rounding only, as a rollback's re-feed does.
+    /// same tokens with the same features a re-anchor would feed, one token per run; a re-anchor's
+    /// prefill groups them into runs, so the two differ by float rounding (fp32) or by int8's
+    /// per-run activation scales (KL ~1e-4, see `model::INT8_RUN_TOKENS`), as a rollback's re-feed
+    /// does.
     pub fn prepare(&mut self) -> Result<bool, String> {
         let here = self.base + self.anchor as u64;
         if self.cache_dirty || self.spare_failed_at == Some(here) {
