@@ -700,10 +700,21 @@ impl<B: Backend> Generator<B> {
     /// What the model may write next, and the logits it is drawn from. Note-ons: not on a sounding
     /// or held key, inside the range, in the scale, below the polyphony limit. Note-offs: not on a key
     /// the player holds (one for a key that is not open goes into the context only; see
-    /// [`Self::step`]). Rests: always.
+    /// [`Self::step`]), nor on a key whose note began at this very tick (no note lasts no time: the
+    /// corpus has none, and a model stuck writing such pairs filled a window with them in one
+    /// instant, notes nobody hears). Rests: always.
     fn build_mask(&mut self, s: &Settings) {
         let v = self.vocab;
         let open = self.open_notes();
+        // Keys with a note-on since the last rest.
+        let mut begun_now = 0u128;
+        for c in self.ctx.iter().rev() {
+            match v.decode(c.token) {
+                Some(Event::Shift(_)) => break,
+                Some(Event::NoteOn(p)) => begun_now |= 1 << p,
+                _ => {}
+            }
+        }
         let ours = (0..128).filter(|&p| open[p] && !self.held[p]).count() as u32;
         let classes = match s.scale {
             Scale::FollowPlayer if self.recent_len > 0 => self.recent_pitches[..self.recent_len]
@@ -728,7 +739,9 @@ impl<B: Backend> Generator<B> {
                         && (s.low..=s.high).contains(&p)
                         && classes & (1 << (p % 12)) != 0
                 }
-                Some(Event::NoteOff(p)) => !self.held[p as usize],
+                Some(Event::NoteOff(p)) => {
+                    !self.held[p as usize] && begun_now & (1 << p) == 0
+                }
                 Some(Event::Shift(_)) => true,
                 _ => false,
             };
@@ -1538,6 +1551,36 @@ mod tests {
             assert!(open.iter().filter(|o| **o).count() <= 3, "polyphony limit");
         }
         assert!(ons >= 3, "reached the limit: {ons}");
+    }
+
+    #[test]
+    fn no_generated_note_ends_on_the_tick_it_began() {
+        let s = Settings {
+            density: 1.0,
+            ..S
+        };
+        for seed in 1..4 {
+            let s = Settings { seed, ..s };
+            let mut g = gen(256);
+            msg(&mut g, resync(0.0, true, 1), &s);
+            let mut began = [f64::NAN; 128];
+            let mut notes = 0;
+            for n in roll(&mut g, 0.0, 40.0, &s) {
+                if n.on {
+                    began[n.pitch as usize] = n.beat;
+                } else {
+                    let b = began[n.pitch as usize];
+                    assert!(
+                        n.beat > b + 1e-9,
+                        "seed {seed}: key {} ended at {} where it began",
+                        n.pitch,
+                        n.beat
+                    );
+                    notes += 1;
+                }
+            }
+            assert!(notes > 20, "seed {seed}: enough notes ended: {notes}");
+        }
     }
 
     #[test]
