@@ -739,9 +739,7 @@ impl<B: Backend> Generator<B> {
                         && (s.low..=s.high).contains(&p)
                         && classes & (1 << (p % 12)) != 0
                 }
-                Some(Event::NoteOff(p)) => {
-                    !self.held[p as usize] && begun_now & (1 << p) == 0
-                }
+                Some(Event::NoteOff(p)) => !self.held[p as usize] && begun_now & (1 << p) == 0,
                 Some(Event::Shift(_)) => true,
                 _ => false,
             };
@@ -1555,10 +1553,7 @@ mod tests {
 
     #[test]
     fn no_generated_note_ends_on_the_tick_it_began() {
-        let s = Settings {
-            density: 1.0,
-            ..S
-        };
+        let s = Settings { density: 1.0, ..S };
         for seed in 1..4 {
             let s = Settings { seed, ..s };
             let mut g = gen(256);
