@@ -7,7 +7,7 @@ pub mod session;
 pub mod spec;
 
 pub use provider::{Ep, Provider, ProviderChoice, ProviderSetting};
-pub use session::{ModelError, OnnxModel, INT8_RUN_TOKENS, SMALL_RUN, SPARE_CACHES};
+pub use session::{ModelError, OnnxModel, INT8_RUN_TOKENS, SPARE_CACHES};
 pub use spec::{ModelSpec, SpecError};
 
 /// The shipped model's graph, embedded so the plugin works with nothing beside it but ONNX Runtime:

@@ -40,6 +40,8 @@ pub const SMALL_RUN: usize = 8;
 /// pieces of every style (KL(fp32 || int8) per token): one token a run 0.000099, runs of 8 0.000112,
 /// runs of 16 0.000114; argmax agreement 99.3-99.7% in each case. A run of 8 costs about two of one.
 pub const INT8_RUN_TOKENS: usize = SMALL_RUN;
+// Every run of an int8 graph must fit the buffers made at load, or it would allocate.
+const _: () = assert!(INT8_RUN_TOKENS <= SMALL_RUN);
 
 /// The graph's inputs as this side lists them: [tokens, past_keys, past_values, rel_index, mask]
 /// and, format 3, [features].
