@@ -411,7 +411,9 @@ impl<B: Backend> Generator<B> {
                 return Ok(false);
             };
             earliest = earliest.max(start);
-            answer_end = end;
+            // The cursor sums shifts of 1/24 beat in floating point and may land a hair short of
+            // the bar line: a note half a tick from the end starts on it, after the answer.
+            answer_end = end - 0.5 / self.ticks_per_beat;
         }
         if self.cursor >= answer_end {
             // The answer is over: end what still sounds, then listen.
@@ -1708,6 +1710,36 @@ mod tests {
             fill(&mut g, 10.5, &s).is_empty(),
             "silent while the player holds the new call"
         );
+    }
+
+    #[test]
+    fn no_answer_note_starts_on_the_bar_line_that_ends_the_answer() {
+        // The cursor sums 1/24-beat shifts in floating point; with some seeds it reaches the end of
+        // the answer a hair early, and a note-on there would sound in the bar after the answer
+        // (seed 688 lands at 6.999999999999999 and plays a note there without the half-tick rule).
+        let mut ons = 0;
+        for seed in 640..=720 {
+            let s = Settings {
+                mode: Mode::CallResponse,
+                answer_bars: 1,
+                density: 1.0,
+                seed,
+                ..S
+            };
+            let mut g = gen(256);
+            msg(&mut g, resync(0.0, true, 1), &s);
+            msg(&mut g, play(0.0, 60, true), &s);
+            msg(&mut g, play(1.3, 60, false), &s);
+            // Answer: beats 3..7.
+            for n in roll(&mut g, 1.3, 9.0, &s).iter().filter(|n| n.on) {
+                assert!(
+                    n.beat < 7.0 - 1e-6,
+                    "seed {seed}: a note-on at the answer's end: {n:?}"
+                );
+                ons += 1;
+            }
+        }
+        assert!(ons > 60, "the answers played notes: {ons}");
     }
 
     #[test]
