@@ -229,12 +229,13 @@ def load(path: Path):
 def budget(path: Path) -> str:
     """Training time, steps and tokens of a checkpoint, summed over the runs it continued (--init)."""
     minutes = steps = tokens = 0.0
-    runs = 0
+    runs = processes = 0
     seen = set()
     while path is not None and path.exists() and path not in seen:
         seen.add(path)
         info = torch.load(path, map_location="cpu").get("train_info", {})
         minutes += info.get("minutes", 0)
+        processes = max(processes, info.get("processes", 1))
         steps += info.get("steps", 0)
         tokens += info.get("tokens", 0)
         runs += 1
@@ -242,7 +243,8 @@ def budget(path: Path) -> str:
         path = Path(init) if init else None
         if path is not None and not path.is_absolute():
             path = HERE / path
-    return (f"{minutes:.0f} min of training on one CPU core, {steps:.0f} steps, {tokens / 1e6:.1f} M tokens"
+    where = "one CPU core" if processes <= 1 else f"{processes} CPU cores ({processes} processes, one core each)"
+    return (f"{minutes:.0f} min of training on {where}, {steps:.0f} steps, {tokens / 1e6:.1f} M tokens"
             + (f" (over {runs} runs, each continuing the last)" if runs > 1 else ""))
 
 
@@ -257,7 +259,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--previous", nargs=2, type=Path, metavar=("TRANSFORMER", "LSTM"),
-                    help="earlier tokens-only (format 2) checkpoints, for a table of what the features changed")
+                    help="an earlier Transformer and LSTM, for a table of what changed (format 2: tokens only)")
     ap.add_argument("--transfer", nargs=3, metavar=("STYLE", "FINETUNED", "ALONE"),
                     help="compare on STYLE: the base model, FINETUNED (base fine-tuned on STYLE) and ALONE "
                          "(trained on STYLE only, same budget as the fine-tune)")
@@ -383,9 +385,13 @@ def main(argv=None):
             lines.append(f"| {r['style']} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")
     if previous:
         budgets = [budget(p) for p in a.previous]
-        lines += ["", "## The same comparison without the per-token inputs (format 2, tokens only)", "",
+        with_features = all(m.cfg.features for m in previous)
+        title = ("Earlier checkpoints (format 3, the same inputs)" if with_features
+                 else "The same comparison without the per-token inputs (format 2, tokens only)")
+        kind = "earlier" if with_features else "tokens only"
+        lines += ["", f"## {title}", "",
                   f"Earlier checkpoints: Transformer {budgets[0]}; LSTM {budgets[1]}. Held-out NLL on the same windows.", "",
-                  "| style | Transformer, tokens only | LSTM, tokens only | Transformer with inputs (above) |", "|---|---|---|---|"]
+                  f"| style | Transformer, {kind} | LSTM, {kind} | Transformer (above) |", "|---|---|---|---|"]
         for r in rows:
             lines.append(f"| {r['style']} | {r['previous'][0]:.3f} | {r['previous'][1]:.3f} | {r['transformer']:.3f} |")
     if transfer:
