@@ -37,10 +37,20 @@ pub type ModelChoice = std::sync::Arc<std::sync::RwLock<String>>;
 pub const MODEL_ENV_VAR: &str = "CADENZA_MODEL";
 
 impl ModelSource {
-    /// A model on disk: a folder with model.onnx + model.json, or the model.onnx itself.
+    /// A model on disk: a folder with model.onnx + model.json, or the model.onnx itself. A folder's
+    /// model.int8.onnx, when it has one, is preferred: the same model at half the step time (the
+    /// exporter removes a stale one whenever it writes model.onnx).
     pub fn from_path(path: impl Into<std::path::PathBuf>) -> Self {
         let p = path.into();
-        ModelSource::File(if p.is_dir() { p.join("model.onnx") } else { p })
+        if !p.is_dir() {
+            return ModelSource::File(p);
+        }
+        let int8 = p.join("model.int8.onnx");
+        ModelSource::File(if int8.is_file() {
+            int8
+        } else {
+            p.join("model.onnx")
+        })
     }
 
     /// `$CADENZA_MODEL` when set, else the built-in model.
@@ -125,6 +135,22 @@ mod tests {
         let (bytes, spec) = ModelSource::File(d.join("model.onnx")).read().unwrap();
         assert_eq!(&bytes[..], b"not an onnx graph");
         assert_eq!(spec.styles.len(), 5);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_folder_loads_its_int8_graph_when_it_has_one() {
+        let d = dir("folder");
+        std::fs::write(d.join("model.json"), DEFAULT_MODEL_JSON).unwrap();
+        std::fs::write(d.join("model.onnx"), b"fp32").unwrap();
+        let (bytes, _) = ModelSource::from_path(&d).read().unwrap();
+        assert_eq!(&bytes[..], b"fp32", "only model.onnx: that one");
+        std::fs::write(d.join("model.int8.onnx"), b"int8").unwrap();
+        let (bytes, _) = ModelSource::from_path(&d).read().unwrap();
+        assert_eq!(&bytes[..], b"int8", "both: the int8 graph");
+        // A file named directly is loaded as named.
+        let (bytes, _) = ModelSource::from_path(d.join("model.onnx")).read().unwrap();
+        assert_eq!(&bytes[..], b"fp32");
         let _ = std::fs::remove_dir_all(&d);
     }
 }

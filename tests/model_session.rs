@@ -114,7 +114,7 @@ fn an_int8_feed_runs_eight_tokens_at_a_time_and_says_what_one_at_a_time_says() {
     assert!(agree + 1 >= groups, "argmax agrees for {agree} of {groups}");
     // fp32: the whole feed is one run.
     let mut fp32 = load_model(&EngineConfig::on_cpu(ModelSource::from_path(
-        root().join("models/default"),
+        root().join("models/default/model.onnx"),
     )))
     .unwrap();
     let before = fp32.runs();
@@ -128,7 +128,7 @@ fn the_ring_cache_gives_python_s_logits_as_the_window_fills_and_wraps() {
     use_fetched_ort();
     let (root, fx) = (root(), fixture());
     let mut model = load_model(&EngineConfig::on_cpu(ModelSource::from_path(
-        root.join("models/default"),
+        root.join("models/default/model.onnx"),
     )))
     .unwrap();
     let f = fx.features(&model);
@@ -267,7 +267,7 @@ fn a_cache_built_in_the_spare_a_token_at_a_time_stands_in_for_a_prefill() {
         ("int8 (shipped)", ModelSource::Embedded, 0.0),
         (
             "fp32",
-            ModelSource::from_path(root().join("models/default")),
+            ModelSource::from_path(root().join("models/default/model.onnx")),
             1e-4,
         ),
     ] {

@@ -168,11 +168,14 @@ def load_onnx_model(model_dir: Path):
 
 def export_dir(model: MusicTransformer, vocab: Vocab, styles, name: str, info: dict, out_dir: Path,
                parity_tokens: int = 0) -> float:
-    """Write model.onnx + model.json into `out_dir`, refusing (nothing written) when the incremental ONNX
-    graph departs from the PyTorch forward by more than 1e-4. Returns the parity."""
+    """Write model.onnx + model.json into `out_dir` (removing a model.int8.onnx of an earlier export),
+    refusing (nothing written) when the incremental ONNX graph departs from the PyTorch forward by more
+    than 1e-4. Returns the parity."""
     cfg = model.cfg
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / "model.onnx"
+    # The plugin prefers a folder's int8 graph: one left from an earlier export would shadow this one.
+    (out_dir / "model.int8.onnx").unlink(missing_ok=True)
     export_onnx(model, onnx_path)
     n = parity_tokens or cfg.window + 64
     diff = onnx_parity(model, onnx_path, n)

@@ -61,6 +61,9 @@ def test_finetune_adds_the_new_style_and_the_rust_side_lists_it(tmp_path):
     info = meta["training"]
     assert info["steps"] == 3 and info["heldout_nll_before"] > 0 and info["heldout_nll_after"] > 0
     assert info["onnx_parity_max_abs_logit_diff"] <= 1e-4
+    # The int8 graph beside it (the one the plugin loads from the folder), measured against fp32.
+    assert (out / "model.int8.onnx").is_file()
+    assert 0 <= info["int8"]["kl_to_fp32"] < 0.05 and info["int8"]["argmax_agreement"] > 0.9, info["int8"]
     cli = os.environ.get("CADENZA_CLI")
     if not cli:
         pytest.skip("CADENZA_CLI is not set (cargo xtask test sets it): the Rust-side check did not run")
