@@ -97,7 +97,8 @@ class NGram:
 
     def nll(self, seq: Sequence[int]) -> Tuple[float, int]:
         """(summed NLL in nats, tokens predicted) for seq[1:] given what precedes each."""
-        total = 0.0
-        for i in range(1, len(seq)):
-            total -= math.log(self.prob(seq[max(0, i - self.n + 1):i], seq[i]))
-        return total, len(seq) - 1
+        return sum(self.nlls(seq)), len(seq) - 1
+
+    def nlls(self, seq: Sequence[int]) -> List[float]:
+        """NLL in nats of each of seq[1:] given what precedes it."""
+        return [-math.log(self.prob(seq[max(0, i - self.n + 1):i], seq[i])) for i in range(1, len(seq))]

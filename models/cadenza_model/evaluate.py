@@ -3,7 +3,9 @@
     python -m cadenza_model.evaluate --transformer runs/base.pt --lstm runs/lstm.pt
 
 - Held-out NLL (nats per event token) per style for the Transformer, the equal-size LSTM and a 5-gram,
-  on the same [STYLE]+chunk windows of the same held-out pieces.
+  on the same [STYLE]+chunk windows of the same held-out pieces: windows from a piece's start, and
+  windows as the plugin plays (every token with half a window or more before it); and, by length of
+  context, where the Transformer's gain over the LSTM comes from.
 - Style check: a softmax-regression classifier on transposition-invariant features (rhythm, intervals,
   texture), trained on real training excerpts, scored on real held-out excerpts, then applied to
   samples the Transformer generates in each style: the share landing in the requested style.
@@ -21,18 +23,21 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .baselines import NGram
 from .features import FeatureState, ticks_before
 from .data import load_corpus
-from .train import TOKEN_KINDS, build_model, heldout_nll, heldout_sums, mean_nll, tokenize_pieces
-from .vocab import PITCHES, Vocab, clean_crop, notes_to_tokens, tokens_to_notes
+from .train import (TOKEN_KINDS, build_model, eval_windows, features_for, heldout_nll, heldout_sums, mean_nll,
+                    tokenize_pieces)
+from .vocab import PITCHES, Vocab, clean_crop_indices, notes_to_tokens, tokens_to_notes
 
 HERE = Path(__file__).resolve().parent.parent
 EXCERPT_BEATS = 16
 # The plugin ends any note after this many beats (scheduler's maximum note length); samples are judged
 # as a listener of the plugin would hear them.
 MAX_NOTE_BEATS = 8
+ALL = 10**9  # windows: no limit
 
 
 # ---------------------------------------------------------------- generation (PyTorch, KV cache)
@@ -90,6 +95,47 @@ def generate(model, vocab: Vocab, slot: int, n_tokens: int, temperature: float, 
         else:
             logits, pk, pv = model.step(torch.tensor([[tok]]), pk, pv, feats([tok]))
     return out
+
+
+# ---------------------------------------------------------------- context
+
+CONTEXTS = (8, 32, 64, 128, 200)
+
+
+@torch.no_grad()
+def context_curve(models: Dict[str, torch.nn.Module], pieces: List[List[int]], slot: int, vocab: Vocab,
+                  seq: int, contexts: Sequence[int] = CONTEXTS, target: int = 48, every: int = 150,
+                  max_windows: int = 100):
+    """Mean NLL of the same `target` tokens of held-out pieces given c piece tokens before them (after
+    [STYLE]), for each c in `contexts`: how much each model makes of what it has heard. Returns
+    ({model: {c: NLL}}, windows)."""
+    contexts = [c for c in contexts if c + target + 1 <= seq]
+    sums = {m: {c: [0.0, 0] for c in contexts} for m in models}
+    cmin, cmax = min(contexts), max(contexts)
+    n = 0
+    for p in pieces:
+        ticks = ticks_before(p, vocab)
+        for t0 in range(cmax, len(p) - target, every):
+            # The targets every context keeps (a note-off whose note-on lies before the shortest
+            # context is cut by clean_crop there, so it is not scored under any).
+            base = t0 - cmin
+            scored = {base + i for i in clean_crop_indices(p[base:t0 + target], vocab) if base + i >= t0}
+            for c in contexts:
+                raw = p[t0 - c:t0 + target]
+                keep = clean_crop_indices(raw, vocab)
+                x = torch.tensor([[vocab.style(slot)] + [raw[i] for i in keep]])
+                mask = torch.tensor([t0 - c + i in scored for i in keep])
+                for name, m in models.items():
+                    lg = m(x[:, :-1], features_for(m, x[:, :-1], vocab, torch.tensor([ticks[t0 - c]])))
+                    nll = F.cross_entropy(lg[0], x[0, 1:], reduction="none")[mask]
+                    sums[name][c][0] += float(nll.sum())
+                    sums[name][c][1] += int(mask.sum())
+            n += 1
+            if n >= max_windows:
+                break
+        if n >= max_windows:
+            break
+    return {m: {c: t / max(k, 1) for c, (t, k) in d.items()} for m, d in sums.items()}, n
 
 
 # ---------------------------------------------------------------- style classifier
@@ -248,6 +294,27 @@ def budget(path: Path) -> str:
             + (f" (over {runs} runs, each continuing the last)" if runs > 1 else ""))
 
 
+def whole_pieces(pieces: List[List[int]], slot: int, vocab: Vocab, seq: int, max_chunks: int) -> List[List[int]]:
+    """The first pieces whose windows from the start number at least `max_chunks` (or all of them)."""
+    n = 0
+    for k, p in enumerate(pieces):
+        n += sum(1 for _ in eval_windows([p], slot, vocab, seq, ALL))
+        if n >= max_chunks:
+            return pieces[:k + 1]
+    return pieces
+
+
+def nll_table(rows, has_lstm: bool) -> List[str]:
+    lines = ["| style | pieces | tokens | Transformer | " + ("LSTM | " if has_lstm else "") + "5-gram | Transformer vs best baseline |",
+             "|---|---|---|---|" + ("---|" if has_lstm else "") + "---|---|"]
+    for r in rows:
+        best = min([r["ngram"]] + ([r["lstm"]] if has_lstm else []))
+        gain = (best - r["transformer"]) / best * 100
+        lines.append(f"| {r['style']} | {r['pieces']} | {r['tokens']} | {r['transformer']:.3f} | " + (f"{r['lstm']:.3f} | " if has_lstm else "")
+                     + f"{r['ngram']:.3f} | {gain:+.1f}% |")
+    return lines
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--transformer", type=Path, required=True)
@@ -255,7 +322,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=HERE / "EVALUATION.md")
     ap.add_argument("--samples", type=int, default=10, help="generated samples per style for the style check")
     ap.add_argument("--sample-tokens", type=int, default=400)
-    ap.add_argument("--max-chunks", type=int, default=150, help="held-out windows per style and model")
+    ap.add_argument("--max-chunks", type=int, default=150,
+                    help="held-out windows per style and model (rounded up to whole pieces)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--previous", nargs=2, type=Path, metavar=("TRANSFORMER", "LSTM"),
@@ -274,34 +342,42 @@ def main(argv=None):
     lstm = load(a.lstm)[1] if a.lstm else None
     previous = [load(p)[1] for p in a.previous] if a.previous else None
     seq = tf.cfg.window
+    # The plugin's context as it plays: half a window after a restart, growing to a full one.
+    plays = seq - 1 - seq // 2
     corpus = load_corpus(styles, ck["train_info"].get("max_files"))
 
-    # NLL per style
-    rows = []
+    # NLL per style, on windows from a piece's start (each window's first tokens with little context)
+    # and on windows as the plugin plays (every token after a piece's opening with half a window or
+    # more before it); and by length of context.
+    rows, plays_rows, curves = [], [], {}
     for s in styles:
         slot = ck["styles"].index(s)
         train_toks = tokenize_pieces(corpus[s][0], vocab)
         held_toks = tokenize_pieces(corpus[s][1], vocab)
         ng = NGram(vocab.size, n=5).fit([[vocab.style(slot)] + t for t in train_toks])
-        tot, cnt, chunks = 0.0, 0, 0
-        for p in held_toks:
-            for i in range(0, len(p), seq - 1):
-                x, c = ng.nll([vocab.style(slot)] + clean_crop(p[i:i + seq - 1], vocab))
-                tot, cnt, chunks = tot + x, cnt + c, chunks + 1
-                if chunks >= a.max_chunks:
-                    break
-            if chunks >= a.max_chunks:
-                break
-        row = {"style": s, "tokens": cnt, "ngram": tot / max(cnt, 1),
-               "sums": {"transformer": heldout_sums(tf, held_toks, slot, vocab, seq, a.max_chunks)}}
-        row["transformer"] = mean_nll(row["sums"]["transformer"])
+        # Whole pieces, the same for both kinds of window: as many as --max-chunks windows from the
+        # start reach.
+        scored_pieces = whole_pieces(held_toks, slot, vocab, seq, a.max_chunks)
+        for out, stride in ((rows, None), (plays_rows, plays)):
+            tot, cnt = 0.0, 0
+            for chunk, _, scored in eval_windows(scored_pieces, slot, vocab, seq, ALL, stride):
+                for x, keep in zip(ng.nlls(chunk), scored):
+                    if keep:
+                        tot, cnt = tot + x, cnt + 1
+            row = {"style": s, "tokens": cnt, "ngram": tot / max(cnt, 1),
+                   "pieces": len(scored_pieces),
+                   "sums": {"transformer": heldout_sums(tf, scored_pieces, slot, vocab, seq, ALL, stride)}}
+            row["transformer"] = mean_nll(row["sums"]["transformer"])
+            if lstm is not None:
+                row["sums"]["lstm"] = heldout_sums(lstm, scored_pieces, slot, vocab, seq, ALL, stride)
+                row["lstm"] = mean_nll(row["sums"]["lstm"])
+            if previous and stride is None:
+                row["previous"] = [heldout_nll(m, scored_pieces, slot, vocab, seq, ALL) for m in previous]
+            out.append(row)
+            print(f"[eval] {s} ({'as it plays' if stride else 'from the start'}): {row}", flush=True)
         if lstm is not None:
-            row["sums"]["lstm"] = heldout_sums(lstm, held_toks, slot, vocab, seq, a.max_chunks)
-            row["lstm"] = mean_nll(row["sums"]["lstm"])
-        if previous:
-            row["previous"] = [heldout_nll(m, held_toks, slot, vocab, seq, a.max_chunks) for m in previous]
-        rows.append(row)
-        print(f"[eval] {s}: {row}", flush=True)
+            curves[s] = context_curve({"transformer": tf, "lstm": lstm}, held_toks, slot, vocab, seq)
+            print(f"[eval] {s} by context: {curves[s]}", flush=True)
 
     # style classifier on real excerpts
     Xtr, ytr, Xho, yho = [], [], [], []
@@ -339,11 +415,11 @@ def main(argv=None):
     if a.transfer:
         tstyle, ft_path, alone_path = a.transfer
         slot = ck["styles"].index(tstyle)
-        held_toks = tokenize_pieces(corpus[tstyle][1], vocab)
-        transfer = {"style": tstyle, "base": heldout_nll(tf, held_toks, slot, vocab, seq, a.max_chunks)}
+        held_toks = whole_pieces(tokenize_pieces(corpus[tstyle][1], vocab), slot, vocab, seq, a.max_chunks)
+        transfer = {"style": tstyle, "base": heldout_nll(tf, held_toks, slot, vocab, seq, ALL)}
         for key, path in (("finetuned", ft_path), ("alone", alone_path)):
             tck, tm = load(Path(path))
-            transfer[key] = heldout_nll(tm, held_toks, tck["styles"].index(tstyle), vocab, seq, a.max_chunks)
+            transfer[key] = heldout_nll(tm, held_toks, tck["styles"].index(tstyle), vocab, seq, ALL)
             transfer[key + "_minutes"] = tck["train_info"].get("minutes", 0)
         print(f"[eval] transfer: {transfer}", flush=True)
 
@@ -362,14 +438,29 @@ def main(argv=None):
         lck = torch.load(a.lstm, map_location="cpu")
         lines += [f"LSTM: {lck['train_info'].get('parameters', 0) / 1e6:.2f} M parameters, " + budget(a.lstm) + ".", ""]
     lines += ["## Held-out NLL (nats per event token; lower is better)", "",
-              "| style | tokens | Transformer | " + ("LSTM | " if has_lstm else "") + "5-gram | Transformer vs best baseline |",
-              "|---|---|---|" + ("---|" if has_lstm else "") + "---|---|"]
-    for r in rows:
-        best = min([r["ngram"]] + ([r["lstm"]] if has_lstm else []))
-        gain = (best - r["transformer"]) / best * 100
-        lines.append(f"| {r['style']} | {r['tokens']} | {r['transformer']:.3f} | " + (f"{r['lstm']:.3f} | " if has_lstm else "")
-                     + f"{r['ngram']:.3f} | {gain:+.1f}% |")
+              f"Non-overlapping windows of {seq - 1} tokens after [STYLE], as in training: a window's first "
+              "tokens are predicted with little before them.", ""]
+    lines += nll_table(rows, has_lstm)
+    lines += ["", "## Held-out NLL as the plugin plays", "",
+              f"Windows every {plays} tokens, each scoring only its last {plays}: every token after a piece's "
+              f"first window is predicted with {seq - 1 - plays} to {seq - 2} tokens before it, the context the "
+              "plugin has while it plays (it keeps the newest half window when it restarts one). Each token "
+              "is still scored once.", ""]
+    lines += nll_table(plays_rows, has_lstm)
+    if curves:
+        ctxs = list(next(iter(curves.values()))[0]["transformer"])
+        lines += ["", "## Where the gain comes from: how much was heard", "",
+                  "Held-out NLL of the same 48 tokens given c tokens before them (up to "
+                  f"{next(iter(curves.values()))[1]} places per style, every 150 tokens), Transformer / LSTM, "
+                  "and the Transformer's gain. An LSTM keeps a summary of what it heard; attention can look "
+                  "back at it, which pays where music repeats itself within the window.", "",
+                  "| style | " + " | ".join(f"c = {c}" for c in ctxs) + " |", "|---|" + "---|" * len(ctxs)]
+        for st, (cv, _) in curves.items():
+            t, l_ = cv["transformer"], cv["lstm"]
+            lines.append(f"| {st} | " + " | ".join(f"{t[c]:.3f} / {l_[c]:.3f} ({(l_[c] - t[c]) / l_[c]:+.1%})"
+                                                 for c in ctxs) + " |")
     if has_lstm:
+        lines += ["", "The tables below use the windows from a piece's start."]
         kinds = [k for k in TOKEN_KINDS if any(r["sums"]["transformer"][k][1] for r in rows)]
         lines += ["", "## Where the difference lies", "",
                   "Held-out NLL per kind of token to predict, Transformer / LSTM (share of the style's tokens "

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .baselines import LSTMConfig, LSTMModel
 from .features import ticks_before, token_features
 from .model import ModelConfig, MusicTransformer
-from .vocab import PITCHES, Vocab, clean_crop, notes_to_tokens
+from .vocab import PITCHES, Vocab, clean_crop, clean_crop_indices, notes_to_tokens
 
 ARCHS = {"transformer": (ModelConfig, MusicTransformer), "lstm": (LSTMConfig, LSTMModel)}
 
@@ -120,40 +120,63 @@ def token_kinds(tokens: torch.Tensor, vocab: Vocab) -> torch.Tensor:
     return kinds
 
 
+def eval_windows(pieces: List[List[int]], slot: int, vocab: Vocab, seq: int, max_chunks: int = 200,
+                 stride: Optional[int] = None):
+    """The held-out windows every model is scored on: ([STYLE] + clean crop, ticks before the crop,
+    which of the crop's tokens are scored).
+
+    Without `stride`: non-overlapping windows of seq-1 piece tokens, every token scored once, each
+    window's first tokens with little context. With `stride`: a window starts every `stride` tokens
+    and scores only its last `stride` tokens (the first window scores all of its own), so each token is
+    still scored once but, past a piece's opening, with seq-1-stride to seq-2 tokens before it. At
+    stride = seq-1 - seq//2 that is the plugin's context as it plays: it keeps the newest half window
+    when it restarts one and fills it up to the full window again (generate() in evaluate.py does the
+    same).
+    """
+    n = seq - 1
+    step = stride or n
+    chunks = 0
+    for p in pieces:
+        ticks = ticks_before(p, vocab)
+        s = 0
+        while s == 0 or s - step + n < len(p):
+            first = s + n - step if s > 0 else s  # the first piece position this window scores
+            raw = p[s:s + n]
+            keep = clean_crop_indices(raw, vocab)
+            scored = [s + i >= first for i in keep]
+            if keep and any(scored):
+                yield [vocab.style(slot)] + [raw[i] for i in keep], ticks[s], scored
+                chunks += 1
+                if chunks >= max_chunks:
+                    return
+            s += step
+
+
 @torch.no_grad()
 def heldout_sums(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: int,
-                 max_chunks: int = 200) -> Dict[str, Tuple[float, int]]:
+                 max_chunks: int = 200, stride: Optional[int] = None) -> Dict[str, Tuple[float, int]]:
     """Summed NLL (nats) and count of predicted event tokens per kind of token (TOKEN_KINDS), over
-    non-overlapping [STYLE]+chunk windows: where a model's loss lies, not only how much."""
+    eval_windows: where a model's loss lies, not only how much."""
     model.eval()
     total = torch.zeros(len(TOKEN_KINDS), dtype=torch.float64)
     count = torch.zeros(len(TOKEN_KINDS), dtype=torch.long)
-    chunks = 0
     dev = next(model.parameters()).device
-    for p in pieces:
-        ticks = ticks_before(p, vocab)
-        for s in range(0, len(p), seq - 1):
-            chunk = [vocab.style(slot)] + clean_crop(p[s:s + seq - 1], vocab)
-            if len(chunk) < 2:
-                continue
-            x = torch.tensor([chunk], device=dev)
-            feats = features_for(model, x[:, :-1], vocab, torch.tensor([ticks[s]], device=dev))
-            logits = model(x[:, :-1], feats)
-            nll = F.cross_entropy(logits[0], x[0, 1:], reduction="none").double().cpu()
-            kinds = token_kinds(x[0, 1:], vocab).cpu()
-            total.index_add_(0, kinds, nll)
-            count += torch.bincount(kinds, minlength=len(TOKEN_KINDS))
-            chunks += 1
-            if chunks >= max_chunks:
-                break
-        if chunks >= max_chunks:
-            break
+    for chunk, tick, scored in eval_windows(pieces, slot, vocab, seq, max_chunks, stride):
+        x = torch.tensor([chunk], device=dev)
+        feats = features_for(model, x[:, :-1], vocab, torch.tensor([tick], device=dev))
+        logits = model(x[:, :-1], feats)
+        keep = torch.tensor(scored)
+        nll = F.cross_entropy(logits[0], x[0, 1:], reduction="none").double().cpu()[keep]
+        kinds = token_kinds(x[0, 1:], vocab).cpu()[keep]
+        total.index_add_(0, kinds, nll)
+        count += torch.bincount(kinds, minlength=len(TOKEN_KINDS))
     return {k: (float(total[i]), int(count[i])) for i, k in enumerate(TOKEN_KINDS)}
 
 
-def heldout_nll(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: int, max_chunks: int = 200) -> float:
-    """Mean NLL (nats) per predicted event token over non-overlapping [STYLE]+chunk windows."""
-    return mean_nll(heldout_sums(model, pieces, slot, vocab, seq, max_chunks))
+def heldout_nll(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: int, max_chunks: int = 200,
+                stride: Optional[int] = None) -> float:
+    """Mean NLL (nats) per predicted event token over eval_windows."""
+    return mean_nll(heldout_sums(model, pieces, slot, vocab, seq, max_chunks, stride))
 
 
 def mean_nll(sums: Dict[str, Tuple[float, int]], kinds: Sequence[str] = TOKEN_KINDS) -> float:

@@ -162,9 +162,14 @@ def clean_crop(tokens: Sequence[int], vocab: Vocab) -> List[int]:
     to end notes it never heard begin. The plugin's context is cut the same way (re-anchoring keeps a
     style token and the newest half window), so training, evaluation and playing all see clean windows.
     """
+    return [tokens[i] for i in clean_crop_indices(tokens, vocab)]
+
+
+def clean_crop_indices(tokens: Sequence[int], vocab: Vocab) -> List[int]:
+    """The positions in `tokens` of the tokens `clean_crop` keeps."""
     sounding = [0] * PITCHES
     out: List[int] = []
-    for t in tokens:
+    for i, t in enumerate(tokens):
         if vocab.note_on_base <= t < vocab.note_on_base + PITCHES:
             sounding[t - vocab.note_on_base] += 1
         elif vocab.note_off_base <= t < vocab.note_off_base + PITCHES:
@@ -172,5 +177,5 @@ def clean_crop(tokens: Sequence[int], vocab: Vocab) -> List[int]:
             if sounding[p] == 0:
                 continue
             sounding[p] -= 1
-        out.append(t)
+        out.append(i)
     return out

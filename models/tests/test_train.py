@@ -85,3 +85,49 @@ def test_processes_under_torchrun_agree_on_the_elapsed_time(tmp_path):
     e0, e1 = (float((tmp_path / f"{r}.txt").read_text()) for r in (0, 1))
     assert e0 == e1, (e0, e1)
     assert 30.0 <= e0 < 60.0, e0
+
+
+def test_windows_as_the_plugin_plays_score_every_token_once_with_half_a_window_before_it():
+    from cadenza_model.train import eval_windows
+
+    v = Vocab()
+    # Note-ons and shifts only: clean_crop keeps every token, so positions are easy to follow.
+    piece = [v.note_on_base + 40 + i % 30 if i % 3 else v.shift_base + i % 5 for i in range(301)]
+    seq, stride = 64, 31
+    starts = list(eval_windows([piece], 2, v, seq))
+    plays = list(eval_windows([piece], 2, v, seq, stride=stride))
+    assert sum(map(sum, (w[2] for w in starts))) == sum(map(sum, (w[2] for w in plays))) == len(piece)
+    # The first window scores all it holds; every later one its last `stride` tokens (the last window
+    # fewer, where the piece ends), so each of them has seq-1-stride tokens or more before it.
+    assert all(starts[0][2]) and all(plays[0][2]) and len(plays[0][0]) == seq
+    for chunk, _, scored in plays[1:]:
+        assert chunk[0] == v.style(2)
+        first = scored.index(True)
+        assert first >= seq - 1 - stride and all(scored[first:]) and sum(scored) <= stride
+    # Consecutive windows overlap by seq-1-stride tokens.
+    assert plays[1][0][1:seq - stride] == plays[0][0][1 + stride:]
+
+
+def test_context_curve_scores_the_same_tokens_at_every_length_of_context():
+    from cadenza_model.evaluate import context_curve
+
+    class Unigram(torch.nn.Module):
+        """The same guess whatever came before: the same targets must give the same NLL."""
+
+        def __init__(self, size):
+            super().__init__()
+            torch.manual_seed(3)
+            self.logits = torch.nn.Parameter(torch.randn(size))
+
+        def forward(self, tokens, feats=None):
+            return self.logits.expand(*tokens.shape, -1)
+
+    v = Vocab()
+    # A drone under a melody: the drone's note-off comes long after its note-on, so a short context
+    # cuts it (clean_crop) where a long one keeps it; it must be scored under neither.
+    notes = [(i * 240, 144, 40 + i % 5) for i in range(10)] + [(i * 12, 12, 60 + i % 12) for i in range(200)]
+    piece = notes_to_tokens(notes, v)
+    curve, n = context_curve({"m": Unigram(v.size)}, [piece], 0, v, seq=256, every=40)
+    values = list(curve["m"].values())
+    assert n > 3 and len(values) == 5
+    assert max(values) - min(values) < 1e-9, curve
