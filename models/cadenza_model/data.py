@@ -5,10 +5,14 @@ corpus takes about a CPU-hour, so each style is cached in models/data/cache/<sty
 cache made with a file cap is reused by any later run asking for at most that many files.
 
 Held-out split: by piece, from a hash of the piece's id, so it never changes between runs.
+
+Repeats: music21 keeps repeat signs as written; `--expand-repeats` plays them out (a chorale's first
+two phrases twice, a tune's AABB), cached apart in <style>.expanded.json.gz.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import json
@@ -52,8 +56,13 @@ def corpus_files(style: str) -> List[str]:
     return sorted(out)
 
 
-def score_to_notes(score) -> List[Note]:
+def score_to_notes(score, expand_repeats: bool = False) -> List[Note]:
     notes: List[Note] = []
+    if expand_repeats:
+        try:
+            score = score.expandRepeats()
+        except Exception:
+            pass  # repeat signs music21 cannot follow: the piece as written
     try:
         score = score.stripTies()
     except Exception:
@@ -69,7 +78,7 @@ def score_to_notes(score) -> List[Note]:
     return notes
 
 
-def parse_file(path: str) -> List[Tuple[str, List[Note]]]:
+def parse_file(path: str, expand_repeats: bool = False) -> List[Tuple[str, List[Note]]]:
     """One corpus file -> [(piece id, notes)]: an opus (abc collections) gives several pieces."""
     from music21 import corpus, stream
 
@@ -83,7 +92,7 @@ def parse_file(path: str) -> List[Tuple[str, List[Note]]]:
     out = []
     for i, s in enumerate(scores):
         try:
-            n = score_to_notes(s)
+            n = score_to_notes(s, expand_repeats)
         except Exception as e:
             print(f"[data] skip {rel}#{i}: {e}", file=sys.stderr)
             continue
@@ -92,13 +101,14 @@ def parse_file(path: str) -> List[Tuple[str, List[Note]]]:
     return out
 
 
-def _cache_path(style: str) -> Path:
-    return CACHE_DIR / f"{style}.json.gz"
+def _cache_path(style: str, expand_repeats: bool = False) -> Path:
+    return CACHE_DIR / f"{style}{'.expanded' if expand_repeats else ''}.json.gz"
 
 
-def load_style(style: str, max_files: Optional[int] = None, workers: int = 2) -> List[Tuple[str, List[Note]]]:
+def load_style(style: str, max_files: Optional[int] = None, workers: int = 2,
+               expand_repeats: bool = False) -> List[Tuple[str, List[Note]]]:
     """Pieces of one style, from the cache when it covers the request, else parsed and cached."""
-    path = _cache_path(style)
+    path = _cache_path(style, expand_repeats)
     if path.exists():
         with gzip.open(path, "rt") as f:
             cached = json.load(f)
@@ -113,7 +123,8 @@ def load_style(style: str, max_files: Optional[int] = None, workers: int = 2) ->
     t0 = time.time()
     pieces: List[Tuple[str, List[Note]]] = []
     with mp.Pool(workers) as pool:
-        for i, res in enumerate(pool.imap(parse_file, files, chunksize=4)):
+        for i, res in enumerate(pool.imap(functools.partial(parse_file, expand_repeats=expand_repeats), files,
+                                          chunksize=4)):
             pieces.extend(res)
             if (i + 1) % 20 == 0 or i + 1 == len(files):
                 print(f"[data] {style}: {i + 1}/{len(files)} files, {len(pieces)} pieces, {time.time() - t0:.0f}s", flush=True)
@@ -124,11 +135,11 @@ def load_style(style: str, max_files: Optional[int] = None, workers: int = 2) ->
     return pieces
 
 
-def load_corpus(styles: List[str], max_files: Optional[int] = None, workers: int = 2):
+def load_corpus(styles: List[str], max_files: Optional[int] = None, workers: int = 2, expand_repeats: bool = False):
     """{style: (train pieces, held-out pieces)}; each piece is a note list."""
     out = {}
     for s in styles:
-        pieces = load_style(s, max_files, workers)
+        pieces = load_style(s, max_files, workers, expand_repeats)
         train = [n for pid, n in pieces if not is_held_out(pid)]
         held = [n for pid, n in pieces if is_held_out(pid)]
         out[s] = (train, held)
@@ -140,8 +151,9 @@ def main(argv=None):
     ap.add_argument("--styles", nargs="*", default=STYLE_ORDER)
     ap.add_argument("--max-files", type=int, default=None, help="cap per style (quick runs)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--expand-repeats", action="store_true", help="play repeat signs out (cached apart)")
     a = ap.parse_args(argv)
-    for s, (tr, ho) in load_corpus(a.styles, a.max_files, a.workers).items():
+    for s, (tr, ho) in load_corpus(a.styles, a.max_files, a.workers, a.expand_repeats).items():
         print(f"{s}: {len(tr)} train pieces ({sum(map(len, tr))} notes), {len(ho)} held out ({sum(map(len, ho))} notes)")
 
 

@@ -344,7 +344,8 @@ def main(argv=None):
     seq = tf.cfg.window
     # The plugin's context as it plays: half a window after a restart, growing to a full one.
     plays = seq - 1 - seq // 2
-    corpus = load_corpus(styles, ck["train_info"].get("max_files"))
+    expanded = ck["train_info"].get("expand_repeats", False)  # the corpus as the Transformer learned it
+    corpus = load_corpus(styles, ck["train_info"].get("max_files"), expand_repeats=expanded)
 
     # NLL per style, on windows from a piece's start (each window's first tokens with little context)
     # and on windows as the plugin plays (every token after a piece's opening with half a window or
@@ -431,6 +432,8 @@ def main(argv=None):
              f"({time.time() - t0:.0f} s on this machine).", "",
              f"Transformer: {ck['train_info'].get('parameters', tf.num_params()) / 1e6:.2f} M parameters, "
              + budget(a.transformer) + ".", ""]
+    if expanded:
+        lines += ["The corpus with its repeat signs played out (`--expand-repeats`), in training and here.", ""]
     if tf.cfg.features:
         lines += ["Inputs: each token with the keys sounding after it and its tick within the beat (model format 3, "
                   "cadenza_model/features.py); the LSTM gets the same inputs.", ""]

@@ -226,6 +226,8 @@ def main(argv=None):
     ap.add_argument("--init", type=Path, help="checkpoint to fine-tune from (transfer learning)")
     ap.add_argument("--styles", nargs="*", default=None, help="styles to train on (default: all known)")
     ap.add_argument("--max-files", type=int, default=None, help="cap on corpus files per style")
+    ap.add_argument("--expand-repeats", action="store_true",
+                    help="train on the corpus with its repeat signs played out (data.py)")
     ap.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget")
     ap.add_argument("--steps", type=int, default=10**9)
     ap.add_argument("--batch", type=int, default=16)
@@ -286,7 +288,7 @@ def main(argv=None):
     if len(styles) > vocab.style_slots:
         raise SystemExit(f"{len(styles)} styles do not fit in {vocab.style_slots} style slots")
 
-    corpus = load_corpus(train_styles, a.max_files)
+    corpus = load_corpus(train_styles, a.max_files, expand_repeats=a.expand_repeats)
     train = {styles.index(s): tokenize_pieces(tr, vocab) for s, (tr, _) in corpus.items()}
     held = {styles.index(s): tokenize_pieces(ho, vocab) for s, (_, ho) in corpus.items()}
     ds = StyleDataset(train, vocab, seq)
@@ -351,6 +353,7 @@ def main(argv=None):
                            "processes": world,
                            "train_styles": train_styles, "heldout_nll": final,
                            "init": str(a.init) if a.init else None, "max_files": a.max_files,
+                           "expand_repeats": a.expand_repeats,
                            "parameters": model.num_params(), "seq": seq},
         }, a.out)
         save_curve(history, a.out.with_suffix(".loss.png"))
