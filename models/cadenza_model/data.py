@@ -61,8 +61,8 @@ def score_to_notes(score, expand_repeats: bool = False) -> List[Note]:
     if expand_repeats:
         try:
             score = score.expandRepeats()
-        except Exception:
-            pass  # repeat signs music21 cannot follow: the piece as written
+        except Exception as e:  # repeat signs music21 cannot follow: the piece as written, said so
+            print(f"[data] repeats kept as written: {e}", file=sys.stderr)
     try:
         score = score.stripTies()
     except Exception:
