@@ -5,11 +5,14 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="$here/.venv"
 
-if ! /usr/bin/python3 -c 'import torch, ensurepip' 2>/dev/null; then
-  echo "[setup] installing python3-torch and python3-venv from Debian (CPU build)"
+# Debian's torch does its matrix products through the system's libblas.so.3; alone, that is the
+# reference BLAS (about 220 training tokens/s on one core here). OpenBLAS takes the alternative over:
+# about 3400 tokens/s.
+if ! /usr/bin/python3 -c 'import torch, ensurepip' 2>/dev/null || [ ! -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ]; then
+  echo "[setup] installing python3-torch, python3-venv and OpenBLAS from Debian (CPU build)"
   sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-torch python3-venv >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-torch python3-venv libopenblas0-pthread >/dev/null
 fi
 if [ ! -x "$venv/bin/python" ]; then
   echo "[setup] creating $venv"

@@ -1,8 +1,10 @@
 """music21's corpus -> style-labelled note lists, parsed once and cached.
 
-A note is (onset, duration, pitch) in ticks of 1/24 beat (quarter note = one beat). Parsing the whole
-corpus takes about a CPU-hour, so each style is cached in models/data/cache/<style>.json.gz, and a
-cache made with a file cap is reused by any later run asking for at most that many files.
+A note is (onset, duration, pitch) in ticks of 1/24 beat (quarter note = one beat). The cache keeps each
+note's part too, (onset, duration, pitch, part), and each piece's bar length, so that a piece's parts
+can be split between "the player" and Cadenza (format 4, `duet.py`). Parsing the whole corpus takes
+about a CPU-hour, so each style is cached in models/data/cache/<style>.parts.json.gz, and a cache made
+with a file cap is reused by any later run asking for at most that many files.
 
 Held-out split: by piece, from a hash of the piece's id, so it never changes between runs.
 
@@ -21,9 +23,14 @@ import os
 import sys
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from .vocab import TICKS_PER_BEAT, Note
+
+# A note with the index of the part it belongs to, in the score's part order (0 = the top staff).
+PartNote = Tuple[int, int, int, int]
+CACHE_VERSION = 2
 
 CACHE_DIR = Path(__file__).resolve().parent.parent / "data" / "cache"
 
@@ -57,7 +64,14 @@ def corpus_files(style: str) -> List[str]:
 
 
 def score_to_notes(score, expand_repeats: bool = False) -> List[Note]:
-    notes: List[Note] = []
+    """All of a score's notes, parts merged: (onset, duration, pitch), sorted."""
+    return sorted(n[:3] for n in score_to_part_notes(score, expand_repeats)[0])
+
+
+def score_to_part_notes(score, expand_repeats: bool = False) -> Tuple[List[PartNote], int]:
+    """A score's notes with their part index, sorted, and its bar length in ticks (from its first
+    time signature; 4 beats when it has none)."""
+    notes: List[PartNote] = []
     if expand_repeats:
         try:
             score = score.expandRepeats()
@@ -67,19 +81,32 @@ def score_to_notes(score, expand_repeats: bool = False) -> List[Note]:
         score = score.stripTies()
     except Exception:
         pass
-    for el in score.flatten().notes:
-        onset = round(float(el.offset) * TICKS_PER_BEAT)
-        dur = round(float(el.duration.quarterLength) * TICKS_PER_BEAT)
-        if dur <= 0 or onset < 0:
-            continue  # grace notes
-        for p in getattr(el, "pitches", []):
-            notes.append((onset, dur, int(p.midi)))
+    parts = list(getattr(score, "parts", [])) or [score]
+    for part_index, part in enumerate(parts):
+        for el in part.flatten().notes:
+            onset = round(float(el.offset) * TICKS_PER_BEAT)
+            dur = round(float(el.duration.quarterLength) * TICKS_PER_BEAT)
+            if dur <= 0 or onset < 0:
+                continue  # grace notes
+            for p in getattr(el, "pitches", []):
+                notes.append((onset, dur, int(p.midi), part_index))
     notes.sort()
-    return notes
+    return notes, bar_ticks(score)
 
 
-def parse_file(path: str, expand_repeats: bool = False) -> List[Tuple[str, List[Note]]]:
-    """One corpus file -> [(piece id, notes)]: an opus (abc collections) gives several pieces."""
+def bar_ticks(score) -> int:
+    try:
+        ts = next(iter(score.recurse().getElementsByClass("TimeSignature")), None)
+        if ts is not None:
+            return max(1, round(float(ts.barDuration.quarterLength) * TICKS_PER_BEAT))
+    except Exception:
+        pass
+    return 4 * TICKS_PER_BEAT
+
+
+def parse_file(path: str, expand_repeats: bool = False) -> List[Tuple[str, List[PartNote], int]]:
+    """One corpus file -> [(piece id, notes with parts, bar ticks)]: an opus (abc collections) gives
+    several pieces."""
     from music21 import corpus, stream
 
     try:
@@ -92,36 +119,50 @@ def parse_file(path: str, expand_repeats: bool = False) -> List[Tuple[str, List[
     out = []
     for i, s in enumerate(scores):
         try:
-            n = score_to_notes(s, expand_repeats)
+            n, bar = score_to_part_notes(s, expand_repeats)
         except Exception as e:
             print(f"[data] skip {rel}#{i}: {e}", file=sys.stderr)
             continue
         if len(n) >= 8:
-            out.append((f"{rel}#{i}", n))
+            out.append((f"{rel}#{i}", n, bar))
     return out
 
 
 def _cache_path(style: str, expand_repeats: bool = False) -> Path:
-    return CACHE_DIR / f"{style}{'.expanded' if expand_repeats else ''}.json.gz"
+    return CACHE_DIR / f"{style}{'.expanded' if expand_repeats else ''}.parts.json.gz"
+
+
+@dataclass
+class Piece:
+    """One piece: its notes with their parts (PartNote), its bar length in ticks, and its id."""
+    notes: List[PartNote]
+    bar: int
+    id: str = ""
+
+    @property
+    def n_parts(self) -> int:
+        return 1 + max((n[3] for n in self.notes), default=0)
 
 
 def load_style(style: str, max_files: Optional[int] = None, workers: int = 2,
-               expand_repeats: bool = False) -> List[Tuple[str, List[Note]]]:
+               expand_repeats: bool = False) -> List[Piece]:
     """Pieces of one style, from the cache when it covers the request, else parsed and cached."""
     path = _cache_path(style, expand_repeats)
     if path.exists():
         with gzip.open(path, "rt") as f:
             cached = json.load(f)
-        if cached["max_files"] is None or (max_files is not None and max_files <= cached["max_files"]):
+        if cached.get("version") == CACHE_VERSION and (
+                cached["max_files"] is None or (max_files is not None and max_files <= cached["max_files"])):
             files = set(cached["files"][:max_files] if max_files else cached["files"])
-            return [(pid, [tuple(n) for n in notes]) for pid, notes in cached["pieces"] if pid.split("#")[0] in files]
+            return [Piece([tuple(n) for n in notes], bar, pid) for pid, notes, bar in cached["pieces"]
+                    if pid.split("#")[0] in files]
     files = corpus_files(style)
     if max_files is not None:
         # Spread the cap over the style's folders, not just the first one.
         step = max(1, len(files) // max_files)
         files = files[::step][:max_files]
     t0 = time.time()
-    pieces: List[Tuple[str, List[Note]]] = []
+    pieces: List[Tuple[str, List[PartNote], int]] = []
     with mp.Pool(workers) as pool:
         for i, res in enumerate(pool.imap(functools.partial(parse_file, expand_repeats=expand_repeats), files,
                                           chunksize=4)):
@@ -131,19 +172,28 @@ def load_style(style: str, max_files: Optional[int] = None, workers: int = 2,
     rel_files = [f.split("/corpus/", 1)[-1] for f in files]
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt") as f:
-        json.dump({"max_files": max_files, "files": rel_files, "pieces": pieces}, f)
-    return pieces
+        json.dump({"version": CACHE_VERSION, "max_files": max_files, "files": rel_files, "pieces": pieces}, f)
+    return [Piece(list(n), bar, pid) for pid, n, bar in pieces]
 
 
-def load_corpus(styles: List[str], max_files: Optional[int] = None, workers: int = 2, expand_repeats: bool = False):
-    """{style: (train pieces, held-out pieces)}; each piece is a note list."""
+def load_pieces(styles: List[str], max_files: Optional[int] = None, workers: int = 2, expand_repeats: bool = False):
+    """{style: (train pieces, held-out pieces)} as `Piece`s, parts kept."""
     out = {}
     for s in styles:
         pieces = load_style(s, max_files, workers, expand_repeats)
-        train = [n for pid, n in pieces if not is_held_out(pid)]
-        held = [n for pid, n in pieces if is_held_out(pid)]
-        out[s] = (train, held)
+        out[s] = ([p for p in pieces if not is_held_out(p.id)], [p for p in pieces if is_held_out(p.id)])
     return out
+
+
+def load_corpus(styles: List[str], max_files: Optional[int] = None, workers: int = 2, expand_repeats: bool = False):
+    """{style: (train pieces, held-out pieces)}; each piece is a note list, its parts merged."""
+    return {s: ([merged(p) for p in tr], [merged(p) for p in ho])
+            for s, (tr, ho) in load_pieces(styles, max_files, workers, expand_repeats).items()}
+
+
+def merged(piece: Piece) -> List[Note]:
+    """A piece's notes with the parts merged, as formats 1-3 learned them."""
+    return sorted(n[:3] for n in piece.notes)
 
 
 def main(argv=None):
