@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 
-from .features import packed, token_features
+from .features import features_of, packed_feats, sliced
 from .model import ModelConfig, MusicTransformer, RingStepGraph, ring_inputs
 from .vocab import Vocab
 
@@ -30,7 +31,20 @@ OUTPUTS = {"logits": "logits", "new_keys": "new_keys", "new_values": "new_values
 
 
 def format_version(cfg: ModelConfig) -> int:
+    if getattr(cfg, "two_streams", False):
+        return 4
     return 3 if cfg.features else 2
+
+
+# The role slots of format 4 in use (features.py): the part Cadenza plays, on the style token.
+ROLES = ["free"]
+
+
+def feature_layout(cfg: ModelConfig) -> dict:
+    """Where each feature sits in a row of the `features` input, [start, end) (format 4)."""
+    tpb = cfg.ticks_per_beat
+    return {"held": [0, 128], "player_held": [128, 256], "phase": [256, 256 + tpb],
+            "player": [256 + tpb, 257 + tpb], "role": [257 + tpb, 257 + tpb + cfg.role_slots]}
 
 
 def input_names(cfg: ModelConfig) -> dict:
@@ -52,6 +66,8 @@ def model_json(cfg: ModelConfig, vocab: Vocab, styles, name: str, extra: dict) -
         "window": cfg.window,
         "inputs": input_names(cfg),
         "outputs": OUTPUTS,
+        **({"feature_layout": feature_layout(cfg), "role_slots": cfg.role_slots, "roles": ROLES}
+           if format_version(cfg) >= 4 else {}),
         "training": extra,
     }
 
@@ -80,8 +96,9 @@ def export_onnx(model: MusicTransformer, path: Path):
         "logits": {0: "new"}, "new_keys": {2: "new"}, "new_values": {2: "new"},
     }
     if cfg.features:
-        held = (torch.rand(t, 128) < 0.1).float()
-        args += (packed(held, torch.randint(0, cfg.ticks_per_beat, (t,)), cfg.ticks_per_beat),)
+        owners = torch.randint(0, 2, (1, t))
+        feats = features_of(cfg, tokens, Vocab(), owners=owners)
+        args += (packed_feats(feats, cfg.ticks_per_beat)[0],)
         axes.update(features={0: "new"})
     # The wrapper must be in eval mode: the exporter restores the wrapper's mode afterwards, recursively,
     # and a fresh module is in training mode (that would silently switch the model's dropout back on).
@@ -112,20 +129,17 @@ class RingDecoder:
         self.v = np.zeros_like(self.k)
         self.positions = [None] * self.slots
         self.next = 0
-        feats = [i for i in self.sess.get_inputs() if i.name == "features"]
-        self.features = bool(feats)
-        self.ticks_per_beat = int(feats[0].shape[1]) - 128 if feats else 0
+        self.features = any(i.name == "features" for i in self.sess.get_inputs())
 
-    def feed(self, tokens: np.ndarray, feats=None) -> np.ndarray:
-        """tokens (1,T) int64 after the context so far -> their logits (T, vocab). A format 3 graph also
-        takes `feats`, (held (1,T,128), phase (1,T)) as `features.token_features` gives them."""
+    def feed(self, tokens: np.ndarray, feats=None, ticks_per_beat: int = 24) -> np.ndarray:
+        """tokens (1,T) int64 after the context so far -> their logits (T, vocab). A graph of format 3
+        or 4 also takes `feats`, as `features.features_of` gives them for these tokens."""
         new = list(range(self.next, self.next + tokens.shape[1]))
         index, mask = ring_inputs(self.positions, new, self.window, self.n_head)
         inputs = {"tokens": tokens, "past_keys": self.k, "past_values": self.v,
                   "rel_index": index.numpy(), "mask": mask.numpy()}
         if self.features:
-            held, phase = (torch.as_tensor(np.asarray(f)) for f in feats)
-            inputs["features"] = packed(held.reshape(-1, 128), phase.reshape(-1), self.ticks_per_beat).numpy()
+            inputs["features"] = packed_feats(feats, ticks_per_beat)[0].numpy()
         logits, nk, nv = self.sess.run(None, inputs)
         for i, p in enumerate(new):
             s = p % self.slots
@@ -193,21 +207,22 @@ def export_dir(model: MusicTransformer, vocab: Vocab, styles, name: str, info: d
 
 
 def onnx_parity(model: MusicTransformer, onnx_path: Path, n_tokens: int, seed: int = 0) -> float:
-    """Max |logit| difference: ONNX prefill + single steps on a ring cache vs the full PyTorch forward."""
+    """Max |logit| difference: ONNX prefill + single steps on a ring cache vs the full PyTorch forward
+    (random tokens; for two streams, random owners too)."""
     cfg = model.cfg
     model.eval()
     g = torch.Generator().manual_seed(seed)
     toks = torch.randint(3, cfg.vocab_size, (1, n_tokens), generator=g)
-    held, phase = token_features(toks, Vocab(), torch.tensor([5]))
-    feats = (held, phase) if cfg.features else None
+    owners = torch.randint(0, 2, (1, n_tokens), generator=g)
+    feats = features_of(cfg, toks, Vocab(), torch.tensor([5]), owners)
     with torch.no_grad():
         full = model(toks, feats)[0].numpy()
     dec = RingDecoder(onnx_path, cfg.window)
+    tpb = cfg.ticks_per_beat
     prefill = min(16, n_tokens)
-    worst = float(np.abs(dec.feed(toks[:, :prefill].numpy(), (held[:, :prefill], phase[:, :prefill]))
-                         - full[:prefill]).max())
+    worst = float(np.abs(dec.feed(toks[:, :prefill].numpy(), sliced(feats, 0, prefill), tpb) - full[:prefill]).max())
     for i in range(prefill, n_tokens):
-        out = dec.feed(toks[:, i:i + 1].numpy(), (held[:, i:i + 1], phase[:, i:i + 1]))
+        out = dec.feed(toks[:, i:i + 1].numpy(), sliced(feats, i, i + 1), tpb)
         worst = max(worst, float(np.abs(out[0] - full[i]).max()))
     return worst
 
@@ -230,17 +245,20 @@ def quantize_int8(onnx_path: Path, out_path: Path):
         folded.unlink(missing_ok=True)
 
 
-def compare_int8(fp32_path: Path, int8_path: Path, tokens: np.ndarray, window: int, vocab: Vocab = Vocab()) -> dict:
+def compare_int8(fp32_path: Path, int8_path: Path, tokens: np.ndarray, window: int, vocab: Vocab = Vocab(),
+                 cfg: Optional[ModelConfig] = None, owners: Optional[np.ndarray] = None) -> dict:
     """Decode the same tokens through both graphs (prefill 16, then single steps on a ring cache):
-    mean KL(fp32 || int8) of the next-token distributions, and how often their argmax agrees."""
-
-    held, phase = token_features(torch.from_numpy(np.asarray(tokens, np.int64)), vocab)
+    mean KL(fp32 || int8) of the next-token distributions, and how often their argmax agrees. `cfg`
+    says which features the graphs take (default: format 3's); `owners` whose each token is."""
+    cfg = cfg or ModelConfig(vocab_size=vocab.size, features=True)
+    toks = torch.from_numpy(np.asarray(tokens, np.int64))
+    feats = features_of(cfg, toks, vocab, owners=None if owners is None else torch.from_numpy(np.asarray(owners)))
 
     def run(path):
         dec = RingDecoder(path, window)
-        outs = [dec.feed(tokens[:, :16], (held[:, :16], phase[:, :16]))]
+        outs = [dec.feed(tokens[:, :16], sliced(feats, 0, 16), cfg.ticks_per_beat)]
         for i in range(16, tokens.shape[1]):
-            outs.append(dec.feed(tokens[:, i:i + 1], (held[:, i:i + 1], phase[:, i:i + 1])))
+            outs.append(dec.feed(tokens[:, i:i + 1], sliced(feats, i, i + 1), cfg.ticks_per_beat))
         return np.concatenate(outs)
 
     a, b = run(fp32_path), run(int8_path)
@@ -276,26 +294,62 @@ def main(argv=None):
         name = a.name or "cadenza-default"
     export_dir(model, vocab, styles, name, info, a.out_dir, a.parity_tokens)
     if a.int8:
-        write_int8(a.out_dir, vocab, cfg)
+        write_int8(a.out_dir, vocab, cfg, styles)
 
 
-def write_int8(out_dir: Path, vocab: Vocab, cfg: ModelConfig) -> dict:
-    """model.int8.onnx beside model.onnx, with its KL and argmax agreement against fp32 in model.json."""
+def write_int8(out_dir: Path, vocab: Vocab, cfg: ModelConfig, styles=None) -> dict:
+    """model.int8.onnx beside model.onnx, with its KL and argmax agreement against fp32 in model.json:
+    on the golden chorale excerpt and, where the parsed corpus is at hand (data.py's cache), on a
+    held-out piece of every style in `styles` (for a two-stream model, with a player: duet.py)."""
     onnx_path = out_dir / "model.onnx"
     int8_path = out_dir / "model.int8.onnx"
     quantize_int8(onnx_path, int8_path)
+    n = cfg.window + 64
     # Real music, not random tokens: the golden chorale excerpt, repeated past the window.
     from .golden import CHORALE
     from .vocab import notes_to_tokens
     notes = [tuple(n) for n in json.loads(CHORALE.read_text())]
     toks = [vocab.style(0)] + notes_to_tokens(notes, vocab)
-    toks = (toks * (1 + (cfg.window + 64) // len(toks)))[:cfg.window + 64]
-    report = compare_int8(onnx_path, int8_path, np.array([toks], dtype=np.int64), cfg.window, vocab)
+    toks = (toks * (1 + n // len(toks)))[:n]
+    report = compare_int8(onnx_path, int8_path, np.array([toks], dtype=np.int64), cfg.window, vocab, cfg)
     print(f"[export] int8: {report}")
+    per_style = {}
+    for slot, (style, toks, owners) in enumerate(heldout_samples(styles or [], vocab, n)):
+        r = compare_int8(onnx_path, int8_path, np.array([toks], np.int64), cfg.window, vocab, cfg,
+                         np.array([owners]))
+        per_style[style] = {k: r[k] for k in ("kl_to_fp32", "argmax_agreement", "steps")}
+        print(f"[export] int8 on held-out {style}: KL {r['kl_to_fp32']:.2e}, argmax agreement {r['argmax_agreement']:.3f}")
+    if per_style:
+        report["per_style"] = per_style
     meta = json.loads((out_dir / "model.json").read_text())
     meta["training"]["int8"] = report
     (out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
     return report
+
+
+def heldout_samples(styles, vocab: Vocab, n: int):
+    """(style, [STYLE] + tokens, owners) of a held-out piece per style, with a player (two streams),
+    when the corpus cache holds the style; nothing otherwise."""
+    import random
+
+    from . import data, duet
+
+    out = []
+    for slot, style in enumerate(styles):
+        path = data._cache_path(style)
+        if not path.exists():
+            continue
+        held = [p for p in data.load_style(style) if data.is_held_out(p.id) and len(p.notes) >= 64]
+        if not held:
+            continue
+        rng = random.Random(slot)
+        for attempt in range(20):  # a crop long enough to wrap the ring
+            piece = rng.choice(held)
+            toks, owners, _start = duet.example(piece.notes, piece.bar, vocab, n - 1, rng, 0, p_alone=0.0)
+            if len(toks) == n - 1:
+                break
+        out.append((style, [vocab.style(slot)] + toks, [0] + owners))
+    return out
 
 
 if __name__ == "__main__":

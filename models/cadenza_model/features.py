@@ -11,12 +11,18 @@ token distances has to reconstruct them every step. So each token comes with:
   piece's in training, the host's in the plugin). The leading style token carries the phase before the
   window's first token, and no keys.
 
-The Rust engine computes the same two (src/engine/generator.rs, `features`), checked by the golden
-ring fixture. No I/O here.
+Format 4 (two streams, duet.py) splits `held` by owner and adds two more:
+- `held` is Cadenza's keys and `player_held` the player's, each counted from the window's start;
+- `player` (0/1): the token is the player's;
+- `role` (one-hot over the model's role slots): on the leading style token only, the part Cadenza
+  plays (slot 0, "free", everything else is for a later format); zeros on every other token.
+Packed for the graph as [held 128 | player_held 128 | phase one-hot | player 1 | role slots].
+
+The Rust engine computes the same (src/features.rs), checked by the golden ring fixture. No I/O here.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -48,10 +54,65 @@ def token_features(tokens: torch.Tensor, vocab: Vocab, start_ticks: Optional[tor
     return held.float(), ticks % vocab.ticks_per_beat
 
 
+class Feats(NamedTuple):
+    """A model's per-token inputs beside the ids, (B,T,...) each. Format 3 has `held` and `phase`;
+    format 4 all of them."""
+    held: torch.Tensor
+    phase: torch.Tensor
+    player_held: Optional[torch.Tensor] = None
+    player: Optional[torch.Tensor] = None
+    role: Optional[torch.Tensor] = None
+
+
+def two_stream_features(tokens: torch.Tensor, owners: Optional[torch.Tensor], vocab: Vocab,
+                        start_ticks: Optional[torch.Tensor] = None, role_slots: int = 4,
+                        role: int = 0) -> Feats:
+    """Format 4 inputs for tokens (B,T) whose owners (B,T) are 0 (Cadenza) or 1 (the player); None:
+    all Cadenza's. The first token is taken as the style token and carries `role`."""
+    if owners is None:
+        owners = torch.zeros_like(tokens)
+    mine = owners == 0
+    held, phase = token_features(torch.where(mine, tokens, vocab.pad), vocab, start_ticks)
+    player_held, _ = token_features(torch.where(mine, vocab.pad, tokens), vocab)
+    roles = torch.zeros(*tokens.shape, role_slots, device=tokens.device)
+    roles[:, 0, role] = 1.0
+    return Feats(held, phase, player_held, owners.float(), roles)
+
+
+def features_of(cfg, tokens: torch.Tensor, vocab: Vocab, start_ticks: Optional[torch.Tensor] = None,
+                owners: Optional[torch.Tensor] = None):
+    """The per-token inputs a model of config `cfg` takes with `tokens` (B,T): None (format 2), (held,
+    phase) (format 3) or a `Feats` (format 4; `owners` 1 for the player's tokens, None: all Cadenza's)."""
+    if not getattr(cfg, "features", False):
+        return None
+    if getattr(cfg, "two_streams", False):
+        return two_stream_features(tokens, owners, vocab, start_ticks, cfg.role_slots)
+    return token_features(tokens, vocab, start_ticks)
+
+
+def sliced(feats, a: int, b: int):
+    """Tokens a..b of a features tuple (any format; None stays None)."""
+    if feats is None:
+        return None
+    parts = [None if x is None else x[:, a:b] for x in feats]
+    return Feats(*parts) if isinstance(feats, Feats) else tuple(parts)
+
+
 def packed(held: torch.Tensor, phase: torch.Tensor, ticks_per_beat: int) -> torch.Tensor:
     """The exported graph's one `features` input: (..., T, 128 + ticks_per_beat) f32, the held keys then
     the phase one-hot (format 3)."""
     return torch.cat([held.float(), torch.nn.functional.one_hot(phase.long(), ticks_per_beat).float()], -1)
+
+
+def packed_feats(f, ticks_per_beat: int) -> torch.Tensor:
+    """Any format's features ((held, phase) or a `Feats`) as the graph's one `features` input
+    (..., T, width)."""
+    f = Feats(*f)
+    if f.player_held is None:
+        return packed(f.held, f.phase, ticks_per_beat)
+    return torch.cat([f.held.float(), f.player_held.float(),
+                      torch.nn.functional.one_hot(f.phase.long(), ticks_per_beat).float(),
+                      f.player.float().unsqueeze(-1), f.role.float()], -1)
 
 
 def ticks_before(piece: Sequence[int], vocab: Vocab):
@@ -65,17 +126,33 @@ def ticks_before(piece: Sequence[int], vocab: Vocab):
 
 
 class FeatureState:
-    """The features token by token, as a decoder meets them (one token at a time, or a few)."""
+    """The features token by token, as a decoder meets them (one token at a time, or a few). Format 4
+    (`role_slots` > 0): the first token taken is the style token and carries role 0."""
 
-    def __init__(self, vocab: Vocab, start_tick: int = 0):
+    def __init__(self, vocab: Vocab, start_tick: int = 0, role_slots: int = 0):
         self.vocab = vocab
         self.tick = start_tick
         self.held = torch.zeros(1, PITCHES, dtype=torch.bool)
+        self.player_held = torch.zeros(1, PITCHES, dtype=torch.bool)
+        self.role_slots = role_slots
+        self.first = True
 
-    def take(self, tokens: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Features of `tokens` (held (1,T,128), phase (1,T)) following those taken before."""
+    def take(self, tokens: Sequence[int], owners: Optional[Sequence[int]] = None):
+        """Features of `tokens` following those taken before: (held (1,T,128), phase (1,T)), or for
+        format 4 a `Feats`. `owners`: 1 for the player's tokens (default: all Cadenza's)."""
         x = torch.tensor([list(tokens)], dtype=torch.long)
-        held, phase = token_features(x, self.vocab, torch.tensor([self.tick]), self.held)
+        own = torch.tensor([list(owners) if owners is not None else [0] * len(tokens)])
+        mine = own == 0
+        held, phase = token_features(torch.where(mine, x, self.vocab.pad), self.vocab,
+                                     torch.tensor([self.tick]), self.held)
         self.held = held[:, -1].bool()
         self.tick += ticks_before(tokens, self.vocab)[-1]
-        return held, phase
+        if not self.role_slots:
+            return held, phase
+        player_held, _ = token_features(torch.where(mine, self.vocab.pad, x), self.vocab, None, self.player_held)
+        self.player_held = player_held[:, -1].bool()
+        roles = torch.zeros(1, len(tokens), self.role_slots)
+        if self.first:
+            roles[0, 0, 0] = 1.0
+        self.first = False
+        return Feats(held, phase, player_held, own.float(), roles)

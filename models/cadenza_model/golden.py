@@ -60,26 +60,45 @@ def write_chorale_excerpt():
 def ring_logits(model_dir: Path = DEFAULT_MODEL) -> dict:
     """The shipped fp32 graph decoded as the engine does (prefill 16, then single steps on the ring
     cache) over 300 tokens of the chorale: the logits after the tokens counted in RING_STEPS. The Rust
-    session must give the same (tests/model_session.rs). The per-token features (format 3: held keys
-    and beat phase, from tick 0) are written too, so the Rust side checks its own against them."""
+    session must give the same (tests/model_session.rs). The per-token features (held keys and beat
+    phase, from tick 0) are written too, so the Rust side checks its own against them. For a format 4
+    model the chorale's top voice is the player's (owners 1) and the rest Cadenza's (duet.py)."""
     import numpy as np
     import torch
 
+    from .duet import duet_tokens
     from .export import RingDecoder
-    from .features import token_features
+    from .features import Feats, sliced, token_features, two_stream_features
 
     meta = json.loads((model_dir / "model.json").read_text())
     v = Vocab.from_json(meta["vocab"])
     notes = [tuple(n) for n in json.loads(CHORALE.read_text())]
-    piece = notes_to_tokens(notes, v)
-    toks = [v.style(0)] + (piece * (1 + 300 // len(piece)))[:299]
-    held, phase = token_features(torch.tensor([toks]), v)
+    if meta["format_version"] >= 4:
+        top = {}
+        for o, _, p in notes:
+            top[o] = max(top.get(o, -1), p)
+        piece, owners = duet_tokens([n for n in notes if n[2] != top[n[0]]],
+                                    [n for n in notes if n[2] == top[n[0]]], v)
+    else:
+        piece, owners = notes_to_tokens(notes, v), None
+    reps = 1 + 300 // len(piece)
+    toks = [v.style(0)] + (piece * reps)[:299]
+    own = [0] + ((owners or [0] * len(piece)) * reps)[:299]
+    x = torch.tensor([toks])
+    if owners is not None:
+        feats = two_stream_features(x, torch.tensor([own]), v, role_slots=meta["role_slots"])
+    else:
+        feats = Feats(*token_features(x, v))
     dec = RingDecoder(model_dir / "model.onnx", meta["window"])
-    out = {"tokens": toks, "phase": phase[0].tolist(),
-           "held": [torch.nonzero(h).flatten().tolist() for h in held[0]], "steps": {}}
+    keys = lambda t: [torch.nonzero(h).flatten().tolist() for h in t[0]]  # noqa: E731
+    out = {"tokens": toks, "phase": feats.phase[0].tolist(), "held": keys(feats.held), "steps": {}}
+    if owners is not None:
+        out.update(owners=own, player_held=keys(feats.player_held))
+    one_stream = owners is None
 
     def feed(a, b):
-        return dec.feed(np.array([toks[a:b]], np.int64), (held[:, a:b], phase[:, a:b]))[-1]
+        f = sliced(feats, a, b)
+        return dec.feed(np.array([toks[a:b]], np.int64), f[:2] if one_stream else f, v.ticks_per_beat)[-1]
 
     last = feed(0, 16)
     for i in range(16, len(toks) + 1):

@@ -33,6 +33,10 @@ class ModelConfig:
     # Per-token inputs beside the id (features.py): keys held and tick within the beat (format 3).
     features: bool = False
     ticks_per_beat: int = 24
+    # Format 4 (duet.py): two streams, the player's and Cadenza's. Adds the player's held keys, a
+    # player flag, and the role slots of the style token (features.py).
+    two_streams: bool = False
+    role_slots: int = 4
 
     @property
     def head_dim(self) -> int:
@@ -40,6 +44,13 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def feature_width(self) -> int:
+        """Floats per token of the exported graph's `features` input (0: none)."""
+        if not self.features:
+            return 0
+        return 128 + self.ticks_per_beat + (128 + 1 + self.role_slots if self.two_streams else 0)
 
     def __post_init__(self):
         if self.d_model % self.n_head:
@@ -154,6 +165,12 @@ class MusicTransformer(nn.Module):
         if cfg.features:
             self.held_proj = nn.Linear(128, cfg.d_model, bias=False)
             self.phase_emb = nn.Embedding(cfg.ticks_per_beat, cfg.d_model)
+        if cfg.two_streams:
+            if not cfg.features:
+                raise ValueError("two streams (format 4) need the features of format 3")
+            self.player_proj = nn.Linear(128, cfg.d_model, bias=False)
+            self.player_vec = nn.Parameter(torch.zeros(cfg.d_model))
+            self.role_emb = nn.Embedding(cfg.role_slots, cfg.d_model)
         self.apply(self._init)
 
     @staticmethod
@@ -166,13 +183,20 @@ class MusicTransformer(nn.Module):
             nn.init.normal_(m.weight, std=0.02)
 
     def inputs(self, tokens: torch.Tensor, feats=None) -> torch.Tensor:
-        """The input vectors: the token's embedding, plus (format 3) its held keys and beat phase."""
+        """The input vectors: the token's embedding, plus (format 3) its held keys and beat phase, plus
+        (format 4) the player's held keys, whether it is the player's, and the role slots."""
         x = self.embed(tokens)
         if self.cfg.features:
             if feats is None:
                 raise ValueError("this model takes per-token features (features.token_features)")
-            held, phase = feats
+            held, phase = feats[0], feats[1]
             x = x + self.held_proj(held) + self.phase_emb(phase)
+            if self.cfg.two_streams:
+                if len(feats) < 5 or feats[2] is None:
+                    raise ValueError("a format 4 model takes two-stream features (features.two_stream_features)")
+                player_held, player, role = feats[2], feats[3], feats[4]
+                x = x + self.player_proj(player_held) + player.unsqueeze(-1) * self.player_vec \
+                    + role @ self.role_emb.weight
         return x * math.sqrt(self.cfg.d_model)
 
     def forward(self, tokens: torch.Tensor, feats=None) -> torch.Tensor:
@@ -199,6 +223,21 @@ class MusicTransformer(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def with_two_streams(model: MusicTransformer) -> MusicTransformer:
+    """A format 3 model as a format 4 one that plays exactly as it did while nobody else plays: the same
+    weights; the player's keys start with the weights of its held keys (format 3 counted every key),
+    the player flag and the role slots start at zero. Training on two streams (duet.py) goes on from there."""
+    cfg = ModelConfig(**{**model.cfg.to_dict(), "two_streams": True})
+    out = MusicTransformer(cfg)
+    missing = out.load_state_dict(model.state_dict(), strict=False).missing_keys
+    assert set(missing) <= {"player_proj.weight", "player_vec", "role_emb.weight"}, missing
+    with torch.no_grad():
+        out.player_proj.weight.copy_(model.held_proj.weight)
+        out.player_vec.zero_()
+        out.role_emb.weight.zero_()
+    return out
 
 
 class RingStepGraph(nn.Module):
@@ -232,9 +271,16 @@ class RingStepGraph(nn.Module):
         scale = 1.0 / math.sqrt(dh)
         x = m.embed(tokens.reshape(-1))  # (T, D)
         if cfg.features:
-            # One input for both (ONNX Runtime's Rust binding runs up to six inputs without allocating):
+            # One input for all (ONNX Runtime's Rust binding runs up to six inputs without allocating):
             # held keys then the phase one-hot; a product with the one-hot is the phase embedding.
-            x = x + features[:, :128] @ m.held_proj.weight.t() + features[:, 128:] @ m.phase_emb.weight
+            tpb = cfg.ticks_per_beat
+            if cfg.two_streams:
+                p = 256 + tpb
+                x = x + features[:, :128] @ m.held_proj.weight.t() + features[:, 128:256] @ m.player_proj.weight.t() \
+                    + features[:, 256:p] @ m.phase_emb.weight + features[:, p:p + 1] * m.player_vec \
+                    + features[:, p + 1:] @ m.role_emb.weight
+            else:
+                x = x + features[:, :128] @ m.held_proj.weight.t() + features[:, 128:] @ m.phase_emb.weight
         x = x * math.sqrt(d)
         ks, vs = [], []
         for i, b in enumerate(m.blocks):

@@ -21,9 +21,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from . import duet
 from .baselines import LSTMConfig, LSTMModel
-from .features import ticks_before, token_features
-from .model import ModelConfig, MusicTransformer
+from .features import features_of, ticks_before
+from .model import ModelConfig, MusicTransformer, with_two_streams
 from .vocab import PITCHES, Vocab, clean_crop, clean_crop_indices, notes_to_tokens
 
 ARCHS = {"transformer": (ModelConfig, MusicTransformer), "lstm": (LSTMConfig, LSTMModel)}
@@ -94,11 +95,102 @@ def tokenize_pieces(pieces, vocab: Vocab) -> List[List[int]]:
     return [notes_to_tokens(p, vocab) for p in pieces]
 
 
-def features_for(model, tokens: torch.Tensor, vocab: Vocab, start_ticks=None):
-    """The per-token inputs `model` takes with `tokens` (None for a tokens-only model)."""
-    if not getattr(model, "cfg", None) or not model.cfg.features:
-        return None
-    return token_features(tokens, vocab, start_ticks)
+def features_for(model, tokens: torch.Tensor, vocab: Vocab, start_ticks=None, owners=None):
+    """The per-token inputs `model` takes with `tokens` (None for a tokens-only model). A format 4 model
+    takes `owners` (1 for the player's tokens; None: all Cadenza's, playing alone)."""
+    return features_of(getattr(model, "cfg", None), tokens, vocab, start_ticks, owners)
+
+
+class DuetBatch:
+    """Two-stream examples (duet.py): tokens, owners (n, seq), ticks before each crop (n,), and how
+    each position's prediction is scored: kinds, js (n, seq-1)."""
+
+    def __init__(self, tokens, owners, start_ticks, kinds, js):
+        self.tokens, self.owners, self.start_ticks, self.kinds, self.js = tokens, owners, start_ticks, kinds, js
+
+    def to(self, dev):
+        return DuetBatch(*(t.to(dev) for t in (self.tokens, self.owners, self.start_ticks, self.kinds, self.js)))
+
+
+class DuetDataset:
+    """[STYLE] + a crop of two streams from one piece's parts (duet.split_parts), styles sampled evenly,
+    pieces by their length."""
+
+    def __init__(self, pieces_by_slot: Dict[int, list], vocab: Vocab, seq: int, transpose: int = 5,
+                 p_alone: float = duet.P_ALONE):
+        self.vocab, self.seq, self.transpose, self.p_alone = vocab, seq, transpose, p_alone
+        self.by_slot = {s: [p for p in ps if len(p.notes) >= 8] for s, ps in pieces_by_slot.items()}
+        self.by_slot = {s: ps for s, ps in self.by_slot.items() if ps}
+        self.weights = {s: [len(p.notes) for p in ps] for s, ps in self.by_slot.items()}
+
+    def sample(self, rng: random.Random):
+        """(tokens, owners, start tick) of one example, padded to seq."""
+        slot = rng.choice(list(self.by_slot))
+        piece = rng.choices(self.by_slot[slot], weights=self.weights[slot])[0]
+        toks, owners, start = duet.example(piece.notes, piece.bar, self.vocab, self.seq - 1, rng,
+                                           self.transpose, self.p_alone)
+        pad = self.seq - 1 - len(toks)
+        return ([self.vocab.style(slot)] + toks + [self.vocab.pad] * pad,
+                [duet.CADENZA] + owners + [duet.CADENZA] * pad, start)
+
+    def batch(self, rng: random.Random, n: int) -> DuetBatch:
+        ex = [self.sample(rng) for _ in range(n)]
+        return duet_batch(ex, self.vocab)
+
+
+def duet_batch(examples, vocab: Vocab) -> DuetBatch:
+    """A batch of (tokens, owners, start tick) examples of equal length."""
+    kinds, js = zip(*(duet.targets(t, o, vocab) for t, o, _ in examples))
+    return DuetBatch(torch.tensor([e[0] for e in examples]), torch.tensor([e[1] for e in examples]),
+                     torch.tensor([e[2] for e in examples]), torch.tensor(kinds), torch.tensor(js))
+
+
+def duet_nll(model, b: DuetBatch, vocab: Vocab):
+    """Per-position NLL (n, seq-1) as duet.targets scores it (0 where ignored), and the kinds."""
+    core = model.module if hasattr(model, "module") else model
+    x = b.tokens[:, :-1]
+    logits = model(x, features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1]))
+    logz = torch.logsumexp(logits, -1)
+    ce = logz - logits.gather(-1, b.tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
+    shifts = logits[..., vocab.shift_base:vocab.shift_base + vocab.max_shift]
+    tail = torch.logcumsumexp(shifts.flip(-1), -1).flip(-1)  # tail[..., m]: shifts of more than m ticks
+    censored = logz - tail.gather(-1, b.js.unsqueeze(-1)).squeeze(-1)
+    nll = torch.where(b.kinds == duet.CROSS_ENTROPY, ce,
+                      torch.where(b.kinds == duet.CENSORED, censored, torch.zeros_like(ce)))
+    return nll, b.kinds
+
+
+def duet_loss(model, b: DuetBatch, vocab: Vocab) -> torch.Tensor:
+    nll, kinds = duet_nll(model, b, vocab)
+    return nll[kinds != duet.IGNORED].mean()
+
+
+def duet_examples(pieces, slot: int, vocab: Vocab, seq: int, n: int, seed: int = 0):
+    """`n` fixed held-out two-stream examples of a style (the same ones for every model), none of them
+    Cadenza alone: what the model is scored on while a player plays."""
+    rng = random.Random(seed)
+    out = []
+    usable = [p for p in pieces if len(p.notes) >= 8]
+    while usable and len(out) < n:
+        p = usable[len(out) % len(usable)]
+        toks, owners, start = duet.example(p.notes, p.bar, vocab, seq - 1, rng, transpose=0, p_alone=0.0)
+        if duet.PLAYER in owners and duet.CADENZA in owners:
+            pad = seq - 1 - len(toks)
+            out.append(([vocab.style(slot)] + toks + [vocab.pad] * pad, [0] + owners + [0] * pad, start))
+    return out
+
+
+@torch.no_grad()
+def duet_heldout_nll(model, examples, vocab: Vocab, batch: int = 16) -> float:
+    """Mean NLL of Cadenza's tokens (cross-entropy positions only) while the player plays."""
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(examples), batch):
+        nll, kinds = duet_nll(model, duet_batch(examples[i:i + batch], vocab), vocab)
+        keep = kinds == duet.CROSS_ENTROPY
+        total += float(nll[keep].double().sum())
+        count += int(keep.sum())
+    return total / max(count, 1)
 
 
 def loss_on(model, batch: torch.Tensor, pad: int, vocab: Optional[Vocab] = None, start_ticks=None) -> torch.Tensor:
@@ -219,7 +311,7 @@ def agreed_elapsed(t0: float, dev: str, distributed: bool) -> float:
 
 
 def main(argv=None):
-    from .data import STYLE_ORDER, load_corpus
+    from .data import STYLE_ORDER, load_pieces, merged
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
@@ -238,6 +330,11 @@ def main(argv=None):
     ap.add_argument("--d-ff", type=int, default=1024)
     ap.add_argument("--window", type=int, default=256)
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--two-streams", action="store_true",
+                    help="format 4: the player's notes and Cadenza's, from the corpus's parts (duet.py)")
+    ap.add_argument("--init-model-dir", type=Path,
+                    help="start from an exported model folder (model.onnx + model.json, e.g. models/default); "
+                         "with --two-streams a format 3 model becomes a format 4 one (model.with_two_streams)")
     ap.add_argument("--no-features", action="store_true",
                     help="tokens only (format 2): no held-keys and beat-phase inputs (features.py)")
     ap.add_argument("--arch", choices=list(ARCHS), default="transformer", help="lstm: the comparison baseline")
@@ -247,6 +344,8 @@ def main(argv=None):
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=100, help="learning-rate warm-up steps (0 for a fine-tune)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save-every", type=float, default=0,
+                    help="also write the checkpoint every this many minutes (0: only at the end)")
     a = ap.parse_args(argv)
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -269,17 +368,29 @@ def main(argv=None):
         model.load_state_dict(ck["state_dict"])
         vocab = Vocab.from_json(ck["vocab"])
         styles = list(ck["styles"])
+    elif a.init_model_dir:
+        from .export import load_onnx_model
+
+        arch = "transformer"
+        model, vocab, styles, _ = load_onnx_model(a.init_model_dir)
+        model.train()
     else:
         arch = a.arch
         vocab = Vocab()
         styles = list(STYLE_ORDER)
         if arch == "transformer":
             config = dict(vocab_size=vocab.size, d_model=a.d_model, n_layer=a.layers, n_head=a.heads,
-                          d_ff=a.d_ff, window=a.window, dropout=a.dropout)
+                          d_ff=a.d_ff, window=a.window, dropout=a.dropout, two_streams=a.two_streams)
         else:
             config = dict(vocab_size=vocab.size, d_embed=a.d_model, hidden=a.hidden, n_layer=2, dropout=a.dropout)
         config.update(features=not a.no_features, ticks_per_beat=vocab.ticks_per_beat)
         cfg, model = build_model(arch, config)
+    if a.two_streams and not getattr(model.cfg, "two_streams", False):
+        if arch != "transformer" or not model.cfg.features:
+            raise SystemExit("--two-streams needs a Transformer with features (format 3) to start from")
+        model = with_two_streams(model)
+    cfg = model.cfg
+    two = getattr(cfg, "two_streams", False)
     seq = cfg.window if arch == "transformer" else a.window
     train_styles = a.styles or styles
     for s in train_styles:
@@ -288,10 +399,17 @@ def main(argv=None):
     if len(styles) > vocab.style_slots:
         raise SystemExit(f"{len(styles)} styles do not fit in {vocab.style_slots} style slots")
 
-    corpus = load_corpus(train_styles, a.max_files, expand_repeats=a.expand_repeats)
-    train = {styles.index(s): tokenize_pieces(tr, vocab) for s, (tr, _) in corpus.items()}
-    held = {styles.index(s): tokenize_pieces(ho, vocab) for s, (_, ho) in corpus.items()}
-    ds = StyleDataset(train, vocab, seq)
+    corpus = load_pieces(train_styles, a.max_files, expand_repeats=a.expand_repeats)
+    train = {styles.index(s): tokenize_pieces([merged(p) for p in tr], vocab) for s, (tr, _) in corpus.items()}
+    held = {styles.index(s): tokenize_pieces([merged(p) for p in ho], vocab) for s, (_, ho) in corpus.items()}
+    held_duet = {}
+    if two:
+        # Two streams: examples built from each piece's parts as they are drawn (duet.py).
+        ds = DuetDataset({styles.index(s): tr for s, (tr, _) in corpus.items()}, vocab, seq)
+        held_duet = {styles.index(s): duet_examples(ho, styles.index(s), vocab, seq, 48)
+                     for s, (_, ho) in corpus.items()}
+    else:
+        ds = StyleDataset(train, vocab, seq)
     if rank == 0:
         for s in train_styles:
             slot = styles.index(s)
@@ -304,8 +422,23 @@ def main(argv=None):
     if rank == 0:
         print(f"[train] {arch}: {model.num_params() / 1e6:.2f} M parameters on {dev}, examples of {seq} tokens")
 
+    def save(final_nll, final_duet):
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({
+            "arch": arch, "config": cfg.to_dict(), "vocab": vocab.to_json(), "styles": styles,
+            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+            "train_info": {"steps": step, "minutes": (time.time() - t0) / 60, "tokens": world * tokens_seen,
+                           "processes": world,
+                           "train_styles": train_styles, "heldout_nll": final_nll,
+                           "heldout_nll_beside_player": final_duet,
+                           "init": str(a.init or a.init_model_dir or "") or None, "max_files": a.max_files,
+                           "expand_repeats": a.expand_repeats, "two_streams": two,
+                           "parameters": model.num_params(), "seq": seq},
+        }, a.out)
+
     history = []
     t0 = time.time()
+    saved_at = t0
     budget = a.minutes * 60
     warmup = max(a.warmup, 1)
     step = 0
@@ -320,9 +453,14 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr
         net.train()
-        batch, start_ticks = ds.batch_with_ticks(rng, a.batch)
-        batch, start_ticks = batch.to(dev), start_ticks.to(dev)
-        loss = loss_on(net, batch, vocab.pad, vocab, start_ticks)
+        if two:
+            duet_b = ds.batch(rng, a.batch).to(dev)
+            batch = duet_b.tokens
+            loss = duet_loss(net, duet_b, vocab)
+        else:
+            batch, start_ticks = ds.batch_with_ticks(rng, a.batch)
+            batch, start_ticks = batch.to(dev), start_ticks.to(dev)
+            loss = loss_on(net, batch, vocab.pad, vocab, start_ticks)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -333,6 +471,13 @@ def main(argv=None):
         ev = None
         if rank == 0 and (step % a.eval_every == 0):
             ev = sum(heldout_nll(model, held[sl], sl, vocab, seq, 20) for sl in held) / max(len(held), 1)
+            if two:
+                dv = sum(duet_heldout_nll(model, held_duet[sl][:16], vocab) for sl in held_duet) / len(held_duet)
+                print(f"[train] step {step}: held-out NLL alone {ev:.3f}, Cadenza's tokens beside a player {dv:.3f}",
+                      flush=True)
+        if rank == 0 and a.save_every and time.time() - saved_at > a.save_every * 60:
+            save({}, {})
+            saved_at = time.time()
         if rank == 0:
             history.append((step, ema, ev))
             if step % 20 == 0 or ev is not None:
@@ -345,17 +490,11 @@ def main(argv=None):
     if rank == 0:
         final = {s: heldout_nll(model, held[styles.index(s)], styles.index(s), vocab, seq, 60) for s in train_styles}
         print("[train] held-out NLL per style: " + ", ".join(f"{s} {v:.3f}" for s, v in final.items()))
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({
-            "arch": arch, "config": cfg.to_dict(), "vocab": vocab.to_json(), "styles": styles,
-            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            "train_info": {"steps": step, "minutes": (time.time() - t0) / 60, "tokens": world * tokens_seen,
-                           "processes": world,
-                           "train_styles": train_styles, "heldout_nll": final,
-                           "init": str(a.init) if a.init else None, "max_files": a.max_files,
-                           "expand_repeats": a.expand_repeats,
-                           "parameters": model.num_params(), "seq": seq},
-        }, a.out)
+        final_duet = {s: duet_heldout_nll(model, held_duet[styles.index(s)], vocab) for s in train_styles} if two else {}
+        if two:
+            print("[train] held-out NLL of Cadenza's tokens beside a player: "
+                  + ", ".join(f"{s} {v:.3f}" for s, v in final_duet.items()))
+        save(final, final_duet)
         save_curve(history, a.out.with_suffix(".loss.png"))
         print(f"[train] wrote {a.out} and {a.out.with_suffix('.loss.png')}")
     if distributed:

@@ -1,0 +1,184 @@
+"""Two streams in one sequence (model format 4): the player's notes and Cadenza's, and what the model
+learns from them. No I/O here.
+
+The sequence is the one timeline of format 3 (note-on, note-off, shifts of 1..max_shift ticks); every
+token also says whose it is (`owners`: 0 Cadenza, 1 the player; shifts are nobody's and carry 0).
+
+Order at one tick: Cadenza's note-offs and note-ons first, then the player's (each offs before ons, by
+pitch). The engine learns of a played note only after it sounded, so Cadenza's notes on a tick are
+always planned before the player's notes on that tick are heard; training sees the same order.
+
+What the model learns (`targets`): it predicts only Cadenza's tokens.
+- A Cadenza note token: cross-entropy.
+- A player token is never predicted. It says that Cadenza has nothing more on this tick (its events
+  there came first), so Cadenza's next token is some shift: -log sum_k p(shift k).
+- A shift that ends where the player acts is cut short: Cadenza meant to wait at least j ticks, how
+  much longer is unknown (censored): -log sum_{k>j} p(shift k). This matches the engine, which
+  withdraws what Cadenza planned after a played note and lets it decide again after it. A shift of
+  max_shift ticks ("wait the most, then decide again") is an ordinary target.
+- Other shifts: cross-entropy.
+
+Training examples come from the corpus's parts (`split_parts`): in a piece of several parts, some
+parts are the player's and the rest Cadenza's; single-line tunes trade phrases (a few bars each) or the
+player is silent; any piece may be all Cadenza's (playing alone). A Cadenza note that would start on
+a key the player holds is left out: those keys are never Cadenza's to strike.
+"""
+from __future__ import annotations
+
+import bisect
+import random
+from typing import Dict, List, Sequence, Tuple
+
+from .vocab import PITCHES, Note, Vocab
+
+CADENZA, PLAYER = 0, 1
+# What `targets` asks of each position's prediction.
+CROSS_ENTROPY, CENSORED, IGNORED = 0, 1, 2
+
+# How often an example is Cadenza alone, and how often a piece of several parts trades bars instead of
+# splitting its parts.
+P_ALONE = 0.2
+P_TRADE_MULTI = 0.15
+TRADE_BARS = (1, 2, 4)
+
+
+def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Random,
+                p_alone: float = P_ALONE) -> Tuple[List[Note], List[Note]]:
+    """(Cadenza's notes, the player's notes) of a piece's part-labelled notes (onset, dur, pitch, part)."""
+    n_parts = 1 + max((n[3] for n in notes), default=0)
+    r = rng.random()
+    if r < p_alone:
+        return [n[:3] for n in notes], []
+    if n_parts >= 2 and r >= p_alone + P_TRADE_MULTI:
+        k = rng.randint(1, n_parts - 1)
+        player = set(rng.sample(range(n_parts), k))
+        cad = [n[:3] for n in notes if n[3] not in player]
+        ply = [n[:3] for n in notes if n[3] in player]
+        return cad, ply
+    # Trading phrases: `bars` bars each, the player first or Cadenza first.
+    span = max(1, bar) * rng.choice(TRADE_BARS)
+    first = rng.randint(0, 1)
+    cad, ply = [], []
+    for n in notes:
+        (ply if (n[0] // span + first) % 2 == 0 else cad).append(n[:3])
+    return cad, ply
+
+
+def drop_doubled(cadenza: Sequence[Note], player: Sequence[Note]) -> List[Note]:
+    """Cadenza's notes without those that start while the player holds the same key (the player's notes
+    on that very tick come after Cadenza's, so they do not count)."""
+    spans: Dict[int, List[Tuple[int, int]]] = {}
+    for o, d, p in player:
+        spans.setdefault(p, []).append((o, o + d))
+    for s in spans.values():
+        s.sort()
+    starts = {p: [a for a, _ in s] for p, s in spans.items()}
+    out = []
+    for o, d, p in cadenza:
+        s = spans.get(p)
+        if s:
+            i = bisect.bisect_left(starts[p], o) - 1  # the last player note starting before o
+            if i >= 0 and s[i][0] < o < s[i][1]:
+                continue
+        out.append((o, d, p))
+    return out
+
+
+def duet_tokens(cadenza: Sequence[Note], player: Sequence[Note], vocab: Vocab,
+                start: int = 0) -> Tuple[List[int], List[int]]:
+    """Both streams -> (tokens, owners), time counted from tick `start` (notes before it are left out).
+
+    At one tick: Cadenza's offs, Cadenza's ons, the player's offs, the player's ons, each by pitch. A
+    key struck again by the same owner while it sounds ends first. A stream's notes never end the other
+    stream's notes."""
+    events = []  # (tick, owner, kind 0 off / 1 on, pitch)
+    for owner, notes in ((CADENZA, cadenza), (PLAYER, player)):
+        for o, d, p in notes:
+            if d <= 0 or not 0 <= p < PITCHES or o < start:
+                continue
+            events.append((o + d, owner, 0, p))
+            events.append((o, owner, 1, p))
+    events.sort()
+    tokens: List[int] = []
+    owners: List[int] = []
+    now = start
+    sounding = [[0] * PITCHES, [0] * PITCHES]
+    for tick, owner, kind, p in events:
+        gap = tick - now
+        while gap > 0:
+            k = min(gap, vocab.max_shift)
+            tokens.append(vocab.shift_base + k - 1)
+            owners.append(CADENZA)
+            gap -= k
+        now = tick
+        mine = sounding[owner]
+        if kind == 1:
+            if mine[p] > 0:
+                tokens.append(vocab.note_off_base + p)
+                owners.append(owner)
+                mine[p] -= 1
+            tokens.append(vocab.note_on_base + p)
+            owners.append(owner)
+            mine[p] += 1
+        elif mine[p] > 0:
+            tokens.append(vocab.note_off_base + p)
+            owners.append(owner)
+            mine[p] -= 1
+    return tokens, owners
+
+
+def targets(tokens: Sequence[int], owners: Sequence[int], vocab: Vocab) -> Tuple[List[int], List[int]]:
+    """For each position i < len-1, how the prediction of token i+1 is scored: (kind, j) with kind
+    CROSS_ENTROPY, CENSORED (Cadenza's next token is a shift of more than j ticks) or IGNORED."""
+    kinds, js = [], []
+    shift_end = vocab.shift_base + vocab.max_shift
+    for i in range(len(tokens) - 1):
+        nxt = tokens[i + 1]
+        is_shift = vocab.shift_base <= nxt < shift_end
+        if nxt < vocab.note_on_base:  # pad, BOS, EOS, style: nothing to learn
+            kinds.append(IGNORED)
+            js.append(0)
+        elif not is_shift and owners[i + 1] == PLAYER:
+            kinds.append(CENSORED)
+            js.append(0)
+        elif is_shift and nxt - vocab.shift_base + 1 < vocab.max_shift and i + 2 < len(tokens) \
+                and owners[i + 2] == PLAYER and not vocab.shift_base <= tokens[i + 2] < shift_end:
+            kinds.append(CENSORED)
+            js.append(nxt - vocab.shift_base + 1)
+        else:
+            kinds.append(CROSS_ENTROPY)
+            js.append(0)
+    return kinds, js
+
+
+def transpose_notes(notes: Sequence[Note], k: int) -> List[Note]:
+    return [(o, d, p + k) for o, d, p in notes if 0 <= p + k < PITCHES]
+
+
+def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, n_tokens: int,
+            rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE):
+    """One training example from a piece: (tokens, owners, start tick) of at most `n_tokens` tokens, a
+    random crop of the two streams (notes begun before the crop are not in it, as `clean_crop` cuts
+    windows), transposed by up to `transpose` semitones."""
+    cad, ply = split_parts(notes, bar, rng, p_alone)
+    k = rng.randint(-transpose, transpose)
+    lo = min((n[2] for n in notes), default=60)
+    hi = max((n[2] for n in notes), default=60)
+    k = max(-lo, min(k, PITCHES - 1 - hi))
+    cad, ply = transpose_notes(cad, k), transpose_notes(ply, k)
+    cad = drop_doubled(cad, ply)
+    onsets = sorted({n[0] for n in cad} | {n[0] for n in ply})
+    if not onsets:
+        return [], [], 0
+    # Start on a random onset (the piece's start one time in ten), or a little before it, so a window
+    # may open with a rest as the plugin's window may.
+    i = 0 if rng.random() < 0.1 else rng.randrange(len(onsets))
+    start = onsets[i]
+    if i > 0 and rng.random() < 0.5:
+        start -= rng.randrange(0, onsets[i] - onsets[i - 1])
+    # Enough notes for the window: a note is two tokens and some shifts.
+    j = bisect.bisect_left(onsets, start)
+    end = onsets[min(len(onsets) - 1, j + n_tokens // 2)] + 1
+    window = lambda ns: [n for n in ns if start <= n[0] < end]  # noqa: E731
+    toks, owners = duet_tokens(window(cad), window(ply), vocab, start)
+    return toks[:n_tokens], owners[:n_tokens], start

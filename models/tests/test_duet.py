@@ -1,0 +1,145 @@
+import json
+import math
+import random
+
+import torch
+
+from cadenza_model import duet
+from cadenza_model.features import two_stream_features
+from cadenza_model.model import ModelConfig, MusicTransformer, with_two_streams
+from cadenza_model.train import DuetBatch, duet_batch, duet_nll
+from cadenza_model.vocab import Vocab
+
+V = Vocab()
+
+
+def names(tokens, owners):
+    out = []
+    for t, o in zip(tokens, owners):
+        who = "P" if o == duet.PLAYER else "C"
+        if V.note_on_base <= t < V.note_off_base:
+            out.append(f"{who}on{t - V.note_on_base}")
+        elif V.note_off_base <= t < V.shift_base:
+            out.append(f"{who}off{t - V.note_off_base}")
+        else:
+            out.append(f"+{t - V.shift_base + 1}")
+    return out
+
+
+def test_at_one_tick_cadenza_comes_before_the_player_and_neither_ends_the_others_notes():
+    # The player holds C4 for a beat; Cadenza plays E4 and C4 (a unison struck after the player's) on
+    # the beat, then both move on at beat 1.
+    cadenza = [(0, 24, 64), (12, 12, 60)]
+    player = [(0, 24, 60), (24, 24, 62)]
+    toks, owners = duet.duet_tokens(cadenza, player, V)
+    assert names(toks, owners) == [
+        "Con64", "Pon60", "+12", "Con60", "+12", "Coff60", "Coff64", "Poff60", "Pon62", "+24", "Poff62"]
+
+
+def test_a_key_the_player_holds_is_never_cadenzas_to_strike():
+    player = [(0, 48, 60)]
+    cadenza = [(0, 12, 60), (12, 12, 60), (48, 12, 60), (12, 12, 64)]
+    # On the player's tick Cadenza's note came first (it could not have heard it); while the player
+    # holds the key it is gone; once the player let go it is Cadenza's again.
+    assert duet.drop_doubled(cadenza, player) == [(0, 12, 60), (48, 12, 60), (12, 12, 64)]
+
+
+def test_the_model_is_scored_only_on_cadenzas_tokens_and_a_shift_cut_short_by_the_player_is_censored():
+    cadenza = [(0, 6, 64), (30, 6, 65), (200, 6, 67)]
+    player = [(12, 6, 60)]
+    toks, owners = duet.duet_tokens(cadenza, player, V)
+    assert names(toks, owners) == [
+        "Con64", "+6", "Coff64", "+6", "Pon60", "+6", "Poff60", "+12", "Con65", "+6", "Coff65",
+        "+48", "+48", "+48", "+20", "Con67", "+6", "Coff67"]
+    kinds, js = duet.targets(toks, owners, V)
+    scored = list(zip(names(toks, owners)[1:], kinds, js))
+    ce, cens = duet.CROSS_ENTROPY, duet.CENSORED
+    assert scored[:8] == [
+        ("+6", ce, 0), ("Coff64", ce, 0),
+        ("+6", cens, 6),      # Cadenza waited at least 6 ticks when the player played
+        ("Pon60", cens, 0),   # nothing more of Cadenza's on the player's tick
+        ("+6", cens, 6),
+        ("Poff60", cens, 0),
+        ("+12", ce, 0),       # a wait that ended in Cadenza's own note
+        ("Con65", ce, 0)]
+    # A wait of the longest shift is a full token, scored as such.
+    assert all(k == ce for n, k, _ in scored if n == "+48")
+
+
+def test_the_censored_score_is_the_probability_of_waiting_longer():
+    toks, owners = duet.duet_tokens([(0, 6, 64)], [(10, 4, 60)], V)
+    b = duet_batch([([V.style(0)] + toks, [0] + owners, 0)], V)
+
+    class Fixed(torch.nn.Module):
+        cfg = None
+
+        def forward(self, x, feats=None):
+            g = torch.Generator().manual_seed(1)
+            return torch.randn(*x.shape, V.size, generator=g)
+
+    model = Fixed()
+    nll, kinds = duet_nll(model, b, V)
+    logits = model(b.tokens[:, :-1])
+    logp = torch.log_softmax(logits, -1)
+    # Position 3 (after [STYLE] Con64 +6 Coff64) predicts the shift of 4 ticks that ends at the
+    # player's note.
+    i = 3
+    assert names(toks, owners)[i] == "+4" and kinds[0, i] == duet.CENSORED
+    longer = logp[0, i, V.shift_base + 4:V.shift_base + V.max_shift]
+    assert math.isclose(float(nll[0, i]), -float(torch.logsumexp(longer, 0)), rel_tol=1e-5)
+
+
+def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
+    four_parts = [(t, 24, 60 + 4 * part, part) for t in range(0, 960, 24) for part in range(4)]
+    seen = set()
+    for seed in range(60):
+        cad, ply = duet.split_parts(four_parts, 96, random.Random(seed))
+        assert len(cad) + len(ply) == len(four_parts)
+        ply_parts = {(p - 60) // 4 for _, _, p in ply}
+        cad_parts = {(p - 60) // 4 for _, _, p in cad}
+        if not ply:
+            seen.add("alone")
+        elif ply_parts & cad_parts:
+            seen.add("trading")
+            onsets = {o for o, _, _ in ply}
+            assert all(o not in onsets for o, _, _ in cad)  # a bar is one side's
+        else:
+            seen.add("parts")
+    assert seen == {"alone", "trading", "parts"}
+    tune = [(t, 12, 70, 0) for t in range(0, 960, 12)]
+    cad, ply = duet.split_parts(tune, 96, random.Random(3), p_alone=0.0)
+    assert cad and ply and {o // 96 for o, _, _ in cad}.isdisjoint({o // 96 for o, _, _ in ply})
+
+
+def test_a_format_3_model_made_two_stream_plays_as_before_while_nobody_else_plays():
+    torch.manual_seed(0)
+    old = MusicTransformer(ModelConfig(vocab_size=V.size, d_model=32, n_layer=2, n_head=2, d_ff=64, window=32,
+                                       features=True, dropout=0.0)).eval()
+    new = with_two_streams(old).eval()
+    toks, owners = duet.duet_tokens([(0, 12, 60), (12, 12, 64), (24, 24, 67)], [], V)
+    x = torch.tensor([[V.style(1)] + toks])
+    from cadenza_model.features import token_features
+    with torch.no_grad():
+        a = old(x, token_features(x, V))
+        b = new(x, two_stream_features(x, None, V))
+    assert torch.allclose(a, b, atol=1e-5)
+    # With a player, the player's keys are heard apart from Cadenza's.
+    assert names(toks, [0] * 9)[3] == "Con64"
+    f = two_stream_features(x, torch.tensor([[0, 0, 0, 0, 1, 0, 1, 0, 0, 0]]), V)
+    assert f.player_held[0, 4, 64] == 1 and f.held[0, 4, 64] == 0 and f.held[0, 1, 60] == 1
+    assert f.player_held[0, 6].sum() == 0 and f.player[0].tolist() == [0, 0, 0, 0, 1, 0, 1, 0, 0, 0]
+    assert f.role[0, 0, 0] == 1 and f.role[0, 1:].sum() == 0
+
+
+def test_a_two_stream_model_exports_as_format_4_with_parity(tmp_path):
+    from cadenza_model.export import export_dir
+
+    torch.manual_seed(0)
+    m = MusicTransformer(ModelConfig(vocab_size=V.size, d_model=32, n_layer=2, n_head=2, d_ff=64, window=32,
+                                     features=True, two_streams=True, dropout=0.0))
+    diff = export_dir(m, V, ["chorale"], "tiny", {}, tmp_path, parity_tokens=48)
+    assert diff <= 1e-4
+    meta = json.loads((tmp_path / "model.json").read_text())
+    assert meta["format_version"] == 4 and meta["roles"] == ["free"]
+    layout = meta["feature_layout"]
+    assert layout["player"] == [280, 281] and layout["role"] == [281, 285]
