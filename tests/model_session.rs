@@ -210,10 +210,15 @@ fn the_built_in_int8_model_agrees_with_the_fp32_graph() {
 #[derive(serde::Deserialize)]
 struct Fixture {
     tokens: Vec<u32>,
-    /// Per token, Python's features (format 3; see features.py): the tick within the beat and the
-    /// keys sounding after it.
+    /// Per token, Python's features (see features.py): the tick within the beat and the keys
+    /// sounding after it (Cadenza's, for a format 4 model).
     phase: Vec<u32>,
     held: Vec<Vec<u32>>,
+    /// Format 4: whose each token is (1: the player's), and the player's keys after it.
+    #[serde(default)]
+    owners: Vec<u8>,
+    #[serde(default)]
+    player_held: Vec<Vec<u32>>,
     /// Tokens fed → the logits that follow them.
     steps: std::collections::BTreeMap<usize, Vec<f32>>,
 }
@@ -221,12 +226,27 @@ struct Fixture {
 impl Fixture {
     /// The features the Rust side computes for the fixture's tokens, checked against Python's.
     fn features(&self, model: &cadenza::model::OnnxModel) -> Vec<Features> {
-        let f = Tracker::of(model.spec.vocab(), model.spec.ticks_per_beat, &self.tokens);
+        let (vocab, tpb) = (model.spec.vocab(), model.spec.ticks_per_beat);
+        assert_eq!(
+            model.spec.two_streams(),
+            !self.owners.is_empty(),
+            "the fixture was written for this model's format: rewrite it (python -m cadenza_model.golden)"
+        );
+        let players: Vec<bool> = self.owners.iter().map(|&o| o == 1).collect();
+        let f = if players.is_empty() {
+            Tracker::of(vocab, tpb, &self.tokens)
+        } else {
+            Tracker::of_owned(vocab, tpb, &self.tokens, &players)
+        };
         let phase: Vec<u32> = f.iter().map(|x| x.phase).collect();
         assert_eq!(phase, self.phase, "beat phase per token, Rust vs Python");
-        for (i, (x, keys)) in f.iter().zip(&self.held).enumerate() {
-            let ours: Vec<u32> = (0..128).filter(|&p| x.is_held(p)).collect();
-            assert_eq!(&ours, keys, "keys held after token {i}, Rust vs Python");
+        let keys = |bits: u128| (0..128).filter(|&p| bits >> p & 1 == 1).collect::<Vec<u32>>();
+        for (i, (x, want)) in f.iter().zip(&self.held).enumerate() {
+            assert_eq!(&keys(x.held), want, "Cadenza's keys after token {i}, Rust vs Python");
+        }
+        for (i, (x, want)) in f.iter().zip(&self.player_held).enumerate() {
+            assert_eq!(&keys(x.player_held), want, "the player's keys after token {i}, Rust vs Python");
+            assert_eq!(x.player, players[i], "whose token {i} is");
         }
         f
     }

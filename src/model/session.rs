@@ -23,7 +23,7 @@ use ort::value::{Tensor, TensorRef};
 
 use super::provider::{Ep, Provider, ProviderChoice};
 use super::spec::{IoNames, ModelSpec, SpecError};
-use crate::features::{Features, Tracker};
+use crate::features::{Features, Layout, Tracker};
 use crate::runtime::{self, RuntimeError};
 
 /// Spare KV caches beside the live one (see [`OnnxModel::swap_caches`]); 2 MB each for the shipped
@@ -538,6 +538,7 @@ impl OnnxModel {
             next,
         } = ring;
         let width = feature_width(spec);
+        let layout = Layout::of(spec);
         let order = &input_order[..*n_inputs];
         *runs += 1;
         let outputs = if t <= SMALL_RUN {
@@ -547,7 +548,7 @@ impl OnnxModel {
             }
             let rows = one.features.extract_tensor_mut().1.chunks_mut(width);
             for (f, row) in feats.iter().zip(rows) {
-                write_features(f, row);
+                layout.write(f, row);
             }
             ring_inputs(
                 slot_pos,
@@ -587,7 +588,7 @@ impl OnnxModel {
             feat_buf.clear();
             feat_buf.resize(t * width, 0.0);
             for (f, row) in feats.iter().zip(feat_buf.chunks_mut(width)) {
-                write_features(f, row);
+                layout.write(f, row);
             }
             let features = TensorRef::from_array_view(([t as i64, width as i64], &feat_buf[..]))
                 .map_err(inf)?;
@@ -740,21 +741,10 @@ fn fits(shape: &[i64], want: &[i64]) -> bool {
             .all(|(&g, &w)| g < 0 || w < 0 || g == w)
 }
 
-/// Floats per token of the `features` input: 128 keys, then the phase one-hot.
+/// Floats per token of the `features` input ([`Layout::width`]; at least 1, so a graph without
+/// features still gets a buffer it never reads).
 fn feature_width(spec: &ModelSpec) -> usize {
-    128 + spec.ticks_per_beat as usize
-}
-
-/// One token's features as the graph's row: 1.0 for each key sounding, then 1.0 at its phase.
-fn write_features(f: &Features, row: &mut [f32]) {
-    for (i, x) in row.iter_mut().enumerate() {
-        let on = if i < 128 {
-            f.held >> i & 1 == 1
-        } else {
-            i - 128 == f.phase as usize
-        };
-        *x = if on { 1.0 } else { 0.0 };
-    }
+    Layout::of(spec).width().max(1)
 }
 
 /// Write the new tokens `first..t` of `new` (blocks × t × head_dim, one block per layer and head) into

@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 
 use crate::tokenizer::Vocab;
 
-/// The newest model.json format this build reads: 3, format 2 plus per-token features
-/// ([`crate::features`]: input `features`, the held keys and the beat phase one-hot).
-pub const FORMAT_VERSION: u32 = 3;
+/// The newest model.json format this build reads: 4, two streams (the player's notes and Cadenza's):
+/// format 3's features with the held keys split by owner, a player flag and role slots
+/// ([`crate::features`], `feature_layout` in model.json). Format 3: format 2 plus per-token features
+/// (input `features`, the held keys and the beat phase one-hot).
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest it still reads: 2, the ring-cache step graph, token ids only.
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 /// The only architecture this build can drive.
@@ -60,6 +62,15 @@ pub struct ModelSpec {
     pub window: u32,
     pub inputs: BTreeMap<String, String>,
     pub outputs: BTreeMap<String, String>,
+    /// Format 4: where each feature sits in a row of `features`, `[start, end)`; checked against
+    /// the one layout this build writes ([`crate::features::Layout`]).
+    #[serde(default)]
+    pub feature_layout: Option<BTreeMap<String, [u32; 2]>>,
+    /// Format 4: role slots on the style token's features, and the roles in use (slot order).
+    #[serde(default)]
+    pub role_slots: u32,
+    #[serde(default)]
+    pub roles: Vec<String>,
     /// Free-form facts from training (steps, held-out NLL, …); shown, never relied on.
     #[serde(default)]
     pub training: serde_json::Value,
@@ -170,6 +181,29 @@ impl ModelSpec {
         if self.window < 2 {
             return invalid("window", format!("{} is too small", self.window));
         }
+        if self.two_streams() {
+            if self.role_slots == 0 || self.roles.is_empty() {
+                return invalid("roles", "a format 4 model names at least one role".into());
+            }
+            if self.roles.len() > self.role_slots as usize {
+                return invalid(
+                    "roles",
+                    format!(
+                        "{} roles but only {} role slots",
+                        self.roles.len(),
+                        self.role_slots
+                    ),
+                );
+            }
+            let want = crate::features::Layout::of(self).ranges();
+            let got = self.feature_layout.clone().unwrap_or_default();
+            if got != want {
+                return invalid(
+                    "feature_layout",
+                    format!("{got:?} is not the layout this Cadenza writes: {want:?}"),
+                );
+            }
+        }
         self.io_names()?;
         Ok(())
     }
@@ -181,6 +215,11 @@ impl ModelSpec {
     /// Whether the graph takes per-token features beside the ids (format 3).
     pub fn has_features(&self) -> bool {
         self.format_version >= 3
+    }
+
+    /// Whether the model tells the player's notes from Cadenza's (format 4).
+    pub fn two_streams(&self) -> bool {
+        self.format_version >= 4
     }
 
     pub fn io_names(&self) -> Result<IoNames, SpecError> {
@@ -272,6 +311,34 @@ mod tests {
         v["inputs"].as_object_mut().unwrap().remove("features");
         let spec = parse(&v).unwrap();
         assert!(!spec.has_features() && spec.io_names().unwrap().features.is_none());
+    }
+
+    #[test]
+    fn format_4_needs_its_roles_and_the_feature_layout_this_build_writes_and_format_3_still_loads() {
+        let v = good();
+        assert_eq!(v["format_version"], 4, "the shipped model is format 4");
+        let spec = parse(&v).unwrap();
+        assert!(spec.two_streams() && spec.roles[0] == "free");
+        let mut w = v.clone();
+        w["feature_layout"]["player"] = serde_json::json!([280, 282]);
+        let e = parse(&w).unwrap_err();
+        assert!(
+            matches!(e, SpecError::Invalid { field: "feature_layout", .. }),
+            "{e}"
+        );
+        let mut w = v.clone();
+        w["roles"] = serde_json::json!([]);
+        assert!(matches!(
+            parse(&w),
+            Err(SpecError::Invalid { field: "roles", .. })
+        ));
+        let mut w = v;
+        w["format_version"] = 3.into();
+        for k in ["feature_layout", "roles", "role_slots"] {
+            w.as_object_mut().unwrap().remove(k);
+        }
+        let spec = parse(&w).unwrap();
+        assert!(spec.has_features() && !spec.two_streams());
     }
 
     #[test]
