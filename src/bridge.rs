@@ -9,7 +9,9 @@
 //!   (transport start/stop, seek, loop, style change, bypass) it starts a new *epoch* and tells the
 //!   engine with [`ToEngine::Resync`]. Generated notes carry the epoch they were planned in plus the
 //!   engine's *plan* counter; the audio side drops notes of an old epoch, and pending notes of an older
-//!   plan once a newer plan arrives (the engine withdrew them, e.g. because the player played).
+//!   plan once a newer plan arrives (the engine withdrew them, e.g. because the player played). The
+//!   engine sends a [`Generated::plan_mark`] the moment it withdraws a plan, so the withdrawn notes
+//!   go at once, even when the new plan opens with a rest.
 //! - Offline rendering (a host's bounce or export) adds a handshake, [`Lockstep`]: the audio side may
 //!   then wait (the host is not running in real time, and waiting is what makes a bounce exact), never
 //!   longer than a timeout, and never when the engine is down. In real time nobody waits, ever.
@@ -30,6 +32,10 @@ pub const TO_AUDIO_CAPACITY: usize = 1024;
 pub struct PlayClock {
     /// Beat at the start of the block being played.
     pub playhead: f64,
+    /// The first beat a generated note may still be placed at: in real time the end of the block
+    /// being played (the host processes a block at once, so its rest is gone), in an offline render
+    /// its start (the audio side waits for the plan before it processes the block).
+    pub open_from: f64,
     /// BPM.
     pub tempo: f64,
     /// A beat on which a bar starts.
@@ -43,6 +49,7 @@ impl PlayClock {
     pub fn at(playhead: f64, tempo: f64) -> Self {
         Self {
             playhead,
+            open_from: playhead,
             tempo,
             bar_origin: 0.0,
             beats_per_bar: 4.0,
@@ -102,7 +109,10 @@ impl ToEngine {
     }
 }
 
-/// Engine → audio: one generated note-on or note-off.
+/// The pitch of a [`Generated::plan_mark`]: no note.
+pub const PLAN_MARK: u8 = u8::MAX;
+
+/// Engine → audio: one generated note-on or note-off, or a plan mark.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Generated {
     /// The audio timeline epoch this was planned in (from the last [`ToEngine::Resync`]).
@@ -117,11 +127,33 @@ pub struct Generated {
     pub on: bool,
 }
 
+impl Generated {
+    /// "Plan `plan` starts at `beat`": the audio side drops the older plans' pending notes and plays
+    /// nothing for it ([`PLAN_MARK`] pitch).
+    pub fn plan_mark(epoch: u32, plan: u32, beat: f64) -> Self {
+        Self {
+            epoch,
+            plan,
+            beat,
+            pitch: PLAN_MARK,
+            velocity: 0.0,
+            on: false,
+        }
+    }
+
+    /// Whether this is a plan mark, not a note.
+    pub fn is_plan_mark(&self) -> bool {
+        self.pitch == PLAN_MARK
+    }
+}
+
 /// State both sides can see. Atomics only.
 #[derive(Debug, Default)]
 pub struct Shared {
     /// The beat at the start of the audio block being played (audio thread writes).
     pub playhead_beat: AtomicF64,
+    /// [`PlayClock::open_from`] of that block (audio thread writes).
+    pub open_from: AtomicF64,
     /// The tempo of that block in BPM (audio thread writes).
     pub tempo: AtomicF64,
     /// A beat on which a bar starts, from the host's bar position (audio thread writes).
@@ -299,6 +331,9 @@ impl AudioSide {
             .beats_per_bar
             .store(clock.beats_per_bar, Ordering::Relaxed);
         self.shared
+            .open_from
+            .store(clock.open_from, Ordering::Relaxed);
+        self.shared
             .playhead_beat
             .store(clock.playhead, Ordering::Release);
     }
@@ -375,6 +410,7 @@ impl EngineSide {
         let playhead = self.shared.playhead_beat.load(Ordering::Acquire);
         PlayClock {
             playhead,
+            open_from: self.shared.open_from.load(Ordering::Relaxed).max(playhead),
             tempo: self.shared.tempo.load(Ordering::Relaxed),
             bar_origin: self.shared.bar_origin.load(Ordering::Relaxed),
             beats_per_bar: self.shared.beats_per_bar.load(Ordering::Relaxed),
@@ -425,6 +461,7 @@ mod tests {
         let (audio, engine) = Bridge::new();
         let clock = PlayClock {
             playhead: 12.5,
+            open_from: 12.75,
             tempo: 90.0,
             bar_origin: 0.5,
             beats_per_bar: 3.0,

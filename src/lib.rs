@@ -361,6 +361,13 @@ impl Plugin for Cadenza {
         if let Some(audio) = self.audio.as_mut() {
             audio.publish(PlayClock {
                 playhead: clock.start_beat,
+                // In real time this whole block is played once process() returns; in a bounce the
+                // engine plans it before it is played (the lockstep below).
+                open_from: if self.offline {
+                    clock.start_beat
+                } else {
+                    clock.end_beat()
+                },
                 tempo: clock.tempo,
                 bar_origin,
                 beats_per_bar,

@@ -43,13 +43,14 @@ pub fn generate<B: Backend>(
     gen.set_prompt(&req.prompt);
     let mut events: Vec<Generated> = Vec::new();
     let mut sink = |g: Generated| events.push(g);
-    gen.on_message(ToEngine::start_at_zero(), &s, &mut sink);
     let clock = |playhead: f64| PlayClock {
         playhead,
+        open_from: playhead,
         tempo: req.tempo,
         bar_origin: 0.0,
         beats_per_bar: req.beats_per_bar,
     };
+    gen.on_message(ToEngine::start_at_zero(), clock(0.0), &s, &mut sink);
     let mut playhead = 0.0;
     let mut reported = 0.0;
     while playhead < req.beats {
@@ -79,7 +80,7 @@ pub fn pair(events: &[Generated], end: f64, max_len: f64) -> Vec<BeatNote> {
             });
         }
     };
-    for e in events {
+    for e in events.iter().filter(|e| !e.is_plan_mark()) {
         let slot = &mut open[e.pitch as usize];
         if let Some((start, vel)) = slot.take() {
             close(&mut notes, e.pitch, start, vel, e.beat);

@@ -484,6 +484,9 @@ impl Scheduler {
             self.stats.stale += self.pending_len as u64;
             self.pending_len = 0;
         }
+        if g.is_plan_mark() {
+            return;
+        }
         if self.pending_len == PENDING_CAPACITY {
             self.stats.dropped_pending += 1;
             return;

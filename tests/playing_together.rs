@@ -708,3 +708,51 @@ fn the_render_command_offline_writes_the_same_file_twice() {
     assert!(notes.len() > 4, "a 4-bar bounce with {} notes", notes.len());
     assert_eq!(a, render(2), "two bounces, one take");
 }
+
+#[test]
+fn with_a_player_in_real_time_every_note_lands_on_the_grid_even_in_blocks_longer_than_the_lead() {
+    // The reaction lead (30 ms) is shorter than one host block of 2048 or 4096 frames: an answer
+    // planned only a lead after the played note would fall in a block the host already processed,
+    // and sound late, off the grid. 240 BPM: a tick is 500 samples.
+    let _serial = serial();
+    let tempo = 240.0;
+    let spb = SR * 60.0 / tempo;
+    let played: Vec<Played> = (0..14)
+        .map(|i| {
+            let b = 1.0 + f64::from(i) * 1.25;
+            (b, b + 0.6, [60u8, 64, 67, 65, 62][i as usize % 5])
+        })
+        .collect();
+    for (max_block, random) in [(2048u32, false), (4096, false), (4096, true)] {
+        let mut run = Run::new(max_block, &[("seed", 3.0)]);
+        let start = run.sample;
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut events = Vec::new();
+        let mut beat = 0.0;
+        while beat < 20.0 {
+            let frames = if random {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                32 + (rng % u64::from(max_block - 31)) as u32
+            } else {
+                max_block
+            };
+            let block_sample = run.sample;
+            let notes = played_in(&played, beat, frames, spb);
+            for e in run.block(frames, Transport::at(true, beat, tempo), &notes, &[]) {
+                if e.channel != PLAYER_CHANNEL {
+                    events.push((block_sample + u64::from(e.time) - start, e));
+                }
+            }
+            beat += f64::from(frames) / spb;
+        }
+        let ons: Vec<u64> = events.iter().filter(|(_, e)| e.on).map(|(s, _)| *s).collect();
+        assert!(ons.len() > 10, "blocks of {max_block}: too few notes: {}", ons.len());
+        let off: Vec<u64> = ons.iter().copied().filter(|s| s % 500 != 0).collect();
+        assert!(
+            off.is_empty(),
+            "blocks of {max_block} (random: {random}): notes off the grid at samples {off:?}"
+        );
+    }
+}

@@ -568,7 +568,8 @@ fn response_latency(config: &EngineConfig) -> (Vec<f64>, Result<(), String>) {
         });
         loop {
             if let Some(g) = audio.receive() {
-                if g.plan > plan {
+                // The answer's first note, not the plan mark that withdraws the old plan at once.
+                if g.plan > plan && !g.is_plan_mark() {
                     plan = g.plan;
                     latencies.push(sent.elapsed().as_secs_f64() * 1e3);
                     break;

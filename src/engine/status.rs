@@ -42,6 +42,8 @@ pub struct EngineStatus {
     pub recovered_errors: AtomicU64,
     /// Events the host's output buffer refused (written by the audio thread: an atomic add only).
     pub dropped_to_host: AtomicU64,
+    /// What the sampler's mask took away from the model since activation (engine thread writes).
+    masked: Mutex<super::generator::MaskStats>,
     /// The loaded model's style names (engine thread writes at load; the style parameter's text
     /// shows them). Shared with the parameter: see `CadenzaParams::new`.
     pub styles: std::sync::Arc<std::sync::RwLock<Vec<String>>>,
@@ -67,6 +69,16 @@ impl EngineStatus {
             styles,
             ..Self::default()
         }
+    }
+
+    /// Add a pass's mask statistics.
+    pub fn add_masked(&self, m: &super::generator::MaskStats) {
+        self.masked.lock().unwrap_or_else(|p| p.into_inner()).add(m);
+    }
+
+    /// What the mask took away since activation.
+    pub fn masked(&self) -> super::generator::MaskStats {
+        *self.masked.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn set_styles(&self, names: &[String]) {
