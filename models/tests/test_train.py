@@ -131,3 +131,28 @@ def test_context_curve_scores_the_same_tokens_at_every_length_of_context():
     values = list(curve["m"].values())
     assert n > 3 and len(values) == 5
     assert max(values) - min(values) < 1e-9, curve
+
+
+def test_training_a_two_stream_model_from_the_command_line_writes_a_format_4_checkpoint(tmp_path, monkeypatch):
+    import gzip
+    import json
+
+    from cadenza_model import data, train
+
+    # A tiny part-labelled corpus in the cache's format: four-part "chorales", one held out.
+    pieces = []
+    for n in range(12):
+        notes = [[t * 24, 24, 60 + 4 * part + (t + n) % 3, part] for t in range(32) for part in range(4)]
+        pieces.append([f"bach/tiny{n}.xml#0", notes, 96])
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
+    with gzip.open(tmp_path / "chorale.parts.json.gz", "wt") as f:
+        json.dump({"version": data.CACHE_VERSION, "max_files": None, "files": [p[0].split("#")[0] for p in pieces],
+                   "pieces": pieces}, f)
+    out = tmp_path / "two.pt"
+    train.main(["--two-streams", "--styles", "chorale", "--out", str(out), "--steps", "6", "--batch", "2",
+                "--d-model", "32", "--layers", "1", "--heads", "2", "--d-ff", "64", "--window", "32",
+                "--threads", "1", "--eval-every", "3"])
+    ck = torch.load(out)
+    assert ck["config"]["two_streams"] and ck["train_info"]["two_streams"]
+    assert ck["train_info"]["steps"] == 6
+    assert set(ck["train_info"]["heldout_nll_beside_player"]) == {"chorale"}

@@ -18,6 +18,10 @@
 //!   `bash tests/gui/setup.sh` installs them), with ONNX Runtime beside it, run with the options.
 //! - `screenshot`: the standalone's editor under Xvfb, captured to target/screenshots/cadenza-editor.png
 //!   (the screenshot test; installs Xvfb and ImageMagick when missing).
+//! - `musicianship [--quick]`: the musicianship benchmark: release bundles, the cases
+//!   (`python -m cadenza_model.musicianship cases`), played through the bundled CLAP
+//!   (`cadenza-musicianship`), measured into MUSICIANSHIP.md and musicianship/ (with `--quick`, a
+//!   few cases into target/musicianship/).
 //!
 //! Anything else goes to nice-plug's xtask unchanged.
 
@@ -47,6 +51,7 @@ fn main() -> Result<()> {
         Some("standalone") => release_bin("cadenza-standalone", &["standalone"], &args[1..]),
         Some("screenshot") => screenshot(),
         Some("soak") => soak(&args[1..]),
+        Some("musicianship") => musicianship(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
 }
@@ -242,6 +247,61 @@ fn bench(args: &[String]) -> Result<()> {
         .env("CADENZA_ORT_LIB", lib))
 }
 
+fn musicianship(args: &[String]) -> Result<()> {
+    let quick = match args {
+        [] => false,
+        [a] if a == "--quick" => true,
+        _ => bail!("musicianship takes no options but --quick (a few cases, into target/musicianship/)"),
+    };
+    run(Command::new("bash").arg("models/setup.sh"))?;
+    let dir = std::env::current_dir()?.join(target_dir()).join("musicianship");
+    std::fs::create_dir_all(&dir)?;
+    let cases = dir.join("cases.json");
+    let takes = dir.join("takes.json");
+    let python = |args: &[&std::ffi::OsStr]| {
+        run(Command::new(".venv/bin/python")
+            .args(["-m", "cadenza_model.musicianship"])
+            .args(args)
+            .current_dir("models"))
+    };
+    let mut write_cases = vec![std::ffi::OsStr::new("cases"), cases.as_os_str()];
+    if quick {
+        write_cases.push(std::ffi::OsStr::new("--quick"));
+    }
+    python(&write_cases)?;
+    run_with_release_clap(
+        "cadenza-musicianship",
+        &[
+            "--cases".into(),
+            cases.display().to_string(),
+            "--out".into(),
+            takes.display().to_string(),
+        ],
+    )?;
+    let root = std::env::current_dir()?;
+    let (out, pictures) = if quick {
+        (dir.join("MUSICIANSHIP.md"), dir.join("musicianship"))
+    } else {
+        (root.join("MUSICIANSHIP.md"), root.join("musicianship"))
+    };
+    let command = if quick {
+        "cargo xtask musicianship --quick"
+    } else {
+        "cargo xtask musicianship"
+    };
+    python(&[
+        "report".as_ref(),
+        cases.as_os_str(),
+        takes.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--pictures".as_ref(),
+        pictures.as_os_str(),
+        "--command".as_ref(),
+        command.as_ref(),
+    ])
+}
+
 fn soak(args: &[String]) -> Result<()> {
     run_with_release_clap("cadenza-soak", args)
 }
@@ -301,13 +361,18 @@ fn test(args: &[String]) -> Result<()> {
         .arg("tests/ardour/run.sh")
         .arg("--reopen")
         .arg(bundled.join("Cadenza.vst3")))?;
-    // 5. Python: tokenizer, model, export, training and fine-tune tests. The fine-tune test checks
-    //    its exported model with the `cadenza` program the Rust tests just built.
+    // 5. Python: tokenizer, model, export, training, fine-tune and musicianship tests. The fine-tune
+    //    test checks its exported model with the `cadenza` program the Rust tests just built.
+    //    The musicianship tests play a few fixed cases through the debug bundle with the
+    //    `cadenza-musicianship` tool the Rust tests just built, and hold the figures to margins.
     let cli = std::fs::canonicalize(target_dir().join("debug/cadenza"))?;
+    let tool = std::fs::canonicalize(target_dir().join("debug/cadenza-musicianship"))?;
     let ort = std::fs::canonicalize(fetch_ort()?)?;
     run(Command::new(".venv/bin/python")
         .args(["-m", "pytest", "-q"])
         .env("CADENZA_CLI", cli)
+        .env("CADENZA_MUSICIANSHIP", tool)
+        .env("CADENZA_TEST_BUNDLE_DIR", &bundled)
         .env("CADENZA_ORT_LIB", ort)
         .current_dir("models"))?;
     Ok(())

@@ -1,0 +1,89 @@
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cadenza_model import musicianship as m
+
+
+def case(mode="duet", player=(), beats=16.0):
+    return {"mode": mode, "beats": beats, "beats_per_bar": 4, "player": [list(x) for x in player]}
+
+
+C_MAJOR = m.Input("c", "progression", [], 4, [(0.0, 0, "major")])
+
+
+def test_grid_shares_and_the_longest_run_off_both_grids():
+    onsets = [0.0, 0.25, 1 / 3, 0.5, 0.54, 0.58, 1.0, 1.1]
+    g = m.grid_figures(onsets)
+    assert g["grid16"] == pytest.approx(4 / 8)
+    assert g["triplet"] == pytest.approx(3 / 8)  # 0, 1/3, 1
+    assert g["grid16_or_triplet"] == pytest.approx(5 / 8)
+    assert g["grid8"] == pytest.approx(3 / 8)
+    assert g["longest_off_grid"] == 2
+
+
+def test_notes_per_bar_count_only_the_bars_cadenza_plays_in():
+    take = {"cadenza": [[0, 1, 60, .5], [1, 1, 62, .5], [2, 1, 64, .5], [12, 1, 65, .5]]}
+    f = m.figures(case(), take, C_MAJOR)
+    assert f.notes == 4 and f.notes_per_bar == 2.0
+
+
+def test_in_scale_follows_the_key_of_the_moment_and_chord_tones_what_the_player_holds():
+    inp = m.Input("mod", "progression", [], 8, [(0.0, 0, "major"), (16.0, 3, "major")], modulation_at=16.0)
+    # The player holds C E G for the first bar; Cadenza plays E (chord tone), F (scale, not chord),
+    # F# (neither); after the move to E-flat (bar 5), from bar 7 on: E-flat (in), E (out).
+    player = [(0, 4, 48, .7), (0, 4, 52, .7), (0, 4, 55, .7)]
+    cad = [[0, 1, 64, .5], [1, 1, 65, .5], [2, 1, 66, .5], [24, 1, 63, .5], [25, 1, 64, .5]]
+    f = m.figures(case(player=player, beats=32.0), {"cadenza": cad}, inp)
+    assert f.in_scale == pytest.approx(3 / 5)  # E, F, E-flat
+    assert f.in_scale_chance == pytest.approx(7 / 12)
+    assert f.chord_tone == pytest.approx(1 / 3)
+    assert f.chord_tone_chance == pytest.approx(3 / 12)
+    assert f.new_key == pytest.approx(1 / 2)
+
+
+def test_call_and_response_delay_and_overlap_with_the_next_call():
+    player = [(0, 1, 60, .7), (1, 1, 62, .7), (2, 1, 64, .7), (16, 1, 60, .7)]
+    # The call ends at 3; the answer starts at 4 (delay 1) and one note still sounds at 16.
+    cad = [[4, 2, 67, .5], [14, 3, 65, .5]]
+    f = m.figures(case("call", player, 20.0), {"cadenza": cad}, C_MAJOR)
+    assert f.answer_delay == pytest.approx(1.0)
+    assert f.overlap == 1
+
+
+def test_humanized_input_stays_within_30_ms_and_half_to_full_length():
+    inp = m.inputs()[5]
+    h = m.humanized(inp.notes, inp.tempo, 7)
+    jitter = 0.030 * inp.tempo / 60
+    for (b, l, k, _), (hb, hl, hk, hv) in zip(sorted(inp.notes), h):
+        assert k == hk and abs(hb - b) <= jitter + 1e-9 and 0.5 * l - 1e-9 <= hl <= l + 1e-9 and 0 < hv < 1
+
+
+def test_every_case_has_its_mode_and_the_call_and_response_player_leaves_room_to_answer():
+    cases = m.cases()
+    assert {c["mode"] for c in cases} == set(m.MODES)
+    assert {c["style"] for c in cases} == set(m.STYLES)
+    call = next(c for c in cases if c["mode"] == "call")
+    assert all((b % 16) + l <= 7.0 + 1e-9 for b, l, _, _ in call["player"])
+    assert any(c["realtime"] and c["block"] == 4096 for c in cases)
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory):
+    """The quick cases played through the bundled plugin by the Rust tool (`cargo xtask test` sets
+    CADENZA_MUSICIANSHIP and CADENZA_TEST_BUNDLE_DIR)."""
+    tool, bundles = os.environ.get("CADENZA_MUSICIANSHIP"), os.environ.get("CADENZA_TEST_BUNDLE_DIR")
+    if not tool or not bundles:
+        pytest.skip("CADENZA_MUSICIANSHIP is not set (cargo xtask test sets it): the plugin was not played")
+    d = tmp_path_factory.mktemp("musicianship")
+    cases = [c for c in m.cases(quick=True) if not c["realtime"]
+             and c["style"] in ("chorale", "celtic")]
+    (d / "cases.json").write_text(json.dumps(cases))
+    subprocess.run([tool, "--plugin", str(Path(bundles) / "Cadenza.clap"), "--cases", str(d / "cases.json"),
+                    "--out", str(d / "takes.json")], check=True)
+    takes = {t["id"]: t for t in json.loads((d / "takes.json").read_text())}
+    ins = {i.name: i for i in m.inputs()}
+    return {c["id"]: (c, takes[c["id"]], m.figures(c, takes[c["id"]], ins[c["input"]])) for c in cases}
