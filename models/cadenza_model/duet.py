@@ -19,9 +19,16 @@ What the model learns (`targets`): it predicts only Cadenza's tokens.
 - Other shifts: cross-entropy.
 
 Training examples come from the corpus's parts (`split_parts`): in a piece of several parts, some
-parts are the player's and the rest Cadenza's; single-line tunes trade phrases (a few bars each) or the
-player is silent; any piece may be all Cadenza's (playing alone). A Cadenza note that would start on
-a key the player holds is left out: those keys are never Cadenza's to strike.
+parts are the player's and the rest Cadenza's; single-line tunes trade phrases (a few bars each), or
+play against themselves a bar or two later as a canon (at the unison or the octave below: the only
+second voice these styles have), or the player is silent; any piece may be all Cadenza's (playing
+alone). A Cadenza note that would start on a key the player holds is left out: those keys are never
+Cadenza's to strike.
+
+In a duet the player always starts and Cadenza answers: so in some examples Cadenza joins in only
+after the player has begun (`example`). Without them, the only examples in which the player plays
+while Cadenza has not yet are the traded phrases, and a model trained so waits for the player's turn
+to end, in a duet forever.
 """
 from __future__ import annotations
 
@@ -40,6 +47,12 @@ CROSS_ENTROPY, CENSORED, IGNORED = 0, 1, 2
 P_ALONE = 0.2
 P_TRADE_MULTI = 0.15
 TRADE_BARS = (1, 2, 4)
+# Single-line tunes: how often they play as a canon (else they trade phrases).
+P_CANON = 0.5
+CANON_BARS = (1, 2)
+# How often Cadenza joins in after the player began, when both play; and how late (beats).
+P_JOIN = 0.35
+JOIN_BEATS = (0.5, 8.0)
 
 
 def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Random,
@@ -55,6 +68,14 @@ def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: rando
         cad = [n[:3] for n in notes if n[3] not in player]
         ply = [n[:3] for n in notes if n[3] in player]
         return cad, ply
+    if n_parts == 1 and rng.random() < P_CANON:
+        # The tune against itself a bar or two later, at the unison or the octave below; either
+        # side may lead.
+        delay = max(1, bar) * rng.choice(CANON_BARS)
+        octave = rng.choice((0, -12))
+        lead = [n[:3] for n in notes]
+        follow = [(o + delay, d, p + octave) for o, d, p, _ in notes if 0 <= p + octave < PITCHES]
+        return (follow, lead) if rng.random() < 0.5 else (lead, follow)
     # Trading phrases: `bars` bars each, the player first or Cadenza first.
     span = max(1, bar) * rng.choice(TRADE_BARS)
     first = rng.randint(0, 1)
@@ -167,6 +188,7 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
     k = max(-lo, min(k, PITCHES - 1 - hi))
     cad, ply = transpose_notes(cad, k), transpose_notes(ply, k)
     cad = drop_doubled(cad, ply)
+    joins = bool(cad and ply) and rng.random() < P_JOIN
     onsets = sorted({n[0] for n in cad} | {n[0] for n in ply})
     if not onsets:
         return [], [], 0
@@ -179,6 +201,12 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
     # Enough notes for the window: a note is two tokens and some shifts.
     j = bisect.bisect_left(onsets, start)
     end = onsets[min(len(onsets) - 1, j + n_tokens // 2)] + 1
+    if joins:
+        # Cadenza joins in a while after the player's first note in the window.
+        first = min((n[0] for n in ply if n[0] >= start), default=start)
+        lo, hi = JOIN_BEATS
+        join = first + int(rng.uniform(lo, hi) * 24)
+        cad = [n for n in cad if n[0] >= join]
     window = lambda ns: [n for n in ns if start <= n[0] < end]  # noqa: E731
     toks, owners = duet_tokens(window(cad), window(ply), vocab, start)
     return toks[:n_tokens], owners[:n_tokens], start

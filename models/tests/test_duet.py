@@ -106,9 +106,34 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
         else:
             seen.add("parts")
     assert seen == {"alone", "trading", "parts"}
-    tune = [(t, 12, 70, 0) for t in range(0, 960, 12)]
-    cad, ply = duet.split_parts(tune, 96, random.Random(3), p_alone=0.0)
-    assert cad and ply and {o // 96 for o, _, _ in cad}.isdisjoint({o // 96 for o, _, _ in ply})
+    tune = [(t, 12, 60 + (t // 12) % 7, 0) for t in range(0, 960, 12)]
+    kinds = set()
+    for seed in range(40):
+        cad, ply = duet.split_parts(tune, 96, random.Random(seed), p_alone=0.0)
+        assert cad and ply
+        if {o // 96 for o, _, _ in cad}.isdisjoint({o // 96 for o, _, _ in ply}):
+            kinds.add("trading")
+            continue
+        # A canon: one side is the other a bar or two later, at the unison or the octave below.
+        lead, follow = sorted((cad, ply), key=lambda x: min(x)[0])
+        delay, octave = follow[0][0] - lead[0][0], follow[0][2] - lead[0][2]
+        assert delay in (96, 192) and octave in (0, -12)
+        assert follow == [(o + delay, d, p + octave) for o, d, p in lead]
+        kinds.add("canon")
+    assert kinds == {"trading", "canon"}
+
+
+def test_in_some_duets_cadenza_joins_in_after_the_player_began():
+    piece = [(t, 24, 60 + 4 * part, part) for t in range(0, 96 * 16, 24) for part in range(4)]
+    late = 0
+    for seed in range(200):
+        toks, owners, start = duet.example(piece, 96, V, 255, random.Random(seed), transpose=0, p_alone=0.0)
+        notes = [i for i, t in enumerate(toks) if V.note_on_base <= t < V.note_off_base]
+        cad = [i for i in notes if owners[i] == duet.CADENZA]
+        ply = [i for i in notes if owners[i] == duet.PLAYER]
+        if cad and ply and cad[0] > ply[0]:
+            late += 1
+    assert 0.15 < late / 200 < 0.6, late
 
 
 def test_a_format_3_model_made_two_stream_plays_as_before_while_nobody_else_plays():
