@@ -533,8 +533,18 @@ pub struct Session {
 }
 
 impl Session {
-    /// Run the session on an active host; returns every block.
+    /// Run the session on an active host in blocks of `self.block` frames; returns every block.
     pub fn run(&self, host: &mut ClapHost) -> Result<Vec<BlockLog>, String> {
+        self.run_with_blocks(host, || self.block)
+    }
+
+    /// Run the session asking `next_block` for each block's length (at most the host's maximum);
+    /// returns every block.
+    pub fn run_with_blocks(
+        &self,
+        host: &mut ClapHost,
+        mut next_block: impl FnMut() -> u32,
+    ) -> Result<Vec<BlockLog>, String> {
         let started = std::time::Instant::now();
         let spb = self.sample_rate * 60.0 / self.tempo; // samples per beat
         let pre = (self.preroll_seconds * self.sample_rate) as u64;
@@ -561,7 +571,7 @@ impl Session {
             } else {
                 total
             };
-            let frames = (u64::from(self.block)).min(boundary - sample) as u32;
+            let frames = (u64::from(next_block().max(1))).min(boundary - sample) as u32;
             let playing = sample >= pre && sample < pre + roll;
             let beat = if playing {
                 (sample - pre) as f64 / spb
@@ -642,8 +652,8 @@ pub fn state_field(saved: &[u8], key: &str) -> Option<String> {
 
 /// A model folder as the fine-tune command writes it: the shipped fp32 weights (models/default/model.onnx;
 /// the fine-tune writes fp32), with `style` added as a sixth style in model.json. The style's token is
-/// untrained here (a real fine-tune trains it); the int8 graph plays no notes from such a token, fp32
-/// does. Returns the folder (under the temp dir, named by `tag`).
+/// untrained here (a real fine-tune trains it): play one of the trained styles to hear the model.
+/// Returns the folder (under the temp dir, named by `tag`).
 pub fn model_with_style(tag: &str, style: &str) -> std::path::PathBuf {
     use crate::model::DEFAULT_MODEL_JSON;
     let dir = std::env::temp_dir().join(format!("cadenza-{tag}-{}", std::process::id()));

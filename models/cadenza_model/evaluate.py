@@ -328,6 +328,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--previous", nargs=2, type=Path, metavar=("TRANSFORMER", "LSTM"),
                     help="an earlier Transformer and LSTM, for a table of what changed (format 2: tokens only)")
+    ap.add_argument("--before", type=Path, metavar="MODEL_DIR",
+                    help="a one-stream model folder (format 3) to compare a two-stream Transformer with, on "
+                         "Cadenza's part beside a player")
     ap.add_argument("--transfer", nargs=3, metavar=("STYLE", "FINETUNED", "ALONE"),
                     help="compare on STYLE: the base model, FINETUNED (base fine-tuned on STYLE) and ALONE "
                          "(trained on STYLE only, same budget as the fine-tune)")
@@ -379,6 +382,25 @@ def main(argv=None):
         if lstm is not None:
             curves[s] = context_curve({"transformer": tf, "lstm": lstm}, held_toks, slot, vocab, seq)
             print(f"[eval] {s} by context: {curves[s]}", flush=True)
+
+    # Two streams: Cadenza's part predicted beside a player (held-out part splits, duet.py), by this
+    # model and by a one-stream model that hears both parts as one.
+    two_rows = []
+    if getattr(tf.cfg, "two_streams", False):
+        from .data import load_pieces
+        from .export import load_onnx_model
+        from .train import duet_examples, duet_heldout_nll
+
+        before = load_onnx_model(a.before)[0] if a.before else None
+        pieces = load_pieces(styles, ck["train_info"].get("max_files"), expand_repeats=expanded)
+        for s in styles:
+            slot = ck["styles"].index(s)
+            ex = duet_examples(pieces[s][1], slot, vocab, seq, 96, seed=a.seed)
+            row = {"style": s, "examples": len(ex), "two": duet_heldout_nll(tf, ex, vocab)}
+            if before is not None:
+                row["one"] = duet_heldout_nll(before, ex, vocab)
+            two_rows.append(row)
+            print(f"[eval] {s} beside a player: {row}", flush=True)
 
     # style classifier on real excerpts
     Xtr, ytr, Xho, yho = [], [], [], []
@@ -434,7 +456,11 @@ def main(argv=None):
              + budget(a.transformer) + ".", ""]
     if expanded:
         lines += ["The corpus with its repeat signs played out (`--expand-repeats`), in training and here.", ""]
-    if tf.cfg.features:
+    if getattr(tf.cfg, "two_streams", False):
+        lines += ["Inputs: two streams, the player's and Cadenza's (model format 4, cadenza_model/duet.py): each token "
+                  "with whose it is, Cadenza's and the player's keys sounding after it, and its tick within the beat "
+                  "(cadenza_model/features.py). Scored alone below (every part Cadenza's), as format 3 was.", ""]
+    elif tf.cfg.features:
         lines += ["Inputs: each token with the keys sounding after it and its tick within the beat (model format 3, "
                   "cadenza_model/features.py); the LSTM gets the same inputs.", ""]
     if has_lstm:
@@ -450,6 +476,19 @@ def main(argv=None):
               "plugin has while it plays (it keeps the newest half window when it restarts one). Each token "
               "is still scored once.", ""]
     lines += nll_table(plays_rows, has_lstm)
+    if two_rows:
+        lines += ["", "## Beside a player: knowing whose notes are whose", "",
+                  "NLL of Cadenza's tokens (note-ons, note-offs and its own rests) in held-out pieces whose parts "
+                  "are split between a player and Cadenza as in training (cadenza_model/duet.py: some voices the "
+                  "player's, traded phrases, canons; Cadenza never alone here), a fixed set of windows per style. "
+                  "The two-stream model is told whose each token is; "
+                  + (f"the one-stream model ({a.before.name}) hears both parts as one, as it learned." if a.before
+                     else "no one-stream model was given to compare."), "",
+                  "| style | windows | two streams | one stream | gain |", "|---|---|---|---|---|"]
+        for r in two_rows:
+            one = r.get("one")
+            lines.append(f"| {r['style']} | {r['examples']} | {r['two']:.3f} | "
+                         + (f"{one:.3f} | {(one - r['two']) / one:+.1%} |" if one is not None else "– | – |"))
     if curves:
         ctxs = list(next(iter(curves.values()))[0]["transformer"])
         lines += ["", "## Where the gain comes from: how much was heard", "",

@@ -14,7 +14,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cadenza::host::{state_with_field, ClapHost, NoteIn, Transport, PLAYER_CHANNEL};
+use cadenza::host::{state_with_field, ClapHost, PlayedNote, Session, PLAYER_CHANNEL};
 use cadenza::midi_file::BeatNote;
 use cadenza::prompt::Prompt;
 use clap::Parser;
@@ -50,7 +50,7 @@ struct Args {
 struct Case {
     id: String,
     tempo: f64,
-    /// Time signature numerator (quarter-note beats per bar).
+    /// Time signature numerator (quarter-note beats per bar; the host plays 4/4).
     beats_per_bar: u16,
     /// Beats with the transport rolling.
     beats: f64,
@@ -146,80 +146,48 @@ fn play(a: &Args, case: &Case) -> Result<Take, String> {
     for (id, v) in &case.params {
         host.set_param(id, 0, *v);
     }
-    let spb = sr * 60.0 / case.tempo;
-    let pre = (PREROLL_SECONDS * sr) as u64;
-    let roll = (case.beats * spb).round() as u64;
-    let total = pre + roll + (POSTROLL_SECONDS * sr) as u64;
-    // The player's events, absolute samples: (sample, on, key, velocity).
-    let mut events: Vec<(u64, bool, u8, f64)> = Vec::new();
-    for &[beat, length, key, vel] in &case.player {
-        let on = pre + (beat * spb).round().max(0.0) as u64;
-        let off = pre + ((beat + length) * spb).round().max(0.0) as u64;
-        events.push((on, true, key as u8, vel));
-        events.push((off.max(on + 1), false, key as u8, 0.0));
+    if case.beats_per_bar != 4 {
+        return Err(format!("{} beats to the bar: the host plays 4/4 only", case.beats_per_bar));
     }
-    events.sort_by_key(|e| (e.0, e.1));
+    let session = Session {
+        sample_rate: sr,
+        block: case.block,
+        tempo: case.tempo,
+        preroll_seconds: PREROLL_SECONDS,
+        beats: case.beats,
+        postroll_seconds: POSTROLL_SECONDS,
+        played: case.player.iter().map(played_note).collect(),
+        realtime: case.realtime,
+    };
     let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ case.id.len() as u64;
-    let started = Instant::now();
-    let mut sample = 0u64;
-    let mut next_event = 0;
-    // Cadenza's events: (absolute sample, on, key, velocity).
-    let mut out: Vec<(u64, bool, u8, f64)> = Vec::new();
-    while sample < total {
-        let boundary = if sample < pre {
-            pre
-        } else if sample < pre + roll {
-            pre + roll
-        } else {
-            total
-        };
-        let want = if case.random_blocks {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            32 + (rng % u64::from(case.block.saturating_sub(31).max(1))) as u32
-        } else {
-            case.block
-        };
-        let frames = u64::from(want).min(boundary - sample) as u32;
-        let playing = sample >= pre && sample < pre + roll;
-        let beat = if playing {
-            (sample - pre) as f64 / spb
-        } else {
-            0.0
-        };
-        let mut notes = Vec::new();
-        while next_event < events.len() && events[next_event].0 < sample + u64::from(frames) {
-            let (at, on, key, velocity) = events[next_event];
-            notes.push(NoteIn {
-                time: (at.saturating_sub(sample)) as u32,
-                on,
-                key,
-                velocity,
-            });
-            next_event += 1;
+    let max = case.block;
+    let blocks = session.run_with_blocks(&mut host, || {
+        if !case.random_blocks {
+            return max;
         }
-        let transport = Transport {
-            playing,
-            beat,
-            tempo: case.tempo,
-            time_sig: (case.beats_per_bar, 4),
-        };
-        for e in host.process(frames, transport, &notes)? {
-            if e.channel != PLAYER_CHANNEL {
-                out.push((sample + u64::from(e.time), e.on, e.key, e.velocity));
-            }
-        }
-        sample += u64::from(frames);
-        if case.realtime {
-            let due = Duration::from_secs_f64(sample as f64 / sr);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(wait);
-            }
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        32 + (rng % u64::from(max.saturating_sub(31).max(1))) as u32
+    })?;
+    host.deactivate();
+    let mut out = Vec::new();
+    for b in &blocks {
+        for e in b.events.iter().filter(|e| e.channel != PLAYER_CHANNEL) {
+            out.push((b.sample + u64::from(e.time), e.on, e.key, e.velocity));
         }
     }
-    host.deactivate();
-    Ok(take_of(case, &out, pre, spb))
+    let pre = (PREROLL_SECONDS * sr) as u64;
+    Ok(take_of(case, &out, pre, sr * 60.0 / case.tempo))
+}
+
+fn played_note(n: &[f64; 4]) -> PlayedNote {
+    PlayedNote {
+        beat: n[0],
+        length: n[1],
+        key: n[2] as u8,
+        velocity: n[3],
+    }
 }
 
 /// Pair Cadenza's events into notes (beats from the roll's start) and measure each onset's distance
