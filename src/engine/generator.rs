@@ -417,25 +417,23 @@ impl<B: Backend> Generator<B> {
                     self.listener.release(p, beat);
                     return;
                 }
-                // Withdraw what the audio side has not played yet: in real time it played the
-                // whole block the note came in, in a bounce everything before the block it waits
-                // on. A call also withdraws answer notes from its very beat (the audio side
-                // silenced them there).
-                let call = s.mode == Mode::CallResponse;
-                let played_up_to = if call {
-                    beat
-                } else {
-                    clock.open_from.max(beat)
-                };
-                if self.truncate_after(played_up_to - 1e-6) || call {
+                let heard = self.listener.onset(p, beat, clock.tempo);
+                if s.mode == Mode::CallResponse {
+                    // A new call withdraws the answer from its very beat (the audio side silenced
+                    // it there) and ends what is still sounding, now.
+                    self.truncate_after(beat - 1e-6);
                     self.new_plan(out);
-                }
-                if call {
-                    // A new call cuts the answer short: end what is still sounding, now.
                     self.advance_to(beat, false);
                     self.end_our_notes(out);
+                } else {
+                    // Withdraw what the audio side has not played yet (in real time it played the
+                    // whole block the note came in, in a bounce everything before the block it waits
+                    // on), except Cadenza's notes up to the beat the note is heard on: planned
+                    // before it could hear the player, they stay, as a note played on time keeps
+                    // them.
+                    let unplayed = clock.open_from.max(beat);
+                    self.withdraw_after(unplayed, (unplayed - 1e-6).max(heard), s, out);
                 }
-                let heard = self.listener.onset(p, beat, clock.tempo);
                 self.heard_buf.clear();
                 let buf = &mut self.heard_buf;
                 self.listener
@@ -486,7 +484,7 @@ impl<B: Backend> Generator<B> {
         }
         self.hear_buffered();
         let lead = REACTION_SECONDS * clock.tempo.max(1.0) / 60.0;
-        self.withdraw_from(clock.open_from, clock.open_from + lead, s, out);
+        self.withdraw_after(clock.open_from, clock.open_from + lead - 1e-6, s, out);
         self.reaction_from = clock.open_from;
         self.reaction_seconds = REACTION_SECONDS;
     }
@@ -498,17 +496,17 @@ impl<B: Backend> Generator<B> {
         out(Generated::plan_mark(self.epoch, self.plan, self.cursor));
     }
 
-    /// Withdraw Cadenza's plan from beat `from` on (a new plan). The notes it keeps between
-    /// `unplayed` (what the audio side has not played) and `from` are sent again under the new
-    /// plan: the audio side drops an old plan's pending notes when a newer plan arrives.
-    fn withdraw_from(
+    /// Withdraw Cadenza's plan after beat `keep_until` (a new plan). The notes it keeps from
+    /// `unplayed` (what the audio side has not played) on are sent again under the new plan: the
+    /// audio side drops an old plan's pending notes when a newer plan arrives.
+    fn withdraw_after(
         &mut self,
         unplayed: f64,
-        from: f64,
+        keep_until: f64,
         s: &Settings,
         out: &mut impl FnMut(Generated),
     ) {
-        if !self.truncate_after(from - 1e-6) {
+        if !self.truncate_after(keep_until) {
             return;
         }
         self.new_plan(out);
@@ -1873,6 +1871,35 @@ mod tests {
         msg(&mut g, play(1.52, 62, false), &S);
         fill(&mut g, 2.5, &S);
         assert_eq!(heard(&g)[3], (36, v.note_off_base + 62));
+    }
+
+    #[test]
+    fn a_note_played_early_keeps_cadenzas_note_on_the_beat_it_is_heard_on() {
+        let v = Vocab::DEFAULT;
+        // Cadenza planned a note on beat 1 and on; the player plays 30 ms early (at 120 BPM, 0.06
+        // beat), in a block that ends before beat 1.
+        let context = |played: f64, block_end: f64| {
+            let mut g = gen(128);
+            msg(&mut g, resync(0.0, true, 1), &S);
+            for t in [v.shift_base + 23, v.note_on_base + 72, v.shift_base + 11, v.note_off_base + 72] {
+                g.push(t);
+            }
+            let clock = PlayClock {
+                open_from: block_end,
+                ..at(played)
+            };
+            let out = msg_at(&mut g, play(played, 60, true), clock, &S);
+            let ctx: Vec<(u32, bool)> = g.ctx.iter().map(|c| (c.token, c.player)).collect();
+            (ctx, out)
+        };
+        let (on_time, _) = context(1.0, 1.01);
+        let (early, sent) = context(0.94, 0.96);
+        assert_eq!(&on_time[..3], &[(v.shift_base + 23, false), (v.note_on_base + 72, false), (v.note_on_base + 60, true)]);
+        assert_eq!(early[..3], on_time[..3], "the early note is heard on the beat, after Cadenza's");
+        assert!(
+            sent.iter().any(|n| n.on && n.pitch == 72 && n.beat == 1.0 && n.plan == 1),
+            "Cadenza's note, not yet played, goes to the audio side again under the new plan: {sent:?}"
+        );
     }
 
     #[test]
