@@ -25,6 +25,11 @@ second voice these styles have), or the player is silent; any piece may be all C
 alone). A Cadenza note that would start on a key the player holds is left out: those keys are never
 Cadenza's to strike.
 
+A player who holds chords a bar at a time is in none of these: so any piece also comes as its melody
+(the top part, or the tune) over block chords drawn from its own harmony (`block_chords`: per half
+bar, the major or minor triad that covers most of what sounds, held under the melody), the chords the
+player's.
+
 In a duet the player always starts and Cadenza answers: so in some examples Cadenza joins in only
 after the player has begun (`example`). Without them, the only examples in which the player plays
 while Cadenza has not yet are the traded phrases, and a model trained so waits for the player's turn
@@ -50,6 +55,16 @@ TRADE_BARS = (1, 2, 4)
 # Single-line tunes: how often they play as a canon (else they trade phrases).
 P_CANON = 0.5
 CANON_BARS = (1, 2)
+# How often the player holds block chords under the melody (multi-part pieces, single-line tunes).
+P_CHORDS_MULTI = 0.2
+P_CHORDS_SINGLE = 0.3
+MAJOR, MINOR = (0, 4, 7), (0, 3, 7)
+# The diatonic triads of a major and a minor key, (degree in semitones, quality), the likeliest first.
+DIATONIC = {
+    "major": [(0, MAJOR), (7, MAJOR), (5, MAJOR), (9, MINOR), (2, MINOR), (4, MINOR)],
+    "minor": [(0, MINOR), (7, MAJOR), (5, MINOR), (8, MAJOR), (3, MAJOR), (10, MAJOR), (7, MINOR)],
+}
+SCALE = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}
 # How often Cadenza joins in after the player began, when both play; and how late (beats).
 P_JOIN = 0.35
 JOIN_BEATS = (0.5, 8.0)
@@ -62,6 +77,11 @@ def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: rando
     r = rng.random()
     if r < p_alone:
         return [n[:3] for n in notes], []
+    if rng.random() < (P_CHORDS_MULTI if n_parts >= 2 else P_CHORDS_SINGLE):
+        # The melody over block chords: the top part (highest on average) is Cadenza's.
+        top = max(range(n_parts), key=lambda k: _mean([n[2] for n in notes if n[3] == k]))
+        melody = [n[:3] for n in notes if n[3] == top]
+        return melody, block_chords([n[:3] for n in notes], melody, max(1, bar) // 2 or 1)
     if n_parts >= 2 and r >= p_alone + P_TRADE_MULTI:
         k = rng.randint(1, n_parts - 1)
         player = set(rng.sample(range(n_parts), k))
@@ -83,6 +103,47 @@ def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: rando
     for n in notes:
         (ply if (n[0] // span + first) % 2 == 0 else cad).append(n[:3])
     return cad, ply
+
+
+def _mean(xs) -> float:
+    return sum(xs) / len(xs) if xs else -1.0
+
+
+def block_chords(notes: Sequence[Note], melody: Sequence[Note], span: int) -> List[Note]:
+    """Block chords, one per `span` ticks in which something sounds: of the diatonic triads of the
+    piece's key (the major or minor scale covering the most of its sounding time), the one whose
+    pitch classes cover the most sounding time of `notes` there (ties: I, V, IV... first); its root in
+    the bass (C2-B2) and its three tones close under the melody's lowest note in the span (else under
+    middle C)."""
+    if not notes:
+        return []
+    total = [0.0] * 12
+    for o, d, p in notes:
+        total[p % 12] += d
+    tonic, mode = max(((t, m) for t in range(12) for m in ("major", "minor")),
+                      key=lambda k: sum(total[(k[0] + iv) % 12] for iv in SCALE[k[1]]))
+    triads = [((tonic + deg) % 12, q) for deg, q in DIATONIC[mode]]
+    end = max(o + d for o, d, _ in notes)
+    out = []
+    for start in range(0, end, span):
+        stop = start + span
+        weight = [0.0] * 12
+        for o, d, p in notes:
+            overlap = min(o + d, stop) - max(o, start)
+            if overlap > 0:
+                weight[p % 12] += overlap
+        if not any(weight):
+            continue
+        root, quality = max(triads, key=lambda t: sum(weight[(t[0] + iv) % 12] for iv in t[1]))
+        over = [p for o, d, p in melody if o < stop and o + d > start]
+        ceiling = min(over) if over else 60
+        out.append((start, span, 36 + root if root >= 4 else 48 + root))
+        for iv in quality:
+            pc = (root + iv) % 12
+            pitch = ceiling - 1 - (ceiling - 1 - pc) % 12  # the highest of its pitch class below
+            if pitch > 36 + 11:
+                out.append((start, span, pitch))
+    return out
 
 
 def drop_doubled(cadenza: Sequence[Note], player: Sequence[Note]) -> List[Note]:

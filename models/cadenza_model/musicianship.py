@@ -456,15 +456,51 @@ def humanized_drop(sel) -> Optional[float]:
     return max(drops) if drops else None
 
 
-def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pictures: Path, command: str) -> str:
+def measured(cases_list: List[dict], takes: List[dict]):
+    """(case, take, Figures) for every case with a take."""
     by_id = {t["id"]: t for t in takes}
     ins = {i.name: i for i in inputs()}
-    rows = []
-    for c in cases_list:
-        t = by_id.get(c["id"])
-        if t is None:
-            continue
-        rows.append((c, t, figures(c, t, ins[c["input"]])))
+    return [(c, by_id[c["id"]], figures(c, by_id[c["id"]], ins[c["input"]])) for c in cases_list if c["id"] in by_id]
+
+
+def mean_of(values) -> Optional[float]:
+    v = [x for x in values if x is not None]
+    return sum(v) / len(v) if v else None
+
+
+def comparison(rows, other_rows, other_name: str) -> List[str]:
+    """Per style and mode, this take set beside another (the same cases, another model)."""
+    lines = ["", f"## Against {other_name}", "",
+             f"The same cases played by {other_name} through the same plugin: what knowing whose notes are whose",
+             "changes. Means over the style and mode's cases (refused: per step, over all its steps).", "",
+             "| style | mode | refused per step | steps over 20% (player's keys) | notes/bar | 16th/triplet | in scale | chord tones |",
+             "|---|---|---|---|---|---|---|---|"]
+    def agg(rs, style, mode):
+        sel = [(c, t, f) for c, t, f in rs if c["style"] == style and c["mode"] == mode and not c.get("realtime")]
+        ms = [t["mask"] for _, t, _ in sel if t.get("mask")]
+        steps = sum(m["steps"] for m in ms)
+        return {"refused": sum(m["mean"] * m["steps"] for m in ms) / max(steps, 1),
+                "over": sum(m["over_fifth"] for m in ms), "keys": sum(m["player_keys"] for m in ms),
+                "npb": mean_of(f.notes_per_bar for _, _, f in sel if f.notes),
+                "grid": mean_of(f.grid16_or_triplet for _, _, f in sel if f.notes),
+                "scale": mean_of(f.in_scale for _, _, f in sel), "chord": mean_of(f.chord_tone for _, _, f in sel)}
+    for style in STYLES:
+        for mode in MODES:
+            a, b = agg(rows, style, mode), agg(other_rows, style, mode)
+            if a["npb"] is None and b["npb"] is None:
+                continue
+            lines.append(f"| {style} | {MODE_NAMES[mode]} | {100 * a['refused']:.1f}% ({100 * b['refused']:.1f}%) | "
+                         f"{a['over']:.0f} ({b['over']:.0f}); {a['keys']:.0f} ({b['keys']:.0f}) | "
+                         f"{num(a['npb'])} ({num(b['npb'])}) | {pct(a['grid'])} ({pct(b['grid'])}) | "
+                         f"{pct(a['scale'])} ({pct(b['scale'])}) | {pct(a['chord'])} ({pct(b['chord'])}) |")
+    lines.append(f"\nIn brackets: {other_name}.")
+    return lines
+
+
+def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pictures: Path, command: str,
+           other: Optional[Tuple[List[dict], str]] = None) -> str:
+    ins = {i.name: i for i in inputs()}
+    rows = measured(cases_list, takes)
     offline = [r for r in rows if not r[0].get("realtime")]
     realtime = [r for r in rows if r[0].get("realtime")]
     lines = ["# Musicianship", "",
@@ -547,6 +583,8 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
             lines.append(f"| {style} | {MODE_NAMES[mode]} | {steps:.0f} | {100 * mean:.1f}% | "
                          f"{sum(m['over_fifth'] for m in ms):.0f} | {sum(m['player_keys'] for m in ms):.0f} | "
                          f"{sum(m['leads'] for m in ms):.0f} |")
+    if other is not None:
+        lines += comparison(rows, measured(cases_list, other[0]), other[1])
     # Real time.
     if realtime:
         lines += ["", "## On the grid in real time, at any block size", "",
@@ -616,6 +654,8 @@ def main(argv=None):
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--pictures", type=Path, required=True)
     p.add_argument("--command", default="cargo xtask musicianship")
+    p.add_argument("--compare", nargs=2, metavar=("TAKES", "NAME"),
+                   help="takes of the same cases by another model, and what to call it")
     a = ap.parse_args(argv)
     if a.cmd == "cases":
         a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -626,7 +666,9 @@ def main(argv=None):
         print(f"[musicianship] wrote {a.out}")
     else:
         ref = json.loads(REFERENCE.read_text())
-        report(json.loads(a.cases.read_text()), json.loads(a.takes.read_text()), ref, a.out, a.pictures, a.command)
+        other = (json.loads(Path(a.compare[0]).read_text()), a.compare[1]) if a.compare else None
+        report(json.loads(a.cases.read_text()), json.loads(a.takes.read_text()), ref, a.out, a.pictures, a.command,
+               other)
         print(f"[musicianship] wrote {a.out} and the pictures in {a.pictures}")
 
 

@@ -92,8 +92,11 @@ def test_the_censored_score_is_the_probability_of_waiting_longer():
 def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
     four_parts = [(t, 24, 60 + 4 * part, part) for t in range(0, 960, 24) for part in range(4)]
     seen = set()
-    for seed in range(60):
+    for seed in range(80):
         cad, ply = duet.split_parts(four_parts, 96, random.Random(seed))
+        if ply and all(d == 48 for _, d, _ in ply) and {p for _, _, p in cad} == {72}:
+            seen.add("melody over chords")  # the top part over its block chords
+            continue
         assert len(cad) + len(ply) == len(four_parts)
         ply_parts = {(p - 60) // 4 for _, _, p in ply}
         cad_parts = {(p - 60) // 4 for _, _, p in cad}
@@ -105,12 +108,15 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
             assert all(o not in onsets for o, _, _ in cad)  # a bar is one side's
         else:
             seen.add("parts")
-    assert seen == {"alone", "trading", "parts"}
+    assert seen == {"alone", "trading", "parts", "melody over chords"}
     tune = [(t, 12, 60 + (t // 12) % 7, 0) for t in range(0, 960, 12)]
     kinds = set()
-    for seed in range(40):
+    for seed in range(60):
         cad, ply = duet.split_parts(tune, 96, random.Random(seed), p_alone=0.0)
         assert cad and ply
+        if all(d == 48 for _, d, _ in ply) and cad == [n[:3] for n in tune]:
+            kinds.add("tune over chords")
+            continue
         if {o // 96 for o, _, _ in cad}.isdisjoint({o // 96 for o, _, _ in ply}):
             kinds.add("trading")
             continue
@@ -120,7 +126,7 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
         assert delay in (96, 192) and octave in (0, -12)
         assert follow == [(o + delay, d, p + octave) for o, d, p in lead]
         kinds.add("canon")
-    assert kinds == {"trading", "canon"}
+    assert kinds == {"trading", "canon", "tune over chords"}
 
 
 def test_in_some_duets_cadenza_joins_in_after_the_player_began():
@@ -168,3 +174,13 @@ def test_a_two_stream_model_exports_as_format_4_with_parity(tmp_path):
     assert meta["format_version"] == 4 and meta["roles"] == ["free"]
     layout = meta["feature_layout"]
     assert layout["player"] == [280, 281] and layout["role"] == [281, 285]
+
+
+def test_block_chords_hold_the_triad_of_what_sounds_close_under_the_melody():
+    # Half a bar of C major (C and G inside, E5 in the melody), then half a bar of A minor under C5.
+    melody = [(0, 48, 76), (48, 48, 72)]
+    inner = [(0, 48, 60), (0, 48, 67), (48, 48, 57), (48, 48, 64)]
+    chords = duet.block_chords(melody + inner, melody, 48)
+    assert sorted(p for o, _, p in chords if o == 0) == [48, 64, 67, 72]
+    assert sorted(p for o, _, p in chords if o == 48) == [45, 60, 64, 69]
+    assert all(d == 48 for _, d, _ in chords)

@@ -87,3 +87,46 @@ def played(tmp_path_factory):
     takes = {t["id"]: t for t in json.loads((d / "takes.json").read_text())}
     ins = {i.name: i for i in m.inputs()}
     return {c["id"]: (c, takes[c["id"]], m.figures(c, takes[c["id"]], ins[c["input"]])) for c in cases}
+
+
+REF = json.loads(m.REFERENCE.read_text())
+
+
+def test_beside_a_player_cadenza_plays_and_stays_on_the_grid(played):
+    for cid, (c, t, f) in played.items():
+        assert f.notes > 0, f"{cid}: Cadenza played nothing"
+        assert f.grid16_or_triplet >= 0.85, f"{cid}: {f.grid16_or_triplet:.0%} on the sixteenth/triplet grid"
+
+
+def test_cadenza_plays_about_as_many_notes_as_its_style_does(played):
+    for cid, (c, t, f) in played.items():
+        npb = REF["styles"][c["style"]]["notes_per_bar"]
+        assert 0.5 * npb["p10"] <= f.notes_per_bar <= 1.5 * npb["p90"], \
+            f"{cid}: {f.notes_per_bar:.1f} notes a bar, the style's 10th-90th percentile {npb['p10']}-{npb['p90']}"
+
+
+def test_on_a_chord_progression_cadenza_plays_in_the_key_and_on_the_chords(played):
+    for cid, (c, t, f) in played.items():
+        if c["input"] != "pop in C" or c["style"] != "chorale":
+            continue
+        assert f.in_scale >= 0.8, f"{cid}: {f.in_scale:.0%} in C major (chance {f.in_scale_chance:.0%})"
+        assert f.chord_tone is not None and f.chord_tone >= 0.45, \
+            f"{cid}: {f.chord_tone} chord tones (chance {f.chord_tone_chance})"
+
+
+def test_the_mask_seldom_overrules_the_model_and_almost_never_over_the_players_keys(played):
+    for cid, (c, t, f) in played.items():
+        mask = t["mask"]
+        assert mask is not None, f"{cid}: no mask line in the plugin's log"
+        assert mask["mean"] < 0.08, f"{cid}: the mask took {mask['mean']:.1%} per step"
+        assert mask["player_keys"] <= 0.02 * mask["steps"] + 2, f"{cid}: {mask}"
+
+
+def test_humanized_playing_gets_musically_the_same_answer(played):
+    for cid, (c, t, f) in played.items():
+        if c["feel"] != "humanized":
+            continue
+        q = played[cid.replace("humanized", "quantized")][2]
+        assert f.grid16_or_triplet >= q.grid16_or_triplet - 0.1, cid
+        if f.in_scale is not None and q.in_scale is not None:
+            assert f.in_scale >= q.in_scale - 0.2, f"{cid}: in scale {f.in_scale:.0%}, quantized {q.in_scale:.0%}"

@@ -18,10 +18,11 @@
 //!   `bash tests/gui/setup.sh` installs them), with ONNX Runtime beside it, run with the options.
 //! - `screenshot`: the standalone's editor under Xvfb, captured to target/screenshots/cadenza-editor.png
 //!   (the screenshot test; installs Xvfb and ImageMagick when missing).
-//! - `musicianship [--quick]`: the musicianship benchmark: release bundles, the cases
-//!   (`python -m cadenza_model.musicianship cases`), played through the bundled CLAP
+//! - `musicianship [--quick] [--compare-model DIR]`: the musicianship benchmark: release bundles, the
+//!   cases (`python -m cadenza_model.musicianship cases`), played through the bundled CLAP
 //!   (`cadenza-musicianship`), measured into MUSICIANSHIP.md and musicianship/ (with `--quick`, a
-//!   few cases into target/musicianship/).
+//!   few cases into target/musicianship/); with `--compare-model`, the same cases played again with
+//!   that model folder (`CADENZA_MODEL`), side by side.
 //!
 //! Anything else goes to nice-plug's xtask unchanged.
 
@@ -248,11 +249,17 @@ fn bench(args: &[String]) -> Result<()> {
 }
 
 fn musicianship(args: &[String]) -> Result<()> {
-    let quick = match args {
-        [] => false,
-        [a] if a == "--quick" => true,
-        _ => bail!("musicianship takes no options but --quick (a few cases, into target/musicianship/)"),
-    };
+    let (mut quick, mut compare) = (false, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--compare-model" => compare = Some(PathBuf::from(it.next().context("--compare-model DIR")?)),
+            _ => bail!(
+                "musicianship takes --quick (a few cases, into target/musicianship/) and --compare-model DIR"
+            ),
+        }
+    }
     run(Command::new("bash").arg("models/setup.sh"))?;
     let dir = std::env::current_dir()?.join(target_dir()).join("musicianship");
     std::fs::create_dir_all(&dir)?;
@@ -278,18 +285,42 @@ fn musicianship(args: &[String]) -> Result<()> {
             takes.display().to_string(),
         ],
     )?;
+    let mut compared = Vec::new();
+    if let Some(dir) = &compare {
+        let dir = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+        let spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("model.json"))?)?;
+        let name = spec["name"].as_str().unwrap_or("the other model").to_string();
+        let other = target_dir().join("musicianship").join("takes-compared.json");
+        run(Command::new(target_dir().join("release/cadenza-musicianship"))
+            .arg("--plugin")
+            .arg(target_dir().join("bundled/Cadenza.clap"))
+            .arg("--cases")
+            .arg(&cases)
+            .arg("--out")
+            .arg(&other)
+            .env("CADENZA_MODEL", &dir))?;
+        compared = vec![
+            "--compare".into(),
+            other.display().to_string(),
+            format!("{name} (one stream)"),
+        ];
+    }
     let root = std::env::current_dir()?;
     let (out, pictures) = if quick {
         (dir.join("MUSICIANSHIP.md"), dir.join("musicianship"))
     } else {
         (root.join("MUSICIANSHIP.md"), root.join("musicianship"))
     };
-    let command = if quick {
-        "cargo xtask musicianship --quick"
-    } else {
-        "cargo xtask musicianship"
-    };
-    python(&[
+    let command = format!(
+        "cargo xtask musicianship{}{}",
+        if quick { " --quick" } else { "" },
+        compare
+            .as_ref()
+            .map(|d| format!(" --compare-model {}", d.display()))
+            .unwrap_or_default()
+    );
+    let mut report: Vec<&std::ffi::OsStr> = vec![
         "report".as_ref(),
         cases.as_os_str(),
         takes.as_os_str(),
@@ -299,7 +330,9 @@ fn musicianship(args: &[String]) -> Result<()> {
         pictures.as_os_str(),
         "--command".as_ref(),
         command.as_ref(),
-    ])
+    ];
+    report.extend(compared.iter().map(|s| s.as_ref() as &std::ffi::OsStr));
+    python(&report)
 }
 
 fn soak(args: &[String]) -> Result<()> {
