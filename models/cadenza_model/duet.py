@@ -78,10 +78,7 @@ def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: rando
     if r < p_alone:
         return [n[:3] for n in notes], []
     if rng.random() < (P_CHORDS_MULTI if n_parts >= 2 else P_CHORDS_SINGLE):
-        # The melody over block chords: the top part (highest on average) is Cadenza's.
-        top = max(range(n_parts), key=lambda k: _mean([n[2] for n in notes if n[3] == k]))
-        melody = [n[:3] for n in notes if n[3] == top]
-        return melody, block_chords([n[:3] for n in notes], melody, max(1, bar) // 2 or 1)
+        return melody_over_chords(notes, bar)
     if n_parts >= 2 and r >= p_alone + P_TRADE_MULTI:
         k = rng.randint(1, n_parts - 1)
         player = set(rng.sample(range(n_parts), k))
@@ -109,6 +106,23 @@ def _mean(xs) -> float:
     return sum(xs) / len(xs) if xs else -1.0
 
 
+# A piece's melody and block chords, by the identity of its note list (the same every time it is drawn).
+_OVER_CHORDS: Dict[Tuple[int, int], Tuple[List[Note], List[Note]]] = {}
+
+
+def melody_over_chords(notes: Sequence[Tuple[int, int, int, int]], bar: int) -> Tuple[List[Note], List[Note]]:
+    """(the top part, highest on average, as Cadenza's; block chords of the whole piece per half bar,
+    the player's). Remembered per piece."""
+    key = (id(notes), bar)
+    if key not in _OVER_CHORDS:
+        n_parts = 1 + max((n[3] for n in notes), default=0)
+        top = max(range(n_parts), key=lambda k: _mean([n[2] for n in notes if n[3] == k]))
+        melody = [n[:3] for n in notes if n[3] == top]
+        _OVER_CHORDS[key] = (melody, block_chords([n[:3] for n in notes], melody, max(1, bar // 2)))
+    melody, chords = _OVER_CHORDS[key]
+    return list(melody), list(chords)
+
+
 def block_chords(notes: Sequence[Note], melody: Sequence[Note], span: int) -> List[Note]:
     """Block chords, one per `span` ticks in which something sounds: of the diatonic triads of the
     piece's key (the major or minor scale covering the most of its sounding time), the one whose
@@ -123,26 +137,28 @@ def block_chords(notes: Sequence[Note], melody: Sequence[Note], span: int) -> Li
     tonic, mode = max(((t, m) for t in range(12) for m in ("major", "minor")),
                       key=lambda k: sum(total[(k[0] + iv) % 12] for iv in SCALE[k[1]]))
     triads = [((tonic + deg) % 12, q) for deg, q in DIATONIC[mode]]
-    end = max(o + d for o, d, _ in notes)
-    out = []
-    for start in range(0, end, span):
-        stop = start + span
-        weight = [0.0] * 12
-        for o, d, p in notes:
-            overlap = min(o + d, stop) - max(o, start)
+    # Sounding time per span and pitch class, and the melody's lowest pitch per span: one pass.
+    weights: Dict[int, List[float]] = {}
+    lowest: Dict[int, int] = {}
+    for o, d, p in notes:
+        for k in range(o // span, (o + d - 1) // span + 1):
+            overlap = min(o + d, (k + 1) * span) - max(o, k * span)
             if overlap > 0:
-                weight[p % 12] += overlap
-        if not any(weight):
-            continue
+                weights.setdefault(k, [0.0] * 12)[p % 12] += overlap
+    for o, d, p in melody:
+        for k in range(o // span, (o + d - 1) // span + 1):
+            lowest[k] = min(lowest.get(k, 128), p)
+    out = []
+    for k in sorted(weights):
+        weight = weights[k]
         root, quality = max(triads, key=lambda t: sum(weight[(t[0] + iv) % 12] for iv in t[1]))
-        over = [p for o, d, p in melody if o < stop and o + d > start]
-        ceiling = min(over) if over else 60
-        out.append((start, span, 36 + root if root >= 4 else 48 + root))
+        ceiling = lowest.get(k, 60)
+        out.append((k * span, span, 36 + root if root >= 4 else 48 + root))
         for iv in quality:
             pc = (root + iv) % 12
             pitch = ceiling - 1 - (ceiling - 1 - pc) % 12  # the highest of its pitch class below
             if pitch > 36 + 11:
-                out.append((start, span, pitch))
+                out.append((k * span, span, pitch))
     return out
 
 
