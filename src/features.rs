@@ -50,7 +50,10 @@ pub enum Layout {
     OneStream { ticks_per_beat: u32 },
     /// Format 4: Cadenza's keys, the player's keys, the phase one-hot, the player flag, the role
     /// slots (`models/cadenza_model/export.py`, `feature_layout`).
-    TwoStreams { ticks_per_beat: u32, role_slots: u32 },
+    TwoStreams {
+        ticks_per_beat: u32,
+        role_slots: u32,
+    },
 }
 
 impl Layout {
@@ -152,7 +155,12 @@ pub fn held_after(held: u128, vocab: &Vocab, token: u32) -> u128 {
 
 /// (Cadenza's keys, the player's keys) sounding after `token`, the player's (`player`) or Cadenza's,
 /// given those sounding before it.
-pub fn held_after_owned(held: (u128, u128), vocab: &Vocab, token: u32, player: bool) -> (u128, u128) {
+pub fn held_after_owned(
+    held: (u128, u128),
+    vocab: &Vocab,
+    token: u32,
+    player: bool,
+) -> (u128, u128) {
     if player {
         (held.0, held_after(held.1, vocab, token))
     } else {
@@ -217,7 +225,12 @@ impl Tracker {
     }
 
     /// Features of a whole token list from tick 0, `players[i]` saying token i is the player's.
-    pub fn of_owned(vocab: Vocab, ticks_per_beat: u32, tokens: &[u32], players: &[bool]) -> Vec<Features> {
+    pub fn of_owned(
+        vocab: Vocab,
+        ticks_per_beat: u32,
+        tokens: &[u32],
+        players: &[bool],
+    ) -> Vec<Features> {
         let mut t = Self::new(vocab, ticks_per_beat, 0);
         (tokens.iter().zip(players))
             .map(|(&x, &p)| t.take_owned(x, p))

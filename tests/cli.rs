@@ -113,6 +113,15 @@ fn a_kept_prompt_comes_first_and_the_continuation_after_it() {
     }
     let continuation: Vec<_> = notes.iter().filter(|n| n.beat >= 4.0 - 1e-6).collect();
     assert!(!continuation.is_empty(), "no continuation after the prompt");
+    // On the beat the prompt keeps: the lead after the start is a mask, never a rest written for
+    // the model (which once set the whole take a few ticks off the beat).
+    let on_grid = |b: f64| {
+        ((b * 4.0).round() - b * 4.0).abs() < 1e-3 || ((b * 3.0).round() - b * 3.0).abs() < 1e-3
+    };
+    assert!(
+        continuation.iter().all(|n| on_grid(n.beat)),
+        "off the sixteenth and triplet grid: {continuation:?}"
+    );
     assert_eq!(
         notes.len(),
         prompt.len() + continuation.len(),

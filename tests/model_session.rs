@@ -240,12 +240,24 @@ impl Fixture {
         };
         let phase: Vec<u32> = f.iter().map(|x| x.phase).collect();
         assert_eq!(phase, self.phase, "beat phase per token, Rust vs Python");
-        let keys = |bits: u128| (0..128).filter(|&p| bits >> p & 1 == 1).collect::<Vec<u32>>();
+        let keys = |bits: u128| {
+            (0..128)
+                .filter(|&p| bits >> p & 1 == 1)
+                .collect::<Vec<u32>>()
+        };
         for (i, (x, want)) in f.iter().zip(&self.held).enumerate() {
-            assert_eq!(&keys(x.held), want, "Cadenza's keys after token {i}, Rust vs Python");
+            assert_eq!(
+                &keys(x.held),
+                want,
+                "Cadenza's keys after token {i}, Rust vs Python"
+            );
         }
         for (i, (x, want)) in f.iter().zip(&self.player_held).enumerate() {
-            assert_eq!(&keys(x.player_held), want, "the player's keys after token {i}, Rust vs Python");
+            assert_eq!(
+                &keys(x.player_held),
+                want,
+                "the player's keys after token {i}, Rust vs Python"
+            );
             assert_eq!(x.player, players[i], "whose token {i} is");
         }
         f

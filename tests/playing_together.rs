@@ -748,8 +748,16 @@ fn with_a_player_in_real_time_every_note_lands_on_the_grid_even_in_blocks_longer
             }
             beat += f64::from(frames) / spb;
         }
-        let ons: Vec<u64> = events.iter().filter(|(_, e)| e.on).map(|(s, _)| *s).collect();
-        assert!(ons.len() > 10, "blocks of {max_block}: too few notes: {}", ons.len());
+        let ons: Vec<u64> = events
+            .iter()
+            .filter(|(_, e)| e.on)
+            .map(|(s, _)| *s)
+            .collect();
+        assert!(
+            ons.len() > 10,
+            "blocks of {max_block}: too few notes: {}",
+            ons.len()
+        );
         let off: Vec<u64> = ons.iter().copied().filter(|s| s % 500 != 0).collect();
         assert!(
             off.is_empty(),

@@ -126,7 +126,11 @@ fn main() {
     bar.finish();
     let json = serde_json::to_string(&takes).unwrap_or_else(|e| die(e.to_string()));
     std::fs::write(&a.out, json).unwrap_or_else(|e| die(format!("{}: {e}", a.out.display())));
-    eprintln!("cadenza-musicianship: {} takes in {}", takes.len(), a.out.display());
+    eprintln!(
+        "cadenza-musicianship: {} takes in {}",
+        takes.len(),
+        a.out.display()
+    );
 }
 
 /// Play one case on a fresh instance; deactivate it (the engine logs its mask line then).
@@ -147,7 +151,10 @@ fn play(a: &Args, case: &Case) -> Result<Take, String> {
         host.set_param(id, 0, *v);
     }
     if case.beats_per_bar != 4 {
-        return Err(format!("{} beats to the bar: the host plays 4/4 only", case.beats_per_bar));
+        return Err(format!(
+            "{} beats to the bar: the host plays 4/4 only",
+            case.beats_per_bar
+        ));
     }
     let session = Session {
         sample_rate: sr,

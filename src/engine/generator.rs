@@ -478,7 +478,9 @@ impl<B: Backend> Generator<B> {
         self.heard_buf.clear();
         let buf = &mut self.heard_buf;
         self.listener
-            .overdue(clock.open_from, clock.tempo, |q, at| buf.push((at, q, false)));
+            .overdue(clock.open_from, clock.tempo, |q, at| {
+                buf.push((at, q, false))
+            });
         if self.heard_buf.is_empty() {
             return;
         }
@@ -1531,7 +1533,12 @@ mod tests {
     }
 
     /// Handle a message with the audio side at `clock`.
-    fn msg_at(g: &mut Generator<Fake>, m: ToEngine, clock: PlayClock, s: &Settings) -> Vec<Generated> {
+    fn msg_at(
+        g: &mut Generator<Fake>,
+        m: ToEngine,
+        clock: PlayClock,
+        s: &Settings,
+    ) -> Vec<Generated> {
         let mut out = Vec::new();
         g.on_message(m, clock, s, &mut |x| out.push(x));
         out
@@ -1630,9 +1637,19 @@ mod tests {
     fn a_played_note_withdraws_the_plan_after_it_and_the_cache_is_cut_not_rebuilt() {
         let mut g = gen(128);
         msg(&mut g, resync(0.0, true, 1), &S);
-        fill(&mut g, 0.0, &Settings { lookahead_beats: 4.0, ..S });
+        fill(
+            &mut g,
+            0.0,
+            &Settings {
+                lookahead_beats: 4.0,
+                ..S
+            },
+        );
         assert!(g.cursor() >= 4.0);
-        assert!(g.ctx[0].beat < 1.5, "a plan with something before the note to keep");
+        assert!(
+            g.ctx[0].beat < 1.5,
+            "a plan with something before the note to keep"
+        );
         let resets = g.backend.resets;
         msg(&mut g, play(1.5, 64, true), &S);
         assert!(
@@ -1649,7 +1666,10 @@ mod tests {
         assert!(!notes.is_empty());
         for n in &notes {
             assert_eq!(n.plan, 1, "a new plan");
-            assert!(n.beat >= 1.5 + REACTION_SECONDS * 2.0 - 1e-9, "after the lead: {n:?}");
+            assert!(
+                n.beat >= 1.5 + REACTION_SECONDS * 2.0 - 1e-9,
+                "after the lead: {n:?}"
+            );
             if n.on {
                 assert!(
                     (n.velocity - 0.9).abs() < 1e-6,
@@ -1664,7 +1684,14 @@ mod tests {
     fn a_cut_keeps_the_cache_to_the_cut_and_the_next_feed_brings_fresh_logits() {
         let mut g = gen(128);
         msg(&mut g, resync(0.0, true, 1), &S);
-        fill(&mut g, 0.0, &Settings { lookahead_beats: 8.0, ..S });
+        fill(
+            &mut g,
+            0.0,
+            &Settings {
+                lookahead_beats: 8.0,
+                ..S
+            },
+        );
         g.sync_cache().unwrap();
         let len = g.context_len();
         assert!(len > 8, "a plan to cut: {len}");
@@ -1815,7 +1842,10 @@ mod tests {
         let m = g.take_mask_stats();
         assert_eq!((m.steps, m.over_fifth_floor), (1, 1), "{m:?}");
         g.step(at(0.0), &S, &mut |n| out.push(n)).unwrap();
-        assert!(out.iter().any(|n| n.on && n.pitch == 60 && n.beat >= 0.2), "{out:?}");
+        assert!(
+            out.iter().any(|n| n.on && n.pitch == 60 && n.beat >= 0.2),
+            "{out:?}"
+        );
     }
 
     #[test]
@@ -1834,12 +1864,26 @@ mod tests {
             open_from: 1.4,
             ..at(1.0)
         };
-        let kept: Vec<Ctx> = g.ctx.iter().filter(|c| c.beat < 1.4 - 1e-9).copied().collect();
+        let kept: Vec<Ctx> = g
+            .ctx
+            .iter()
+            .filter(|c| c.beat < 1.4 - 1e-9)
+            .copied()
+            .collect();
         msg_at(&mut g, play(1.0, 64, true), block, &s);
         let ours: Vec<Ctx> = g.ctx.iter().filter(|c| !c.player).copied().collect();
         let shift = |c: &Ctx| matches!(Vocab::DEFAULT.decode(c.token), Some(Event::Shift(_)));
-        let notes = |cs: &[Ctx]| cs.iter().filter(|c| !shift(c)).map(|c| (c.token, c.beat.to_bits())).collect::<Vec<_>>();
-        assert_eq!(notes(&ours), notes(&kept), "Cadenza's played notes stay, in order, around the player's");
+        let notes = |cs: &[Ctx]| {
+            cs.iter()
+                .filter(|c| !shift(c))
+                .map(|c| (c.token, c.beat.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            notes(&ours),
+            notes(&kept),
+            "Cadenza's played notes stay, in order, around the player's"
+        );
         let mut out = Vec::new();
         while g.step(block, &s, &mut |n| out.push(n)).unwrap() {}
         let new: Vec<&Generated> = out.iter().filter(|n| !n.is_plan_mark()).collect();
@@ -1881,7 +1925,12 @@ mod tests {
         let context = |played: f64, block_end: f64| {
             let mut g = gen(128);
             msg(&mut g, resync(0.0, true, 1), &S);
-            for t in [v.shift_base + 23, v.note_on_base + 72, v.shift_base + 11, v.note_off_base + 72] {
+            for t in [
+                v.shift_base + 23,
+                v.note_on_base + 72,
+                v.shift_base + 11,
+                v.note_off_base + 72,
+            ] {
                 g.push(t);
             }
             let clock = PlayClock {
@@ -1894,8 +1943,19 @@ mod tests {
         };
         let (on_time, _) = context(1.0, 1.01);
         let (early, sent) = context(0.94, 0.96);
-        assert_eq!(&on_time[..3], &[(v.shift_base + 23, false), (v.note_on_base + 72, false), (v.note_on_base + 60, true)]);
-        assert_eq!(early[..3], on_time[..3], "the early note is heard on the beat, after Cadenza's");
+        assert_eq!(
+            &on_time[..3],
+            &[
+                (v.shift_base + 23, false),
+                (v.note_on_base + 72, false),
+                (v.note_on_base + 60, true)
+            ]
+        );
+        assert_eq!(
+            early[..3],
+            on_time[..3],
+            "the early note is heard on the beat, after Cadenza's"
+        );
         assert!(
             sent.iter().any(|n| n.on && n.pitch == 72 && n.beat == 1.0 && n.plan == 1),
             "Cadenza's note, not yet played, goes to the audio side again under the new plan: {sent:?}"
@@ -1906,7 +1966,13 @@ mod tests {
     fn humanized_playing_is_heard_as_the_quantized_line() {
         // The same line quantized and legato, and humanized: onsets up to 30 ms off (0.06 beat at
         // 120 BPM), lengths 50-100%. The context hears the same notes at the same ticks.
-        let line = [(0.0, 1.0, 60u8), (1.0, 1.0, 62), (2.0, 0.5, 64), (2.5, 0.5, 65), (3.0, 2.0, 67)];
+        let line = [
+            (0.0, 1.0, 60u8),
+            (1.0, 1.0, 62),
+            (2.0, 0.5, 64),
+            (2.5, 0.5, 65),
+            (3.0, 2.0, 67),
+        ];
         let jitter: [f64; 5] = [0.05, -0.04, 0.03, -0.06, 0.02];
         let length: [f64; 5] = [0.5, 0.9, 0.6, 1.0, 0.7];
         let context = |human: bool| {
@@ -2426,14 +2492,18 @@ mod tests {
                 g.step(at(playhead), &S, &mut |n| out.push(n)).unwrap();
             }
         }
-        assert!(!out.iter().any(|n| n.pitch == 50 || n.pitch == 55), "{out:?}");
-        assert!(!g
-            .ctx
-            .iter()
-            .any(|c| c.token == v.note_off_base + 55
-                || c.token == v.note_off_base + 50 && !c.player));
+        assert!(
+            !out.iter().any(|n| n.pitch == 50 || n.pitch == 55),
+            "{out:?}"
+        );
+        assert!(!g.ctx.iter().any(
+            |c| c.token == v.note_off_base + 55 || c.token == v.note_off_base + 50 && !c.player
+        ));
         let m = g.take_mask_stats();
-        assert!(m.steps > 0 && m.mean() > 0.9, "the refused wish is counted: {m:?}");
+        assert!(
+            m.steps > 0 && m.mean() > 0.9,
+            "the refused wish is counted: {m:?}"
+        );
         assert!(m.over_fifth_player_key > 0, "{m:?}");
     }
 
@@ -2453,7 +2523,11 @@ mod tests {
             }
             fill(&mut g, beat, &S);
             let (toks, feats) = (&g.backend.since_reset, &g.backend.feats);
-            assert_eq!(feats[0].held | feats[0].player_held, 0, "the style token holds no keys");
+            assert_eq!(
+                feats[0].held | feats[0].player_held,
+                0,
+                "the style token holds no keys"
+            );
             assert_eq!(feats[0].role, Some(0), "the style token carries the role");
             let (mut held, mut theirs) = (0u128, 0u128);
             let mut tick = u64::from(feats[0].phase);
@@ -2473,7 +2547,10 @@ mod tests {
                 if let Some(Event::Shift(k)) = v.decode(*t) {
                     tick += u64::from(k);
                 }
-                assert_eq!(f.held, held, "Cadenza's keys counted from the cache's start");
+                assert_eq!(
+                    f.held, held,
+                    "Cadenza's keys counted from the cache's start"
+                );
                 assert_eq!(f.player_held, theirs, "the player's keys, apart");
                 assert_eq!(f.player, c.player);
                 assert_eq!(f.role, None);

@@ -122,13 +122,7 @@ impl Listener {
     /// A new onset is heard at `heard` (played at `played`, tempo in BPM): every waiting release is
     /// heard now, those within their legato wait on this onset, the others on their own grid point
     /// (not after it). Calls `out(pitch, heard beat)` for each.
-    pub fn at_onset(
-        &mut self,
-        played: f64,
-        heard: f64,
-        tempo: f64,
-        mut out: impl FnMut(u8, f64),
-    ) {
+    pub fn at_onset(&mut self, played: f64, heard: f64, tempo: f64, mut out: impl FnMut(u8, f64)) {
         let slack = TOLERANCE_SECONDS * tempo.max(1.0) / 60.0;
         for p in 0..128u8 {
             let Some(r) = self.releases[p as usize].take() else {
@@ -148,7 +142,8 @@ impl Listener {
     pub fn overdue(&mut self, now: f64, tempo: f64, mut out: impl FnMut(u8, f64)) {
         let slack = TOLERANCE_SECONDS * tempo.max(1.0) / 60.0;
         for p in 0..128u8 {
-            let Some(r) = self.releases[p as usize].filter(|r| now > r.at + r.legato + slack) else {
+            let Some(r) = self.releases[p as usize].filter(|r| now > r.at + r.legato + slack)
+            else {
                 continue;
             };
             self.releases[p as usize] = None;

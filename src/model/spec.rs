@@ -314,7 +314,8 @@ mod tests {
     }
 
     #[test]
-    fn format_4_needs_its_roles_and_the_feature_layout_this_build_writes_and_format_3_still_loads() {
+    fn format_4_needs_its_roles_and_the_feature_layout_this_build_writes_and_format_3_still_loads()
+    {
         let v = good();
         assert_eq!(v["format_version"], 4, "the shipped model is format 4");
         let spec = parse(&v).unwrap();
@@ -323,7 +324,13 @@ mod tests {
         w["feature_layout"]["player"] = serde_json::json!([280, 282]);
         let e = parse(&w).unwrap_err();
         assert!(
-            matches!(e, SpecError::Invalid { field: "feature_layout", .. }),
+            matches!(
+                e,
+                SpecError::Invalid {
+                    field: "feature_layout",
+                    ..
+                }
+            ),
             "{e}"
         );
         let mut w = v.clone();

@@ -261,7 +261,9 @@ fn musicianship(args: &[String]) -> Result<()> {
         }
     }
     run(Command::new("bash").arg("models/setup.sh"))?;
-    let dir = std::env::current_dir()?.join(target_dir()).join("musicianship");
+    let dir = std::env::current_dir()?
+        .join(target_dir())
+        .join("musicianship");
     std::fs::create_dir_all(&dir)?;
     let cases = dir.join("cases.json");
     let takes = dir.join("takes.json");
@@ -290,16 +292,23 @@ fn musicianship(args: &[String]) -> Result<()> {
         let dir = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
         let spec: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("model.json"))?)?;
-        let name = spec["name"].as_str().unwrap_or("the other model").to_string();
-        let other = target_dir().join("musicianship").join("takes-compared.json");
-        run(Command::new(target_dir().join("release/cadenza-musicianship"))
-            .arg("--plugin")
-            .arg(target_dir().join("bundled/Cadenza.clap"))
-            .arg("--cases")
-            .arg(&cases)
-            .arg("--out")
-            .arg(&other)
-            .env("CADENZA_MODEL", &dir))?;
+        let name = spec["name"]
+            .as_str()
+            .unwrap_or("the other model")
+            .to_string();
+        let other = target_dir()
+            .join("musicianship")
+            .join("takes-compared.json");
+        run(
+            Command::new(target_dir().join("release/cadenza-musicianship"))
+                .arg("--plugin")
+                .arg(target_dir().join("bundled/Cadenza.clap"))
+                .arg("--cases")
+                .arg(&cases)
+                .arg("--out")
+                .arg(&other)
+                .env("CADENZA_MODEL", &dir),
+        )?;
         compared = vec![
             "--compare".into(),
             other.display().to_string(),
