@@ -407,7 +407,7 @@ def piano_rolls(rows, title: str, path: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(rows), 1, figsize=(11, 1.25 * len(rows) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(11, 0.9 * len(rows) + 0.4), squeeze=False)
     for ax, (label, case, take) in zip(axes[:, 0], rows):
         beats = case["beats"]
         for b in range(0, int(beats) + 1, case["beats_per_bar"]):
@@ -423,7 +423,7 @@ def piano_rolls(rows, title: str, path: Path):
         ax.set_xlim(-4 * case["beats_per_bar"] if case.get("prompt") else 0, beats)
         ax.set_yticks([])
         ax.set_xticks([])
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
     fig.suptitle(title + "  (blue: the player; pale blue: the clip; orange: Cadenza)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -471,8 +471,8 @@ def mean_of(values) -> Optional[float]:
 def comparison(rows, other_rows, other_name: str) -> List[str]:
     """Per style and mode, this take set beside another (the same cases, another model)."""
     lines = ["", f"## Against {other_name}", "",
-             f"The same cases played by {other_name} through the same plugin: what knowing whose notes are whose",
-             "changes. Means over the style and mode's cases (refused: per step, over all its steps).", "",
+             f"The same cases played by {other_name}. Means over the style and mode's cases (refused: per step, over",
+             "all its steps; a build that does not log it shows 0).", "",
              "| style | mode | refused per step | steps over 20% (player's keys) | notes/bar | 16th/triplet | in scale | chord tones |",
              "|---|---|---|---|---|---|---|---|"]
     def agg(rs, style, mode):
@@ -498,7 +498,7 @@ def comparison(rows, other_rows, other_name: str) -> List[str]:
 
 
 def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pictures: Path, command: str,
-           other: Optional[Tuple[List[dict], str]] = None) -> str:
+           others: Sequence[Tuple[List[dict], str]] = ()) -> str:
     ins = {i.name: i for i in inputs()}
     rows = measured(cases_list, takes)
     offline = [r for r in rows if not r[0].get("realtime")]
@@ -583,8 +583,8 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
             lines.append(f"| {style} | {MODE_NAMES[mode]} | {steps:.0f} | {100 * mean:.1f}% | "
                          f"{sum(m['over_fifth'] for m in ms):.0f} | {sum(m['player_keys'] for m in ms):.0f} | "
                          f"{sum(m['leads'] for m in ms):.0f} |")
-    if other is not None:
-        lines += comparison(rows, measured(cases_list, other[0]), other[1])
+    for other_takes, other_name in others:
+        lines += comparison(rows, measured(cases_list, other_takes), other_name)
     # Real time.
     if realtime:
         lines += ["", "## On the grid in real time, at any block size", "",
@@ -627,8 +627,8 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
                 f"({pct(f.chord_tone_chance)}) | {pct(f.new_key)} | {num(100 * m['mean'] if m else None)}% |")
         lines.append("")
         for mode in MODES:
-            sel = [(c["input"], c, t) for c, t, _ in offline
-                   if c["style"] == style and c["mode"] == mode and c["feel"] == "quantized"]
+            sel = [(c["input"] + (" (humanized)" if c["feel"] == "humanized" else ""), c, t) for c, t, _ in offline
+                   if c["style"] == style and c["mode"] == mode]
             if sel:
                 pic = pictures / f"{style}-{mode}.png"
                 piano_rolls(sel, f"{style}, {MODE_NAMES[mode]}", pic)
@@ -654,8 +654,8 @@ def main(argv=None):
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--pictures", type=Path, required=True)
     p.add_argument("--command", default="cargo xtask musicianship")
-    p.add_argument("--compare", nargs=2, metavar=("TAKES", "NAME"),
-                   help="takes of the same cases by another model, and what to call it")
+    p.add_argument("--compare", nargs=2, metavar=("TAKES", "NAME"), action="append", default=[],
+                   help="takes of the same cases by another model or build, and what to call it (repeatable)")
     a = ap.parse_args(argv)
     if a.cmd == "cases":
         a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -666,9 +666,9 @@ def main(argv=None):
         print(f"[musicianship] wrote {a.out}")
     else:
         ref = json.loads(REFERENCE.read_text())
-        other = (json.loads(Path(a.compare[0]).read_text()), a.compare[1]) if a.compare else None
+        others = [(json.loads(Path(t).read_text()), name) for t, name in a.compare]
         report(json.loads(a.cases.read_text()), json.loads(a.takes.read_text()), ref, a.out, a.pictures, a.command,
-               other)
+               others)
         print(f"[musicianship] wrote {a.out} and the pictures in {a.pictures}")
 
 

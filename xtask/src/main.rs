@@ -309,11 +309,7 @@ fn musicianship(args: &[String]) -> Result<()> {
                 .arg(&other)
                 .env("CADENZA_MODEL", &dir),
         )?;
-        compared = vec![
-            "--compare".into(),
-            other.display().to_string(),
-            format!("{name} (one stream)"),
-        ];
+        compared = vec!["--compare".into(), other.display().to_string(), name];
     }
     let root = std::env::current_dir()?;
     let (out, pictures) = if quick {
