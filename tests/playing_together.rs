@@ -438,7 +438,7 @@ fn a_bounce_renders_the_same_notes_for_the_same_seed_and_playing_however_fast_th
         // model chooses after the lead (a mask), not at the lead itself.
         let first = ons.first().expect("a bounce plays notes");
         assert!(
-            first.rel < (SR * 60.0 / tempo) as u64 && first.rel % 500 == 0,
+            first.rel < (SR * 60.0 / tempo) as u64 && first.rel.is_multiple_of(500),
             "the first note at sample {}: late, or off the grid",
             first.rel
         );
@@ -758,7 +758,7 @@ fn with_a_player_in_real_time_every_note_lands_on_the_grid_even_in_blocks_longer
             "blocks of {max_block}: too few notes: {}",
             ons.len()
         );
-        let off: Vec<u64> = ons.iter().copied().filter(|s| s % 500 != 0).collect();
+        let off: Vec<u64> = ons.iter().copied().filter(|s| !s.is_multiple_of(500)).collect();
         assert!(
             off.is_empty(),
             "blocks of {max_block} (random: {random}): notes off the grid at samples {off:?}"
