@@ -183,20 +183,23 @@ def cases(quick: bool = False, styles: Sequence[str] = STYLES, seed: int = 1) ->
         for feel in ("quantized", "humanized"):
             notes = inp.notes if feel == "quantized" else humanized(inp.notes, inp.tempo, 1000 + n)
             for mode in (["duet"] if quick else list(MODES)):
-                player, prompt = notes, []
+                player, prompt, offset = notes, [], 0.0
                 params = {"mode": MODES[mode], "seed": seed, "voice": 0}
                 if mode == "call":
                     player = calls(inp, notes)
                     params.update(ansbar=2, gap=0.5, ansst=1)
                 elif mode == "continue":
-                    clip = 4 * inp.beats_per_bar
-                    prompt = [x for x in notes if x[0] < clip]
-                    player = [x for x in notes if x[0] >= clip]
+                    # The first four bars are the clip; the transport starts where it ends, and the
+                    # player plays the rest from there.
+                    offset = 4.0 * inp.beats_per_bar
+                    prompt = [x for x in notes if x[0] < offset]
+                    player = [(b - offset, l, k, v) for b, l, k, v in notes if b >= offset]
                 for style in styles:
                     out.append({
                         "id": f"{style}|{mode}|{inp.name}|{feel}", "style": style, "mode": mode,
                         "input": inp.name, "feel": feel, "tempo": inp.tempo, "beats_per_bar": inp.beats_per_bar,
-                        "beats": inp.beats, "player": [list(x) for x in player], "prompt": [list(x) for x in prompt],
+                        "beats": inp.beats - offset, "offset": offset,
+                        "player": [list(x) for x in player], "prompt": [list(x) for x in prompt],
                         "params": {**params, "style": STYLES.index(style)}, "block": 512, "realtime": False,
                     })
     realtime_inputs = [ins[0]] if quick else [ins[0], ins[5]]
@@ -294,6 +297,7 @@ def figures(case: dict, take: dict, inp: Input) -> Figures:
     """What Cadenza played in one case (`take["cadenza"]`), against what the player played."""
     cad = [tuple(x) for x in take["cadenza"] if 0 <= x[0] < case["beats"] - 1e-9]
     player = [tuple(x) for x in case["player"]]
+    offset = case.get("offset", 0.0)  # the roll's first beat in the input (after a clip)
     onsets = [b for b, _, _, _ in cad]
     counts = per_bar(onsets, case["beats_per_bar"])
     f = Figures(len(cad), sum(counts) / max(len(counts), 1), **grid_figures(onsets))
@@ -301,7 +305,7 @@ def figures(case: dict, take: dict, inp: Input) -> Figures:
         hits = []
         chance = []
         for b, _, k, _ in cad:
-            _, tonic, scale = key_at(inp.keys, b)
+            _, tonic, scale = key_at(inp.keys, b + offset)
             hits.append((int(k) - tonic) % 12 in SCALES[scale])
             chance.append(len(SCALES[scale]) / 12)
         f.in_scale = sum(hits) / len(hits)
@@ -317,8 +321,8 @@ def figures(case: dict, take: dict, inp: Input) -> Figures:
             f.chord_tone = sum(tones) / len(tones)
             f.chord_tone_chance = sum(odds) / len(odds)
         if inp.modulation_at is not None:
-            after = [((int(k) - key_at(inp.keys, b)[1]) % 12) in SCALES[key_at(inp.keys, b)[2]]
-                     for b, _, k, _ in cad if b >= inp.modulation_at + 2 * inp.beats_per_bar]
+            after = [((int(k) - key_at(inp.keys, b + offset)[1]) % 12) in SCALES[key_at(inp.keys, b + offset)[2]]
+                     for b, _, k, _ in cad if b + offset >= inp.modulation_at + 2 * inp.beats_per_bar]
             f.new_key = sum(after) / len(after) if after else None
     if case["mode"] == "call" and player:
         ends = sorted({round(b + l, 6) for b, l, _, _ in player})
@@ -415,12 +419,12 @@ def piano_rolls(rows, title: str, path: Path):
         for b, l, k, _ in case["player"]:
             ax.add_patch(plt.Rectangle((b, k - 0.4), l, 0.8, color="#3b6fb6", lw=0))
         for b, l, k, _ in case.get("prompt", []):
-            ax.add_patch(plt.Rectangle((b - 4 * case["beats_per_bar"], k - 0.4), l, 0.8, color="#9bb4d6", lw=0))
+            ax.add_patch(plt.Rectangle((b - case.get("offset", 0.0), k - 0.4), l, 0.8, color="#9bb4d6", lw=0))
         for b, l, k, _ in take["cadenza"]:
             ax.add_patch(plt.Rectangle((b, k - 0.4), l, 0.8, color="#e07b24", lw=0))
         keys = [x[2] for x in case["player"]] + [x[2] for x in take["cadenza"]] or [60]
         ax.set_ylim(min(keys) - 2, max(keys) + 2)
-        ax.set_xlim(-4 * case["beats_per_bar"] if case.get("prompt") else 0, beats)
+        ax.set_xlim(-case.get("offset", 0.0), beats)
         ax.set_yticks([])
         ax.set_xticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
