@@ -347,9 +347,23 @@ def figures(case: dict, take: dict, inp: Input) -> Figures:
 # The held-out corpus's figures
 
 
+def corpus_split(notes, bar: int, rng: random.Random):
+    """(Cadenza's notes, the player's) of a piece as the corpus has it, nothing made up: some of its
+    parts the player's and the rest Cadenza's; a single-line tune traded every two bars; one time in
+    five all Cadenza's."""
+    n_parts = 1 + max((n[3] for n in notes), default=0)
+    if rng.random() < 0.2:
+        return [n[:3] for n in notes], []
+    if n_parts >= 2:
+        player = set(rng.sample(range(n_parts), rng.randint(1, n_parts - 1)))
+        return [n[:3] for n in notes if n[3] not in player], [n[:3] for n in notes if n[3] in player]
+    span = 2 * max(1, bar)
+    return ([n[:3] for n in notes if (n[0] // span) % 2 == 1], [n[:3] for n in notes if (n[0] // span) % 2 == 0])
+
+
 def reference(styles: Sequence[str] = STYLES, splits: int = 4, max_pieces: int = 400) -> dict:
-    """The held-out corpus's figures per style, of Cadenza's side of the part splits training draws
-    (duet.split_parts, seeded), and of the whole texture."""
+    """The held-out corpus's figures per style, of Cadenza's side of the corpus's own part splits
+    (`corpus_split`, seeded)."""
     from . import data, duet
 
     out = {"made_by": "python -m cadenza_model.musicianship reference", "splits_per_piece": splits, "styles": {}}
@@ -359,7 +373,7 @@ def reference(styles: Sequence[str] = STYLES, splits: int = 4, max_pieces: int =
         for i, piece in enumerate(held):
             for s in range(splits):
                 rng = random.Random(7919 * i + s)
-                cad, ply = duet.split_parts(piece.notes, piece.bar, rng)
+                cad, ply = corpus_split(piece.notes, piece.bar, rng)
                 cad = duet.drop_doubled(cad, ply)
                 if not cad:
                     continue
@@ -555,7 +569,7 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
               "against the player is reported, not held to the targets.", ""]
     # The corpus.
     lines += ["## The held-out corpus, per style", "",
-              "Cadenza's side of the part splits the model trains on (held-out pieces, " +
+              "Cadenza's side of the corpus's own part splits (some parts the player's, the rest Cadenza's; a tune traded every two bars; one in five Cadenza alone; held-out pieces, " +
               f"{ref.get('splits_per_piece', '?')} seeded splits each): notes per bar while it plays, grid shares, MusPy's",
               "scale consistency, and chord tones where the player's side sounds a chord (three or more pitch",
               "classes; a part of a chord the player's voices leave out is not a miss then).", "",
