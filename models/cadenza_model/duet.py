@@ -30,6 +30,11 @@ A player who holds chords a bar at a time is in none of these: so any piece also
 bar, the major or minor triad that covers most of what sounds, held under the melody), the chords the
 player's.
 
+Cadenza must also begin after a silence in which nobody plays: at a transport start (the first
+moment it may play is a reaction lead in), and when a call and response answer is due. So some
+windows open with up to two bars of silence, and some traded phrases end a beat early, as a call
+does; a model that never saw it took a silence to mean waiting for the player, and rested on.
+
 In a duet the player always starts and Cadenza answers: so in some examples Cadenza joins in only
 after the player has begun (`example`). Without them, the only examples in which the player plays
 while Cadenza has not yet are the traded phrases, and a model trained so waits for the player's turn
@@ -65,6 +70,11 @@ DIATONIC = {
     "minor": [(0, MINOR), (7, MAJOR), (5, MINOR), (8, MAJOR), (3, MAJOR), (10, MAJOR), (7, MINOR)],
 }
 SCALE = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}
+# How often a window opens with a silence, and how long (beats); how often a traded phrase of the
+# player's leaves its last beat free.
+P_LEAD_SILENCE = 0.3
+LEAD_SILENCE_BEATS = (0.5, 8.0)
+P_SHORT_CALL = 0.5
 # How often Cadenza joins in after the player began, when both play; and how late (beats).
 P_JOIN = 0.35
 JOIN_BEATS = (0.5, 8.0)
@@ -93,12 +103,20 @@ def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: rando
         lead = [n[:3] for n in notes]
         follow = [(o + delay, d, p + octave) for o, d, p, _ in notes if 0 <= p + octave < PITCHES]
         return (follow, lead) if rng.random() < 0.5 else (lead, follow)
-    # Trading phrases: `bars` bars each, the player first or Cadenza first.
+    # Trading phrases: `bars` bars each, the player first or Cadenza first; the player's phrases may
+    # leave their last beat free, as a call does.
     span = max(1, bar) * rng.choice(TRADE_BARS)
     first = rng.randint(0, 1)
+    short = rng.random() < P_SHORT_CALL
     cad, ply = [], []
     for n in notes:
-        (ply if (n[0] // span + first) % 2 == 0 else cad).append(n[:3])
+        if (n[0] // span + first) % 2 == 1:
+            cad.append(n[:3])
+        elif not short:
+            ply.append(n[:3])
+        elif n[0] % span < span - 24:
+            end = (n[0] // span + 1) * span - 24
+            ply.append((n[0], min(n[1], end - n[0]), n[2]))
     return cad, ply
 
 
@@ -273,7 +291,12 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
     # may open with a rest as the plugin's window may.
     i = 0 if rng.random() < 0.1 else rng.randrange(len(onsets))
     start = onsets[i]
-    if i > 0 and rng.random() < 0.5:
+    silent_until = start
+    if rng.random() < P_LEAD_SILENCE:
+        # Nobody plays for a while, then the music from onsets[i] on.
+        lo, hi = LEAD_SILENCE_BEATS
+        start -= int(rng.uniform(lo, hi) * 24)
+    elif i > 0 and rng.random() < 0.5:
         start -= rng.randrange(0, onsets[i] - onsets[i - 1])
     # Enough notes for the window: a note is two tokens and some shifts.
     j = bisect.bisect_left(onsets, start)
@@ -284,6 +307,6 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
         lo, hi = JOIN_BEATS
         join = first + int(rng.uniform(lo, hi) * 24)
         cad = [n for n in cad if n[0] >= join]
-    window = lambda ns: [n for n in ns if start <= n[0] < end]  # noqa: E731
+    window = lambda ns: [n for n in ns if silent_until <= n[0] < end]  # noqa: E731
     toks, owners = duet_tokens(window(cad), window(ply), vocab, start)
     return toks[:n_tokens], owners[:n_tokens], start

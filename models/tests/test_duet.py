@@ -97,6 +97,11 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
         if ply and all(d == 48 for _, d, _ in ply) and {p for _, _, p in cad} == {72}:
             seen.add("melody over chords")  # the top part over its block chords
             continue
+        if len(cad) + len(ply) < len(four_parts):
+            # Traded phrases whose calls leave their last beat free: the sides still trade bars.
+            assert {o // 96 for o, _, _ in cad}.isdisjoint({o // 96 for o, _, _ in ply})
+            seen.add("trading")
+            continue
         assert len(cad) + len(ply) == len(four_parts)
         ply_parts = {(p - 60) // 4 for _, _, p in ply}
         cad_parts = {(p - 60) // 4 for _, _, p in cad}
