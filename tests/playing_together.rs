@@ -758,7 +758,11 @@ fn with_a_player_in_real_time_every_note_lands_on_the_grid_even_in_blocks_longer
             "blocks of {max_block}: too few notes: {}",
             ons.len()
         );
-        let off: Vec<u64> = ons.iter().copied().filter(|s| !s.is_multiple_of(500)).collect();
+        let off: Vec<u64> = ons
+            .iter()
+            .copied()
+            .filter(|s| !s.is_multiple_of(500))
+            .collect();
         assert!(
             off.is_empty(),
             "blocks of {max_block} (random: {random}): notes off the grid at samples {off:?}"

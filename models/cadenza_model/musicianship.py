@@ -172,6 +172,18 @@ def calls(inp: Input, notes: Sequence[Note]) -> List[Note]:
     return out
 
 
+# The host takes CLAP values: a discrete parameter's steps from its minimum, a continuous one's position
+# in its range, 0..1 (src/params.rs has the ranges).
+ANSWER_BARS_MIN = 1
+LISTEN_GAP_RANGE = (0.25, 8.0)
+
+
+def clap_values(answer_bars: int, listen_gap: float, answer_next_bar: bool) -> dict:
+    lo, hi = LISTEN_GAP_RANGE
+    return {"ansbar": answer_bars - ANSWER_BARS_MIN, "gap": (listen_gap - lo) / (hi - lo),
+            "ansst": int(answer_next_bar)}
+
+
 def cases(quick: bool = False, styles: Sequence[str] = STYLES, seed: int = 1) -> List[dict]:
     """Every input, quantized and humanized, in every mode and style (offline renders), then the
     real-time pass (Duet, chorale, at block sizes from 32 to 4096 frames). `quick`: a few, for tests."""
@@ -187,7 +199,7 @@ def cases(quick: bool = False, styles: Sequence[str] = STYLES, seed: int = 1) ->
                 params = {"mode": MODES[mode], "seed": seed, "voice": 0}
                 if mode == "call":
                     player = calls(inp, notes)
-                    params.update(ansbar=2, gap=0.5, ansst=1)
+                    params.update(clap_values(answer_bars=2, listen_gap=0.5, answer_next_bar=True))
                 elif mode == "continue":
                     # The first four bars are the clip; the transport starts where it ends, and the
                     # player plays the rest from there.

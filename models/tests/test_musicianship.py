@@ -68,6 +68,9 @@ def test_every_case_has_its_mode_and_the_call_and_response_player_leaves_room_to
     assert {c["style"] for c in cases} == set(m.STYLES)
     call = next(c for c in cases if c["mode"] == "call")
     assert all((b % 16) + l <= 7.0 + 1e-9 for b, l, _, _ in call["player"])
+    # The host takes CLAP values: 2 answer bars are 1 step from the minimum, a half-beat gap is near
+    # the bottom of its 0.25-8 beat range (as plain values the plugin heard 3 bars and 4.25 beats).
+    assert call["params"]["ansbar"] == 1 and abs(call["params"]["gap"] - 0.25 / 7.75) < 1e-9
     assert any(c["realtime"] and c["block"] == 4096 for c in cases)
 
 
