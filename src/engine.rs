@@ -473,7 +473,8 @@ fn refresh_prompt<B: Backend>(
     }
     let current = prompt::read(slot);
     if current != *prompt {
-        gen.set_prompt(&current.notes);
+        // The clip is what the musician played (captured, or a file they chose): theirs.
+        gen.set_prompt(&current.notes, true);
         tracing::info!(
             "Cadenza engine: prompt \"{}\" ({} notes)",
             current.name,

@@ -40,7 +40,8 @@ pub fn generate<B: Backend>(
     } else {
         Mode::Continue
     };
-    gen.set_prompt(&req.prompt);
+    // A sketch's prompt is continued as Cadenza's own line.
+    gen.set_prompt(&req.prompt, false);
     let mut events: Vec<Generated> = Vec::new();
     let mut sink = |g: Generated| events.push(g);
     let clock = |playhead: f64| PlayClock {

@@ -294,8 +294,10 @@ impl<B: Backend> Generator<B> {
     }
 
     /// Set the prompt clip (beats from its start). It primes the model at every transport start in
-    /// Continue mode.
-    pub fn set_prompt(&mut self, notes: &[BeatNote]) {
+    /// Continue mode: as the player's (`players`: the plugin's clip is the bars you captured, and
+    /// Cadenza plays on with you or after you), or as Cadenza's own line to continue (a sketch's
+    /// prompt on the command line).
+    pub fn set_prompt(&mut self, notes: &[BeatNote], players: bool) {
         let tpb = self.ticks_per_beat;
         let notes: Vec<Note> = notes
             .iter()
@@ -313,11 +315,11 @@ impl<B: Backend> Generator<B> {
             if let Some(Event::Shift(k)) = self.vocab.decode(t) {
                 beat += f64::from(k) / tpb;
             }
-            // The clip is Cadenza's to continue, as if it had played it.
+            let shift = matches!(self.vocab.decode(t), Some(Event::Shift(_)));
             self.prompt.push(Ctx {
                 token: t,
                 beat,
-                player: false,
+                player: players && !shift,
             });
         }
         let end = beat;
@@ -2496,7 +2498,7 @@ mod tests {
                 velocity: 90,
             },
         ];
-        g.set_prompt(&clip);
+        g.set_prompt(&clip, false);
         assert_eq!(g.prompt_len(), 6, "on, shift, off, on, shift, off");
         msg(&mut g, resync(8.0, true, 1), &c);
         fill(&mut g, 8.0, &c);
