@@ -43,6 +43,9 @@ struct Args {
     /// Only the cases whose id contains this.
     #[arg(long)]
     only: Option<String>,
+    /// How long to wait for the engine's mask line after each case (0 for a build that writes none).
+    #[arg(long, default_value_t = 2.0)]
+    mask_wait: f64,
 }
 
 /// One case, as the Python side writes it.
@@ -119,7 +122,7 @@ fn main() {
         bar.set_message(case.id.clone());
         let mut take = play(&a, case).unwrap_or_else(|e| die(format!("case {}: {e}", case.id)));
         // Each case's engine writes one mask line when it stops; the log may lag behind it.
-        take.mask = read_mask(&log, i + 1);
+        take.mask = read_mask(&log, i + 1, Duration::from_secs_f64(a.mask_wait));
         takes.push(take);
         bar.inc(1);
     }
@@ -235,8 +238,8 @@ fn beat_note(n: &[f64; 4]) -> BeatNote {
     }
 }
 
-/// The `n`th "Cadenza engine mask:" line of the log, waiting up to two seconds for it.
-fn read_mask(log: &PathBuf, n: usize) -> Option<Mask> {
+/// The `n`th "Cadenza engine mask:" line of the log, waiting up to `wait` for it.
+fn read_mask(log: &PathBuf, n: usize, wait: Duration) -> Option<Mask> {
     let started = Instant::now();
     let line = loop {
         let mut text = String::new();
@@ -250,7 +253,7 @@ fn read_mask(log: &PathBuf, n: usize) -> Option<Mask> {
             .map(str::to_string);
         match found {
             Some(l) => break l,
-            None if started.elapsed() > Duration::from_secs(2) => return None,
+            None if started.elapsed() >= wait => return None,
             None => std::thread::sleep(Duration::from_millis(20)),
         }
     };
