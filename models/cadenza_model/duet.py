@@ -19,7 +19,9 @@ What the model learns (`targets`): it predicts only Cadenza's tokens.
 - Other shifts: cross-entropy.
 
 Training examples come from the corpus's parts (`split_parts`): in a piece of several parts, some
-parts are the player's and the rest Cadenza's; single-line tunes trade phrases (a few bars each), or
+parts are the player's and the rest Cadenza's; single-line tunes trade phrases (a few bars each, the
+player first: a window that holds a phrase of Cadenza's holds the player's it answers; else, alone, it
+rested for a player's turn that never came), or
 play against themselves a bar or two later as a canon (at the unison or the octave below: the only
 second voice these styles have), or the player is silent; any piece may be all Cadenza's (playing
 alone). A Cadenza note that would start on a key the player holds is left out: those keys are never
@@ -30,21 +32,23 @@ A player who holds chords a bar at a time is in none of these: so any piece also
 bar, the major or minor triad that covers most of what sounds, held under the melody), the chords the
 player's.
 
-Cadenza must also begin after a silence in which nobody plays: at a transport start (the first
-moment it may play is a reaction lead in), and when a call and response answer is due. So some
-windows open with up to two bars of silence, and some traded phrases end a beat early, as a call
-does; a model that never saw it took a silence to mean waiting for the player, and rested on.
+Cadenza must also begin after a short silence in which nobody plays (a reaction lead, a call and
+response answer due after the call's last beat): so some windows open with up to a beat of silence,
+and some traded phrases end a beat early, as a call does; a model that never saw it took a silence to
+mean waiting for the player, and rested on. Longer silences (up to two bars, as tried first) taught
+the opposite: alone, it waited 3 to 16 beats before its first note, or all 8 bars.
 
-In a duet the player always starts and Cadenza answers: so in some examples Cadenza joins in only
-after the player has begun (`example`). Without them, the only examples in which the player plays
-while Cadenza has not yet are the traded phrases, and a model trained so waits for the player's turn
-to end, in a duet forever.
+Either may begin a duet: so in some examples Cadenza joins in only after the player has begun, and in
+as many the player joins in after Cadenza began (`example`). Without the first, the only examples in
+which the player plays while Cadenza has not yet are the traded phrases, and a model trained so waits
+for the player's turn to end, in a duet forever; with only the first, a model alone waits for a
+player who does not come.
 """
 from __future__ import annotations
 
 import bisect
 import random
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .vocab import PITCHES, Note, Vocab
 
@@ -72,10 +76,11 @@ DIATONIC = {
 SCALE = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}
 # How often a window opens with a silence, and how long (beats); how often a traded phrase of the
 # player's leaves its last beat free.
-P_LEAD_SILENCE = 0.3
-LEAD_SILENCE_BEATS = (0.5, 8.0)
+P_LEAD_SILENCE = 0.1
+LEAD_SILENCE_BEATS = (0.25, 1.0)
 P_SHORT_CALL = 0.5
-# How often Cadenza joins in after the player began, when both play; and how late (beats).
+# How often one joins in after the other began (Cadenza or the player, as often), when both play; and
+# how late (beats).
 P_JOIN = 0.35
 JOIN_BEATS = (0.5, 8.0)
 
@@ -83,18 +88,25 @@ JOIN_BEATS = (0.5, 8.0)
 def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Random,
                 p_alone: float = P_ALONE) -> Tuple[List[Note], List[Note]]:
     """(Cadenza's notes, the player's notes) of a piece's part-labelled notes (onset, dur, pitch, part)."""
+    cad, ply, _ = _split(notes, bar, rng, p_alone)
+    return cad, ply
+
+
+def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Random,
+           p_alone: float) -> Tuple[List[Note], List[Note], Optional[int]]:
+    """`split_parts`, and the length of a traded phrase in ticks where the sides trade (else None)."""
     n_parts = 1 + max((n[3] for n in notes), default=0)
     r = rng.random()
     if r < p_alone:
-        return [n[:3] for n in notes], []
+        return [n[:3] for n in notes], [], None
     if rng.random() < (P_CHORDS_MULTI if n_parts >= 2 else P_CHORDS_SINGLE):
-        return melody_over_chords(notes, bar)
+        return (*melody_over_chords(notes, bar), None)
     if n_parts >= 2 and r >= p_alone + P_TRADE_MULTI:
         k = rng.randint(1, n_parts - 1)
         player = set(rng.sample(range(n_parts), k))
         cad = [n[:3] for n in notes if n[3] not in player]
         ply = [n[:3] for n in notes if n[3] in player]
-        return cad, ply
+        return cad, ply, None
     if n_parts == 1 and rng.random() < P_CANON:
         # The tune against itself a bar or two later, at the unison or the octave below; either
         # side may lead.
@@ -102,22 +114,22 @@ def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: rando
         octave = rng.choice((0, -12))
         lead = [n[:3] for n in notes]
         follow = [(o + delay, d, p + octave) for o, d, p, _ in notes if 0 <= p + octave < PITCHES]
-        return (follow, lead) if rng.random() < 0.5 else (lead, follow)
-    # Trading phrases: `bars` bars each, the player first or Cadenza first; the player's phrases may
-    # leave their last beat free, as a call does.
+        return ((follow, lead) if rng.random() < 0.5 else (lead, follow)) + (None,)
+    # Trading phrases: `bars` bars each, the player first (a phrase of Cadenza's answers one of the
+    # player's; `example` keeps the player's before it in the window); the player's phrases may leave
+    # their last beat free, as a call does.
     span = max(1, bar) * rng.choice(TRADE_BARS)
-    first = rng.randint(0, 1)
     short = rng.random() < P_SHORT_CALL
     cad, ply = [], []
     for n in notes:
-        if (n[0] // span + first) % 2 == 1:
+        if (n[0] // span) % 2 == 1:
             cad.append(n[:3])
         elif not short:
             ply.append(n[:3])
         elif n[0] % span < span - 24:
             end = (n[0] // span + 1) * span - 24
             ply.append((n[0], min(n[1], end - n[0]), n[2]))
-    return cad, ply
+    return cad, ply, span
 
 
 def _mean(xs) -> float:
@@ -276,7 +288,7 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
     """One training example from a piece: (tokens, owners, start tick) of at most `n_tokens` tokens, a
     random crop of the two streams (notes begun before the crop are not in it, as `clean_crop` cuts
     windows), transposed by up to `transpose` semitones."""
-    cad, ply = split_parts(notes, bar, rng, p_alone)
+    cad, ply, trade_span = _split(notes, bar, rng, p_alone)
     k = rng.randint(-transpose, transpose)
     lo = min((n[2] for n in notes), default=60)
     hi = max((n[2] for n in notes), default=60)
@@ -291,6 +303,11 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
     # may open with a rest as the plugin's window may.
     i = 0 if rng.random() < 0.1 else rng.randrange(len(onsets))
     start = onsets[i]
+    if trade_span and (start // trade_span) % 2 == 1:
+        # A traded phrase of Cadenza's answers the player's before it: so the window holds that one.
+        # (A window that opened on Cadenza's phrase, nobody heard before it, taught it to rest for a
+        # player's turn when alone: it played 3 notes in 8 bars.)
+        start = (start // trade_span - 1) * trade_span
     silent_until = start
     if rng.random() < P_LEAD_SILENCE:
         # Nobody plays for a while, then the music from onsets[i] on.
@@ -302,11 +319,15 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
     j = bisect.bisect_left(onsets, start)
     end = onsets[min(len(onsets) - 1, j + n_tokens // 2)] + 1
     if joins:
-        # Cadenza joins in a while after the player's first note in the window.
-        first = min((n[0] for n in ply if n[0] >= start), default=start)
+        # One joins in a while after the other's first note in the window.
+        cadenza_late = rng.random() < 0.5
+        first = min((n[0] for n in (ply if cadenza_late else cad) if n[0] >= start), default=start)
         lo, hi = JOIN_BEATS
         join = first + int(rng.uniform(lo, hi) * 24)
-        cad = [n for n in cad if n[0] >= join]
+        if cadenza_late:
+            cad = [n for n in cad if n[0] >= join]
+        else:
+            ply = [n for n in ply if n[0] >= join]
     window = lambda ns: [n for n in ns if silent_until <= n[0] < end]  # noqa: E731
     toks, owners = duet_tokens(window(cad), window(ply), vocab, start)
     return toks[:n_tokens], owners[:n_tokens], start

@@ -134,17 +134,23 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
     assert kinds == {"trading", "canon", "tune over chords"}
 
 
-def test_in_some_duets_cadenza_joins_in_after_the_player_began():
+def test_in_some_duets_cadenza_joins_in_after_the_player_began_and_in_as_many_the_player_after_cadenza():
     piece = [(t, 24, 60 + 4 * part, part) for t in range(0, 96 * 16, 24) for part in range(4)]
-    late = 0
-    for seed in range(200):
+    cadenza_late = player_late = 0
+    for seed in range(400):
         toks, owners, start = duet.example(piece, 96, V, 255, random.Random(seed), transpose=0, p_alone=0.0)
         notes = [i for i, t in enumerate(toks) if V.note_on_base <= t < V.note_off_base]
         cad = [i for i in notes if owners[i] == duet.CADENZA]
         ply = [i for i in notes if owners[i] == duet.PLAYER]
-        if cad and ply and cad[0] > ply[0]:
-            late += 1
-    assert 0.15 < late / 200 < 0.6, late
+        # Later by a beat or more in time (events of one tick are ordered Cadenza's first).
+        shifts = [i for i, t in enumerate(toks) if t >= V.shift_base]
+        if cad and ply and any(cad[0] > i > ply[0] for i in shifts):
+            cadenza_late += 1
+        if cad and ply and any(ply[0] > i > cad[0] for i in shifts):
+            player_late += 1
+    assert 0.1 < cadenza_late / 400 < 0.4, cadenza_late
+    # Beyond the traded phrases that Cadenza begins (about one in eight).
+    assert 0.2 < player_late / 400 < 0.5, player_late
 
 
 def test_a_format_3_model_made_two_stream_plays_as_before_while_nobody_else_plays():
@@ -189,3 +195,15 @@ def test_block_chords_hold_the_triad_of_what_sounds_close_under_the_melody():
     assert sorted(p for o, _, p in chords if o == 0) == [48, 64, 67, 72]
     assert sorted(p for o, _, p in chords if o == 48) == [45, 60, 64, 69]
     assert all(d == 48 for _, d, _ in chords)
+
+
+def test_a_traded_phrase_of_cadenzas_answers_one_of_the_players_in_the_same_window(monkeypatch):
+    # Only trading: a window that opened on Cadenza's phrase, nobody heard before it, taught the model
+    # to rest for a player's turn when it is alone.
+    for name in ("P_CANON", "P_CHORDS_SINGLE", "P_JOIN", "P_LEAD_SILENCE"):
+        monkeypatch.setattr(duet, name, 0.0)
+    tune = [(t, 12, 60 + (t // 12) % 7, 0) for t in range(0, 96 * 32, 12)]
+    for seed in range(100):
+        toks, owners, start = duet.example(tune, 96, V, 255, random.Random(seed), transpose=0, p_alone=0.0)
+        first = next(i for i, t in enumerate(toks) if V.note_on_base <= t < V.note_off_base)
+        assert owners[first] == duet.PLAYER, (seed, start)
