@@ -11,7 +11,8 @@ every time, plus a real-time pass at host block sizes from 32 to 4096 frames).
 The inputs: chord progressions held a bar each in several keys and feels (pop, minor, ii-V-I, a
 blues, a modulation), melodies (straight and triplet), each also humanized (onsets within +-30 ms,
 note lengths of 50-100%, any velocities). Each plays in every mode (Duet, Call & Response, Continue
-Clip, Improvise) and every style.
+Clip, Improvise) and every style. And nobody playing, in Duet and Improvise, three seeds: the
+transport starts and Cadenza is alone (how soon it begins, and whether it sounds like its style).
 
 The figures, of Cadenza's part alone:
 - notes per bar, over the bars in which it plays;
@@ -25,7 +26,8 @@ The figures, of Cadenza's part alone:
 - after a modulation, the in-key share from two bars after it;
 - Call & Response: beats from the end of a call to the answer's first note, and notes still sounding
   when the next call starts;
-- the probability the engine's mask took from the model per step (its log line).
+- the probability the engine's mask took from the model per step (its log line);
+- the beat of its first note.
 
 Beside them, the held-out corpus's figures for the style, of Cadenza's side of the same part splits
 the model trained on (duet.py): notes per bar (10th-90th percentile), grid shares, MusPy's scale
@@ -66,7 +68,7 @@ Note = Tuple[float, float, int, float]
 @dataclass
 class Input:
     name: str
-    kind: str  # "progression" or "melody"
+    kind: str  # "progression", "melody" or "alone" (nobody playing)
     notes: List[Note]
     bars: int
     # (from beat, tonic pitch class, scale name)
@@ -146,7 +148,15 @@ def inputs() -> List[Input]:
         melody("melody in G", 67, MAJOR, g, [(0.0, PC["G"], "major")]),
         melody("melody in D minor", 62, MINOR, d, [(0.0, PC["D"], "minor")], tempo=96),
         melody("triplet melody in F", 65, MAJOR, f, [(0.0, PC["F"], "major")], tempo=90),
+        Input(ALONE, "alone", [], 8, [], 120.0),
     ]
+
+
+# Nobody playing: the transport starts and Cadenza is alone. Played in these modes with these seeds
+# (one take says little about how soon a model begins).
+ALONE = "nobody playing"
+ALONE_MODES = ("duet", "improvise")
+ALONE_SEEDS = (1, 2, 3)
 
 
 def humanized(notes: Sequence[Note], tempo: float, seed: int) -> List[Note]:
@@ -190,8 +200,20 @@ def cases(quick: bool = False, styles: Sequence[str] = STYLES, seed: int = 1) ->
     out = []
     ins = inputs()
     if quick:
-        ins = [i for i in ins if i.name in ("pop in C", "melody in G")]
+        ins = [i for i in ins if i.name in ("pop in C", "melody in G", ALONE)]
     for n, inp in enumerate(ins):
+        if inp.kind == "alone":
+            for mode in (["improvise"] if quick else ALONE_MODES):
+                for seed_ in ALONE_SEEDS:
+                    for style in styles:
+                        out.append({
+                            "id": f"{style}|{mode}|{inp.name}|seed {seed_}", "style": style, "mode": mode,
+                            "input": inp.name, "feel": "quantized", "tempo": inp.tempo,
+                            "beats_per_bar": inp.beats_per_bar, "beats": inp.beats, "offset": 0.0, "player": [],
+                            "prompt": [], "block": 512, "realtime": False, "seed": seed_,
+                            "params": {"mode": MODES[mode], "seed": seed_, "voice": 0, "style": STYLES.index(style)},
+                        })
+            continue
         for feel in ("quantized", "humanized"):
             notes = inp.notes if feel == "quantized" else humanized(inp.notes, inp.tempo, 1000 + n)
             for mode in (["duet"] if quick else list(MODES)):
@@ -269,6 +291,7 @@ class Figures:
     new_key: Optional[float] = None
     answer_delay: Optional[float] = None
     overlap: Optional[int] = None
+    first_note: Optional[float] = None  # the beat of Cadenza's first note
     extra: Dict[str, float] = field(default_factory=dict)
 
 
@@ -313,7 +336,10 @@ def figures(case: dict, take: dict, inp: Input) -> Figures:
     onsets = [b for b, _, _, _ in cad]
     counts = per_bar(onsets, case["beats_per_bar"])
     f = Figures(len(cad), sum(counts) / max(len(counts), 1), **grid_figures(onsets))
+    f.first_note = min(onsets) if onsets else None
     if cad:
+        f.scale_consistency = scale_consistency(cad)
+    if cad and inp.keys:
         hits = []
         chance = []
         for b, _, k, _ in cad:
@@ -322,7 +348,6 @@ def figures(case: dict, take: dict, inp: Input) -> Figures:
             chance.append(len(SCALES[scale]) / 12)
         f.in_scale = sum(hits) / len(hits)
         f.in_scale_chance = sum(chance) / len(chance)
-        f.scale_consistency = scale_consistency(cad)
         tones, odds = [], []
         for b, _, k, _ in cad:
             pcs = held_pcs(player, b)
@@ -467,6 +492,7 @@ TARGETS = {
     "chord_tone": 0.55,    # on the progressions
     "new_key": 0.85,       # from two bars after a modulation
     "humanized_drop": 0.05,
+    "first_note": 4.0,     # beats: nobody playing, Cadenza begins within the first bar
 }
 
 
@@ -615,6 +641,30 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
                          f"{sum(m['leads'] for m in ms):.0f} |")
     for other_takes, other_name in others:
         lines += comparison(rows, measured(cases_list, other_takes), other_name)
+    # Nobody playing.
+    alone = [(c, f) for c, _, f in offline if c["input"] == ALONE]
+    if alone:
+        lines += ["", "## Nobody playing", "",
+                  "The transport starts and nobody plays (120 BPM, 8 bars, seeds 1–3): the beat of Cadenza's first",
+                  f"note for each seed (target: within the first bar, ≤ {TARGETS['first_note']:.0f} beats; – for none), its",
+                  "notes per bar (the corpus's p10–p90), grid, and MusPy's scale consistency (the corpus's).", "",
+                  "| style | mode | first note (beats) | notes/bar (corpus) | 16th/triplet | scale consistency (corpus) |",
+                  "|---|---|---|---|---|---|"]
+        for style in STYLES:
+            r = ref["styles"].get(style, {})
+            npb = r.get("notes_per_bar", {})
+            for mode in MODES:
+                sel = sorted([(c.get("seed", 1), f) for c, f in alone if c["style"] == style and c["mode"] == mode],
+                             key=lambda x: x[0])
+                if not sel:
+                    continue
+                firsts = [f.first_note for _, f in sel]
+                ok = all(x is not None and x <= TARGETS["first_note"] for x in firsts)
+                lines.append(
+                    f"| {style} | {MODE_NAMES[mode]} | {', '.join(num(x, 2) for x in firsts)} {mark(ok)} | "
+                    f"{num(mean_of(f.notes_per_bar for _, f in sel if f.notes))} ({num(npb.get('p10'), 0)}–"
+                    f"{num(npb.get('p90'), 0)}) | {pct(mean_of(f.grid16_or_triplet for _, f in sel if f.notes))} | "
+                    f"{pct(mean_of(f.scale_consistency for _, f in sel))} ({pct(r.get('scale_consistency'))}) |")
     # Real time.
     if realtime:
         lines += ["", "## On the grid in real time, at any block size", "",
@@ -651,13 +701,14 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
                 continue
             m = t.get("mask") or {}
             lines.append(
-                f"| {MODE_NAMES[c['mode']]} | {c['input']} | {c['feel']} | {f.notes} | {num(f.notes_per_bar)} | "
+                f"| {MODE_NAMES[c['mode']]} | {c['input']} | {'seed ' + str(c['seed']) if 'seed' in c else c['feel']} | {f.notes} | {num(f.notes_per_bar)} | "
                 f"{pct(f.grid16_or_triplet)} | {pct(f.grid8)} | {f.longest_off_grid} | {pct(f.in_scale)} "
                 f"({pct(f.in_scale_chance)}) | {pct(f.scale_consistency)} | {pct(f.chord_tone)} "
                 f"({pct(f.chord_tone_chance)}) | {pct(f.new_key)} | {num(100 * m['mean'] if m else None)}% |")
         lines.append("")
         for mode in MODES:
-            sel = [(c["input"] + (" (humanized)" if c["feel"] == "humanized" else ""), c, t) for c, t, _ in offline
+            sel = [(c["input"] + (" (humanized)" if c["feel"] == "humanized" else "")
+                    + (f" (seed {c['seed']})" if "seed" in c else ""), c, t) for c, t, _ in offline
                    if c["style"] == style and c["mode"] == mode]
             if sel:
                 pic = pictures / f"{style}-{mode}.png"

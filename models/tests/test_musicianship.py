@@ -72,6 +72,9 @@ def test_every_case_has_its_mode_and_the_call_and_response_player_leaves_room_to
     # the bottom of its 0.25-8 beat range (as plain values the plugin heard 3 bars and 4.25 beats).
     assert call["params"]["ansbar"] == 1 and abs(call["params"]["gap"] - 0.25 / 7.75) < 1e-9
     assert any(c["realtime"] and c["block"] == 4096 for c in cases)
+    alone = [c for c in cases if c["input"] == m.ALONE]
+    assert {c["seed"] for c in alone} == set(m.ALONE_SEEDS) and all(not c["player"] for c in alone)
+    assert {c["params"]["seed"] for c in alone} == set(m.ALONE_SEEDS)
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +136,14 @@ def test_humanized_playing_gets_musically_the_same_answer(played):
         assert f.grid16_or_triplet >= q.grid16_or_triplet - 0.1, cid
         if f.in_scale is not None and q.in_scale is not None:
             assert f.in_scale >= q.in_scale - 0.2, f"{cid}: in scale {f.in_scale:.0%}, quantized {q.in_scale:.0%}"
+
+
+def test_with_nobody_playing_cadenza_begins_in_the_first_bar_and_keeps_playing(played):
+    alone = [(cid, c, f) for cid, (c, t, f) in played.items() if c["input"] == m.ALONE]
+    assert len(alone) == 6
+    for cid, c, f in alone:
+        # The transport starts, nobody plays: a partner that waits for someone who does not come is
+        # silent (a two-stream model that learned only duets the player began waited 3 to 32 beats).
+        assert f.first_note is not None and f.first_note <= m.TARGETS["first_note"], f"{cid}: first note {f.first_note}"
+        bars = {int(b // c["beats_per_bar"]) for b, _, _, _ in played[cid][1]["cadenza"] if b < c["beats"]}
+        assert len(bars) >= 6, f"{cid}: played in bars {sorted(bars)} of 8"
