@@ -277,7 +277,11 @@ def budget(path: Path) -> str:
     minutes = steps = tokens = 0.0
     runs = processes = 0
     seen = set()
+    start_dir = None
     while path is not None and path.exists() and path not in seen:
+        if path.is_dir():  # an exported model (--init-model-dir): its own training is not in the file
+            start_dir = path
+            break
         seen.add(path)
         info = torch.load(path, map_location="cpu").get("train_info", {})
         minutes += info.get("minutes", 0)
@@ -291,7 +295,8 @@ def budget(path: Path) -> str:
             path = HERE / path
     where = "one CPU core" if processes <= 1 else f"{processes} CPU cores ({processes} processes, one core each)"
     return (f"{minutes:.0f} min of training on {where}, {steps:.0f} steps, {tokens / 1e6:.1f} M tokens"
-            + (f" (over {runs} runs, each continuing the last)" if runs > 1 else ""))
+            + (f" (over {runs} runs, each continuing the last)" if runs > 1 else "")
+            + (f", starting from the exported model then in models/{start_dir.name}" if start_dir else ""))
 
 
 def whole_pieces(pieces: List[List[int]], slot: int, vocab: Vocab, seq: int, max_chunks: int) -> List[List[int]]:
