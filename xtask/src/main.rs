@@ -296,7 +296,9 @@ fn musicianship(args: &[String]) -> Result<()> {
             .as_str()
             .unwrap_or("the other model")
             .to_string();
-        let other = target_dir()
+        // Absolute: the report runs in models/.
+        let other = std::env::current_dir()?
+            .join(target_dir())
             .join("musicianship")
             .join("takes-compared.json");
         run(
