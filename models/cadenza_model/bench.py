@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .export import export_dir, load_onnx_model, quantize_int8
+from .features import Feats
 from .golden import DEFAULT_MODEL
 from .model import MusicTransformer, ring_inputs
 
@@ -54,6 +55,9 @@ def time_torch(model: MusicTransformer, ctx: int, runs: int) -> dict:
     pv = torch.randn_like(pk)
     tok = torch.tensor([[40]])
     feats = (torch.zeros(1, 1, 128), torch.zeros(1, 1, dtype=torch.long)) if cfg.features else None
+    if getattr(cfg, "two_streams", False):  # format 4: the player's keys, flag and role slots too
+        feats = Feats(feats[0], feats[1], torch.zeros(1, 1, 128), torch.zeros(1, 1),
+                      torch.zeros(1, 1, cfg.role_slots))
     times = []
     with torch.inference_mode():
         for i in range(runs + 10):
