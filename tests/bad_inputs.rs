@@ -54,9 +54,14 @@ fn a_valid_onnx_that_does_not_match_its_model_json_is_refused_naming_the_differe
     let err = load(model_dir("vocab", DEFAULT_MODEL_ONNX, &json)).unwrap_err();
     assert!(matches!(err, ModelError::Mismatch(_)), "{err:?}");
     assert!(err.to_string().contains("324 tokens"), "{err}");
-    // Another beat resolution than the graph's features input was made for.
-    let json = DEFAULT_MODEL_JSON.replace("\"ticks_per_beat\": 24", "\"ticks_per_beat\": 12");
-    assert_ne!(json, DEFAULT_MODEL_JSON, "the fixture edit did not apply");
+    // Another beat resolution than the graph's features input was made for, with the feature layout
+    // model.json then has to state (else the spec refuses it first: see spec.rs).
+    let mut spec: serde_json::Value = serde_json::from_str(DEFAULT_MODEL_JSON).unwrap();
+    spec["ticks_per_beat"] = 12.into();
+    spec["feature_layout"]["phase"] = serde_json::json!([256, 268]);
+    spec["feature_layout"]["player"] = serde_json::json!([268, 269]);
+    spec["feature_layout"]["role"] = serde_json::json!([269, 273]);
+    let json = spec.to_string();
     let err = load(model_dir("phase", DEFAULT_MODEL_ONNX, &json)).unwrap_err();
     assert!(matches!(err, ModelError::Mismatch(_)), "{err:?}");
     assert!(err.to_string().contains("ticks_per_beat 12"), "{err}");
