@@ -49,6 +49,8 @@ MODES = {"duet": 0, "call": 1, "improvise": 2, "continue": 3}
 MODE_NAMES = {"duet": "Duet", "call": "Call & Response", "continue": "Continue Clip", "improvise": "Improvise"}
 TPB = 24
 REFERENCE = Path(__file__).resolve().parent.parent / "musicianship_reference.json"
+# What the shipped model misses and why, written by hand after a run; the report sets it at the top.
+NOTES = Path(__file__).resolve().parent.parent / "musicianship_notes.md"
 
 SCALES = {
     "major": {0, 2, 4, 5, 7, 9, 11},
@@ -554,7 +556,8 @@ def comparison(rows, other_rows, other_name: str) -> List[str]:
 
 
 def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pictures: Path, command: str,
-           others: Sequence[Tuple[List[dict], str]] = ()) -> str:
+           others: Sequence[Tuple[List[dict], str]] = (), notes: str = "") -> str:
+    """`notes`: what the figures miss and why, as written by hand (NOTES), set under the introduction."""
     ins = {i.name: i for i in inputs()}
     rows = measured(cases_list, takes)
     offline = [r for r in rows if not r[0].get("realtime")]
@@ -564,6 +567,8 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
              "Made by `" + command + "` (every case played through the bundled CLAP in the project's host,",
              "offline renders at 512-frame blocks, seed 1; then a real-time pass). The figures are of",
              "Cadenza's part alone. See `models/cadenza_model/musicianship.py` for the definitions.", ""]
+    if notes:
+        lines += [notes.strip(), ""]
     # Targets per style and mode.
     lines += ["## Targets, per style and mode", "",
               "Notes per bar: the share of cases (inputs × feels) inside the corpus's 10th–90th percentile for the",
@@ -735,6 +740,8 @@ def main(argv=None):
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--pictures", type=Path, required=True)
     p.add_argument("--command", default="cargo xtask musicianship")
+    p.add_argument("--quick-notes-off", action="store_true",
+                   help="leave out models/musicianship_notes.md (for takes it was not written about)")
     p.add_argument("--compare", nargs=2, metavar=("TAKES", "NAME"), action="append", default=[],
                    help="takes of the same cases by another model or build, and what to call it (repeatable)")
     a = ap.parse_args(argv)
@@ -748,8 +755,9 @@ def main(argv=None):
     else:
         ref = json.loads(REFERENCE.read_text())
         others = [(json.loads(Path(t).read_text()), name) for t, name in a.compare]
+        notes = NOTES.read_text() if NOTES.exists() and not a.quick_notes_off else ""
         report(json.loads(a.cases.read_text()), json.loads(a.takes.read_text()), ref, a.out, a.pictures, a.command,
-               others)
+               others, notes)
         print(f"[musicianship] wrote {a.out} and the pictures in {a.pictures}")
 
 

@@ -339,6 +339,10 @@ fn musicianship(args: &[String]) -> Result<()> {
         command.as_ref(),
     ];
     report.extend(compared.iter().map(|s| s.as_ref() as &std::ffi::OsStr));
+    if quick {
+        // models/musicianship_notes.md is written about the full run's takes.
+        report.push("--quick-notes-off".as_ref());
+    }
     python(&report)
 }
 
