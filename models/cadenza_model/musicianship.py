@@ -203,18 +203,23 @@ def cases(quick: bool = False, styles: Sequence[str] = STYLES, seed: int = 1) ->
     ins = inputs()
     if quick:
         ins = [i for i in ins if i.name in ("pop in C", "melody in G", ALONE)]
+
+    def offline(style, mode, inp, label, params, player=(), prompt=(), offset=0.0, **extra):
+        return {
+            "id": f"{style}|{mode}|{inp.name}|{label}", "style": style, "mode": mode, "input": inp.name,
+            "feel": extra.pop("feel", label), "tempo": inp.tempo, "beats_per_bar": inp.beats_per_bar,
+            "beats": inp.beats - offset, "offset": offset, "player": [list(x) for x in player],
+            "prompt": [list(x) for x in prompt], "params": {**params, "style": STYLES.index(style)},
+            "block": 512, "realtime": False, **extra,
+        }
+
     for n, inp in enumerate(ins):
         if inp.kind == "alone":
             for mode in (["improvise"] if quick else ALONE_MODES):
                 for seed_ in ALONE_SEEDS:
-                    for style in styles:
-                        out.append({
-                            "id": f"{style}|{mode}|{inp.name}|seed {seed_}", "style": style, "mode": mode,
-                            "input": inp.name, "feel": "quantized", "tempo": inp.tempo,
-                            "beats_per_bar": inp.beats_per_bar, "beats": inp.beats, "offset": 0.0, "player": [],
-                            "prompt": [], "block": 512, "realtime": False, "seed": seed_,
-                            "params": {"mode": MODES[mode], "seed": seed_, "voice": 0, "style": STYLES.index(style)},
-                        })
+                    params = {"mode": MODES[mode], "seed": seed_, "voice": 0}
+                    out += [offline(style, mode, inp, f"seed {seed_}", params, feel="quantized", seed=seed_)
+                            for style in styles]
             continue
         for feel in ("quantized", "humanized"):
             notes = inp.notes if feel == "quantized" else humanized(inp.notes, inp.tempo, 1000 + n)
@@ -230,14 +235,7 @@ def cases(quick: bool = False, styles: Sequence[str] = STYLES, seed: int = 1) ->
                     offset = 4.0 * inp.beats_per_bar
                     prompt = [x for x in notes if x[0] < offset]
                     player = [(b - offset, l, k, v) for b, l, k, v in notes if b >= offset]
-                for style in styles:
-                    out.append({
-                        "id": f"{style}|{mode}|{inp.name}|{feel}", "style": style, "mode": mode,
-                        "input": inp.name, "feel": feel, "tempo": inp.tempo, "beats_per_bar": inp.beats_per_bar,
-                        "beats": inp.beats - offset, "offset": offset,
-                        "player": [list(x) for x in player], "prompt": [list(x) for x in prompt],
-                        "params": {**params, "style": STYLES.index(style)}, "block": 512, "realtime": False,
-                    })
+                out += [offline(style, mode, inp, feel, params, player, prompt, offset) for style in styles]
     realtime_inputs = [ins[0]] if quick else [ins[0], ins[5]]
     for inp in realtime_inputs:
         for block, random_blocks in ([(128, False), (2048, True)] if quick else
