@@ -312,14 +312,16 @@ impl<B: Backend> Generator<B> {
         let mut beat = 0.0;
         self.prompt.clear();
         for t in tokens {
+            // A shift is nobody's; the clip's notes are the player's when `players`.
+            let mut ours = !players;
             if let Some(Event::Shift(k)) = self.vocab.decode(t) {
                 beat += f64::from(k) / tpb;
+                ours = true;
             }
-            let shift = matches!(self.vocab.decode(t), Some(Event::Shift(_)));
             self.prompt.push(Ctx {
                 token: t,
                 beat,
-                player: players && !shift,
+                player: !ours,
             });
         }
         let end = beat;
