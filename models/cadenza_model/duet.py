@@ -137,7 +137,10 @@ def _mean(xs) -> float:
 
 
 # A piece's melody and block chords, by the identity of its note list (the same every time it is drawn).
-_OVER_CHORDS: Dict[Tuple[int, int], Tuple[List[Note], List[Note]]] = {}
+# Per piece: (its notes, bar) -> (the notes object, melody, chords). The notes object is kept so that
+# its id is not reused by another list while the entry lives (a key of id alone could then answer
+# for a different piece).
+_OVER_CHORDS: Dict[Tuple[int, int], Tuple[object, List[Note], List[Note]]] = {}
 
 
 def melody_over_chords(notes: Sequence[Tuple[int, int, int, int]], bar: int) -> Tuple[List[Note], List[Note]]:
@@ -148,8 +151,8 @@ def melody_over_chords(notes: Sequence[Tuple[int, int, int, int]], bar: int) -> 
         n_parts = 1 + max((n[3] for n in notes), default=0)
         top = max(range(n_parts), key=lambda k: _mean([n[2] for n in notes if n[3] == k]))
         melody = [n[:3] for n in notes if n[3] == top]
-        _OVER_CHORDS[key] = (melody, block_chords([n[:3] for n in notes], melody, max(1, bar // 2)))
-    melody, chords = _OVER_CHORDS[key]
+        _OVER_CHORDS[key] = (notes, melody, block_chords([n[:3] for n in notes], melody, max(1, bar // 2)))
+    _, melody, chords = _OVER_CHORDS[key]
     return list(melody), list(chords)
 
 
