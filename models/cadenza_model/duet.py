@@ -30,7 +30,10 @@ Cadenza's to strike.
 A player who holds chords a bar at a time is in none of these: so any piece also comes as its melody
 (the top part, or the tune) over block chords drawn from its own harmony (`block_chords`: per half
 bar, the major or minor triad that covers most of what sounds, held under the melody), the chords the
-player's.
+player's; or the other way round, Cadenza comping with those chords under the player's melody. Most
+examples have Cadenza play on through the player's notes: v6, trained with more trading, canons it
+followed and late joins, learned to wait for the player to stop, and beside a player who never did it
+hardly played.
 
 Cadenza must also begin after a short silence in which nobody plays (a reaction lead, a call and
 response answer due after the call's last beat): so some windows open with up to a beat of silence,
@@ -59,14 +62,20 @@ CROSS_ENTROPY, CENSORED, IGNORED = 0, 1, 2
 # How often an example is Cadenza alone, and how often a piece of several parts trades bars instead of
 # splitting its parts.
 P_ALONE = 0.2
-P_TRADE_MULTI = 0.15
+P_TRADE_MULTI = 0.05
 TRADE_BARS = (1, 2, 4)
-# Single-line tunes: how often they play as a canon (else they trade phrases).
-P_CANON = 0.5
+# Single-line tunes: how often they play as a canon (else they trade phrases), and how often Cadenza
+# leads it. (v6 learned to wait from the examples where Cadenza waits for the player, trading, a canon
+# it follows, a late join: beside a player who never stops it hardly played. Cadenza keeps playing
+# through the player's notes in most examples now.)
+P_CANON = 0.6
+P_CANON_CADENZA_LEADS = 0.65
 CANON_BARS = (1, 2)
-# How often the player holds block chords under the melody (multi-part pieces, single-line tunes).
-P_CHORDS_MULTI = 0.2
-P_CHORDS_SINGLE = 0.3
+# How often one side holds block chords under the other's melody (multi-part pieces, single-line
+# tunes), and how often the chords are Cadenza's (it comps under the player's melody).
+P_CHORDS_MULTI = 0.25
+P_CHORDS_SINGLE = 0.45
+P_CHORDS_UNDER = 0.4
 MAJOR, MINOR = (0, 4, 7), (0, 3, 7)
 # The diatonic triads of a major and a minor key, (degree in semitones, quality), the likeliest first.
 DIATONIC = {
@@ -79,9 +88,10 @@ SCALE = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}
 P_LEAD_SILENCE = 0.1
 LEAD_SILENCE_BEATS = (0.25, 1.0)
 P_SHORT_CALL = 0.5
-# How often one joins in after the other began (Cadenza or the player, as often), when both play; and
-# how late (beats).
+# How often one joins in after the other began, when both play, how often that one is Cadenza, and how
+# late (beats).
 P_JOIN = 0.35
+P_CADENZA_LATE = 0.25
 JOIN_BEATS = (0.5, 8.0)
 
 
@@ -100,7 +110,8 @@ def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Ran
     if r < p_alone:
         return [n[:3] for n in notes], [], None
     if rng.random() < (P_CHORDS_MULTI if n_parts >= 2 else P_CHORDS_SINGLE):
-        return (*melody_over_chords(notes, bar), None)
+        melody, chords = melody_over_chords(notes, bar)
+        return (chords, melody, None) if rng.random() < P_CHORDS_UNDER else (melody, chords, None)
     if n_parts >= 2 and r >= p_alone + P_TRADE_MULTI:
         k = rng.randint(1, n_parts - 1)
         player = set(rng.sample(range(n_parts), k))
@@ -114,7 +125,7 @@ def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Ran
         octave = rng.choice((0, -12))
         lead = [n[:3] for n in notes]
         follow = [(o + delay, d, p + octave) for o, d, p, _ in notes if 0 <= p + octave < PITCHES]
-        return ((follow, lead) if rng.random() < 0.5 else (lead, follow)) + (None,)
+        return ((lead, follow) if rng.random() < P_CANON_CADENZA_LEADS else (follow, lead)) + (None,)
     # Trading phrases: `bars` bars each, the player first (a phrase of Cadenza's answers one of the
     # player's; `example` keeps the player's before it in the window); the player's phrases may leave
     # their last beat free, as a call does.
@@ -323,7 +334,7 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
     end = onsets[min(len(onsets) - 1, j + n_tokens // 2)] + 1
     if joins:
         # One joins in a while after the other's first note in the window.
-        cadenza_late = rng.random() < 0.5
+        cadenza_late = rng.random() < P_CADENZA_LATE
         first = min((n[0] for n in (ply if cadenza_late else cad) if n[0] >= start), default=start)
         lo, hi = JOIN_BEATS
         join = first + int(rng.uniform(lo, hi) * 24)

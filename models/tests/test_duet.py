@@ -97,6 +97,9 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
         if ply and all(d == 48 for _, d, _ in ply) and {p for _, _, p in cad} == {72}:
             seen.add("melody over chords")  # the top part over its block chords
             continue
+        if cad and all(d == 48 for _, d, _ in cad) and {p for _, _, p in ply} == {72}:
+            seen.add("chords under the melody")  # Cadenza comps under the player's top part
+            continue
         if len(cad) + len(ply) < len(four_parts):
             # Traded phrases whose calls leave their last beat free: the sides still trade bars.
             assert {o // 96 for o, _, _ in cad}.isdisjoint({o // 96 for o, _, _ in ply})
@@ -113,7 +116,7 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
             assert all(o not in onsets for o, _, _ in cad)  # a bar is one side's
         else:
             seen.add("parts")
-    assert seen == {"alone", "trading", "parts", "melody over chords"}
+    assert seen == {"alone", "trading", "parts", "melody over chords", "chords under the melody"}
     tune = [(t, 12, 60 + (t // 12) % 7, 0) for t in range(0, 960, 12)]
     kinds = set()
     for seed in range(60):
@@ -121,6 +124,9 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
         assert cad and ply
         if all(d == 48 for _, d, _ in ply) and cad == [n[:3] for n in tune]:
             kinds.add("tune over chords")
+            continue
+        if all(d == 48 for _, d, _ in cad) and ply == [n[:3] for n in tune]:
+            kinds.add("chords under the tune")
             continue
         if {o // 96 for o, _, _ in cad}.isdisjoint({o // 96 for o, _, _ in ply}):
             kinds.add("trading")
@@ -131,10 +137,10 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
         assert delay in (96, 192) and octave in (0, -12)
         assert follow == [(o + delay, d, p + octave) for o, d, p in lead]
         kinds.add("canon")
-    assert kinds == {"trading", "canon", "tune over chords"}
+    assert kinds == {"trading", "canon", "tune over chords", "chords under the tune"}
 
 
-def test_in_some_duets_cadenza_joins_in_after_the_player_began_and_in_as_many_the_player_after_cadenza():
+def test_in_some_duets_cadenza_joins_in_after_the_player_began_and_more_often_the_player_after_cadenza():
     piece = [(t, 24, 60 + 4 * part, part) for t in range(0, 96 * 16, 24) for part in range(4)]
     cadenza_late = player_late = 0
     for seed in range(400):
@@ -148,9 +154,11 @@ def test_in_some_duets_cadenza_joins_in_after_the_player_began_and_in_as_many_th
             cadenza_late += 1
         if cad and ply and any(ply[0] > i > cad[0] for i in shifts):
             player_late += 1
-    assert 0.1 < cadenza_late / 400 < 0.4, cadenza_late
-    # Beyond the traded phrases that Cadenza begins (about one in eight).
+    # Cadenza waiting for the player is the rarer case (about one in seven here): a model that saw it as
+    # often as the other (v6) learned to wait beside a player who never stops.
+    assert 0.05 < cadenza_late / 400 < 0.25, cadenza_late
     assert 0.2 < player_late / 400 < 0.5, player_late
+    assert cadenza_late < player_late
 
 
 def test_a_format_3_model_made_two_stream_plays_as_before_while_nobody_else_plays():
