@@ -89,10 +89,13 @@ P_LEAD_SILENCE = 0.1
 LEAD_SILENCE_BEATS = (0.25, 1.0)
 P_SHORT_CALL = 0.5
 # How often one joins in after the other began, when both play, how often that one is Cadenza, and how
-# late (beats).
+# late (beats). Beside a player Cadenza always begins after the player's first note (it cannot know it
+# before it hears it): so it joins soon, as in the plugin, where a model that saw long waits (0.5-8
+# beats, as the player's) sat silent beside held chords.
 P_JOIN = 0.35
-P_CADENZA_LATE = 0.25
+P_CADENZA_LATE = 0.5
 JOIN_BEATS = (0.5, 8.0)
+CADENZA_JOIN_BEATS = (0.25, 2.0)
 
 
 def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Random,
@@ -336,7 +339,7 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
         # One joins in a while after the other's first note in the window.
         cadenza_late = rng.random() < P_CADENZA_LATE
         first = min((n[0] for n in (ply if cadenza_late else cad) if n[0] >= start), default=start)
-        lo, hi = JOIN_BEATS
+        lo, hi = CADENZA_JOIN_BEATS if cadenza_late else JOIN_BEATS
         join = first + int(rng.uniform(lo, hi) * 24)
         if cadenza_late:
             cad = [n for n in cad if n[0] >= join]

@@ -140,9 +140,10 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
     assert kinds == {"trading", "canon", "tune over chords", "chords under the tune"}
 
 
-def test_in_some_duets_cadenza_joins_in_after_the_player_began_and_more_often_the_player_after_cadenza():
+def test_in_some_duets_one_joins_in_after_the_other_began_and_cadenza_soon():
     piece = [(t, 24, 60 + 4 * part, part) for t in range(0, 96 * 16, 24) for part in range(4)]
     cadenza_late = player_late = 0
+    waits = []
     for seed in range(400):
         toks, owners, start = duet.example(piece, 96, V, 255, random.Random(seed), transpose=0, p_alone=0.0)
         notes = [i for i, t in enumerate(toks) if V.note_on_base <= t < V.note_off_base]
@@ -152,13 +153,15 @@ def test_in_some_duets_cadenza_joins_in_after_the_player_began_and_more_often_th
         shifts = [i for i, t in enumerate(toks) if t >= V.shift_base]
         if cad and ply and any(cad[0] > i > ply[0] for i in shifts):
             cadenza_late += 1
+            waits.append(sum(toks[i] - V.shift_base + 1 for i in shifts if ply[0] < i < cad[0]))
         if cad and ply and any(ply[0] > i > cad[0] for i in shifts):
             player_late += 1
-    # Cadenza waiting for the player is the rarer case (about one in seven here): a model that saw it as
-    # often as the other (v6) learned to wait beside a player who never stops.
-    assert 0.05 < cadenza_late / 400 < 0.25, cadenza_late
-    assert 0.2 < player_late / 400 < 0.5, player_late
-    assert cadenza_late < player_late
+    assert 0.1 < cadenza_late / 400 < 0.3, cadenza_late
+    assert 0.15 < player_late / 400 < 0.4, player_late
+    # Beside a player Cadenza always begins after the player's first note, so it learns to join soon:
+    # a model that saw it wait 0.5-8 beats, as the player does, sat silent beside held chords.
+    waits.sort()
+    assert waits[len(waits) // 2] <= 48, waits
 
 
 def test_a_format_3_model_made_two_stream_plays_as_before_while_nobody_else_plays():
