@@ -390,13 +390,14 @@ def main(argv=None):
 
     # Two streams: Cadenza's part predicted beside a player (held-out part splits, duet.py), by this
     # model and by a one-stream model that hears both parts as one.
-    two_rows = []
+    two_rows, before_two = [], False
     if getattr(tf.cfg, "two_streams", False):
         from .data import load_pieces
         from .export import load_onnx_model
         from .train import duet_examples, duet_heldout_nll
 
         before = load_onnx_model(a.before)[0] if a.before else None
+        before_two = before is not None and getattr(before.cfg, "two_streams", False)
         pieces = load_pieces(styles, ck["train_info"].get("max_files"), expand_repeats=expanded)
         for s in styles:
             slot = ck["styles"].index(s)
@@ -487,9 +488,11 @@ def main(argv=None):
                   "are split between a player and Cadenza as in training (cadenza_model/duet.py: some voices the "
                   "player's, traded phrases, canons; Cadenza never alone here), a fixed set of windows per style. "
                   "The two-stream model is told whose each token is; "
-                  + (f"the one-stream model ({a.before.name}) hears both parts as one, as it learned." if a.before
-                     else "no one-stream model was given to compare."), "",
-                  "| style | windows | two streams | one stream | gain |", "|---|---|---|---|---|"]
+                  + ((f"so is the model compared ({a.before.name}, two streams too: the model this one replaces)."
+                      if before_two else f"the one-stream model ({a.before.name}) hears both parts as one, as it learned.")
+                     if a.before else "no one-stream model was given to compare."), "",
+                  "| style | windows | this model | " + (a.before.name if a.before else "one stream") + " | gain |",
+                  "|---|---|---|---|---|"]
         for r in two_rows:
             one = r.get("one")
             lines.append(f"| {r['style']} | {r['examples']} | {r['two']:.3f} | "
