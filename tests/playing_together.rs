@@ -434,12 +434,12 @@ fn a_bounce_renders_the_same_notes_for_the_same_seed_and_playing_however_fast_th
         let mut run = Run::bounce(block, &[("seed", seed)]);
         let events = roll(&mut run, tempo, block, 10.0, &played);
         let ons = balanced(&events);
-        // Reacting to the first played note, Cadenza answers on its grid: where the model chooses
-        // after the lead (a mask), not at the lead itself. (Not within a beat, as v5 did:
-        // cadenza-base-v6 waits 3 and 8 beats here, the passivity MUSICIANSHIP.md shows.)
+        // Reacting to the first played note, Cadenza answers within a bar, on its grid: where the
+        // model chooses after the lead (a mask), not at the lead itself. (v5 answered within a beat;
+        // cadenza-base-v7 answers on beats 2 and 3 here, v6 on 3 and 8.)
         let first = ons.first().expect("a bounce plays notes");
         assert!(
-            first.rel < (10.0 * SR * 60.0 / tempo) as u64 && first.rel.is_multiple_of(500),
+            first.rel <= (4.0 * SR * 60.0 / tempo) as u64 && first.rel.is_multiple_of(500),
             "the first note at sample {}: late, or off the grid",
             first.rel
         );
@@ -563,7 +563,8 @@ fn with_prompt(saved: &[u8], prompt: Option<&cadenza::prompt::Prompt>) -> Vec<u8
 
 fn take(run: &mut Run, played: &[Played]) -> Vec<(u64, u8, bool)> {
     // Notes by tick (500 samples at 240 BPM): what is compared is what plays, on which tick. Sixteen
-    // beats: cadenza-base-v6 may take a few beats to begin alone (MUSICIANSHIP.md, "Nobody playing").
+    // beats: the two-stream models may take a while to begin alone at this tempo (cadenza-base-v7 in
+    // Improvise, seed 5: beat 15; at 120 BPM it begins within the first bar, MUSICIANSHIP.md).
     roll(run, 240.0, 256, 16.0, played)
         .iter()
         .map(|e| (e.rel / 500, e.key, e.on))
@@ -662,19 +663,13 @@ fn corrupt_empty_or_old_saved_states_are_refused_or_defaulted_and_the_plugin_pla
     let mut bytes = (broken.len() as u64).to_le_bytes().to_vec();
     bytes.extend_from_slice(broken);
     let _ = run.host.load_state(&bytes);
-    // Whatever was loaded or refused, the plugin passes the player's notes and plays. In Improvise,
-    // chorale, temperature 1: after these loads cadenza-base-v6 chose only rests for all 32 beats in
-    // Duet beside these two notes, and in Improvise at the settings the states left (18-19 steps, each
-    // the longest rest): a model that waits, noted in MUSICIANSHIP.md and BENCHMARKS.md.
-    run.host.set_param("mode", 0, 2.0);
-    run.host.set_param("style", 0, 0.0);
-    run.host.set_param("temperature", 0, 1.0);
+    // Whatever was loaded or refused, the plugin passes the player's notes and plays.
     let played: Vec<Played> = vec![(0.0, 0.5, 60), (1.0, 1.5, 64)];
     let spb = SR * 60.0 / 240.0;
     let mut passed = 0;
     let mut generated = 0;
     let mut beat = 0.0;
-    while beat < 32.0 {
+    while beat < 6.0 {
         for e in run.block(
             256,
             Transport::at(true, beat, 240.0),

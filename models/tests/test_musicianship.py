@@ -98,8 +98,8 @@ def played(tmp_path_factory):
 REF = json.loads(m.REFERENCE.read_text())
 
 
-# Margins on the quick cases (chorale and celtic, seed 1), set from cadenza-base-v6's takes with room for
-# a retrained model's chance; the benchmark's targets (MUSICIANSHIP.md) are stricter, and v6 misses some
+# Margins on the quick cases (chorale and celtic, seed 1), set from cadenza-base-v6's and v7's takes with
+# room for a retrained model's chance; the benchmark's targets (MUSICIANSHIP.md) are stricter, and v7 misses some
 # (see the note there). Pooled over a style's cases, since one 8-bar take of a few notes says little.
 
 
@@ -119,7 +119,7 @@ def test_beside_a_player_cadenza_plays_and_stays_on_the_grid(played):
         rows = duets(played, style)
         assert len(rows) == 4
         playing = [cid for cid, c, t, f in rows if f.notes > 0]
-        assert len(playing) >= 3, f"{style}: Cadenza played in {playing} only"
+        assert len(playing) == 4, f"{style}: Cadenza played in {playing} only"
     for cid, c, t, f in duets(played):
         if f.notes:
             assert f.grid16_or_triplet >= 0.85, f"{cid}: {f.grid16_or_triplet:.0%} on the sixteenth/triplet grid"
@@ -154,7 +154,10 @@ def test_the_mask_seldom_overrules_the_model_and_almost_never_over_the_players_k
         mask = t["mask"]
         assert mask is not None, f"{cid}: no mask line in the plugin's log"
         assert mask["mean"] < 0.08, f"{cid}: the mask took {mask['mean']:.1%} per step"
-        assert mask["player_keys"] <= 0.02 * mask["steps"] + 2, f"{cid}: {mask}"
+        # The issue's measure before two streams: 442 of 475 steps of one duet lost over a fifth to the
+        # player's keys. cadenza-base-v7 at most 10 of 266 (celtic beside held chords, which it now
+        # also comps: the chords the player holds are the tones it reaches for).
+        assert mask["player_keys"] <= 0.05 * mask["steps"] + 2, f"{cid}: {mask}"
 
 
 def test_humanized_playing_gets_musically_the_same_answer(played):
@@ -174,10 +177,9 @@ def test_with_nobody_playing_cadenza_begins_soon_and_keeps_playing(played):
     assert len(alone) == 6
     # The transport starts, nobody plays: a partner that waits for someone who does not come is silent
     # (a two-stream model that learned only duets the player began waited 3 to 32 beats). The target is
-    # the first bar; v6 begins there in five of these six takes (celtic seed 1: beat 15).
+    # the first bar: cadenza-base-v7 begins there in all six (v6 in five; celtic seed 1: beat 15).
     firsts = [f.first_note for _, _, f in alone]
-    assert all(x is not None and x <= 4 * m.TARGETS["first_note"] for x in firsts), firsts
-    assert sum(x <= m.TARGETS["first_note"] for x in firsts) >= 4, firsts
+    assert all(x is not None and x <= m.TARGETS["first_note"] for x in firsts), firsts
     for cid, c, f in alone:
         bars = {int(b // c["beats_per_bar"]) for b, _, _, _ in played[cid][1]["cadenza"] if b < c["beats"]}
         assert len(bars) >= 4, f"{cid}: played in bars {sorted(bars)} of 8"
