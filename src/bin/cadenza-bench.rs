@@ -316,7 +316,12 @@ fn main() {
     }
     let (m, p) = percentiles(times);
     println!("| rollback after a played note (cut 200 → 150 tokens, re-feed one) | {m:.0} µs | {p:.0} µs | 200 |");
-    let (lat, priority) = response_latency(&config);
+    let (answers, priority) = response_latency(&config);
+    let lat: Vec<f64> = answers.iter().map(|a| a.0).collect();
+    // The model chooses how long to rest before its answer, and each rest is a decode step: the
+    // answers whose first note comes within a beat of the played note show the engine's own cost.
+    let soon: Vec<f64> = answers.iter().filter(|a| a.1 < 1.0).map(|a| a.0).collect();
+    let delays: Vec<f64> = answers.iter().map(|a| a.1).collect();
     let n = lat.len();
     let (m, p) = percentiles(lat);
     let audio = match priority {
@@ -324,6 +329,13 @@ fn main() {
         Err(e) => format!("the audio side's thread at normal priority (real-time refused: {e}), so its wake-ups wait for the engine's time slice"),
     };
     println!("| response: played note in → first note of the new plan out (engine thread; {audio}) | {m:.2} ms | {p:.2} ms | {n} |");
+    if !soon.is_empty() {
+        let k = soon.len();
+        let (m, p) = percentiles(soon);
+        println!("| the same, answers whose first note is less than a beat after the played note | {m:.2} ms | {p:.2} ms | {k} |");
+        let (m, p) = percentiles(delays);
+        println!("| beats from the played note to the answer's first note (the model's own rest; 120 BPM) | {m:.2} | {p:.2} | {n} |");
+    }
     let (sched_only, blocks, sounding) = audio_block_cost();
     let n = blocks.len();
     let (m, p) = percentiles(sched_only);
@@ -506,7 +518,8 @@ const ANSWERS: usize = 200;
 
 /// Play notes into a real engine thread (the audio side simulated here, transport rolling at
 /// 120 BPM in real time) and time each one until the first note of the engine's new plan arrives.
-fn response_latency(config: &EngineConfig) -> (Vec<f64>, Result<(), String>) {
+/// (milliseconds from the played note to the answer's first note, beats between them) per answer.
+fn response_latency(config: &EngineConfig) -> (Vec<(f64, f64)>, Result<(), String>) {
     use cadenza::bridge::{Bridge, PlayClock, ToEngine};
     use cadenza::engine::{Engine, EngineState, EngineStatus, Knobs};
     use std::sync::Arc;
@@ -571,7 +584,7 @@ fn response_latency(config: &EngineConfig) -> (Vec<f64>, Result<(), String>) {
                 // The answer's first note, not the plan mark that withdraws the old plan at once.
                 if g.plan > plan && !g.is_plan_mark() {
                     plan = g.plan;
-                    latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+                    latencies.push((sent.elapsed().as_secs_f64() * 1e3, g.beat - beat));
                     break;
                 }
             } else if sent.elapsed() > Duration::from_secs(2) {
