@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from .export import export_dir, load_onnx_model, quantize_int8
-from .features import Feats
+from .features import features_of
 from .golden import DEFAULT_MODEL
 from .model import MusicTransformer, ring_inputs
+from .vocab import Vocab
 
 CONTEXTS = (64, 256, 512, 1024)
 LARGE = dict(d_model=512, n_layer=8, n_head=8, d_ff=2048, window=512, dropout=0.0)
@@ -54,10 +55,7 @@ def time_torch(model: MusicTransformer, ctx: int, runs: int) -> dict:
     pk = torch.randn(cfg.n_layer, 1, cfg.n_head, ctx - 1, cfg.head_dim, generator=g)
     pv = torch.randn_like(pk)
     tok = torch.tensor([[40]])
-    feats = (torch.zeros(1, 1, 128), torch.zeros(1, 1, dtype=torch.long)) if cfg.features else None
-    if getattr(cfg, "two_streams", False):  # format 4: the player's keys, flag and role slots too
-        feats = Feats(feats[0], feats[1], torch.zeros(1, 1, 128), torch.zeros(1, 1),
-                      torch.zeros(1, 1, cfg.role_slots))
+    feats = features_of(cfg, tok, Vocab())  # whatever inputs the model's format takes
     times = []
     with torch.inference_mode():
         for i in range(runs + 10):

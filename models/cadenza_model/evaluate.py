@@ -482,15 +482,18 @@ def main(argv=None):
               "plugin has while it plays (it keeps the newest half window when it restarts one). Each token "
               "is still scored once.", ""]
     lines += nll_table(plays_rows, has_lstm)
+    if not a.before:
+        compared = "no one-stream model was given to compare."
+    elif before_two:
+        compared = f"so is the model compared ({a.before.name}, two streams too: the model this one replaces)."
+    else:
+        compared = f"the one-stream model ({a.before.name}) hears both parts as one, as it learned."
     if two_rows:
         lines += ["", "## Beside a player: knowing whose notes are whose", "",
                   "NLL of Cadenza's tokens (note-ons, note-offs and its own rests) in held-out pieces whose parts "
                   "are split between a player and Cadenza as in training (cadenza_model/duet.py: some voices the "
                   "player's, traded phrases, canons; Cadenza never alone here), a fixed set of windows per style. "
-                  "The two-stream model is told whose each token is; "
-                  + ((f"so is the model compared ({a.before.name}, two streams too: the model this one replaces)."
-                      if before_two else f"the one-stream model ({a.before.name}) hears both parts as one, as it learned.")
-                     if a.before else "no one-stream model was given to compare."), "",
+                  "The two-stream model is told whose each token is; " + compared, "",
                   "| style | windows | this model | " + (a.before.name if a.before else "one stream") + " | gain |",
                   "|---|---|---|---|---|"]
         for r in two_rows:

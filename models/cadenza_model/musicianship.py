@@ -118,6 +118,13 @@ MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10)
 
 
+# Nobody playing: the transport starts and Cadenza is alone. Played in these modes with these seeds
+# (one take says little about how soon a model begins).
+ALONE = "nobody playing"
+ALONE_MODES = ("duet", "improvise")
+ALONE_SEEDS = (1, 2, 3)
+
+
 def inputs() -> List[Input]:
     """The fixed set of inputs, quantized."""
     g = [  # 16 bars of quarters and halves in G major
@@ -154,13 +161,6 @@ def inputs() -> List[Input]:
     ]
 
 
-# Nobody playing: the transport starts and Cadenza is alone. Played in these modes with these seeds
-# (one take says little about how soon a model begins).
-ALONE = "nobody playing"
-ALONE_MODES = ("duet", "improvise")
-ALONE_SEEDS = (1, 2, 3)
-
-
 def humanized(notes: Sequence[Note], tempo: float, seed: int) -> List[Note]:
     """As a person plays it: onsets within +-30 ms, lengths 50-100%, velocities anywhere 0.25-0.95."""
     rng = random.Random(seed)
@@ -194,6 +194,12 @@ def clap_values(answer_bars: int, listen_gap: float, answer_next_bar: bool) -> d
     lo, hi = LISTEN_GAP_RANGE
     return {"ansbar": answer_bars - ANSWER_BARS_MIN, "gap": (listen_gap - lo) / (hi - lo),
             "ansst": int(answer_next_bar)}
+
+
+def label(case: dict) -> str:
+    """What tells a case apart from the others of its style, mode and input: its feel or its seed (the
+    end of its id)."""
+    return case["id"].rsplit("|", 1)[1]
 
 
 def cases(quick: bool = False, styles: Sequence[str] = STYLES, seed: int = 1) -> List[dict]:
@@ -704,14 +710,13 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
                 continue
             m = t.get("mask") or {}
             lines.append(
-                f"| {MODE_NAMES[c['mode']]} | {c['input']} | {'seed ' + str(c['seed']) if 'seed' in c else c['feel']} | {f.notes} | {num(f.notes_per_bar)} | "
+                f"| {MODE_NAMES[c['mode']]} | {c['input']} | {label(c)} | {f.notes} | {num(f.notes_per_bar)} | "
                 f"{pct(f.grid16_or_triplet)} | {pct(f.grid8)} | {f.longest_off_grid} | {pct(f.in_scale)} "
                 f"({pct(f.in_scale_chance)}) | {pct(f.scale_consistency)} | {pct(f.chord_tone)} "
                 f"({pct(f.chord_tone_chance)}) | {pct(f.new_key)} | {num(100 * m['mean'] if m else None)}% |")
         lines.append("")
         for mode in MODES:
-            sel = [(c["input"] + (" (humanized)" if c["feel"] == "humanized" else "")
-                    + (f" (seed {c['seed']})" if "seed" in c else ""), c, t) for c, t, _ in offline
+            sel = [(c["input"] + ("" if label(c) == "quantized" else f" ({label(c)})"), c, t) for c, t, _ in offline
                    if c["style"] == style and c["mode"] == mode]
             if sel:
                 pic = pictures / f"{style}-{mode}.png"

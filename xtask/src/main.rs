@@ -296,11 +296,8 @@ fn musicianship(args: &[String]) -> Result<()> {
             .as_str()
             .unwrap_or("the other model")
             .to_string();
-        // Absolute: the report runs in models/.
-        let other = std::env::current_dir()?
-            .join(target_dir())
-            .join("musicianship")
-            .join("takes-compared.json");
+        // Beside the takes (an absolute path: the report runs in models/).
+        let other = takes.with_file_name("takes-compared.json");
         run(
             Command::new(target_dir().join("release/cadenza-musicianship"))
                 .arg("--plugin")
