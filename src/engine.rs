@@ -161,6 +161,7 @@ impl Engine {
         let stop = Arc::new(AtomicBool::new(false));
         status.set_state(EngineState::Loading);
         status.tokens.store(0, Ordering::Relaxed);
+        status.reactions.store(0, Ordering::Relaxed);
         status.last_step_micros.store(0, Ordering::Relaxed);
         let thread = {
             let stop = stop.clone();
@@ -361,6 +362,9 @@ fn run<B: Backend>(
                         steps.record(micros);
                         status.last_step_micros.store(micros, Ordering::Relaxed);
                         status.tokens.fetch_add(1, Ordering::Relaxed);
+                        status
+                            .reactions
+                            .fetch_add(gen.take_reactions(), Ordering::Release);
                     }
                     Ok(false) => {
                         // Nothing to plan: in real time, use the pause to build the next window's

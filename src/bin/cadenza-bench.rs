@@ -317,25 +317,32 @@ fn main() {
     let (m, p) = percentiles(times);
     println!("| rollback after a played note (cut 200 → 150 tokens, re-feed one) | {m:.0} µs | {p:.0} µs | 200 |");
     let (answers, priority) = response_latency(&config);
-    let lat: Vec<f64> = answers.iter().map(|a| a.0).collect();
-    // The model chooses how long to rest before its answer, and each rest is a decode step: the
-    // answers whose first note comes within a beat of the played note show the engine's own cost.
-    let soon: Vec<f64> = answers.iter().filter(|a| a.1 < 1.0).map(|a| a.0).collect();
-    let delays: Vec<f64> = answers.iter().map(|a| a.1).collect();
-    let n = lat.len();
-    let (m, p) = percentiles(lat);
     let audio = match priority {
         Ok(()) => "the audio side's thread at real-time priority, as a host runs it".to_string(),
         Err(e) => format!("the audio side's thread at normal priority (real-time refused: {e}), so its wake-ups wait for the engine's time slice"),
     };
-    println!("| response: played note in → first note of the new plan out (engine thread; {audio}) | {m:.2} ms | {p:.2} ms | {n} |");
+    let decided: Vec<f64> = answers.iter().filter_map(|a| a.decided).collect();
+    let n = decided.len();
+    let (m, p) = percentiles(decided);
+    println!("| response: played note in → Cadenza's decision on the first tick it may play on after the 30 ms lead: a note there, or its rest past it (engine thread; {audio}) | {m:.2} ms | {p:.2} ms | {n} of {ANSWERS} |");
+    let notes: Vec<(f64, f64)> = answers.iter().filter_map(|a| a.first_note).collect();
+    let n = notes.len();
+    let (m, p) = percentiles(notes.iter().map(|a| a.0).collect());
+    println!("| played note in → first note of the new plan out (after the model's rest: each rest is a decode step) | {m:.2} ms | {p:.2} ms | {n} of {ANSWERS} |");
+    // The answers whose first note comes within a beat show the engine's cost with short rests.
+    let soon: Vec<f64> = notes.iter().filter(|a| a.1 < 1.0).map(|a| a.0).collect();
     if !soon.is_empty() {
         let k = soon.len();
         let (m, p) = percentiles(soon);
         println!("| the same, answers whose first note is less than a beat after the played note | {m:.2} ms | {p:.2} ms | {k} |");
     }
-    let (m, p) = percentiles(delays);
+    let (m, p) = percentiles(notes.iter().map(|a| a.1).collect());
     println!("| beats from the played note to the answer's first note (the model's own rest; 120 BPM) | {m:.2} | {p:.2} | {n} |");
+    // How long before it sounds the first note reached the audio side (500 ms a beat).
+    let spare: Vec<f64> = notes.iter().map(|a| a.1 * 500.0 - a.0).collect();
+    let least = spare.iter().copied().fold(f64::INFINITY, f64::min);
+    let (m, _) = percentiles(spare);
+    println!("| the answer's first note reached the audio side this long before it sounds (median; least in the p99 column) | {m:.0} ms | {least:.1} ms (least) | {n} |");
     let (sched_only, blocks, sounding) = audio_block_cost();
     let n = blocks.len();
     let (m, p) = percentiles(sched_only);
@@ -516,12 +523,22 @@ fn rss_kib() -> i64 {
 /// Notes played in the response measurement (one every 0.2 s).
 const ANSWERS: usize = 200;
 
+/// How the engine answered one played note.
+struct Answer {
+    /// Milliseconds from the played note to the engine's decision at the first tick Cadenza may
+    /// play on (a note there, or its rest past it).
+    decided: Option<f64>,
+    /// Milliseconds from the played note to the first note of the new plan, and beats between them.
+    first_note: Option<(f64, f64)>,
+}
+
 /// Play notes into a real engine thread (the audio side simulated here, transport rolling at
-/// 120 BPM in real time) and time each one until the first note of the engine's new plan arrives.
-/// (milliseconds from the played note to the answer's first note, beats between them) per answer.
-fn response_latency(config: &EngineConfig) -> (Vec<(f64, f64)>, Result<(), String>) {
+/// 120 BPM in real time) and time each one until the engine's decision and until the first note
+/// of its new plan arrives.
+fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) {
     use cadenza::bridge::{Bridge, PlayClock, ToEngine};
     use cadenza::engine::{Engine, EngineState, EngineStatus, Knobs};
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -536,6 +553,10 @@ fn response_latency(config: &EngineConfig) -> (Vec<(f64, f64)>, Result<(), Strin
     );
     while status.state() == EngineState::Loading {
         std::thread::sleep(Duration::from_millis(5));
+    }
+    if status.state() != EngineState::Ready {
+        eprintln!("the engine did not start: {}", status.message());
+        std::process::exit(1);
     }
     // This thread plays the host's audio thread, which a host runs at real-time priority: it takes
     // the core from the engine the moment its sleep ends. (Set after the engine thread started, so
@@ -552,7 +573,7 @@ fn response_latency(config: &EngineConfig) -> (Vec<(f64, f64)>, Result<(), Strin
         jumped: false,
     });
     let mut plan = 0;
-    let mut latencies = Vec::new();
+    let mut answers = Vec::new();
     let pitches = [60u8, 62, 64, 65, 67, 69, 71, 72];
     for i in 0..ANSWERS {
         // Let the engine plan ahead for a while, as in a real session (0.2 s between notes).
@@ -566,6 +587,8 @@ fn response_latency(config: &EngineConfig) -> (Vec<(f64, f64)>, Result<(), Strin
         }
         let beat = beat_now();
         let pitch = pitches[i % pitches.len()];
+        let reacted = status.reactions.load(Ordering::Acquire);
+        let mut decided = None;
         let sent = Instant::now();
         audio.send(ToEngine::Played {
             beat,
@@ -579,27 +602,37 @@ fn response_latency(config: &EngineConfig) -> (Vec<(f64, f64)>, Result<(), Strin
             velocity: 0.0,
             on: false,
         });
-        loop {
-            if let Some(g) = audio.receive() {
-                // The answer's first note, not the plan mark that withdraws the old plan at once.
-                if g.plan > plan && !g.is_plan_mark() {
-                    plan = g.plan;
-                    latencies.push((sent.elapsed().as_secs_f64() * 1e3, g.beat - beat));
-                    break;
-                }
-            } else if sent.elapsed() > Duration::from_secs(2) {
-                break; // no answer within 2 s: not counted, and the count in the table shows it
-            } else {
-                // Poll as an audio thread would, between blocks: sleep, never spin. The bench is
-                // pinned to one core, and a spinning poll took the engine's CPU in 4 ms time
-                // slices (the answers came in steps of 4 ms, up to 184 ms).
-                std::thread::sleep(Duration::from_micros(100));
+        // Wait for both: the decision (the engine's status counts it) and the first note of the
+        // new plan (through the queue, as the audio side gets it).
+        let mut first_note = None;
+        while decided.is_none() || first_note.is_none() {
+            if decided.is_none() && status.reactions.load(Ordering::Acquire) > reacted {
+                decided = Some(sent.elapsed().as_secs_f64() * 1e3);
             }
+            while let Some(g) = audio.receive() {
+                // The answer's first note, not the plan mark that withdraws the old plan at once.
+                if first_note.is_none() && g.plan > plan && !g.is_plan_mark() {
+                    plan = g.plan;
+                    first_note = Some((sent.elapsed().as_secs_f64() * 1e3, g.beat - beat));
+                }
+            }
+            if sent.elapsed() > Duration::from_secs(2) {
+                break; // not within 2 s: not counted, and the counts in the table show it
+            }
+            // Poll as an audio thread would, between blocks: sleep, never spin. The bench is
+            // pinned to one core, and a spinning poll took the engine's CPU in 4 ms time slices
+            // (the answers came in steps of 4 ms, up to 184 ms).
+            audio.publish(PlayClock::at(beat_now(), 120.0));
+            std::thread::sleep(Duration::from_micros(100));
         }
+        answers.push(Answer {
+            decided,
+            first_note,
+        });
     }
     audio_priority(false).ok();
     engine.stop();
-    (latencies, priority)
+    (answers, priority)
 }
 
 /// Give this thread real-time (FIFO) priority, as a host gives its audio thread, or take it back.

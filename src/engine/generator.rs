@@ -197,6 +197,11 @@ pub struct Generator<B: Backend> {
     /// A played note awaits the new plan's first note: plan past the lookahead for it (up to
     /// `reaction_from + ANSWER_REACH_BEATS`).
     answer_due: bool,
+    /// A played note awaits Cadenza's decision at the first tick it may play on: a note there, or
+    /// its rest past it (the engine's response; what the model plays later is its own choice).
+    reacting: bool,
+    /// Played notes Cadenza has decided its response to, since the last report.
+    reactions: u64,
     /// The playhead as of the last step: how far the audio side has played on the current timeline.
     heard_until: f64,
     /// The audio side's bar grid and tempo as of the last step.
@@ -265,6 +270,8 @@ impl<B: Backend> Generator<B> {
             reaction_from: 0.0,
             reaction_seconds: REACTION_SECONDS,
             answer_due: false,
+            reacting: false,
+            reactions: 0,
             heard_until: 0.0,
             clock: PlayClock::at(0.0, 120.0),
             held: [false; 128],
@@ -404,6 +411,7 @@ impl<B: Backend> Generator<B> {
                 self.reaction_from = reaction_from;
                 self.reaction_seconds = RESYNC_SECONDS;
                 self.answer_due = false;
+                self.reacting = false;
             }
             ToEngine::Played {
                 beat,
@@ -457,6 +465,8 @@ impl<B: Backend> Generator<B> {
                 self.reaction_from = beat;
                 self.reaction_seconds = REACTION_SECONDS;
                 self.answer_due = true;
+                // A call is answered after its gap, not at once: its response is the withdrawal.
+                self.reacting = s.mode != Mode::CallResponse;
             }
         }
     }
@@ -686,6 +696,7 @@ impl<B: Backend> Generator<B> {
             u32::MAX
         };
         self.build_mask(s, floor_ticks, ceiling_ticks);
+        let floor_at = self.cursor + f64::from(floor_ticks) / self.ticks_per_beat;
         self.sampler
             .reseed(mix(u64::from(s.seed), self.base + self.ctx.len() as u64));
         let token = self
@@ -702,6 +713,13 @@ impl<B: Backend> Generator<B> {
             let v = self.velocity_at(self.cursor, s);
             out(self.note(p, on, v));
             self.answer_due &= !on;
+        }
+        // Decided at the floor: a note struck on or after its tick, or the plan's time past it.
+        let decided =
+            matches!(emit, Some((_, true))) || self.cursor > floor_at + 0.5 / self.ticks_per_beat;
+        if self.reacting && decided {
+            self.reacting = false;
+            self.reactions += 1;
         }
         Ok(true)
     }
@@ -1364,6 +1382,13 @@ impl<B: Backend> Generator<B> {
     }
 
     /// Beat at the end of the context.
+    /// Played notes Cadenza has decided its response to since the last call: a note on the first
+    /// tick it may play on after the reaction lead (or later, once the model's rest reached it), or
+    /// its rest past that tick. The engine's response time is the time to this decision.
+    pub fn take_reactions(&mut self) -> u64 {
+        std::mem::take(&mut self.reactions)
+    }
+
     pub fn cursor(&self) -> f64 {
         self.cursor
     }
@@ -1876,11 +1901,35 @@ mod tests {
         }
         let m = g.take_mask_stats();
         assert_eq!((m.steps, m.over_fifth_floor), (1, 1), "{m:?}");
+        // The response is decided once the rest passes the floor's tick (2 ticks), or a note is
+        // struck: here the next step's note.
+        let past = g.cursor() > 1.0 + 2.5 / 24.0;
+        let mut reactions = g.take_reactions();
+        assert_eq!(reactions, u64::from(past), "at {}", g.cursor());
         g.step(at(1.0), &S, &mut |n| out.push(n)).unwrap();
         assert!(
             out.iter().any(|n| n.on && n.pitch == 60 && n.beat >= 1.06),
             "{out:?}"
         );
+        reactions += g.take_reactions();
+        assert_eq!(reactions, 1, "decided once, by the rest or the note");
+        for _ in 0..8 {
+            g.step(at(1.0), &S, &mut |_| {}).unwrap();
+        }
+        assert_eq!(
+            g.take_reactions(),
+            0,
+            "what comes after is planning, not a response"
+        );
+        // A call is answered after its gap: its response is the withdrawal, not a decision.
+        let cr = Settings {
+            mode: Mode::CallResponse,
+            ..S
+        };
+        msg(&mut g, play(2.0, 62, true), &cr);
+        msg(&mut g, play(2.5, 62, false), &cr);
+        fill(&mut g, 8.0, &cr);
+        assert_eq!(g.take_reactions(), 0);
     }
 
     #[test]

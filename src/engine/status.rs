@@ -36,6 +36,10 @@ pub struct EngineStatus {
     pub last_step_micros: AtomicU64,
     /// Tokens generated since activation.
     pub tokens: AtomicU64,
+    /// Played notes the engine has decided its response to since activation: a note on the first
+    /// tick Cadenza may play on after the reaction lead, or its rest past that tick (the benchmark
+    /// times a played note to this).
+    pub reactions: AtomicU64,
     /// Time from activation to ready (library + model load + warm-up), in milliseconds.
     pub load_millis: AtomicU64,
     /// Inference errors recovered from (cache reset and continued).
