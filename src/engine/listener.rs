@@ -9,7 +9,9 @@
 //! - **Releases** wait to be heard. If the player's next note starts within the released note's
 //!   own length after the release (an articulation of 50% and up: a line played legato, as a score
 //!   writes it), the release is heard on that next onset. Otherwise it is heard on the grid point
-//!   nearest to it, once the next onset is overdue ([`Listener::overdue`]).
+//!   nearest to it, once the next onset is overdue ([`Listener::overdue`]), and at least a grid step
+//!   after its onset: a key tapped for 20 ms is a sixteenth in a score, not a note of 1/24 beat that
+//!   moves every note after it off the grid.
 //!
 //! Fixed arrays, no allocation; no threads, no model: tested alone.
 
@@ -79,13 +81,7 @@ impl Listener {
         let (ds, dt) = (dist(STRAIGHT_TICKS), dist(TRIPLET_TICKS));
         self.off_straight = 0.7 * self.off_straight + 0.3 * ds;
         self.off_triplet = 0.7 * self.off_triplet + 0.3 * dt;
-        let step = if self.triplet_feel() {
-            TRIPLET_TICKS
-        } else {
-            STRAIGHT_TICKS
-        } as f64
-            * tpb
-            / 24.0;
+        let step = self.step_ticks();
         let tolerance = (TOLERANCE_SECONDS * tempo.max(1.0) / 60.0 * tpb).min(step / 3.0);
         let on_grid = (x / step).round() * step;
         let mut ticks = if (x - on_grid).abs() <= tolerance {
@@ -131,7 +127,7 @@ impl Listener {
             let at = if played - r.at <= r.legato + slack {
                 heard
             } else {
-                self.on_grid(r.at).min(heard)
+                self.release_on_grid(&r).min(heard)
             };
             out(p, self.after_onset(at, r.heard_on));
         }
@@ -147,7 +143,7 @@ impl Listener {
                 continue;
             };
             self.releases[p as usize] = None;
-            out(p, self.after_onset(self.on_grid(r.at), r.heard_on));
+            out(p, self.after_onset(self.release_on_grid(&r), r.heard_on));
         }
     }
 
@@ -156,16 +152,22 @@ impl Listener {
         self.releases.iter().any(Option::is_some)
     }
 
-    /// The nearest point of the feel's grid.
-    fn on_grid(&self, beat: f64) -> f64 {
+    /// The feel's grid step, in ticks.
+    fn step_ticks(&self) -> f64 {
         let step = if self.triplet_feel() {
             TRIPLET_TICKS
         } else {
             STRAIGHT_TICKS
-        } as f64
-            * self.ticks_per_beat
-            / 24.0;
-        (beat * self.ticks_per_beat / step).round() * step / self.ticks_per_beat
+        };
+        step as f64 * self.ticks_per_beat / 24.0
+    }
+
+    /// A release not heard on a next onset: on the feel's grid point nearest to it, and at least a
+    /// grid step after the note's heard onset.
+    fn release_on_grid(&self, r: &Release) -> f64 {
+        let (tpb, step) = (self.ticks_per_beat, self.step_ticks());
+        let nearest = (r.at * tpb / step).round() * step;
+        nearest.max((r.heard_on * tpb).round() + step) / tpb
     }
 
     /// `at`, or a tick after the note's heard onset if that is later: no heard note lasts no time.
@@ -244,6 +246,24 @@ mod tests {
         let next = l.onset(64, 6.0, 120.0);
         l.at_onset(6.0, next, 120.0, |p, b| heard.push((p, b)));
         assert_eq!(heard[1], (62, 4.25));
+    }
+
+    #[test]
+    fn a_key_tapped_into_a_rest_is_heard_as_a_grid_step_long() {
+        let mut l = Listener::new(24);
+        // Tapped for 20 ms (0.04 beat at 120 BPM) a little before beat 7, then a rest.
+        let on = l.onset(67, 6.954, 120.0);
+        l.release(67, 7.0);
+        let mut heard = Vec::new();
+        l.overdue(9.0, 120.0, |p, b| heard.push((p, b)));
+        assert_eq!(on, 7.0);
+        assert_eq!(heard, [(67, 7.25)], "a sixteenth, not a tick");
+        // The same before a next onset that is not legato: a sixteenth too, never past that onset.
+        l.onset(69, 8.0, 120.0);
+        l.release(69, 8.02);
+        let next = l.onset(71, 8.5, 120.0);
+        l.at_onset(8.5, next, 120.0, |p, b| heard.push((p, b)));
+        assert_eq!(heard[1], (69, 8.25));
     }
 
     #[test]
