@@ -328,7 +328,7 @@ fn main() {
     let notes: Vec<(f64, f64)> = answers.iter().filter_map(|a| a.first_note).collect();
     let n = notes.len();
     let (m, p) = percentiles(notes.iter().map(|a| a.0).collect());
-    println!("| played note in → first note of the new plan out (after the model's rest: each rest is a decode step) | {m:.2} ms | {p:.2} ms | {n} of {ANSWERS} |");
+    println!("| played note in → first note of the plan that answers it out (after the model's rest: each rest is a decode step; the others were withdrawn unplayed by a later plan, as when the note's release was heard) | {m:.2} ms | {p:.2} ms | {n} of {ANSWERS} |");
     // The answers whose first note comes within a beat show the engine's cost with short rests.
     let soon: Vec<f64> = notes.iter().filter(|a| a.1 < 1.0).map(|a| a.0).collect();
     if !soon.is_empty() {
@@ -528,7 +528,8 @@ struct Answer {
     /// Milliseconds from the played note to the engine's decision at the first tick Cadenza may
     /// play on (a note there, or its rest past it).
     decided: Option<f64>,
-    /// Milliseconds from the played note to the first note of the new plan, and beats between them.
+    /// Milliseconds from the played note to the first note of the plan that answers it, and beats
+    /// between them; `None` when a later plan withdrew that one before its first note.
     first_note: Option<(f64, f64)>,
 }
 
@@ -605,14 +606,27 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
         // Wait for both: the decision (the engine's status counts it) and the first note of the
         // new plan (through the queue, as the audio side gets it).
         let mut first_note = None;
-        while decided.is_none() || first_note.is_none() {
+        // The plan that answers this note (its plan mark withdraws the old one at once); a later
+        // plan before its first note (the note's release heard, say) withdrew the answer unplayed.
+        let mut answer_plan = None;
+        let mut withdrawn = false;
+        while decided.is_none() || (first_note.is_none() && !withdrawn) {
             if decided.is_none() && status.reactions.load(Ordering::Acquire) > reacted {
                 decided = Some(sent.elapsed().as_secs_f64() * 1e3);
             }
             while let Some(g) = audio.receive() {
-                // The answer's first note, not the plan mark that withdraws the old plan at once.
-                if first_note.is_none() && g.plan > plan && !g.is_plan_mark() {
+                if g.is_plan_mark() && g.plan > plan {
+                    match answer_plan {
+                        None => answer_plan = Some(g.plan),
+                        Some(a) if first_note.is_none() && g.plan > a => withdrawn = true,
+                        Some(_) => {}
+                    }
                     plan = g.plan;
+                } else if first_note.is_none()
+                    && !withdrawn
+                    && !g.is_plan_mark()
+                    && Some(g.plan) == answer_plan
+                {
                     first_note = Some((sent.elapsed().as_secs_f64() * 1e3, g.beat - beat));
                 }
             }
