@@ -874,8 +874,9 @@ impl<B: Backend> Generator<B> {
         }
     }
 
-    /// Drop every context token that happens after `beat`, and the cache entries that saw them.
-    /// Returns whether any was dropped.
+    /// Withdraw Cadenza's plan after `beat`: drop its tokens that happen after it, and the cache
+    /// entries that saw them. The player's tokens stay (they are what was heard, not a plan: a
+    /// chord's notes heard on one beat must not cut each other out). Returns whether any was dropped.
     fn truncate_after(&mut self, beat: f64) -> bool {
         let keep = self
             .ctx
@@ -885,7 +886,15 @@ impl<B: Backend> Generator<B> {
         if keep == self.ctx.len() {
             return false;
         }
+        let mut tail = std::mem::take(&mut self.tail_buf);
+        tail.clear();
+        tail.extend(self.ctx[keep..].iter().filter(|c| c.player));
         self.cut_to(keep);
+        for c in &tail {
+            self.advance_to(c.beat, false);
+            self.push_owned(c.token, true);
+        }
+        self.tail_buf = tail;
         true
     }
 
@@ -2374,6 +2383,47 @@ mod tests {
         assert!((g.velocity_at(4.0, &s) - 0.65).abs() < 1e-6);
         assert!((g.velocity_at(5.0, &s) - 0.55).abs() < 1e-6);
         assert!((g.velocity_at(5.5, &s) - 0.45).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_chord_call_is_heard_whole_and_every_key_of_it_let_go() {
+        // Each note of a call withdraws the answer from its beat; the chord's other notes, heard on
+        // that beat, are the player's and stay (they once cut each other out of the context, so the
+        // model heard one note of every chord and no release of the others).
+        let v = Vocab::DEFAULT;
+        let s = Settings {
+            mode: Mode::CallResponse,
+            listen_gap_beats: 0.5,
+            answer_bars: 1,
+            ..S
+        };
+        let mut g = gen(256);
+        msg(&mut g, resync(0.0, true, 1), &s);
+        for (beat, p) in [(0.0, 60), (0.0, 64), (0.0, 67), (0.02, 72)] {
+            msg(&mut g, play(beat, p, true), &s);
+        }
+        for (beat, p) in [(1.9, 60), (1.95, 64), (2.0, 67), (2.0, 72)] {
+            msg(&mut g, play(beat, p, false), &s);
+        }
+        roll(&mut g, 2.0, 8.0, &s);
+        let theirs = heard(&g);
+        for p in [60u32, 64, 67, 72] {
+            assert!(
+                theirs.contains(&(0, v.note_on_base + p)),
+                "{p} not heard: {theirs:?}"
+            );
+            assert!(
+                theirs
+                    .iter()
+                    .any(|&(t, k)| k == v.note_off_base + p && t == 48),
+                "{p} not let go on beat 2: {theirs:?}"
+            );
+        }
+        assert_eq!(
+            g.open_notes().theirs,
+            0,
+            "a key the player let go of is open"
+        );
     }
 
     #[test]

@@ -133,8 +133,9 @@ impl Listener {
         }
     }
 
-    /// Releases whose legato wait ended before played beat `now`, heard on their grid point. Calls
-    /// `out(pitch, heard beat)` for each.
+    /// Releases whose legato wait ended before played beat `now`, heard on their grid point once
+    /// `now` has reached it (never ahead of the music heard so far). Calls `out(pitch, heard beat)`
+    /// for each.
     pub fn overdue(&mut self, now: f64, tempo: f64, mut out: impl FnMut(u8, f64)) {
         let slack = TOLERANCE_SECONDS * tempo.max(1.0) / 60.0;
         for p in 0..128u8 {
@@ -142,8 +143,12 @@ impl Listener {
             else {
                 continue;
             };
+            let at = self.after_onset(self.release_on_grid(&r), r.heard_on);
+            if at > now {
+                continue;
+            }
             self.releases[p as usize] = None;
-            out(p, self.after_onset(self.release_on_grid(&r), r.heard_on));
+            out(p, at);
         }
     }
 
@@ -255,7 +260,10 @@ mod tests {
         let on = l.onset(67, 6.954, 120.0);
         l.release(67, 7.0);
         let mut heard = Vec::new();
-        l.overdue(9.0, 120.0, |p, b| heard.push((p, b)));
+        // Its wait for a legato next note is over at 7.21, but a sixteenth after 7.0 is still to come.
+        l.overdue(7.22, 120.0, |p, b| heard.push((p, b)));
+        assert!(heard.is_empty(), "heard ahead of the music: {heard:?}");
+        l.overdue(7.25, 120.0, |p, b| heard.push((p, b)));
         assert_eq!(on, 7.0);
         assert_eq!(heard, [(67, 7.25)], "a sixteenth, not a tick");
         // The same before a next onset that is not legato: a sixteenth too, never past that onset.
