@@ -521,7 +521,7 @@ fn rss_kib() -> i64 {
 }
 
 /// Notes played in the response measurement (one every 0.2 s).
-const ANSWERS: usize = 200;
+const ANSWERS: usize = 600;
 
 /// How the engine answered one played note.
 struct Answer {
@@ -609,6 +609,9 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
         // The plan that answers this note (its plan mark withdraws the old one at once); a later
         // plan before its first note (the note's release heard, say) withdrew the answer unplayed.
         let mut answer_plan = None;
+        // The answer's own notes start at the reaction lead; the plan also sends again the notes
+        // before it that it kept (planned before the note, the audio side has them already).
+        let floor = beat + cadenza::engine::generator::REACTION_SECONDS * 2.0;
         let mut withdrawn = false;
         while decided.is_none() || (first_note.is_none() && !withdrawn) {
             if decided.is_none() && status.reactions.load(Ordering::Acquire) > reacted {
@@ -626,6 +629,7 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
                     && !withdrawn
                     && !g.is_plan_mark()
                     && Some(g.plan) == answer_plan
+                    && g.beat >= floor - 1e-9
                 {
                     first_note = Some((sent.elapsed().as_secs_f64() * 1e3, g.beat - beat));
                 }
