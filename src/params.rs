@@ -154,6 +154,15 @@ fn named(name: &str, default: usize, names: &'static [&'static str]) -> IntParam
     }))
 }
 
+/// The slot of a style shown as "(slot N: unused)" (what the style's text is when the model has no
+/// style there), so that the text a host shows reads back as the same value.
+fn unused_slot(text: &str) -> Option<i32> {
+    text.strip_prefix("(slot ")?
+        .strip_suffix(": unused)")?
+        .parse()
+        .ok()
+}
+
 /// A MIDI note parameter shown as a note name (C4 = 60).
 fn note(name: &str, default: i32) -> IntParam {
     IntParam::new(name, default, IntRange::Linear { min: 0, max: 127 })
@@ -210,11 +219,13 @@ impl CadenzaParams {
             }))
             .with_string_to_value(Arc::new(move |s| {
                 let names = names_parse.read().unwrap_or_else(|p| p.into_inner());
+                let s = s.trim();
                 names
                     .iter()
-                    .position(|n| n.eq_ignore_ascii_case(s.trim()))
+                    .position(|n| n.eq_ignore_ascii_case(s))
                     .map(|i| i as i32)
-                    .or_else(|| s.trim().parse().ok())
+                    .or_else(|| s.parse().ok())
+                    .or_else(|| unused_slot(s))
             })),
             temperature: FloatParam::new(
                 "Temperature",
@@ -363,5 +374,45 @@ impl CadenzaParams {
             seed: self.seed.value().max(0) as u32,
             reset_on_jump: self.reset_on_jump.value(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a host (and clap-validator's param-conversions) does: show a value as text, read the
+    /// text back, and show that again. Every parameter, at 101 points of its range, with and without
+    /// its unit.
+    #[test]
+    fn every_parameters_text_reads_back_as_the_value_it_shows() {
+        let params = CadenzaParams::default();
+        let map = params.param_map();
+        assert!(map.len() > 15, "{} parameters", map.len());
+        let mut failures = Vec::new();
+        for (id, ptr, _) in &map {
+            for k in 0..=100 {
+                let n = k as f32 / 100.0;
+                for unit in [true, false] {
+                    // SAFETY: the pointers come from `params`, which lives to the end of the test.
+                    let (text, back) = unsafe {
+                        let text = ptr.normalized_value_to_string(n, unit);
+                        let back = ptr
+                            .string_to_normalized_value(&text)
+                            .map(|b| ptr.normalized_value_to_string(b, unit));
+                        (text, back)
+                    };
+                    if back.as_deref() != Some(text.as_str()) {
+                        failures.push(format!("{id} at {n}: {text:?} reads back as {back:?}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failures: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(10)]
+        );
     }
 }
