@@ -457,7 +457,11 @@ fn send(side: &mut EngineSide, status: &EngineStatus, g: Generated) {
     status.planned.push(Mark {
         beat: g.beat,
         pitch: g.pitch,
-        velocity: (g.velocity.clamp(0.0, 1.0) * 127.0).round() as u8,
+        velocity: if g.on {
+            crate::midi_file::midi_velocity(f64::from(g.velocity))
+        } else {
+            0
+        },
         on: g.on,
         who: Who::Planned,
         tag: (g.epoch & 0xffff) << 16 | (g.plan & 0xffff),

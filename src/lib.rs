@@ -401,7 +401,7 @@ impl Plugin for Cadenza {
                         self.monitor.heard.push(Mark {
                             beat,
                             pitch,
-                            velocity: (velocity.clamp(0.0, 1.0) * 127.0).round().max(1.0) as u8,
+                            velocity: midi_file::midi_velocity(f64::from(velocity)),
                             on: true,
                             who: Who::Player,
                             tag: 0,
@@ -480,7 +480,7 @@ impl Plugin for Cadenza {
                     self.monitor.heard.push(Mark {
                         beat: clock.beat_at(timing),
                         pitch,
-                        velocity: (velocity.clamp(0.0, 1.0) * 127.0).round().max(1.0) as u8,
+                        velocity: midi_file::midi_velocity(f64::from(velocity)),
                         on: true,
                         who: Who::Cadenza,
                         tag: 0,

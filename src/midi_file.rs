@@ -11,6 +11,12 @@ pub const DRUM_CHANNEL: u8 = 9;
 /// Ticks per beat of the files Cadenza writes.
 pub const WRITE_TICKS_PER_BEAT: u16 = 480;
 
+/// A sounding note's MIDI velocity (1..=127; 0 would be a note-off) from Cadenza's 0..1, rounded to
+/// the nearest step. The one conversion: the engine, the audio side, files and tools all use it.
+pub fn midi_velocity(v: f64) -> u8 {
+    (v * 127.0).round().max(1.0).min(127.0) as u8
+}
+
 /// A note in beats.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BeatNote {
@@ -195,6 +201,17 @@ pub fn write_notes(tempo_bpm: f64, tracks: &[(&str, &[BeatNote], u8)]) -> Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sounding_velocity_is_one_to_127_whatever_comes_in() {
+        assert_eq!(midi_velocity(1.0), 127);
+        assert_eq!(midi_velocity(0.5), 64);
+        assert_eq!(midi_velocity(0.0), 1, "0 would be a note-off");
+        assert_eq!(midi_velocity(0.003), 1);
+        assert_eq!(midi_velocity(-1.0), 1);
+        assert_eq!(midi_velocity(3.0), 127);
+        assert_eq!(midi_velocity(f64::NAN), 1);
+    }
 
     #[test]
     fn written_files_read_back_in_beats() {

@@ -77,7 +77,7 @@ pub fn pair(events: &[Generated], end: f64, max_len: f64) -> Vec<BeatNote> {
                 beat: start,
                 length: stop - start,
                 pitch,
-                velocity: (vel * 127.0).round().clamp(1.0, 127.0) as u8,
+                velocity: crate::midi_file::midi_velocity(f64::from(vel)),
             });
         }
     };

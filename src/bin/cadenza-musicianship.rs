@@ -234,7 +234,7 @@ fn beat_note(n: &[f64; 4]) -> BeatNote {
         beat: n[0],
         length: n[1],
         pitch: n[2] as u8,
-        velocity: (n[3] * 127.0).round().clamp(1.0, 127.0) as u8,
+        velocity: cadenza::midi_file::midi_velocity(n[3]),
     }
 }
 

@@ -74,7 +74,7 @@ fn notes_of(logs: &[BlockLog], channel: u8, preroll: u64, samples_per_beat: f64)
                     beat: start,
                     length: (beat - start).max(1e-3),
                     pitch: e.key,
-                    velocity: (vel * 127.0).round().clamp(1.0, 127.0) as u8,
+                    velocity: cadenza::midi_file::midi_velocity(f64::from(vel)),
                 });
             }
             if e.on {

@@ -813,7 +813,7 @@ impl<B: Backend> Generator<B> {
                 beat,
                 length: -1.0,
                 pitch,
-                velocity: (velocity * 127.0).round().clamp(1.0, 127.0) as u8,
+                velocity: crate::midi_file::midi_velocity(f64::from(velocity)),
             });
         } else if let Some(n) = self
             .played
