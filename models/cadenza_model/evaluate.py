@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from .baselines import NGram
 from .features import FeatureState, ticks_before
 from .data import load_corpus
-from .train import (TOKEN_KINDS, build_model, eval_windows, features_for, heldout_nll, heldout_sums, mean_nll,
+from .training import (TOKEN_KINDS, build_model, eval_windows, features_for, heldout_nll, heldout_sums, mean_nll,
                     tokenize_pieces)
 from .vocab import PITCHES, Vocab, clean_crop_indices, notes_to_tokens, tokens_to_notes
 
@@ -394,7 +394,7 @@ def main(argv=None):
     if getattr(tf.cfg, "two_streams", False):
         from .data import load_pieces
         from .export import load_onnx_model
-        from .train import duet_examples, duet_heldout_nll
+        from .training import duet_examples, duet_heldout_nll
 
         before = load_onnx_model(a.before)[0] if a.before else None
         before_two = before is not None and getattr(before.cfg, "two_streams", False)

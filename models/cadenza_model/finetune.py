@@ -21,7 +21,7 @@ from typing import List, Tuple
 import torch
 
 from .export import export_dir, load_onnx_model, write_int8
-from .train import StyleDataset, heldout_nll, loss_on, tokenize_pieces
+from .training import StyleDataset, heldout_nll, loss_on, tokenize_pieces
 from .vocab import Note
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "default"

@@ -7,7 +7,7 @@ import torch
 from cadenza_model import duet
 from cadenza_model.features import two_stream_features
 from cadenza_model.model import ModelConfig, MusicTransformer, with_two_streams
-from cadenza_model.train import DuetBatch, duet_batch, duet_nll
+from cadenza_model.training import DuetBatch, duet_batch, duet_nll
 from cadenza_model.vocab import Vocab
 
 V = Vocab()

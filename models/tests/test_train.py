@@ -3,7 +3,7 @@ import random
 import torch
 
 from cadenza_model.model import ModelConfig, MusicTransformer
-from cadenza_model.train import TOKEN_KINDS, StyleDataset, heldout_nll, heldout_sums, loss_on, mean_nll
+from cadenza_model.training import TOKEN_KINDS, StyleDataset, heldout_nll, heldout_sums, loss_on, mean_nll
 from cadenza_model.vocab import Vocab, notes_to_tokens
 
 
@@ -59,7 +59,7 @@ def _elapsed_in_group(rank, port, lag, out_dir):
     import os
     import time
 
-    from cadenza_model.train import agreed_elapsed
+    from cadenza_model.training import agreed_elapsed
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
@@ -88,7 +88,7 @@ def test_processes_under_torchrun_agree_on_the_elapsed_time(tmp_path):
 
 
 def test_windows_as_the_plugin_plays_score_every_token_once_with_half_a_window_before_it():
-    from cadenza_model.train import eval_windows
+    from cadenza_model.training import eval_windows
 
     v = Vocab()
     # Note-ons and shifts only: clean_crop keeps every token, so positions are easy to follow.

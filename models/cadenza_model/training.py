@@ -1,0 +1,301 @@
+"""The training pieces the scripts share (train.py, finetune.py, evaluate.py): datasets of style
+crops and duet examples, the losses, the held-out evaluation and the model registry. No I/O but the
+loss-curve picture; the scripts import it, never each other.
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from . import duet
+from .baselines import LSTMConfig, LSTMModel
+from .features import features_of, ticks_before
+from .model import ModelConfig, MusicTransformer
+from .vocab import PITCHES, Vocab, clean_crop, clean_crop_indices, notes_to_tokens
+
+ARCHS = {"transformer": (ModelConfig, MusicTransformer), "lstm": (LSTMConfig, LSTMModel)}
+
+
+def build_model(arch: str, config: dict):
+    cfg_cls, model_cls = ARCHS[arch]
+    cfg = cfg_cls(**config)
+    return cfg, model_cls(cfg)
+
+
+class StyleDataset:
+    """Tokenized pieces by style slot; samples balanced across styles."""
+
+    def __init__(self, pieces_by_slot: Dict[int, List[List[int]]], vocab: Vocab, seq: int, transpose: int = 5):
+        self.vocab = vocab
+        self.seq = seq
+        self.transpose = transpose
+        self.by_slot = {s: [p for p in ps if len(p) > 4] for s, ps in pieces_by_slot.items()}
+        self.by_slot = {s: ps for s, ps in self.by_slot.items() if ps}
+        self.weights = {s: [len(p) for p in ps] for s, ps in self.by_slot.items()}
+        # Ticks before each token of each piece: the beat phase of a crop's start.
+        self.ticks = {s: [ticks_before(p, vocab) for p in ps] for s, ps in self.by_slot.items()}
+
+    def _shift(self, toks: Sequence[int], k: int) -> Optional[List[int]]:
+        v, out = self.vocab, []
+        for t in toks:
+            for base in (v.note_on_base, v.note_off_base):
+                if base <= t < base + PITCHES:
+                    p = t - base + k
+                    if not 0 <= p < PITCHES:
+                        return None
+                    t = base + p
+                    break
+            out.append(t)
+        return out
+
+    def sample(self, rng: random.Random) -> List[int]:
+        return self.sample_with_tick(rng)[0]
+
+    def sample_with_tick(self, rng: random.Random):
+        """([STYLE] + a transposed clean crop, padded to seq; ticks before the crop's first token)."""
+        slot = rng.choice(list(self.by_slot))
+        i = rng.choices(range(len(self.by_slot[slot])), weights=self.weights[slot])[0]
+        piece = self.by_slot[slot][i]
+        n = self.seq - 1
+        start = 0 if len(piece) <= n or rng.random() < 0.1 else rng.randrange(0, len(piece) - n)
+        crop = clean_crop(piece[start:start + n], self.vocab)
+        for _ in range(4):
+            shifted = self._shift(crop, rng.randint(-self.transpose, self.transpose))
+            if shifted is not None:
+                crop = shifted
+                break
+        ex = [self.vocab.style(slot)] + crop
+        return ex + [self.vocab.pad] * (self.seq - len(ex)), self.ticks[slot][i][start]
+
+    def batch(self, rng: random.Random, n: int) -> torch.Tensor:
+        return self.batch_with_ticks(rng, n)[0]
+
+    def batch_with_ticks(self, rng: random.Random, n: int):
+        """(tokens (n, seq), ticks before each crop (n,))."""
+        ex = [self.sample_with_tick(rng) for _ in range(n)]
+        return (torch.tensor([e[0] for e in ex], dtype=torch.long),
+                torch.tensor([e[1] for e in ex], dtype=torch.long))
+
+
+def tokenize_pieces(pieces, vocab: Vocab) -> List[List[int]]:
+    return [notes_to_tokens(p, vocab) for p in pieces]
+
+
+def features_for(model, tokens: torch.Tensor, vocab: Vocab, start_ticks=None, owners=None):
+    """The per-token inputs `model` takes with `tokens` (None for a tokens-only model). A format 4 model
+    takes `owners` (1 for the player's tokens; None: all Cadenza's, playing alone)."""
+    return features_of(getattr(model, "cfg", None), tokens, vocab, start_ticks, owners)
+
+
+class DuetBatch:
+    """Two-stream examples (duet.py): tokens, owners (n, seq), ticks before each crop (n,), and how
+    each position's prediction is scored: kinds, js (n, seq-1)."""
+
+    def __init__(self, tokens, owners, start_ticks, kinds, js):
+        self.tokens, self.owners, self.start_ticks, self.kinds, self.js = tokens, owners, start_ticks, kinds, js
+
+    def to(self, dev):
+        return DuetBatch(*(t.to(dev) for t in (self.tokens, self.owners, self.start_ticks, self.kinds, self.js)))
+
+
+class DuetDataset:
+    """[STYLE] + a crop of two streams from one piece's parts (duet.split_parts), styles sampled evenly,
+    pieces by their length."""
+
+    def __init__(self, pieces_by_slot: Dict[int, list], vocab: Vocab, seq: int, transpose: int = 5,
+                 p_alone: float = duet.P_ALONE):
+        self.vocab, self.seq, self.transpose, self.p_alone = vocab, seq, transpose, p_alone
+        self.by_slot = {s: [p for p in ps if len(p.notes) >= 8] for s, ps in pieces_by_slot.items()}
+        self.by_slot = {s: ps for s, ps in self.by_slot.items() if ps}
+        self.weights = {s: [len(p.notes) for p in ps] for s, ps in self.by_slot.items()}
+
+    def sample(self, rng: random.Random):
+        """(tokens, owners, start tick) of one example, padded to seq."""
+        slot = rng.choice(list(self.by_slot))
+        piece = rng.choices(self.by_slot[slot], weights=self.weights[slot])[0]
+        toks, owners, start = duet.example(piece.notes, piece.bar, self.vocab, self.seq - 1, rng,
+                                           self.transpose, self.p_alone)
+        pad = self.seq - 1 - len(toks)
+        return ([self.vocab.style(slot)] + toks + [self.vocab.pad] * pad,
+                [duet.CADENZA] + owners + [duet.CADENZA] * pad, start)
+
+    def batch(self, rng: random.Random, n: int) -> DuetBatch:
+        ex = [self.sample(rng) for _ in range(n)]
+        return duet_batch(ex, self.vocab)
+
+
+def duet_batch(examples, vocab: Vocab) -> DuetBatch:
+    """A batch of (tokens, owners, start tick) examples of equal length."""
+    kinds, js = zip(*(duet.targets(t, o, vocab) for t, o, _ in examples))
+    return DuetBatch(torch.tensor([e[0] for e in examples]), torch.tensor([e[1] for e in examples]),
+                     torch.tensor([e[2] for e in examples]), torch.tensor(kinds), torch.tensor(js))
+
+
+def duet_nll(model, b: DuetBatch, vocab: Vocab):
+    """Per-position NLL (n, seq-1) as duet.targets scores it (0 where ignored), and the kinds."""
+    core = model.module if hasattr(model, "module") else model
+    x = b.tokens[:, :-1]
+    logits = model(x, features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1]))
+    logz = torch.logsumexp(logits, -1)
+    ce = logz - logits.gather(-1, b.tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
+    shifts = logits[..., vocab.shift_base:vocab.shift_base + vocab.max_shift]
+    tail = torch.logcumsumexp(shifts.flip(-1), -1).flip(-1)  # tail[..., m]: shifts of more than m ticks
+    censored = logz - tail.gather(-1, b.js.unsqueeze(-1)).squeeze(-1)
+    nll = torch.where(b.kinds == duet.CROSS_ENTROPY, ce,
+                      torch.where(b.kinds == duet.CENSORED, censored, torch.zeros_like(ce)))
+    return nll, b.kinds
+
+
+def duet_loss(model, b: DuetBatch, vocab: Vocab) -> torch.Tensor:
+    nll, kinds = duet_nll(model, b, vocab)
+    return nll[kinds != duet.IGNORED].mean()
+
+
+def duet_examples(pieces, slot: int, vocab: Vocab, seq: int, n: int, seed: int = 0):
+    """`n` fixed held-out two-stream examples of a style (the same ones for every model), none of them
+    Cadenza alone: what the model is scored on while a player plays."""
+    rng = random.Random(seed)
+    out = []
+    usable = [p for p in pieces if len(p.notes) >= 8]
+    while usable and len(out) < n:
+        p = usable[len(out) % len(usable)]
+        toks, owners, start = duet.example(p.notes, p.bar, vocab, seq - 1, rng, transpose=0, p_alone=0.0)
+        if duet.PLAYER in owners and duet.CADENZA in owners:
+            pad = seq - 1 - len(toks)
+            out.append(([vocab.style(slot)] + toks + [vocab.pad] * pad, [0] + owners + [0] * pad, start))
+    return out
+
+
+@torch.no_grad()
+def duet_heldout_nll(model, examples, vocab: Vocab, batch: int = 16) -> float:
+    """Mean NLL of Cadenza's tokens (cross-entropy positions only) while the player plays."""
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(examples), batch):
+        nll, kinds = duet_nll(model, duet_batch(examples[i:i + batch], vocab), vocab)
+        keep = kinds == duet.CROSS_ENTROPY
+        total += float(nll[keep].double().sum())
+        count += int(keep.sum())
+    return total / max(count, 1)
+
+
+def loss_on(model, batch: torch.Tensor, pad: int, vocab: Optional[Vocab] = None, start_ticks=None) -> torch.Tensor:
+    x = batch[:, :-1]
+    core = model.module if hasattr(model, "module") else model
+    logits = model(x, features_for(core, x, vocab or Vocab(), start_ticks))
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), ignore_index=pad)
+
+
+TOKEN_KINDS = ("note-on", "note-off", "shift", "other")
+
+
+def token_kinds(tokens: torch.Tensor, vocab: Vocab) -> torch.Tensor:
+    """Each token's index in TOKEN_KINDS."""
+    kinds = torch.full_like(tokens, 3)
+    kinds[(tokens >= vocab.note_on_base) & (tokens < vocab.note_off_base)] = 0
+    kinds[(tokens >= vocab.note_off_base) & (tokens < vocab.shift_base)] = 1
+    kinds[tokens >= vocab.shift_base] = 2
+    return kinds
+
+
+def eval_windows(pieces: List[List[int]], slot: int, vocab: Vocab, seq: int, max_chunks: int = 200,
+                 stride: Optional[int] = None):
+    """The held-out windows every model is scored on: ([STYLE] + clean crop, ticks before the crop,
+    which of the crop's tokens are scored).
+
+    Without `stride`: non-overlapping windows of seq-1 piece tokens, every token scored once, each
+    window's first tokens with little context. With `stride`: a window starts every `stride` tokens
+    and scores only its last `stride` tokens (the first window scores all of its own), so each token is
+    still scored once but, past a piece's opening, with seq-1-stride to seq-2 tokens before it. At
+    stride = seq-1 - seq//2 that is the plugin's context as it plays: it keeps the newest half window
+    when it restarts one and fills it up to the full window again (generate() in evaluate.py does the
+    same).
+    """
+    n = seq - 1
+    step = stride or n
+    chunks = 0
+    for p in pieces:
+        ticks = ticks_before(p, vocab)
+        s = 0
+        while s == 0 or s - step + n < len(p):
+            first = s + n - step if s > 0 else s  # the first piece position this window scores
+            raw = p[s:s + n]
+            keep = clean_crop_indices(raw, vocab)
+            scored = [s + i >= first for i in keep]
+            if keep and any(scored):
+                yield [vocab.style(slot)] + [raw[i] for i in keep], ticks[s], scored
+                chunks += 1
+                if chunks >= max_chunks:
+                    return
+            s += step
+
+
+@torch.no_grad()
+def heldout_sums(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: int,
+                 max_chunks: int = 200, stride: Optional[int] = None) -> Dict[str, Tuple[float, int]]:
+    """Summed NLL (nats) and count of predicted event tokens per kind of token (TOKEN_KINDS), over
+    eval_windows: where a model's loss lies, not only how much."""
+    model.eval()
+    total = torch.zeros(len(TOKEN_KINDS), dtype=torch.float64)
+    count = torch.zeros(len(TOKEN_KINDS), dtype=torch.long)
+    dev = next(model.parameters()).device
+    for chunk, tick, scored in eval_windows(pieces, slot, vocab, seq, max_chunks, stride):
+        x = torch.tensor([chunk], device=dev)
+        feats = features_for(model, x[:, :-1], vocab, torch.tensor([tick], device=dev))
+        logits = model(x[:, :-1], feats)
+        keep = torch.tensor(scored)
+        nll = F.cross_entropy(logits[0], x[0, 1:], reduction="none").double().cpu()[keep]
+        kinds = token_kinds(x[0, 1:], vocab).cpu()[keep]
+        total.index_add_(0, kinds, nll)
+        count += torch.bincount(kinds, minlength=len(TOKEN_KINDS))
+    return {k: (float(total[i]), int(count[i])) for i, k in enumerate(TOKEN_KINDS)}
+
+
+def heldout_nll(model, pieces: List[List[int]], slot: int, vocab: Vocab, seq: int, max_chunks: int = 200,
+                stride: Optional[int] = None) -> float:
+    """Mean NLL (nats) per predicted event token over eval_windows."""
+    return mean_nll(heldout_sums(model, pieces, slot, vocab, seq, max_chunks, stride))
+
+
+def mean_nll(sums: Dict[str, Tuple[float, int]], kinds: Sequence[str] = TOKEN_KINDS) -> float:
+    """Mean NLL per token over `kinds` of a heldout_sums result."""
+    total = sum(sums[k][0] for k in kinds)
+    return total / max(sum(sums[k][1] for k in kinds), 1)
+
+
+def save_curve(history, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [h[0] for h in history]
+    ax.plot(steps, [h[1] for h in history], label="train loss")
+    ev = [(h[0], h[2]) for h in history if h[2] is not None]
+    if ev:
+        ax.plot([e[0] for e in ev], [e[1] for e in ev], "o-", label="held-out NLL")
+    ax.set_xlabel("step")
+    ax.set_ylabel("nats / token")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def agreed_elapsed(t0: float, dev: str, distributed: bool) -> float:
+    """Seconds since `t0`; under torchrun the largest over the processes, so that every process takes
+    the same learning rate each step (DDP averages gradients, each process applies them) and all stop
+    after the same step (one that stopped alone would leave the others waiting in their all-reduce)."""
+    el = time.time() - t0
+    if distributed:
+        t = torch.tensor([el], dtype=torch.float64, device=dev)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        el = float(t.item())
+    return el
