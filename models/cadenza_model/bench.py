@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .export import export_dir, load_onnx_model, quantize_int8
+from .exporting import export_dir, load_onnx_model, quantize_int8
 from .features import features_of
-from .golden import DEFAULT_MODEL
+from .exporting import DEFAULT_MODEL
 from .model import MusicTransformer, ring_inputs
 from .vocab import Vocab
 

@@ -393,7 +393,7 @@ def main(argv=None):
     two_rows, before_two = [], False
     if getattr(tf.cfg, "two_streams", False):
         from .data import load_pieces
-        from .export import load_onnx_model
+        from .exporting import load_onnx_model
         from .training import duet_examples, duet_heldout_nll
 
         before = load_onnx_model(a.before)[0] if a.before else None

@@ -20,11 +20,10 @@ from typing import List, Tuple
 
 import torch
 
-from .export import export_dir, load_onnx_model, write_int8
+from .exporting import DEFAULT_MODEL, export_dir, load_onnx_model, write_int8
 from .training import StyleDataset, heldout_nll, loss_on, tokenize_pieces
 from .vocab import Note
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "default"
 MIN_NOTES = 200
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
 

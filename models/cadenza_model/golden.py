@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .exporting import CHORALE, DEFAULT_MODEL
 from .vocab import Vocab, notes_to_tokens, tokens_to_notes
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 GOLDEN = FIXTURES / "golden_tokens.json"
-CHORALE = FIXTURES / "bwv66.6_opening.json"
 RING_LOGITS = FIXTURES / "ring_logits.json"
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "default"
 # Where the ring fixture records the logits: inside the first window, as it fills, and after it wrapped.
 RING_STEPS = (16, 100, 255, 256, 299)
 
@@ -67,7 +66,7 @@ def ring_logits(model_dir: Path = DEFAULT_MODEL) -> dict:
     import torch
 
     from .duet import duet_tokens
-    from .export import RingDecoder
+    from .ring import RingDecoder
     from .features import Feats, sliced, token_features, two_stream_features
 
     meta = json.loads((model_dir / "model.json").read_text())

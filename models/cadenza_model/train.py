@@ -84,7 +84,7 @@ def main(argv=None):
         vocab = Vocab.from_json(ck["vocab"])
         styles = list(ck["styles"])
     elif a.init_model_dir:
-        from .export import load_onnx_model
+        from .exporting import load_onnx_model
 
         arch = "transformer"
         model, vocab, styles, _ = load_onnx_model(a.init_model_dir)

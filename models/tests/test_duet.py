@@ -185,7 +185,7 @@ def test_a_format_3_model_made_two_stream_plays_as_before_while_nobody_else_play
 
 
 def test_a_two_stream_model_exports_as_format_4_with_parity(tmp_path):
-    from cadenza_model.export import export_dir
+    from cadenza_model.exporting import export_dir
 
     torch.manual_seed(0)
     m = MusicTransformer(ModelConfig(vocab_size=V.size, d_model=32, n_layer=2, n_head=2, d_ff=64, window=32,

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import torch
 
-from cadenza_model.export import export_onnx, model_json, onnx_parity
+from cadenza_model.exporting import export_onnx, model_json, onnx_parity
 from cadenza_model.model import ModelConfig, MusicTransformer
 from cadenza_model.vocab import Vocab
 
@@ -25,7 +25,7 @@ def test_export_parity_beyond_window(tmp_path):
 
 
 def test_a_model_with_features_exports_as_format_3_with_parity(tmp_path):
-    from cadenza_model.export import RingDecoder
+    from cadenza_model.ring import RingDecoder
 
     torch.manual_seed(0)
     v = Vocab()
@@ -43,7 +43,7 @@ def test_a_model_with_features_exports_as_format_3_with_parity(tmp_path):
 
 
 def test_int8_variant_stays_close_to_fp32(tmp_path):
-    from cadenza_model.export import compare_int8, quantize_int8
+    from cadenza_model.exporting import compare_int8, quantize_int8
 
     torch.manual_seed(0)
     v = Vocab()

@@ -8,7 +8,7 @@ import torch
 
 from cadenza_model import finetune
 from cadenza_model.evaluate import write_midi
-from cadenza_model.export import export_dir, load_onnx_model
+from cadenza_model.exporting import export_dir, load_onnx_model
 from cadenza_model.model import ModelConfig, MusicTransformer
 from cadenza_model.vocab import Vocab
 
