@@ -259,7 +259,7 @@ pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 pub struct AudioSide {
     to_engine: rtrb::Producer<ToEngine>,
     from_engine: rtrb::Consumer<Generated>,
-    pub shared: Arc<Shared>,
+    shared: Arc<Shared>,
     /// Blocks asked in lockstep (mirrors `shared.lockstep.asked`; audio thread only).
     asked: u64,
 }
@@ -268,7 +268,25 @@ pub struct AudioSide {
 pub struct EngineSide {
     from_audio: rtrb::Consumer<ToEngine>,
     to_audio: rtrb::Producer<Generated>,
-    pub shared: Arc<Shared>,
+    shared: Arc<Shared>,
+}
+
+/// Messages the queues dropped since the pair was made, each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Played notes and resyncs the audio side could not queue to the engine.
+    pub to_engine: u64,
+    /// Notes the engine could not queue to the audio side.
+    pub to_audio: u64,
+}
+
+impl Shared {
+    fn dropped(&self) -> Dropped {
+        Dropped {
+            to_engine: self.dropped_to_engine.load(Ordering::Relaxed),
+            to_audio: self.dropped_to_audio.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Constructor of the pair.
@@ -311,6 +329,22 @@ fn push_or_count<T>(queue: &mut rtrb::Producer<T>, item: T, dropped: &AtomicU64)
 }
 
 impl AudioSide {
+    /// Render offline: each block waits for the engine in [`Lockstep`] (set at activation, before
+    /// the engine starts).
+    pub fn set_offline(&self, offline: bool) {
+        self.shared.lockstep.on.store(offline, Ordering::Relaxed);
+    }
+
+    /// Messages the queues dropped, each way.
+    pub fn dropped(&self) -> Dropped {
+        self.shared.dropped()
+    }
+
+    /// Blocks this side stopped waiting for in lockstep (the engine took too long).
+    pub fn lockstep_timeouts(&self) -> u64 {
+        self.shared.lockstep.timeouts.load(Ordering::Relaxed)
+    }
+
     /// Queue a message for the engine; on a full queue drop it, count it and return false.
     pub fn send(&mut self, msg: ToEngine) -> bool {
         push_or_count(&mut self.to_engine, msg, &self.shared.dropped_to_engine)
@@ -381,6 +415,16 @@ impl EngineSide {
 
     pub fn receive(&mut self) -> Option<ToEngine> {
         self.from_audio.pop().ok()
+    }
+
+    /// Messages the queues dropped, each way.
+    pub fn dropped(&self) -> Dropped {
+        self.shared.dropped()
+    }
+
+    /// Blocks the audio side stopped waiting for in lockstep (the engine took too long).
+    pub fn lockstep_timeouts(&self) -> u64 {
+        self.shared.lockstep.timeouts.load(Ordering::Relaxed)
     }
 
     /// The host renders offline: answer blocks in [`Lockstep`].

@@ -399,11 +399,10 @@ fn run<B: Backend>(
                 side.answer(b);
                 answered = b;
             }
-            status.dropped_in_queues.store(
-                side.shared.dropped_to_audio.load(Ordering::Relaxed)
-                    + side.shared.dropped_to_engine.load(Ordering::Relaxed),
-                Ordering::Relaxed,
-            );
+            let dropped = side.dropped();
+            status
+                .dropped_in_queues
+                .store(dropped.to_audio + dropped.to_engine, Ordering::Relaxed);
         }
     }
     side.set_phase(Phase::Down);
@@ -422,12 +421,12 @@ fn run<B: Backend>(
     tracing::info!(
         "Cadenza engine stopped: {} tokens, step median {median} µs, p99 {p99} µs, max {max} µs; dropped {} to audio, {} from audio, {} refused by the host",
         status.tokens.load(Ordering::Relaxed),
-        side.shared.dropped_to_audio.load(Ordering::Relaxed),
-        side.shared.dropped_to_engine.load(Ordering::Relaxed),
+        side.dropped().to_audio,
+        side.dropped().to_engine,
         status.dropped_to_host.load(Ordering::Relaxed),
     );
     if lockstep {
-        let late = side.shared.lockstep.timeouts.load(Ordering::Relaxed);
+        let late = side.lockstep_timeouts();
         if late > 0 {
             tracing::warn!(
                 "Cadenza engine: offline render: {late} blocks went on without the engine's plan (it took longer than {} s)",
@@ -694,7 +693,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        assert_eq!(audio.shared.dropped_to_engine.load(Ordering::Relaxed), 0);
+        assert_eq!(audio.dropped().to_engine, 0);
         engine.stop();
     }
 
@@ -768,7 +767,7 @@ mod tests {
         make: impl FnMut(&EngineStatus) -> Result<Generator<Flaky>, String> + Send + 'static,
     ) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
         let (audio, side) = Bridge::new();
-        audio.shared.lockstep.on.store(true, Ordering::Relaxed);
+        audio.set_offline(true);
         let status = Arc::new(EngineStatus::default());
         let knobs = Arc::new(Knobs::default());
         knobs.store(&Settings::default());
@@ -836,7 +835,7 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(audio.lockstep(), crate::bridge::Answer::Down);
         }
-        assert_eq!(audio.shared.lockstep.timeouts.load(Ordering::Relaxed), 0);
+        assert_eq!(audio.lockstep_timeouts(), 0);
         engine.stop();
     }
 }

@@ -225,11 +225,7 @@ impl Plugin for Cadenza {
         // A bounce (offline render) plays exactly what the engine plans, however fast the host
         // goes: the audio side waits for the engine each block. Real time never waits.
         self.offline = config.process_mode == ProcessMode::Offline;
-        audio
-            .shared
-            .lockstep
-            .on
-            .store(self.offline, Ordering::Relaxed);
+        audio.set_offline(self.offline);
         self.engine = Some(Engine::start(
             EngineConfig {
                 source: model::ModelSource::from_env(),

@@ -14,7 +14,14 @@ pub const WRITE_TICKS_PER_BEAT: u16 = 480;
 /// A sounding note's MIDI velocity (1..=127; 0 would be a note-off) from Cadenza's 0..1, rounded to
 /// the nearest step. The one conversion: the engine, the audio side, files and tools all use it.
 pub fn midi_velocity(v: f64) -> u8 {
-    (v * 127.0).round().max(1.0).min(127.0) as u8
+    let step = (v * 127.0).round();
+    if step >= 127.0 {
+        127
+    } else if step >= 1.0 {
+        step as u8
+    } else {
+        1 // below the range, and NaN
+    }
 }
 
 /// A note in beats.

@@ -74,7 +74,7 @@ fn notes_of(logs: &[BlockLog], channel: u8, preroll: u64, samples_per_beat: f64)
                     beat: start,
                     length: (beat - start).max(1e-3),
                     pitch: e.key,
-                    velocity: cadenza::midi_file::midi_velocity(f64::from(vel)),
+                    velocity: cadenza::midi_file::midi_velocity(vel),
                 });
             }
             if e.on {
