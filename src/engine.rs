@@ -408,6 +408,7 @@ fn run<B: Backend>(
     side.set_phase(Phase::Down);
     let (median, p99, max) = steps.summary();
     let m = status.masked();
+    let dropped = side.dropped();
     // The musicianship benchmark reads this line (`cadenza-musicianship`): keep its words.
     tracing::info!(
         "Cadenza engine mask: {} steps, refused per step mean {:.4} max {:.3}; steps over a fifth {} (player's keys {}, leads {})",
@@ -421,8 +422,8 @@ fn run<B: Backend>(
     tracing::info!(
         "Cadenza engine stopped: {} tokens, step median {median} µs, p99 {p99} µs, max {max} µs; dropped {} to audio, {} from audio, {} refused by the host",
         status.tokens.load(Ordering::Relaxed),
-        side.dropped().to_audio,
-        side.dropped().to_engine,
+        dropped.to_audio,
+        dropped.to_engine,
         status.dropped_to_host.load(Ordering::Relaxed),
     );
     if lockstep {

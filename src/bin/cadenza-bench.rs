@@ -338,8 +338,9 @@ fn main() {
     }
     let (m, p) = percentiles(notes.iter().map(|a| a.1).collect());
     println!("| beats from the played note to the answer's first note (the model's own rest; 120 BPM) | {m:.2} | {p:.2} | {n} |");
-    // How long before it sounds the first note reached the audio side (500 ms a beat).
-    let spare: Vec<f64> = notes.iter().map(|a| a.1 * 500.0 - a.0).collect();
+    // How long before it sounds the first note reached the audio side.
+    let ms_per_beat = 60_000.0 / RESPONSE_TEMPO;
+    let spare: Vec<f64> = notes.iter().map(|a| a.1 * ms_per_beat - a.0).collect();
     let least = spare.iter().copied().fold(f64::INFINITY, f64::min);
     let (m, _) = percentiles(spare);
     println!("| the answer's first note reached the audio side this long before it sounds (median; least in the p99 column) | {m:.0} ms | {least:.1} ms (least) | {n} |");
@@ -522,6 +523,8 @@ fn rss_kib() -> i64 {
 
 /// Notes played in the response measurement (one every 0.2 s).
 const ANSWERS: usize = 600;
+/// The transport's tempo in the response measurement, in BPM.
+const RESPONSE_TEMPO: f64 = 120.0;
 
 /// How the engine answered one played note.
 struct Answer {
@@ -564,8 +567,8 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
     // that one keeps normal priority, as in a host.)
     let priority = audio_priority(true);
     let t0 = Instant::now();
-    let beat_now = || t0.elapsed().as_secs_f64() * 2.0;
-    audio.publish(PlayClock::at(0.0, 120.0));
+    let beat_now = || t0.elapsed().as_secs_f64() * RESPONSE_TEMPO / 60.0;
+    audio.publish(PlayClock::at(0.0, RESPONSE_TEMPO));
     audio.send(ToEngine::Resync {
         beat: 0.0,
         playing: true,
@@ -580,7 +583,7 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
         // Let the engine plan ahead for a while, as in a real session (0.2 s between notes).
         let until = t0.elapsed() + Duration::from_millis(200);
         while t0.elapsed() < until {
-            audio.publish(PlayClock::at(beat_now(), 120.0));
+            audio.publish(PlayClock::at(beat_now(), RESPONSE_TEMPO));
             while let Some(g) = audio.receive() {
                 plan = plan.max(g.plan);
             }
@@ -611,7 +614,7 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
         let mut answer_plan = None;
         // The answer's own notes start at the reaction lead; the plan also sends again the notes
         // before it that it kept (planned before the note, the audio side has them already).
-        let floor = beat + cadenza::engine::generator::REACTION_SECONDS * 2.0;
+        let floor = beat + cadenza::engine::generator::REACTION_SECONDS * RESPONSE_TEMPO / 60.0;
         let mut withdrawn = false;
         while decided.is_none() || (first_note.is_none() && !withdrawn) {
             if decided.is_none() && status.reactions.load(Ordering::Acquire) > reacted {
@@ -640,7 +643,7 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
             // Poll as an audio thread would, between blocks: sleep, never spin. The bench is
             // pinned to one core, and a spinning poll took the engine's CPU in 4 ms time slices
             // (the answers came in steps of 4 ms, up to 184 ms).
-            audio.publish(PlayClock::at(beat_now(), 120.0));
+            audio.publish(PlayClock::at(beat_now(), RESPONSE_TEMPO));
             std::thread::sleep(Duration::from_micros(100));
         }
         answers.push(Answer {

@@ -584,10 +584,7 @@ impl<B: Backend> Generator<B> {
         self.cut_to(keep);
         self.advance_to(beat, false);
         self.push_owned(token, true);
-        for c in &tail {
-            self.advance_to(c.beat, false);
-            self.push_owned(c.token, c.player);
-        }
+        self.replay(&tail);
         self.advance_to(end, false);
         self.tail_buf = tail;
     }
@@ -890,12 +887,17 @@ impl<B: Backend> Generator<B> {
         tail.clear();
         tail.extend(self.ctx[keep..].iter().filter(|c| c.player));
         self.cut_to(keep);
-        for c in &tail {
-            self.advance_to(c.beat, false);
-            self.push_owned(c.token, true);
-        }
+        self.replay(&tail);
         self.tail_buf = tail;
         true
+    }
+
+    /// Put tokens lifted out of the context back at their beats, in order, with their owners.
+    fn replay(&mut self, tokens: &[Ctx]) {
+        for c in tokens {
+            self.advance_to(c.beat, false);
+            self.push_owned(c.token, c.player);
+        }
     }
 
     /// Keep the first `keep` context tokens (the cursor goes back to the beat before the first one
@@ -1390,7 +1392,6 @@ impl<B: Backend> Generator<B> {
         true
     }
 
-    /// Beat at the end of the context.
     /// Played notes Cadenza has decided its response to since the last call: a note on the first
     /// tick it may play on after the reaction lead (or later, once the model's rest reached it), or
     /// its rest past that tick. The engine's response time is the time to this decision.
@@ -1398,6 +1399,7 @@ impl<B: Backend> Generator<B> {
         std::mem::take(&mut self.reactions)
     }
 
+    /// Beat at the end of the context.
     pub fn cursor(&self) -> f64 {
         self.cursor
     }
