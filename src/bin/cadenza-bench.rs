@@ -347,7 +347,7 @@ fn main() {
     let (sched_only, blocks, sounding) = audio_block_cost();
     let n = blocks.len();
     let (m, p) = percentiles(sched_only);
-    println!("| audio-thread work per 128-frame block, 16 events due: scheduler only | {m:.2} µs | {p:.2} µs | {n} |");
+    println!("| audio-thread work per 128-frame block, 16 events due: the player (as process() runs it), voice off | {m:.2} µs | {p:.2} µs | {n} |");
     let worst = blocks.iter().copied().fold(0.0, f64::max);
     let (m, p) = percentiles(blocks);
     println!("| the same with the built-in voice rendering them ({sounding} voices sounding on average; worst {worst:.0} µs) | {m:.1} µs | {p:.1} µs | {n} |");
@@ -412,93 +412,100 @@ fn main() {
     );
 }
 
-/// The audio thread's own work per block, without a host: the scheduler places 16 generated events due
-/// in the block (8 note-ons, 8 note-offs of the previous block's notes, as they arrive from the engine
-/// queue), and the voice renders them on their samples into a stereo buffer. nice-plug's wrapper and
-/// the parameter reads of a real process() come on top (the soak measures the whole call through a
-/// CLAP host). Returns the per-block times in µs (scheduler only; scheduler and voice) and the mean
-/// number of voices sounding.
+/// The audio thread's own work per block, without a host: the real [`Player`] (as `process()` runs
+/// it) places 16 generated events due in the block (8 note-ons, 8 note-offs of the previous block's
+/// notes, as they arrive from the engine queue), marks them for the editor and hands them to the host,
+/// first with the voice off, then with the voice rendering them on their samples into a stereo
+/// buffer. nice-plug's wrapper and the parameter reads of a real process() come on top (the soak
+/// measures the whole call through a CLAP host). Returns the per-block times in µs (voice off; voice
+/// on) and the mean number of voices sounding.
+///
+/// [`Player`]: cadenza::player::Player
 fn audio_block_cost() -> (Vec<f64>, Vec<f64>, usize) {
-    use cadenza::bridge::Generated;
-    use cadenza::scheduler::{EventSink, OutEvent, Scheduler, TransportIn};
-    use cadenza::voice::{Source, Synth};
+    use cadenza::bridge::{Bridge, Generated, ToEngine};
+    use cadenza::player::{Bars, Controls, HostEvent, Note, Player, Shared};
+    use cadenza::scheduler::TransportIn;
     const FRAMES: u32 = 128;
     const SR: f64 = 48_000.0;
-    let block_beats = f64::from(FRAMES) / SR * 2.0; // 120 BPM
-    let mut sched = Scheduler::new();
-    let mut sink: Box<EventSink<()>> = EventSink::new(OutEvent::Off {
-        timing: 0,
-        pitch: 0,
-        channel: 0,
-    });
-    let mut synth = Synth::new(SR);
-    let (mut left, mut right) = (vec![0f32; FRAMES as usize], vec![0f32; FRAMES as usize]);
-    let mut queue: Vec<Generated> = Vec::with_capacity(16);
-    let mut times = Vec::new();
-    let mut sched_times = Vec::new();
-    let mut voices = 0usize;
-    let blocks = 20_000u32;
-    for b in 0..blocks {
-        let start = f64::from(b) * block_beats;
-        let t = TransportIn {
-            playing: true,
-            pos_beats: Some(start),
-            tempo: Some(120.0),
-            sample_rate: SR,
-            frames: FRAMES,
-        };
-        // Prepared untimed: what the engine queue would hold for this block.
-        let epoch = sched.epoch();
-        let base = 36 + (b % 5) as u8 * 8;
-        let prev = 36 + ((b + 4) % 5) as u8 * 8;
-        queue.clear();
-        for i in 0..8u8 {
-            let at = |k: u8| start + block_beats * f64::from(k) / 16.0;
-            queue.push(Generated {
-                epoch,
-                plan: 0,
-                beat: at(2 * i + 1),
-                pitch: prev + i,
-                velocity: 0.0,
-                on: false,
-            });
-            queue.push(Generated {
-                epoch,
-                plan: 0,
-                beat: at(2 * i),
-                pitch: base + i,
-                velocity: 0.7,
-                on: true,
-            });
+    /// The host's events: none in this measure.
+    #[derive(Clone, Copy)]
+    struct NoEvent;
+    impl HostEvent for NoEvent {
+        fn timing(&self) -> u32 {
+            0
         }
-        let mut feed = queue.iter().copied();
-        let t0 = Instant::now();
-        sink.clear();
-        let st = sched.begin_block(t, &mut sink);
-        sched.render(&st.clock, || feed.next(), &mut sink);
-        sink.sort();
-        sched_times.push(t0.elapsed().as_secs_f64() * 1e6);
-        left.fill(0.0);
-        right.fill(0.0);
-        let mut done = 0usize;
-        for &(timing, ev) in sink.as_slice() {
-            let at = (timing as usize).min(FRAMES as usize);
-            synth.render(&mut left[done..at], &mut right[done..at], 0.25);
-            done = at;
-            match ev {
-                OutEvent::On {
-                    pitch, velocity, ..
-                } => synth.note_on(pitch, velocity, Source::Cadenza),
-                OutEvent::Off { pitch, .. } => synth.note_off(pitch, Source::Cadenza),
-                OutEvent::Pass(()) => {}
+        fn note(&self) -> Option<Note> {
+            None
+        }
+    }
+    let block_beats = f64::from(FRAMES) / SR * 2.0; // 120 BPM
+    let run = |voice: bool| {
+        let mut player: Player<NoEvent> = Player::new(Shared {
+            knobs: Default::default(),
+            monitor: Default::default(),
+            status: Default::default(),
+        });
+        let (audio, mut engine) = Bridge::new();
+        player.activate(audio, false, SR);
+        let controls = Controls {
+            voice,
+            ..Controls::default()
+        };
+        let (mut left, mut right) = (vec![0f32; FRAMES as usize], vec![0f32; FRAMES as usize]);
+        let mut times = Vec::new();
+        let mut voices = 0usize;
+        let mut epoch = 0;
+        let blocks = 20_000u32;
+        for b in 0..blocks {
+            let start = f64::from(b) * block_beats;
+            let t = TransportIn {
+                playing: true,
+                pos_beats: Some(start),
+                tempo: Some(120.0),
+                sample_rate: SR,
+                frames: FRAMES,
+            };
+            // Queued untimed: what the engine would have sent for this block.
+            let base = 36 + (b % 5) as u8 * 8;
+            let prev = 36 + ((b + 4) % 5) as u8 * 8;
+            for i in 0..8u8 {
+                let at = |k: u8| start + block_beats * f64::from(k) / 16.0;
+                for (beat, pitch, velocity, on) in
+                    [(at(2 * i + 1), prev + i, 0.0, false), (at(2 * i), base + i, 0.7, true)]
+                {
+                    engine.send(Generated {
+                        epoch,
+                        plan: 0,
+                        beat,
+                        pitch,
+                        velocity,
+                        on,
+                    });
+                }
+            }
+            let t0 = Instant::now();
+            player.begin(t, Bars::default(), controls);
+            let mut sent = 0usize;
+            player.finish(&mut [&mut left[..], &mut right[..]], |_| 0.25, |ev| {
+                sent += 1;
+                std::hint::black_box(ev);
+                true
+            });
+            times.push(t0.elapsed().as_secs_f64() * 1e6);
+            std::hint::black_box((&left, &right, sent));
+            voices += player.voices();
+            // The first block opens the timeline's epoch: the engine stamps its notes with it.
+            while let Some(m) = engine.receive() {
+                if let ToEngine::Resync { epoch: e, .. } = m {
+                    epoch = e;
+                }
             }
         }
-        synth.render(&mut left[done..], &mut right[done..], 0.25);
-        times.push(t0.elapsed().as_secs_f64() * 1e6);
-        std::hint::black_box((&left, &right));
-        voices += synth.active_voices();
-    }
-    (sched_times, times, voices / blocks as usize)
+        (times, voices / blocks as usize)
+    };
+    let (quiet, _) = run(false);
+    let (voiced, voices) = run(true);
+    (quiet, voiced, voices)
 }
 
 /// Bytes the C allocator has handed out and not got back (glibc's mallinfo2: arena and mmap'd).
