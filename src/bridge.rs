@@ -4,7 +4,9 @@
 //! - Every message is `Copy` and holds no heap data; pushing and popping never allocate, lock or wait.
 //! - Each queue has exactly one producer and one consumer thread ([`Bridge::new`] hands out the two
 //!   ends by role). Capacities are fixed at construction ([`TO_ENGINE_CAPACITY`], [`TO_AUDIO_CAPACITY`]).
-//! - A full queue drops the message and counts it in [`Shared`]; nobody ever waits for space.
+//! - A full queue drops the message and counts it ([`AudioSide::dropped`]); nobody ever waits for space.
+//! - Each block the audio side publishes its clock and its [`Settings`] whole ([`AudioSide::publish`]),
+//!   before that block's messages; the engine reads the newest of each. Neither side waits.
 //! - Time is in beats on the audio side's timeline. The audio side owns that timeline: whenever it jumps
 //!   (transport start/stop, seek, loop, style change, bypass) it starts a new *epoch* and tells the
 //!   engine with [`ToEngine::Resync`]. Generated notes carry the epoch they were planned in plus the
@@ -21,6 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atomic_float::AtomicF64;
+
+use crate::settings::Settings;
+use latest::{latest, Publisher, Reader};
+
+mod latest;
 
 /// Audio → engine capacity: a block rarely holds more than a few played notes.
 pub const TO_ENGINE_CAPACITY: usize = 1024;
@@ -42,6 +49,8 @@ pub struct PlayClock {
     pub bar_origin: f64,
     /// Bar length in beats (quarter notes).
     pub beats_per_bar: f64,
+    /// The host's transport is rolling.
+    pub playing: bool,
 }
 
 impl PlayClock {
@@ -53,6 +62,7 @@ impl PlayClock {
             tempo,
             bar_origin: 0.0,
             beats_per_bar: 4.0,
+            playing: true,
         }
     }
 
@@ -147,25 +157,70 @@ impl Generated {
     }
 }
 
+/// The audio side's clock as of its last block: written once a block (audio thread), read by the
+/// engine and by the editor (through [`crate::monitor::Monitor`]). Atomics only; the playhead is
+/// stored last (release) and loaded first (acquire).
+#[derive(Debug)]
+pub struct Clock {
+    playhead: AtomicF64,
+    open_from: AtomicF64,
+    tempo: AtomicF64,
+    bar_origin: AtomicF64,
+    beats_per_bar: AtomicF64,
+    playing: AtomicBool,
+}
+
+impl Default for Clock {
+    /// Beat 0 of 4/4 at 120 BPM, stopped.
+    fn default() -> Self {
+        Self {
+            playhead: AtomicF64::new(0.0),
+            open_from: AtomicF64::new(0.0),
+            tempo: AtomicF64::new(120.0),
+            bar_origin: AtomicF64::new(0.0),
+            beats_per_bar: AtomicF64::new(4.0),
+            playing: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Clock {
+    fn store(&self, clock: &PlayClock) {
+        let r = Ordering::Relaxed;
+        self.tempo.store(clock.tempo, r);
+        self.bar_origin.store(clock.bar_origin, r);
+        self.beats_per_bar.store(clock.beats_per_bar, r);
+        self.open_from.store(clock.open_from, r);
+        self.playing.store(clock.playing, r);
+        self.playhead.store(clock.playhead, Ordering::Release);
+    }
+
+    /// The clock as of the audio side's last block.
+    pub fn load(&self) -> PlayClock {
+        let r = Ordering::Relaxed;
+        let playhead = self.playhead.load(Ordering::Acquire);
+        PlayClock {
+            playhead,
+            open_from: self.open_from.load(r).max(playhead),
+            tempo: self.tempo.load(r),
+            bar_origin: self.bar_origin.load(r),
+            beats_per_bar: self.beats_per_bar.load(r),
+            playing: self.playing.load(r),
+        }
+    }
+}
+
 /// State both sides can see. Atomics only.
 #[derive(Debug, Default)]
-pub struct Shared {
-    /// The beat at the start of the audio block being played (audio thread writes).
-    pub playhead_beat: AtomicF64,
-    /// [`PlayClock::open_from`] of that block (audio thread writes).
-    pub open_from: AtomicF64,
-    /// The tempo of that block in BPM (audio thread writes).
-    pub tempo: AtomicF64,
-    /// A beat on which a bar starts, from the host's bar position (audio thread writes).
-    pub bar_origin: AtomicF64,
-    /// Bar length in beats (quarter notes) from the host's time signature (audio thread writes).
-    pub beats_per_bar: AtomicF64,
+struct Shared {
+    /// The audio side's clock (its own `Arc`: the editor reads it too, across activations).
+    clock: Arc<Clock>,
     /// Messages the audio side could not queue to the engine.
-    pub dropped_to_engine: AtomicU64,
+    dropped_to_engine: AtomicU64,
     /// Notes the engine could not queue to the audio side.
-    pub dropped_to_audio: AtomicU64,
+    dropped_to_audio: AtomicU64,
     /// The offline-rendering handshake (idle in real time).
-    pub lockstep: Lockstep,
+    lockstep: Lockstep,
 }
 
 /// The offline-rendering handshake. In a bounce the host calls `process` as fast as it can, far faster
@@ -259,6 +314,7 @@ pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 pub struct AudioSide {
     to_engine: rtrb::Producer<ToEngine>,
     from_engine: rtrb::Consumer<Generated>,
+    settings: Publisher<Settings>,
     shared: Arc<Shared>,
     /// Blocks asked in lockstep (mirrors `shared.lockstep.asked`; audio thread only).
     asked: u64,
@@ -268,6 +324,7 @@ pub struct AudioSide {
 pub struct EngineSide {
     from_audio: rtrb::Consumer<ToEngine>,
     to_audio: rtrb::Producer<Generated>,
+    settings: Reader<Settings>,
     shared: Arc<Shared>,
 }
 
@@ -293,26 +350,34 @@ impl Shared {
 pub struct Bridge;
 
 impl Bridge {
-    /// Allocates both queues (call off the audio thread) and returns the two ends.
+    /// Allocates both queues (call off the audio thread) and returns the two ends, with a clock of
+    /// their own.
     #[allow(clippy::new_ret_no_self)]
     pub fn new() -> (AudioSide, EngineSide) {
+        Self::with_clock(Arc::default())
+    }
+
+    /// The pair, publishing the audio side's clock into `clock` (which the editor reads too).
+    pub fn with_clock(clock: Arc<Clock>) -> (AudioSide, EngineSide) {
         let (to_engine, from_audio) = rtrb::RingBuffer::new(TO_ENGINE_CAPACITY);
         let (to_audio, from_engine) = rtrb::RingBuffer::new(TO_AUDIO_CAPACITY);
+        let (publisher, reader) = latest(Settings::default());
         let shared = Arc::new(Shared {
-            tempo: AtomicF64::new(120.0),
-            beats_per_bar: AtomicF64::new(4.0),
+            clock,
             ..Default::default()
         });
         (
             AudioSide {
                 to_engine,
                 from_engine,
+                settings: publisher,
                 shared: shared.clone(),
                 asked: 0,
             },
             EngineSide {
                 from_audio,
                 to_audio,
+                settings: reader,
                 shared,
             },
         )
@@ -355,21 +420,11 @@ impl AudioSide {
         self.from_engine.pop().ok()
     }
 
-    /// Publish the playhead for the engine.
-    pub fn publish(&self, clock: PlayClock) {
-        self.shared.tempo.store(clock.tempo, Ordering::Relaxed);
-        self.shared
-            .bar_origin
-            .store(clock.bar_origin, Ordering::Relaxed);
-        self.shared
-            .beats_per_bar
-            .store(clock.beats_per_bar, Ordering::Relaxed);
-        self.shared
-            .open_from
-            .store(clock.open_from, Ordering::Relaxed);
-        self.shared
-            .playhead_beat
-            .store(clock.playhead, Ordering::Release);
+    /// Publish this block's clock and settings, before this block's messages: the engine reads
+    /// both after it takes a message, so they are never older than the message.
+    pub fn publish(&mut self, clock: PlayClock, settings: &Settings) {
+        self.settings.publish(*settings);
+        self.shared.clock.store(&clock);
     }
 
     /// Offline rendering only (see [`Lockstep`]): after [`Self::publish`] and this block's resync,
@@ -450,98 +505,16 @@ impl EngineSide {
         self.shared.lockstep.set_phase(phase);
     }
 
+    /// The audio side's clock as of its last block.
     pub fn clock(&self) -> PlayClock {
-        let playhead = self.shared.playhead_beat.load(Ordering::Acquire);
-        PlayClock {
-            playhead,
-            open_from: self.shared.open_from.load(Ordering::Relaxed).max(playhead),
-            tempo: self.shared.tempo.load(Ordering::Relaxed),
-            bar_origin: self.shared.bar_origin.load(Ordering::Relaxed),
-            beats_per_bar: self.shared.beats_per_bar.load(Ordering::Relaxed),
-        }
+        self.shared.clock.load()
+    }
+
+    /// The settings as of the audio side's last block (the defaults before its first).
+    pub fn settings(&mut self) -> Settings {
+        self.settings.read()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn full_queue_drops_and_counts_instead_of_waiting() {
-        let (mut audio, mut engine) = Bridge::new();
-        let note = Generated {
-            epoch: 0,
-            plan: 0,
-            beat: 1.0,
-            pitch: 60,
-            velocity: 0.5,
-            on: true,
-        };
-        for _ in 0..TO_AUDIO_CAPACITY {
-            assert!(engine.send(note));
-        }
-        assert!(!engine.send(note));
-        assert!(!engine.send(note));
-        assert_eq!(engine.shared.dropped_to_audio.load(Ordering::Relaxed), 2);
-        assert_eq!(audio.receive(), Some(note));
-        assert!(engine.send(note), "space again after one pop");
-
-        let msg = ToEngine::Played {
-            beat: 0.0,
-            pitch: 60,
-            velocity: 1.0,
-            on: true,
-        };
-        for _ in 0..TO_ENGINE_CAPACITY {
-            assert!(audio.send(msg));
-        }
-        assert!(!audio.send(msg));
-        assert_eq!(audio.shared.dropped_to_engine.load(Ordering::Relaxed), 1);
-        assert_eq!(engine.receive(), Some(msg));
-    }
-
-    #[test]
-    fn playhead_is_shared() {
-        let (audio, engine) = Bridge::new();
-        let clock = PlayClock {
-            playhead: 12.5,
-            open_from: 12.75,
-            tempo: 90.0,
-            bar_origin: 0.5,
-            beats_per_bar: 3.0,
-        };
-        audio.publish(clock);
-        assert_eq!(engine.clock(), clock);
-        assert_eq!(clock.next_grid(12.6, false), 13.5);
-        assert_eq!(clock.next_grid(12.6, true), 15.5);
-        assert_eq!(clock.next_grid(15.5, true), 15.5);
-        assert!((clock.in_bar(16.0) - 0.5).abs() < 1e-12);
-    }
-
-    #[test]
-    fn a_bounce_waits_for_the_engine_s_answer_and_gives_up_on_a_stuck_one_counting_it() {
-        let (mut audio, engine) = Bridge::new();
-        engine.set_phase(Phase::Live);
-        // An engine that answers after a while.
-        let answerer = std::thread::spawn(move || {
-            let asked = loop {
-                let a = engine.asked();
-                if a > 0 {
-                    break a;
-                }
-                std::thread::yield_now();
-            };
-            std::thread::sleep(Duration::from_millis(30));
-            engine.answer(asked);
-            engine
-        });
-        assert_eq!(audio.lockstep(), Answer::Answered);
-        let engine = answerer.join().unwrap();
-        // A live engine that never answers: the block goes on after the timeout, counted.
-        assert_eq!(audio.lockstep(), Answer::TimedOut);
-        assert_eq!(audio.shared.lockstep.timeouts.load(Ordering::Relaxed), 1);
-        engine.set_phase(Phase::Down);
-        assert_eq!(audio.lockstep(), Answer::Down);
-        assert_eq!(audio.shared.lockstep.timeouts.load(Ordering::Relaxed), 1);
-    }
-}
+mod tests;

@@ -5,7 +5,7 @@
 //! It reads the engine and the audio thread through [`EditorData`]: atomics, the lock-free mark rings
 //! of [`crate::monitor`], and status texts taken with `try_lock` (a busy engine is never waited for;
 //! the last copy is drawn). It writes parameters only through the host's `ParamSetter` (automation
-//! and undo work), and requests through atomic counters in [`Knobs`]. Opening or closing it changes
+//! and undo work), and requests through atomic counters in [`Requests`]. Opening or closing it changes
 //! nothing about the sound.
 
 pub mod files;
@@ -21,7 +21,8 @@ use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier};
 
 use crate::engine::status::StatusTexts;
-use crate::engine::{EngineState, EngineStatus, Knobs};
+use crate::engine::{EngineState, EngineStatus};
+use crate::requests::{Request, Requests};
 use crate::model::ProviderChoice;
 use crate::monitor::{spans, Mark, Monitor};
 use crate::params::CadenzaParams;
@@ -51,7 +52,7 @@ pub fn default_state() -> Arc<EguiEditorState> {
 #[derive(Clone)]
 pub struct EditorData {
     pub params: Arc<CadenzaParams>,
-    pub knobs: Arc<Knobs>,
+    pub requests: Arc<Requests>,
     pub status: Arc<EngineStatus>,
     pub monitor: Arc<Monitor>,
 }
@@ -221,11 +222,12 @@ impl CadenzaEditor {
         let m = &self.data.monitor;
         m.heard.read(&mut self.heard);
         self.data.status.planned.read(&mut self.planned);
+        let clock = m.clock.load();
         let view = piano_roll::View {
-            playhead: m.playhead.load(Ordering::Relaxed),
-            beats_per_bar: m.beats_per_bar.load(Ordering::Relaxed),
-            bar_origin: m.bar_origin.load(Ordering::Relaxed),
-            playing: m.playing.load(Ordering::Relaxed),
+            playhead: clock.playhead,
+            beats_per_bar: clock.beats_per_bar,
+            bar_origin: clock.bar_origin,
+            playing: clock.playing,
         };
         let heard = spans(&self.heard);
         let planned = spans(&self.planned);
@@ -239,7 +241,7 @@ impl CadenzaEditor {
             ui.label(format!(
                 "· beat {:.1} · {:.0} BPM · {}",
                 view.playhead,
-                m.tempo.load(Ordering::Relaxed),
+                clock.tempo,
                 if view.playing { "playing" } else { "stopped" }
             ));
         });
@@ -252,7 +254,7 @@ impl CadenzaEditor {
 
     fn knobs(&mut self, ui: &mut Ui, setter: &ParamSetter) {
         let p = self.data.params.clone();
-        let knobs = self.data.knobs.clone();
+        let requests = self.data.requests.clone();
         ui.columns(4, |cols| {
             column(&mut cols[0], "Play", |ui| {
                 slider(ui, setter, &p.mode);
@@ -286,7 +288,7 @@ impl CadenzaEditor {
                     )
                     .clicked()
                 {
-                    knobs.capture_requests.fetch_add(1, Ordering::Relaxed);
+                    requests.ask(Request::Capture);
                 }
                 slider(ui, setter, &p.max_note);
             });
@@ -307,7 +309,7 @@ impl CadenzaEditor {
                     .on_hover_text("End every note Cadenza plays, and every key on its channel")
                     .clicked()
                 {
-                    knobs.panic_requests.fetch_add(1, Ordering::Relaxed);
+                    requests.ask(Request::Panic);
                 }
             });
         });
@@ -345,7 +347,7 @@ impl CadenzaEditor {
                         .on_hover_text("Load the chosen model again (after an error)")
                         .clicked()
                     {
-                        data.knobs.model_requests.fetch_add(1, Ordering::Release);
+                        data.requests.ask(Request::Model);
                     }
                 });
                 ui.end_row();
@@ -446,15 +448,16 @@ impl CadenzaEditor {
     fn export(&mut self) -> Outcome {
         let m = &self.data.monitor;
         m.heard.read(&mut self.heard);
+        let clock = m.clock.load();
         let path = std::path::PathBuf::from(self.export_path.trim());
         let result = files::export_midi(
             &self.heard,
             self.export_what,
             self.export_bars,
-            m.tempo.load(Ordering::Relaxed),
-            m.beats_per_bar.load(Ordering::Relaxed),
-            m.bar_origin.load(Ordering::Relaxed),
-            m.playhead.load(Ordering::Relaxed),
+            clock.tempo,
+            clock.beats_per_bar,
+            clock.bar_origin,
+            clock.playhead,
         )
         .and_then(|bytes| {
             std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
@@ -478,7 +481,7 @@ fn chosen_model(data: &EditorData) -> String {
 /// Save the choice with the project and ask the engine to load it.
 fn choose_model(data: &EditorData, path: &str) {
     *data.params.model.write().unwrap_or_else(|p| p.into_inner()) = path.to_string();
-    data.knobs.model_requests.fetch_add(1, Ordering::Release);
+    data.requests.ask(Request::Model);
 }
 
 /// Save where the model runs with the project and load it again there.
@@ -488,7 +491,7 @@ fn choose_provider(data: &EditorData, choice: ProviderChoice) {
         .runs_on
         .write()
         .unwrap_or_else(|p| p.into_inner()) = choice;
-    data.knobs.model_requests.fetch_add(1, Ordering::Release);
+    data.requests.ask(Request::Model);
 }
 
 fn provider_label(c: ProviderChoice) -> &'static str {

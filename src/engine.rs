@@ -4,7 +4,7 @@
 //! (state `Loading`), then generates (`Ready`) until [`Engine::stop`] (or drop) joins it. Any failure is
 //! a state (`Failed`) with a message, never a panic across the host; the audio side keeps passing MIDI
 //! through meanwhile. An inference error mid-session resets the cache and goes on; several in a row stop
-//! generation until the model is loaded again. A bump of `Knobs::model_requests` (the editor's Load,
+//! generation until the model is loaded again. A [`Request::Model`] (the editor's Load,
 //! Built-in or Retry) loads the chosen model again, from a failure too, without a new activation.
 //!
 //! When the host renders offline (a bounce) the engine runs in lockstep with the audio side
@@ -12,10 +12,10 @@
 //! a bounce renders exactly what the engine plans, however fast the host goes.
 //!
 //! The thread may block, allocate and sleep. It never touches plugin-framework objects: parameters
-//! reach it through [`Knobs`] (atomics the plugin updates), notes through the bridge.
+//! reach it as the bridge's settings snapshot and [`Requests`] (atomic counters), notes through the
+//! bridge.
 
 pub mod generator;
-pub mod knobs;
 mod listener;
 pub mod status;
 
@@ -29,7 +29,8 @@ use crate::model::{ModelSource, OnnxModel, ProviderChoice, ProviderSetting};
 use crate::monitor::{Mark, Who};
 use crate::prompt::{self, Prompt, PromptSlot};
 pub use generator::{Backend, Generator};
-pub use knobs::{Knobs, Mode, Settings};
+pub use crate::settings::{Mode, Settings};
+use crate::requests::{Request, Requests, Seen};
 pub use status::{EngineState, EngineStatus};
 
 /// Consecutive inference errors after which the engine gives up until a reload or the next activation.
@@ -102,11 +103,11 @@ impl Engine {
     pub fn start(
         config: EngineConfig,
         side: EngineSide,
-        knobs: Arc<Knobs>,
+        requests: Arc<Requests>,
         prompt: PromptSlot,
         status: Arc<EngineStatus>,
     ) -> Self {
-        Self::start_with(side, knobs, prompt, status, move |status: &EngineStatus| {
+        Self::start_with(side, requests, prompt, status, move |status: &EngineStatus| {
             let started = Instant::now();
             let source = config.resolved_source();
             status.set_origin(&source.describe());
@@ -145,11 +146,11 @@ impl Engine {
 
     /// Spawn the engine thread on whatever `make` builds there (the ONNX model in the plugin; a
     /// scripted backend in tests). An `Err` from `make` is a failed load: the state says why.
-    /// `make` runs again whenever `knobs.model_requests` changes (the editor loaded a model, or asks
+    /// `make` runs again whenever a [`Request::Model`] comes (the editor loaded a model, or asks
     /// to retry after a failure).
     pub fn start_with<B, F>(
         side: EngineSide,
-        knobs: Arc<Knobs>,
+        requests: Arc<Requests>,
         prompt: PromptSlot,
         status: Arc<EngineStatus>,
         make: F,
@@ -172,7 +173,7 @@ impl Engine {
                     // A panic must not cross into the host: catch it and report it as a failure.
                     let st = status.clone();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run(make, side, knobs, prompt, status, stop)
+                        run(make, side, requests, prompt, status, stop)
                     }));
                     if let Err(p) = result {
                         let msg = p
@@ -233,13 +234,13 @@ pub fn load_model(config: &EngineConfig) -> Result<OnnxModel, crate::model::Mode
 fn run<B: Backend>(
     mut make: impl FnMut(&EngineStatus) -> Result<Generator<B>, String>,
     mut side: EngineSide,
-    knobs: Arc<Knobs>,
+    requests: Arc<Requests>,
     slot: PromptSlot,
     status: Arc<EngineStatus>,
     stop: Arc<AtomicBool>,
 ) {
     let mut timeline = Timeline::default();
-    let mut loads = knobs.model_requests.load(Ordering::Acquire);
+    let mut loads = Seen::from_now(&requests, Request::Model);
     let mut steps = StepTimes::default();
     // Offline rendering: answer the audio side's blocks one by one (see `bridge::Lockstep`).
     let lockstep = side.in_lockstep();
@@ -253,7 +254,7 @@ fn run<B: Backend>(
             Err(e) => {
                 status.fail(&e);
                 side.set_phase(Phase::Down);
-                match idle_until(&mut side, &stop, &knobs, &mut loads, &mut timeline) {
+                match idle_until(&mut side, &stop, &requests, &mut loads, &mut timeline) {
                     Wake::Reload => continue 'load,
                     Wake::Stop => break 'load,
                 }
@@ -266,7 +267,7 @@ fn run<B: Backend>(
         if let Some((playing, epoch)) = timeline.last {
             let clock = side.clock();
             let beat = clock.playhead;
-            let s = knobs.settings();
+            let s = side.settings();
             let msg = ToEngine::Resync {
                 beat,
                 playing,
@@ -278,12 +279,10 @@ fn run<B: Backend>(
             gen.on_message(msg, clock, &s, &mut |g| send(&mut side, &status, g));
         }
         let mut messages: Vec<ToEngine> = Vec::with_capacity(bridge::TO_ENGINE_CAPACITY);
-        let mut captures = knobs.capture_requests.load(Ordering::Relaxed);
+        let mut captures = Seen::from_now(&requests, Request::Capture);
         let mut errors = 0u32;
         while !stop.load(Ordering::Acquire) {
-            let asked = knobs.model_requests.load(Ordering::Acquire);
-            if asked != loads {
-                loads = asked;
+            if loads.take(&requests) {
                 tracing::info!("Cadenza engine: loading the chosen model");
                 continue 'load;
             }
@@ -309,8 +308,8 @@ fn run<B: Backend>(
             }
             let clock = side.clock();
             for &msg in &messages {
-                // Settings read after the message: the audio thread stores them before it sends.
-                let s = knobs.settings();
+                // Settings read after the message: the audio thread publishes them before it sends.
+                let s = side.settings();
                 if let ToEngine::Resync {
                     beat,
                     playing,
@@ -326,11 +325,9 @@ fn run<B: Backend>(
                 }
                 gen.on_message(msg, clock, &s, &mut |g| send(&mut side, &status, g));
             }
-            let s = knobs.settings();
-            let asked = knobs.capture_requests.load(Ordering::Relaxed);
-            if asked != captures {
-                captures = asked;
-                let bars = knobs.capture_bars.load(Ordering::Relaxed).max(1);
+            let s = side.settings();
+            if captures.take(&requests) {
+                let bars = s.capture_bars.max(1);
                 let notes = gen.capture_bars(bars);
                 tracing::info!(
                     "Cadenza engine: captured {} notes from the last {bars} bars as the prompt",
@@ -382,7 +379,7 @@ fn run<B: Backend>(
                         if errors >= MAX_CONSECUTIVE_ERRORS {
                             status.fail(&format!("inference keeps failing: {e}"));
                             side.set_phase(Phase::Down);
-                            match idle_until(&mut side, &stop, &knobs, &mut loads, &mut timeline) {
+                            match idle_until(&mut side, &stop, &requests, &mut loads, &mut timeline) {
                                 Wake::Reload => continue 'load,
                                 Wake::Stop => break 'load,
                             }
@@ -508,14 +505,12 @@ enum Wake {
 fn idle_until(
     side: &mut EngineSide,
     stop: &AtomicBool,
-    knobs: &Knobs,
-    loads: &mut u32,
+    requests: &Requests,
+    loads: &mut Seen,
     timeline: &mut Timeline,
 ) -> Wake {
     while !stop.load(Ordering::Acquire) {
-        let asked = knobs.model_requests.load(Ordering::Acquire);
-        if asked != *loads {
-            *loads = asked;
+        if loads.take(requests) {
             return Wake::Reload;
         }
         while let Some(msg) = side.receive() {
@@ -637,16 +632,16 @@ mod tests {
     fn start(
         make: impl FnMut(&EngineStatus) -> Result<Generator<Flaky>, String> + Send + 'static,
     ) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
-        let (audio, side) = Bridge::new();
+        let (mut audio, side) = Bridge::new();
         let status = Arc::new(EngineStatus::default());
         let engine = Engine::start_with(
             side,
-            Arc::new(Knobs::default()),
+            Arc::default(),
             PromptSlot::default(),
             status.clone(),
             make,
         );
-        audio.publish(PlayClock::at(0.0, 120.0));
+        audio.publish(PlayClock::at(0.0, 120.0), &Settings::default());
         (engine, audio, status)
     }
 
@@ -657,7 +652,7 @@ mod tests {
         let mut beat = 0.0;
         wait_for("20 tokens", || {
             beat += 0.05; // the transport rolls on
-            audio.publish(PlayClock::at(beat, 120.0));
+            audio.publish(PlayClock::at(beat, 120.0), &Settings::default());
             status.tokens.load(Ordering::Relaxed) >= 20
         });
         assert_eq!(status.recovered_errors.load(Ordering::Relaxed), 1);
@@ -713,11 +708,11 @@ mod tests {
     fn a_model_request_reloads_a_failed_engine_which_plays_on_from_where_the_audio_side_is() {
         let (mut audio, side) = Bridge::new();
         let status = Arc::new(EngineStatus::default());
-        let knobs = Arc::new(Knobs::default());
+        let requests = Arc::new(Requests::default());
         let mut loads = 0;
         let engine = Engine::start_with(
             side,
-            knobs.clone(),
+            requests.clone(),
             PromptSlot::default(),
             status.clone(),
             move |_: &EngineStatus| {
@@ -729,7 +724,7 @@ mod tests {
                 }
             },
         );
-        audio.publish(PlayClock::at(8.0, 120.0));
+        audio.publish(PlayClock::at(8.0, 120.0), &Settings::default());
         wait_for("the failure", || status.state() == EngineState::Failed);
         // The failed engine still hears the timeline (it drains the queue) ...
         audio.send(ToEngine::Resync {
@@ -741,12 +736,12 @@ mod tests {
         });
         std::thread::sleep(Duration::from_millis(50));
         // ... and after a reload plays in it, without another resync.
-        knobs.model_requests.fetch_add(1, Ordering::Release);
+        requests.ask(Request::Model);
         let mut beat = 8.0;
         let mut first = None;
         wait_for("a note after the reload", || {
             beat += 0.05;
-            audio.publish(PlayClock::at(beat, 120.0));
+            audio.publish(PlayClock::at(beat, 120.0), &Settings::default());
             first = audio.receive();
             first.is_some()
         });
@@ -770,9 +765,8 @@ mod tests {
         let (audio, side) = Bridge::new();
         audio.set_offline(true);
         let status = Arc::new(EngineStatus::default());
-        let knobs = Arc::new(Knobs::default());
-        knobs.store(&Settings::default());
-        let engine = Engine::start_with(side, knobs, PromptSlot::default(), status.clone(), make);
+        let engine =
+            Engine::start_with(side, Arc::default(), PromptSlot::default(), status.clone(), make);
         (engine, audio, status)
     }
 
@@ -781,7 +775,7 @@ mod tests {
         let mut notes = Vec::new();
         for b in 0..blocks {
             let beat = f64::from(b) * 0.25;
-            audio.publish(PlayClock::at(beat, 120.0));
+            audio.publish(PlayClock::at(beat, 120.0), &Settings::default());
             if b == 0 {
                 audio.send(ToEngine::start_at_zero());
             }

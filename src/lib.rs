@@ -30,14 +30,15 @@ pub mod offline;
 pub mod params;
 pub mod player;
 pub mod prompt;
+pub mod requests;
 pub mod runtime;
 pub mod sampler;
 pub mod scheduler;
+pub mod settings;
 pub mod tokenizer;
 pub mod voice;
 
-use bridge::Bridge;
-use engine::{Engine, EngineConfig, EngineStatus, Knobs};
+use engine::{Engine, EngineConfig, EngineStatus};
 use monitor::Monitor;
 use params::CadenzaParams;
 use player::{Bars, Controls, HostEvent, Note, Player};
@@ -45,8 +46,8 @@ use scheduler::{OutEvent, TransportIn};
 
 pub struct Cadenza {
     params: Arc<CadenzaParams>,
-    /// Settings for the engine and the editor's requests (atomics).
-    knobs: Arc<Knobs>,
+    /// Panic, capture and model loads asked (the editor, the audio thread, the engine).
+    requests: Arc<requests::Requests>,
     /// Engine state for the log, the editor and tests.
     status: Arc<EngineStatus>,
     /// What the audio thread shows the editor (notes heard and played, the playhead).
@@ -62,13 +63,13 @@ impl Default for Cadenza {
         let names = Arc::new(std::sync::RwLock::new(params::default_style_names()));
         let params = Arc::new(CadenzaParams::new(names.clone()));
         let shared = player::Shared {
-            knobs: Arc::new(Knobs::default()),
+            requests: Arc::default(),
             status: Arc::new(EngineStatus::with_styles(names)),
             monitor: Arc::new(Monitor::default()),
         };
         Self {
             params,
-            knobs: shared.knobs.clone(),
+            requests: shared.requests.clone(),
             status: shared.status.clone(),
             monitor: shared.monitor.clone(),
             player: Player::new(shared),
@@ -146,7 +147,6 @@ impl Cadenza {
             pass_through: p.pass_through.value(),
             panic: p.panic.value(),
             capture: p.capture.value(),
-            capture_bars: p.capture_bars.value().max(1) as u32,
             max_note_beats: f64::from(p.max_note.value()),
             voice: p.voice.value(),
             voice_player: p.voice_player.value(),
@@ -195,7 +195,7 @@ impl Plugin for Cadenza {
     fn editor(&mut self, _executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         editor::create(editor::EditorData {
             params: self.params.clone(),
-            knobs: self.knobs.clone(),
+            requests: self.requests.clone(),
             status: self.status.clone(),
             monitor: self.monitor.clone(),
         })
@@ -212,12 +212,12 @@ impl Plugin for Cadenza {
         if let Some(engine) = self.engine.take() {
             engine.stop();
         }
-        let (audio, engine_side) = Bridge::new();
         // A bounce (offline render) plays exactly what the engine plans, however fast the host
         // goes: the audio side waits for the engine each block. Real time never waits.
         let offline = config.process_mode == ProcessMode::Offline;
-        self.player
-            .activate(audio, offline, f64::from(config.sample_rate));
+        let engine_side = self
+            .player
+            .activate(offline, f64::from(config.sample_rate));
         self.engine = Some(Engine::start(
             EngineConfig {
                 source: model::ModelSource::from_env(),
@@ -225,7 +225,7 @@ impl Plugin for Cadenza {
                 runs_on: self.params.runs_on.clone(),
             },
             engine_side,
-            self.knobs.clone(),
+            self.requests.clone(),
             self.params.prompt.clone(),
             self.status.clone(),
         ));

@@ -11,9 +11,10 @@
 //!
 //! No plugin-framework types.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::Arc;
 
-use atomic_float::AtomicF64;
+use crate::bridge::Clock;
 
 /// Marks each ring keeps: at a few notes per beat, the last several minutes.
 pub const RING_CAPACITY: usize = 4096;
@@ -177,31 +178,13 @@ impl Default for MarkRing {
 
 /// What the audio thread shows the editor. Shared by `Arc`; lives as long as the plugin instance.
 /// (The engine's planned notes are in `EngineStatus::planned`.)
+#[derive(Default)]
 pub struct Monitor {
     /// Notes heard and played (the audio thread writes).
     pub heard: MarkRing,
-    /// Beat at the start of the last block (audio thread writes).
-    pub playhead: AtomicF64,
-    /// BPM of the last block.
-    pub tempo: AtomicF64,
-    /// Whether the transport rolled in the last block.
-    pub playing: AtomicBool,
-    /// Bar length in beats and a beat on which a bar starts, from the host.
-    pub beats_per_bar: AtomicF64,
-    pub bar_origin: AtomicF64,
-}
-
-impl Default for Monitor {
-    fn default() -> Self {
-        Self {
-            heard: MarkRing::default(),
-            playhead: AtomicF64::new(0.0),
-            tempo: AtomicF64::new(120.0),
-            playing: AtomicBool::new(false),
-            beats_per_bar: AtomicF64::new(4.0),
-            bar_origin: AtomicF64::new(0.0),
-        }
-    }
+    /// The audio side's clock as of its last block: the playhead, tempo, bar, whether it rolls (the
+    /// audio thread publishes it through the bridge, once a block; the engine reads the same).
+    pub clock: Arc<Clock>,
 }
 
 /// A note with a start and (unless still sounding) an end, for drawing and export.

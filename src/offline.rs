@@ -4,7 +4,7 @@
 
 use crate::bridge::{Generated, PlayClock, ToEngine};
 use crate::engine::generator::{Backend, Generator};
-use crate::engine::knobs::{Mode, Settings};
+use crate::settings::{Mode, Settings};
 use crate::midi_file::BeatNote;
 
 /// What to generate.
@@ -50,6 +50,7 @@ pub fn generate<B: Backend>(
         tempo: req.tempo,
         bar_origin: 0.0,
         beats_per_bar: req.beats_per_bar,
+        playing: true,
     };
     gen.on_message(ToEngine::start_at_zero(), clock(0.0), &s, &mut sink);
     let mut playhead = 0.0;

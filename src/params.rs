@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use nice_plug::prelude::*;
 
-use crate::engine::knobs::{AnswerStart, Dynamics, Mode, Scale, Settings, KEY_NAMES};
+use crate::settings::{AnswerStart, Dynamics, Mode, Scale, Settings, KEY_NAMES};
 use crate::model::{ModelChoice, ModelSpec, ProviderChoice, ProviderSetting, DEFAULT_MODEL_JSON};
 use crate::prompt::{Prompt, PromptSlot};
 
@@ -349,10 +349,12 @@ impl CadenzaParams {
 }
 
 impl CadenzaParams {
-    /// The engine's settings from the parameters (audio thread: reads atomics only). The continuous
-    /// knobs advance their smoothers by `frames` samples.
+    /// The engine's settings from the parameters (audio thread: reads atomics only), where they enter:
+    /// each parameter's range is the check of its value. The continuous knobs advance their smoothers
+    /// by `frames` samples.
     pub fn settings(&self, frames: u32) -> Settings {
         let frames = frames.max(1);
+        let low = self.low.value().clamp(0, 127) as u8;
         Settings {
             mode: Mode::from_index(self.mode.value() as u32),
             style: self.style.value().max(0) as u32,
@@ -361,8 +363,9 @@ impl CadenzaParams {
             lookahead_beats: f64::from(self.lookahead.value()),
             scale: Scale::from_index(self.scale.value() as u32),
             key: self.key.value() as u32,
-            low: self.low.value().clamp(0, 127) as u8,
-            high: self.high.value().clamp(0, 127) as u8,
+            low,
+            // A range set upside down plays its lowest note only.
+            high: (self.high.value().clamp(0, 127) as u8).max(low),
             density: self.density.smoothed.next_step(frames),
             dynamics: Dynamics::from_index(self.dynamics.value() as u32),
             velocity: self.velocity.value(),
@@ -373,6 +376,7 @@ impl CadenzaParams {
             answer_start: AnswerStart::from_index(self.answer_start.value() as u32),
             seed: self.seed.value().max(0) as u32,
             reset_on_jump: self.reset_on_jump.value(),
+            capture_bars: self.capture_bars.value().max(1) as u32,
         }
     }
 }

@@ -18,8 +18,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::bridge::{AudioSide, PlayClock, ToEngine};
-use crate::engine::{EngineStatus, Knobs, Mode, Settings};
+use crate::bridge::{AudioSide, Bridge, EngineSide, PlayClock, ToEngine};
+use crate::engine::EngineStatus;
+use crate::requests::{Request, Requests, Seen};
+use crate::settings::{Mode, Settings};
 use crate::midi_file::midi_velocity;
 use crate::monitor::{Mark, Monitor, Who};
 use crate::scheduler::{BlockClock, CutReason, EventSink, OutEvent, Scheduler, TransportIn};
@@ -86,8 +88,6 @@ pub struct Controls {
     pub panic: bool,
     /// The capture switch: while it turns on, the player's last bars become the prompt.
     pub capture: bool,
-    /// Bars a capture takes.
-    pub capture_bars: u32,
     /// The longest note Cadenza holds, in beats.
     pub max_note_beats: f64,
     /// The built-in voice sounds Cadenza's notes, and the player's when `voice_player` is on too.
@@ -104,7 +104,6 @@ impl Default for Controls {
             pass_through: true,
             panic: false,
             capture: false,
-            capture_bars: 4,
             max_note_beats: 8.0,
             voice: false,
             voice_player: false,
@@ -120,15 +119,15 @@ struct CutOn {
     low: u8,
     high: u8,
     channel: u8,
-    /// `Knobs::model_requests`: a model (re)load ends the notes of the old one.
+    /// Model loads asked ([`Request::Model`]): a (re)load ends the notes of the old one.
     model: u32,
 }
 
 /// What the player shares with the engine and the editor.
 #[derive(Clone)]
 pub struct Shared {
-    /// Settings for the engine, and the editor's requests (panic, capture, model loads).
-    pub knobs: Arc<Knobs>,
+    /// Panic, capture and model loads asked (the editor asks too).
+    pub requests: Arc<Requests>,
     /// What the editor shows: the notes heard and played, the playhead.
     pub monitor: Arc<Monitor>,
     /// The engine's state and counters (the player counts events the host refused).
@@ -152,8 +151,8 @@ pub struct Player<P: Copy> {
     was_bypassed: bool,
     was_panic: bool,
     was_capture: bool,
-    /// `Knobs::panic_requests` as of the last block (the editor's panic button).
-    panics_seen: u32,
+    /// The editor's panic button, as of the last block.
+    panics: Seen,
     /// This block, from [`Player::begin`].
     block: Block,
 }
@@ -170,6 +169,7 @@ impl<P: HostEvent> Player<P> {
     /// [`Player::activate`]. Allocates: call off the audio thread.
     pub fn new(shared: Shared) -> Self {
         Self {
+            panics: Seen::from_now(&shared.requests, Request::Panic),
             shared,
             scheduler: Scheduler::new(),
             sink: EventSink::new(OutEvent::Off {
@@ -184,7 +184,6 @@ impl<P: HostEvent> Player<P> {
             was_bypassed: false,
             was_panic: false,
             was_capture: false,
-            panics_seen: 0,
             block: Block {
                 clock: BlockClock::new(0.0, 120.0, 48_000.0, 0, false),
                 controls: Controls::default(),
@@ -192,13 +191,16 @@ impl<P: HostEvent> Player<P> {
         }
     }
 
-    /// The engine is starting (main thread): play what comes through `audio`. `offline`: the host
-    /// renders a bounce, and each block waits for the engine's plan.
-    pub fn activate(&mut self, audio: AudioSide, offline: bool, sample_rate: f64) {
+    /// The engine is starting (main thread): a new bridge, whose engine end is returned for it,
+    /// with the monitor's clock (the editor sees what the engine sees). `offline`: the host renders a
+    /// bounce, and each block waits for the engine's plan. Allocates.
+    pub fn activate(&mut self, offline: bool, sample_rate: f64) -> EngineSide {
+        let (audio, engine) = Bridge::with_clock(self.shared.monitor.clock.clone());
         audio.set_offline(offline);
         self.audio = Some(audio);
         self.offline = offline;
         self.synth = Synth::new(sample_rate);
+        engine
     }
 
     /// The engine stopped (main thread). Notes still sounding get their note-offs in the first
@@ -222,7 +224,7 @@ impl<P: HostEvent> Player<P> {
     /// Start a block: cut on a changed setting, the bypass, the panic or a jump; ask for a capture;
     /// publish the clock and the settings; in a bounce, wait for the engine's plan.
     pub fn begin(&mut self, transport: TransportIn, bars: Bars, mut controls: Controls) {
-        let knobs = &self.shared.knobs;
+        let requests = &self.shared.requests;
         self.sink.clear();
         controls.pass_through |= controls.bypass;
         controls.voice &= !controls.bypass;
@@ -233,11 +235,9 @@ impl<P: HostEvent> Player<P> {
             low: s.low,
             high: s.high,
             channel: controls.channel,
-            model: knobs.model_requests.load(Ordering::Relaxed),
+            model: requests.count(Request::Model),
         };
-        let panic_asked = knobs.panic_requests.load(Ordering::Relaxed);
-        let panic_button = panic_asked != self.panics_seen;
-        self.panics_seen = panic_asked;
+        let panic_button = self.panics.take(requests);
 
         let start = self.scheduler.begin_block(transport, &mut self.sink);
         let clock = start.clock;
@@ -266,7 +266,7 @@ impl<P: HostEvent> Player<P> {
             }
         }
         if switched_on(controls.capture, self.was_capture) {
-            knobs.capture_requests.fetch_add(1, Ordering::Relaxed);
+            requests.ask(Request::Capture);
         }
         self.last = Some(now);
         self.was_bypassed = controls.bypass;
@@ -274,26 +274,16 @@ impl<P: HostEvent> Player<P> {
         self.was_capture = controls.capture;
         self.scheduler.channel = now.channel;
         self.scheduler.max_note_beats = controls.max_note_beats;
-        knobs
-            .capture_bars
-            .store(controls.capture_bars.max(1), Ordering::Relaxed);
         if self.offline {
             // The engine plans once per block in a bounce: at least over the whole block.
             let block_beats =
                 f64::from(transport.frames) * clock.tempo / (60.0 * transport.sample_rate);
             s.lookahead_beats = s.lookahead_beats.max(block_beats + 0.25);
         }
-        // The engine reads these after it takes a message sent below: store first.
-        knobs.store(s);
-
-        let m = &self.shared.monitor;
-        m.playhead.store(clock.start_beat, Ordering::Relaxed);
-        m.tempo.store(clock.tempo, Ordering::Relaxed);
-        m.playing.store(clock.playing, Ordering::Relaxed);
-        m.beats_per_bar.store(bars.beats_per_bar, Ordering::Relaxed);
-        m.bar_origin.store(bars.bar_origin, Ordering::Relaxed);
         if let Some(audio) = self.audio.as_mut() {
-            audio.publish(PlayClock {
+            // The engine reads these after it takes a message sent below: publish first. The
+            // editor reads the same clock.
+            let published = PlayClock {
                 playhead: clock.start_beat,
                 // In real time this whole block is played once process() returns; in a bounce the
                 // engine plans it before it is played (the lockstep below).
@@ -305,7 +295,9 @@ impl<P: HostEvent> Player<P> {
                 tempo: clock.tempo,
                 bar_origin: bars.bar_origin,
                 beats_per_bar: bars.beats_per_bar,
-            });
+                playing: clock.playing,
+            };
+            audio.publish(published, s);
             if let Some((epoch, heard_until, jumped)) = resync {
                 audio.send(ToEngine::Resync {
                     beat: clock.start_beat,

@@ -355,7 +355,7 @@ fn main() {
     let mut rtf = Vec::new();
     for seed in 0..3 {
         let req = cadenza::offline::Request {
-            settings: cadenza::engine::Settings {
+            settings: cadenza::settings::Settings {
                 seed,
                 ..Default::default()
             },
@@ -422,7 +422,7 @@ fn main() {
 ///
 /// [`Player`]: cadenza::player::Player
 fn audio_block_cost() -> (Vec<f64>, Vec<f64>, usize) {
-    use cadenza::bridge::{Bridge, Generated, ToEngine};
+    use cadenza::bridge::{Generated, ToEngine};
     use cadenza::player::{Bars, Controls, HostEvent, Note, Player, Shared};
     use cadenza::scheduler::TransportIn;
     const FRAMES: u32 = 128;
@@ -441,12 +441,11 @@ fn audio_block_cost() -> (Vec<f64>, Vec<f64>, usize) {
     let block_beats = f64::from(FRAMES) / SR * 2.0; // 120 BPM
     let run = |voice: bool| {
         let mut player: Player<NoEvent> = Player::new(Shared {
-            knobs: Default::default(),
+            requests: Default::default(),
             monitor: Default::default(),
             status: Default::default(),
         });
-        let (audio, mut engine) = Bridge::new();
-        player.activate(audio, false, SR);
+        let mut engine = player.activate(false, SR);
         let controls = Controls {
             voice,
             ..Controls::default()
@@ -548,7 +547,8 @@ struct Answer {
 /// of its new plan arrives.
 fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) {
     use cadenza::bridge::{Bridge, PlayClock, ToEngine};
-    use cadenza::engine::{Engine, EngineState, EngineStatus, Knobs};
+    use cadenza::engine::{Engine, EngineState, EngineStatus};
+    use cadenza::settings::Settings;
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
     use std::time::Duration;
@@ -558,7 +558,7 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
     let engine = Engine::start(
         config.clone(),
         side,
-        Arc::new(Knobs::default()),
+        Arc::default(),
         Default::default(),
         status.clone(),
     );
@@ -575,7 +575,7 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
     let priority = audio_priority(true);
     let t0 = Instant::now();
     let beat_now = || t0.elapsed().as_secs_f64() * RESPONSE_TEMPO / 60.0;
-    audio.publish(PlayClock::at(0.0, RESPONSE_TEMPO));
+    audio.publish(PlayClock::at(0.0, RESPONSE_TEMPO), &Settings::default());
     audio.send(ToEngine::Resync {
         beat: 0.0,
         playing: true,
@@ -590,7 +590,7 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
         // Let the engine plan ahead for a while, as in a real session (0.2 s between notes).
         let until = t0.elapsed() + Duration::from_millis(200);
         while t0.elapsed() < until {
-            audio.publish(PlayClock::at(beat_now(), RESPONSE_TEMPO));
+            audio.publish(PlayClock::at(beat_now(), RESPONSE_TEMPO), &Settings::default());
             while let Some(g) = audio.receive() {
                 plan = plan.max(g.plan);
             }
@@ -650,7 +650,7 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
             // Poll as an audio thread would, between blocks: sleep, never spin. The bench is
             // pinned to one core, and a spinning poll took the engine's CPU in 4 ms time slices
             // (the answers came in steps of 4 ms, up to 184 ms).
-            audio.publish(PlayClock::at(beat_now(), RESPONSE_TEMPO));
+            audio.publish(PlayClock::at(beat_now(), RESPONSE_TEMPO), &Settings::default());
             std::thread::sleep(Duration::from_micros(100));
         }
         answers.push(Answer {

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cadenza::engine::knobs::{Scale, Settings, KEY_NAMES};
+use cadenza::settings::{Scale, Settings, KEY_NAMES};
 use cadenza::midi_file::{write_notes, BeatNote};
 use cadenza::model::{ModelSource, OnnxModel, ProviderChoice};
 use cadenza::offline::{generate, Request};

@@ -137,7 +137,7 @@ pub fn draw(painter: Painter, rect: Rect, view: &View, heard: &[Span], planned: 
 fn note_name(p: u8) -> String {
     format!(
         "{}{}",
-        crate::engine::knobs::KEY_NAMES[usize::from(p % 12)],
+        crate::settings::KEY_NAMES[usize::from(p % 12)],
         i32::from(p / 12) - 1
     )
 }

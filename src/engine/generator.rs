@@ -28,7 +28,7 @@
 //!
 //! Generated notes are stamped on the tick grid of the host's beats.
 
-use super::knobs::{AnswerStart, Dynamics, Mode, Scale, Settings, DENSITY_NATS};
+use crate::settings::{AnswerStart, Dynamics, Mode, Scale, Settings, DENSITY_NATS};
 use super::listener::Listener;
 use crate::bridge::{Generated, PlayClock, ToEngine};
 use crate::features::{held_after_owned, phase_of, Features};
@@ -1559,6 +1559,7 @@ mod tests {
         answer_start: AnswerStart::NextBeat,
         seed: 1,
         reset_on_jump: false,
+        capture_bars: 4,
     };
 
     fn gen(window: usize) -> Generator<Fake> {
@@ -2544,6 +2545,7 @@ mod tests {
             tempo: 120.0,
             bar_origin: 0.5,
             beats_per_bar: 3.0,
+            playing: true,
         };
         let mut out = Vec::new();
         let mut b = 1.0;

@@ -4,9 +4,9 @@
 use std::sync::atomic::Ordering;
 
 use super::*;
-use crate::bridge::{Bridge, EngineSide, Generated};
-use crate::engine::knobs::Scale;
-use crate::engine::Settings;
+use crate::requests::Request;
+use crate::bridge::{EngineSide, Generated};
+use crate::settings::{Scale, Settings};
 
 const SR: f64 = 48_000.0;
 const FRAMES: u32 = 512;
@@ -101,13 +101,12 @@ impl Out {
 impl Rig {
     fn new() -> Self {
         let shared = Shared {
-            knobs: Default::default(),
+            requests: Default::default(),
             monitor: Default::default(),
             status: Default::default(),
         };
         let mut player = Player::new(shared.clone());
-        let (audio, engine) = Bridge::new();
-        player.activate(audio, false, SR);
+        let engine = player.activate(false, SR);
         Self {
             player,
             engine,
@@ -209,7 +208,7 @@ fn each_setting_that_changes_what_is_played_ends_cadenzas_notes_and_replans() {
     }
     // A model load cuts too.
     let mut rig = Rig::sounding(base, 60);
-    rig.shared.knobs.model_requests.fetch_add(1, Ordering::Release);
+    rig.shared.requests.ask(Request::Model);
     assert_eq!(rig.block(base, &[]).offs(), [60]);
     // Settings that shape what comes next cut nothing.
     for (what, changed) in [
@@ -258,7 +257,7 @@ fn panic_ends_every_key_on_cadenzas_channel_once_per_press() {
     assert_eq!(rig.block(pressed, &[]).offs().len(), 128);
     // The editor's button.
     let mut rig = Rig::sounding(base, 60);
-    rig.shared.knobs.panic_requests.fetch_add(1, Ordering::Relaxed);
+    rig.shared.requests.ask(Request::Panic);
     assert_eq!(rig.block(base, &[]).offs(), every_key);
     assert!(rig.block(base, &[]).offs().is_empty());
 }
@@ -294,24 +293,50 @@ fn bypass_ends_cadenzas_notes_hears_nothing_and_passes_the_player_through() {
 }
 
 #[test]
-fn capture_asks_the_engine_once_per_press_with_its_bars() {
+fn capture_asks_the_engine_once_per_press() {
     let base = Controls::default();
     let pressed = Controls {
         capture: true,
-        capture_bars: 8,
         ..base
     };
     let mut rig = Rig::new();
-    let asked = |rig: &Rig| rig.shared.knobs.capture_requests.load(Ordering::Relaxed);
+    let asked = |rig: &Rig| rig.shared.requests.count(Request::Capture);
     rig.block(base, &[]);
     assert_eq!(asked(&rig), 0);
     rig.block(pressed, &[]);
     rig.block(pressed, &[]);
     assert_eq!(asked(&rig), 1);
-    assert_eq!(rig.shared.knobs.capture_bars.load(Ordering::Relaxed), 8);
     rig.block(base, &[]);
     rig.block(pressed, &[]);
     assert_eq!(asked(&rig), 2);
+}
+
+#[test]
+fn the_engine_gets_the_blocks_settings_and_clock_and_a_bounce_plans_over_the_whole_block() {
+    let mut c = Controls::default();
+    c.settings.seed = 42;
+    c.settings.lookahead_beats = 0.25;
+    let mut rig = Rig::new();
+    rig.block(c, &[]);
+    assert_eq!(rig.engine.settings(), c.settings);
+    let clock = rig.engine.clock();
+    assert_eq!((clock.playhead, clock.open_from), (0.0, BLOCK));
+    assert_eq!(rig.shared.monitor.clock.load(), clock);
+    // A bounce: the engine plans from the block's start, at least over the whole block.
+    let mut bounce: Player<Ev> = Player::new(rig.shared.clone());
+    let mut engine = bounce.activate(true, SR);
+    engine.set_phase(crate::bridge::Phase::Down);
+    let transport = TransportIn {
+        playing: true,
+        pos_beats: Some(1.0),
+        tempo: Some(120.0),
+        sample_rate: SR,
+        frames: 4096,
+    };
+    bounce.begin(transport, Bars::default(), c);
+    let block = 4096.0 / SR * 2.0;
+    assert!((engine.settings().lookahead_beats - (block + 0.25)).abs() < 1e-9);
+    assert_eq!(engine.clock().open_from, 1.0);
 }
 
 #[test]
@@ -390,7 +415,7 @@ fn events_the_host_refuses_are_counted_and_marks_reach_the_monitor() {
 #[test]
 fn an_inactive_player_passes_midi_through_and_plays_nothing() {
     let mut player: Player<Ev> = Player::new(Shared {
-        knobs: Default::default(),
+        requests: Default::default(),
         monitor: Default::default(),
         status: Default::default(),
     });

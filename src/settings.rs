@@ -1,10 +1,9 @@
-//! The musical settings the engine plays by: what each host parameter means to the engine, free of
-//! any plugin framework. The plugin writes them into [`Knobs`] (atomics, from the audio thread); the
-//! engine takes a [`Settings`] snapshot before each token.
-
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-
-use atomic_float::AtomicF32;
+//! The musical settings Cadenza plays by, free of any plugin framework: what each host parameter
+//! means. A [`Settings`] value is checked where it enters (the host's parameter ranges in
+//! `params.rs`, the command line's checks) and travels whole: the audio side publishes one snapshot a
+//! block through the bridge (`bridge::AudioSide::publish`), and the engine reads it whole.
+//!
+//! A new knob is three places: its parameter (`params.rs`), its field here, and its use.
 
 /// How Cadenza plays with the player.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +185,8 @@ pub struct Settings {
     pub seed: u32,
     /// On a transport jump or loop, forget the context (true) or keep it (false).
     pub reset_on_jump: bool,
+    /// Bars a capture of the player's playing takes as the prompt.
+    pub capture_bars: u32,
 }
 
 /// Logit bias (nats) of density ±1 on note-on tokens.
@@ -213,126 +214,7 @@ impl Default for Settings {
             answer_start: AnswerStart::NextBeat,
             seed: 0,
             reset_on_jump: false,
-        }
-    }
-}
-
-/// Parameter values for the engine thread. The plugin writes them each block (audio thread,
-/// atomics only); the engine reads a [`Settings`] snapshot per token.
-#[derive(Debug)]
-pub struct Knobs {
-    pub mode: AtomicU32,
-    pub style: AtomicU32,
-    pub temperature: AtomicF32,
-    pub top_p: AtomicF32,
-    pub lookahead_beats: AtomicF32,
-    pub scale: AtomicU32,
-    pub key: AtomicU32,
-    pub low: AtomicU32,
-    pub high: AtomicU32,
-    pub density: AtomicF32,
-    pub dynamics: AtomicU32,
-    pub velocity: AtomicF32,
-    pub accent: AtomicF32,
-    pub max_polyphony: AtomicU32,
-    pub answer_bars: AtomicU32,
-    pub listen_gap_beats: AtomicF32,
-    pub answer_start: AtomicU32,
-    pub seed: AtomicU32,
-    pub reset_on_jump: AtomicBool,
-    /// Bumped (audio thread) each time the player asks to capture their last bars as the prompt.
-    pub capture_requests: AtomicU32,
-    /// Bars the capture takes.
-    pub capture_bars: AtomicU32,
-    /// Bumped (editor) to ask the engine to load the model now named in the plugin's model slot;
-    /// the audio thread ends Cadenza's notes when it sees it change.
-    pub model_requests: AtomicU32,
-    /// Bumped (editor's panic button) to end every note, as the Panic parameter does.
-    pub panic_requests: AtomicU32,
-}
-
-impl Default for Knobs {
-    fn default() -> Self {
-        let k = Self {
-            mode: AtomicU32::new(0),
-            style: AtomicU32::new(0),
-            temperature: AtomicF32::new(0.0),
-            top_p: AtomicF32::new(0.0),
-            lookahead_beats: AtomicF32::new(0.0),
-            scale: AtomicU32::new(0),
-            key: AtomicU32::new(0),
-            low: AtomicU32::new(0),
-            high: AtomicU32::new(0),
-            density: AtomicF32::new(0.0),
-            dynamics: AtomicU32::new(0),
-            velocity: AtomicF32::new(0.0),
-            accent: AtomicF32::new(0.0),
-            max_polyphony: AtomicU32::new(0),
-            answer_bars: AtomicU32::new(0),
-            listen_gap_beats: AtomicF32::new(0.0),
-            answer_start: AtomicU32::new(0),
-            seed: AtomicU32::new(0),
-            reset_on_jump: AtomicBool::new(false),
-            capture_requests: AtomicU32::new(0),
-            capture_bars: AtomicU32::new(4),
-            model_requests: AtomicU32::new(0),
-            panic_requests: AtomicU32::new(0),
-        };
-        k.store(&Settings::default());
-        k
-    }
-}
-
-impl Knobs {
-    /// Write a whole snapshot (audio thread: relaxed atomic stores only).
-    pub fn store(&self, s: &Settings) {
-        let r = Ordering::Relaxed;
-        self.mode.store(s.mode as u32, r);
-        self.style.store(s.style, r);
-        self.temperature.store(s.temperature, r);
-        self.top_p.store(s.top_p, r);
-        self.lookahead_beats.store(s.lookahead_beats as f32, r);
-        self.scale.store(s.scale as u32, r);
-        self.key.store(s.key, r);
-        self.low.store(u32::from(s.low), r);
-        self.high.store(u32::from(s.high), r);
-        self.density.store(s.density, r);
-        self.dynamics.store(s.dynamics as u32, r);
-        self.velocity.store(s.velocity, r);
-        self.accent.store(s.accent, r);
-        self.max_polyphony.store(s.max_polyphony, r);
-        self.answer_bars.store(s.answer_bars, r);
-        self.listen_gap_beats.store(s.listen_gap_beats as f32, r);
-        self.answer_start.store(s.answer_start as u32, r);
-        self.seed.store(s.seed, r);
-        self.reset_on_jump.store(s.reset_on_jump, r);
-    }
-
-    /// Read a snapshot, every value clamped to its range.
-    pub fn settings(&self) -> Settings {
-        let r = Ordering::Relaxed;
-        let low = self.low.load(r).min(127) as u8;
-        let high = (self.high.load(r).min(127) as u8).max(low);
-        Settings {
-            mode: Mode::from_index(self.mode.load(r)),
-            style: self.style.load(r),
-            temperature: self.temperature.load(r).max(0.01),
-            top_p: self.top_p.load(r).clamp(0.0, 1.0),
-            lookahead_beats: f64::from(self.lookahead_beats.load(r)).clamp(0.125, 16.0),
-            scale: Scale::from_index(self.scale.load(r)),
-            key: self.key.load(r) % 12,
-            low,
-            high,
-            density: self.density.load(r).clamp(-1.0, 1.0),
-            dynamics: Dynamics::from_index(self.dynamics.load(r)),
-            velocity: self.velocity.load(r).clamp(0.0, 1.0),
-            accent: self.accent.load(r).clamp(0.0, 1.0),
-            max_polyphony: self.max_polyphony.load(r).clamp(1, 128),
-            answer_bars: self.answer_bars.load(r).clamp(1, 64),
-            listen_gap_beats: f64::from(self.listen_gap_beats.load(r)).clamp(0.0, 64.0),
-            answer_start: AnswerStart::from_index(self.answer_start.load(r)),
-            seed: self.seed.load(r),
-            reset_on_jump: self.reset_on_jump.load(r),
+            capture_bars: 4,
         }
     }
 }
@@ -340,23 +222,6 @@ impl Knobs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_snapshot_round_trips_through_the_atomics() {
-        let k = Knobs::default();
-        let s = Settings {
-            mode: Mode::CallResponse,
-            scale: Scale::Blues,
-            key: 9,
-            low: 40,
-            high: 80,
-            seed: 77,
-            ..Settings::default()
-        };
-        k.store(&s);
-        assert_eq!(k.settings(), s);
-        assert_eq!(Knobs::default().settings(), Settings::default());
-    }
 
     #[test]
     fn scales_give_their_pitch_classes_in_any_key() {
