@@ -22,10 +22,10 @@ use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp,
 
 use crate::engine::status::StatusTexts;
 use crate::engine::{EngineState, EngineStatus};
-use crate::requests::{Request, Requests};
 use crate::model::ProviderChoice;
 use crate::monitor::{spans, Mark, Monitor};
 use crate::params::CadenzaParams;
+use crate::requests::{Request, Requests};
 use files::ExportWhat;
 
 /// The editor's size in logical pixels.

@@ -28,9 +28,9 @@ use crate::bridge::{self, EngineSide, Generated, Phase, ToEngine};
 use crate::model::{ModelSource, OnnxModel, ProviderChoice, ProviderSetting};
 use crate::monitor::{Mark, Who};
 use crate::prompt::{self, Prompt, PromptSlot};
-pub use generator::{Backend, Generator};
-pub use crate::settings::{Mode, Settings};
 use crate::requests::{Request, Requests, Seen};
+pub use crate::settings::{Mode, Settings};
+pub use generator::{Backend, Generator};
 pub use status::{EngineState, EngineStatus};
 
 /// Consecutive inference errors after which the engine gives up until a reload or the next activation.
@@ -43,6 +43,29 @@ const LOCKSTEP_POLL: Duration = Duration::from_millis(2);
 /// In lockstep, the most tokens one block's plan may take (a plan reaches its lookahead in far
 /// fewer; this only bounds a model that never moves time on).
 const MAX_TOKENS_PER_BLOCK: usize = 4096;
+
+/// The ONNX model gives the generator its logits.
+impl Backend for OnnxModel {
+    fn feed(
+        &mut self,
+        tokens: &[u32],
+        feats: &[crate::features::Features],
+    ) -> Result<&[f32], String> {
+        OnnxModel::feed(self, tokens, feats).map_err(|e| e.to_string())
+    }
+    fn reset(&mut self) {
+        OnnxModel::reset(self)
+    }
+    fn truncate(&mut self, len: usize) {
+        OnnxModel::truncate(self, len)
+    }
+    fn window(&self) -> usize {
+        self.spec.window as usize
+    }
+    fn swap_caches(&mut self, spare: usize) {
+        OnnxModel::swap_caches(self, spare)
+    }
+}
 
 /// How to start the engine.
 #[derive(Debug, Clone)]
@@ -107,41 +130,47 @@ impl Engine {
         prompt: PromptSlot,
         status: Arc<EngineStatus>,
     ) -> Self {
-        Self::start_with(side, requests, prompt, status, move |status: &EngineStatus| {
-            let started = Instant::now();
-            let source = config.resolved_source();
-            status.set_origin(&source.describe());
-            let model = load_model(&EngineConfig {
-                source: source.clone(),
-                choice: None,
-                ..config.clone()
-            })
-            .map_err(|e| format!("{e} (model: {})", source.describe()))?;
-            let bytes = match &source {
-                ModelSource::Embedded => crate::model::DEFAULT_MODEL_ONNX.len() as u64,
-                ModelSource::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
-            };
-            status.model_bytes.store(bytes, Ordering::Relaxed);
-            let spec = model.spec.clone();
-            status.set_provider(&model.provider.to_string());
-            status.set_model(&spec.name);
-            status.set_styles(&spec.styles);
-            status
-                .load_millis
-                .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-            tracing::info!(
-                "Cadenza engine ready in {} ms: model {} on {}",
-                started.elapsed().as_millis(),
-                spec.name,
-                model.provider
-            );
-            Ok(Generator::new(
-                model,
-                spec.vocab(),
-                spec.ticks_per_beat,
-                spec.styles.len() as u32,
-            ))
-        })
+        Self::start_with(
+            side,
+            requests,
+            prompt,
+            status,
+            move |status: &EngineStatus| {
+                let started = Instant::now();
+                let source = config.resolved_source();
+                status.set_origin(&source.describe());
+                let model = load_model(&EngineConfig {
+                    source: source.clone(),
+                    choice: None,
+                    ..config.clone()
+                })
+                .map_err(|e| format!("{e} (model: {})", source.describe()))?;
+                let bytes = match &source {
+                    ModelSource::Embedded => crate::model::DEFAULT_MODEL_ONNX.len() as u64,
+                    ModelSource::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+                };
+                status.model_bytes.store(bytes, Ordering::Relaxed);
+                let spec = model.spec.clone();
+                status.set_provider(&model.provider.to_string());
+                status.set_model(&spec.name);
+                status.set_styles(&spec.styles);
+                status
+                    .load_millis
+                    .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                tracing::info!(
+                    "Cadenza engine ready in {} ms: model {} on {}",
+                    started.elapsed().as_millis(),
+                    spec.name,
+                    model.provider
+                );
+                Ok(Generator::new(
+                    model,
+                    spec.vocab(),
+                    spec.ticks_per_beat,
+                    spec.styles.len() as u32,
+                ))
+            },
+        )
     }
 
     /// Spawn the engine thread on whatever `make` builds there (the ONNX model in the plugin; a
@@ -379,7 +408,8 @@ fn run<B: Backend>(
                         if errors >= MAX_CONSECUTIVE_ERRORS {
                             status.fail(&format!("inference keeps failing: {e}"));
                             side.set_phase(Phase::Down);
-                            match idle_until(&mut side, &stop, &requests, &mut loads, &mut timeline) {
+                            match idle_until(&mut side, &stop, &requests, &mut loads, &mut timeline)
+                            {
                                 Wake::Reload => continue 'load,
                                 Wake::Stop => break 'load,
                             }
@@ -765,8 +795,13 @@ mod tests {
         let (audio, side) = Bridge::new();
         audio.set_offline(true);
         let status = Arc::new(EngineStatus::default());
-        let engine =
-            Engine::start_with(side, Arc::default(), PromptSlot::default(), status.clone(), make);
+        let engine = Engine::start_with(
+            side,
+            Arc::default(),
+            PromptSlot::default(),
+            status.clone(),
+            make,
+        );
         (engine, audio, status)
     }
 

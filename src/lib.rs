@@ -215,9 +215,7 @@ impl Plugin for Cadenza {
         // A bounce (offline render) plays exactly what the engine plans, however fast the host
         // goes: the audio side waits for the engine each block. Real time never waits.
         let offline = config.process_mode == ProcessMode::Offline;
-        let engine_side = self
-            .player
-            .activate(offline, f64::from(config.sample_rate));
+        let engine_side = self.player.activate(offline, f64::from(config.sample_rate));
         self.engine = Some(Engine::start(
             EngineConfig {
                 source: model::ModelSource::from_env(),

@@ -4,8 +4,8 @@
 
 use crate::bridge::{Generated, PlayClock, ToEngine};
 use crate::engine::generator::{Backend, Generator};
-use crate::settings::{Mode, Settings};
 use crate::midi_file::BeatNote;
+use crate::settings::{Mode, Settings};
 
 /// What to generate.
 #[derive(Debug, Clone)]

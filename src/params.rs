@@ -6,9 +6,9 @@ use std::sync::{Arc, RwLock};
 
 use nice_plug::prelude::*;
 
-use crate::settings::{AnswerStart, Dynamics, Mode, Scale, Settings, KEY_NAMES};
 use crate::model::{ModelChoice, ModelSpec, ProviderChoice, ProviderSetting, DEFAULT_MODEL_JSON};
 use crate::prompt::{Prompt, PromptSlot};
+use crate::settings::{AnswerStart, Dynamics, Mode, Scale, Settings, KEY_NAMES};
 
 /// Style slots a model can have (model.json `vocab.style_slots` of the shipped layout).
 pub const STYLE_SLOTS: i32 = 16;

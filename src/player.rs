@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 use crate::bridge::{AudioSide, Bridge, EngineSide, PlayClock, ToEngine};
 use crate::engine::EngineStatus;
-use crate::requests::{Request, Requests, Seen};
-use crate::settings::{Mode, Settings};
 use crate::midi_file::midi_velocity;
 use crate::monitor::{Mark, Monitor, Who};
+use crate::requests::{Request, Requests, Seen};
 use crate::scheduler::{BlockClock, CutReason, EventSink, OutEvent, Scheduler, TransportIn};
+use crate::settings::{Mode, Settings};
 use crate::voice::{Source, Synth};
 
 /// A note a host event carries (velocity 0..=1; 0 for a release).
@@ -55,7 +55,11 @@ pub struct Bars {
 
 impl Bars {
     /// From the host's time signature and bar start, each of which it may not know: 4/4 from beat 0.
-    pub fn from_host(numerator: Option<i32>, denominator: Option<i32>, bar_start: Option<f64>) -> Self {
+    pub fn from_host(
+        numerator: Option<i32>,
+        denominator: Option<i32>,
+        bar_start: Option<f64>,
+    ) -> Self {
         let beats_per_bar = match (numerator, denominator) {
             (Some(n), Some(d)) if n > 0 && d > 0 => f64::from(n) * 4.0 / f64::from(d),
             _ => 4.0,
@@ -321,14 +325,16 @@ impl<P: HostEvent> Player<P> {
     pub fn heard(&mut self, ev: P) {
         let Block { clock, controls } = self.block;
         let timing = ev.timing();
-        if let (Some(audio), false, Some(note)) =
-            (self.audio.as_mut(), controls.bypass, ev.note())
+        if let (Some(audio), false, Some(note)) = (self.audio.as_mut(), controls.bypass, ev.note())
         {
             let beat = clock.beat_at(timing);
-            self.shared
-                .monitor
-                .heard
-                .push(mark(beat, note.pitch, note.velocity, note.on, Who::Player));
+            self.shared.monitor.heard.push(mark(
+                beat,
+                note.pitch,
+                note.velocity,
+                note.on,
+                Who::Player,
+            ));
             if note.on && controls.settings.mode == Mode::CallResponse {
                 // A new call: the answer stops on this very sample.
                 self.scheduler.silence_from(beat, timing, &mut self.sink);
@@ -434,7 +440,11 @@ fn mark(beat: f64, pitch: u8, velocity: f32, on: bool, who: Who) -> Mark {
     Mark {
         beat,
         pitch,
-        velocity: if on { midi_velocity(f64::from(velocity)) } else { 0 },
+        velocity: if on {
+            midi_velocity(f64::from(velocity))
+        } else {
+            0
+        },
         on,
         who,
         tag: 0,

@@ -469,9 +469,10 @@ fn audio_block_cost() -> (Vec<f64>, Vec<f64>, usize) {
             let prev = 36 + ((b + 4) % 5) as u8 * 8;
             for i in 0..8u8 {
                 let at = |k: u8| start + block_beats * f64::from(k) / 16.0;
-                for (beat, pitch, velocity, on) in
-                    [(at(2 * i + 1), prev + i, 0.0, false), (at(2 * i), base + i, 0.7, true)]
-                {
+                for (beat, pitch, velocity, on) in [
+                    (at(2 * i + 1), prev + i, 0.0, false),
+                    (at(2 * i), base + i, 0.7, true),
+                ] {
                     engine.send(Generated {
                         epoch,
                         plan: 0,
@@ -485,11 +486,15 @@ fn audio_block_cost() -> (Vec<f64>, Vec<f64>, usize) {
             let t0 = Instant::now();
             player.begin(t, Bars::default(), controls);
             let mut sent = 0usize;
-            player.finish(&mut [&mut left[..], &mut right[..]], |_| 0.25, |ev| {
-                sent += 1;
-                std::hint::black_box(ev);
-                true
-            });
+            player.finish(
+                &mut [&mut left[..], &mut right[..]],
+                |_| 0.25,
+                |ev| {
+                    sent += 1;
+                    std::hint::black_box(ev);
+                    true
+                },
+            );
             times.push(t0.elapsed().as_secs_f64() * 1e6);
             std::hint::black_box((&left, &right, sent));
             voices += player.voices();
@@ -590,7 +595,10 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
         // Let the engine plan ahead for a while, as in a real session (0.2 s between notes).
         let until = t0.elapsed() + Duration::from_millis(200);
         while t0.elapsed() < until {
-            audio.publish(PlayClock::at(beat_now(), RESPONSE_TEMPO), &Settings::default());
+            audio.publish(
+                PlayClock::at(beat_now(), RESPONSE_TEMPO),
+                &Settings::default(),
+            );
             while let Some(g) = audio.receive() {
                 plan = plan.max(g.plan);
             }
@@ -650,7 +658,10 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
             // Poll as an audio thread would, between blocks: sleep, never spin. The bench is
             // pinned to one core, and a spinning poll took the engine's CPU in 4 ms time slices
             // (the answers came in steps of 4 ms, up to 184 ms).
-            audio.publish(PlayClock::at(beat_now(), RESPONSE_TEMPO), &Settings::default());
+            audio.publish(
+                PlayClock::at(beat_now(), RESPONSE_TEMPO),
+                &Settings::default(),
+            );
             std::thread::sleep(Duration::from_micros(100));
         }
         answers.push(Answer {

@@ -9,11 +9,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cadenza::settings::{Scale, Settings, KEY_NAMES};
 use cadenza::midi_file::{write_notes, BeatNote};
 use cadenza::model::{ModelSource, OnnxModel, ProviderChoice};
 use cadenza::offline::{generate, Request};
 use cadenza::prompt::Prompt;
+use cadenza::settings::{Scale, Settings, KEY_NAMES};
 
 const USAGE: &str = "\
 usage:

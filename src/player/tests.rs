@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use super::*;
-use crate::requests::Request;
 use crate::bridge::{EngineSide, Generated};
+use crate::requests::Request;
 use crate::settings::{Scale, Settings};
 
 const SR: f64 = 48_000.0;
@@ -139,10 +139,14 @@ impl Rig {
         let mut out = Out::default();
         let takes = self.host_takes;
         let mut channels = [&mut self.left[..], &mut self.right[..]];
-        self.player.finish(&mut channels, |_| 1.0, |ev| {
-            out.events.push(ev);
-            takes
-        });
+        self.player.finish(
+            &mut channels,
+            |_| 1.0,
+            |ev| {
+                out.events.push(ev);
+                takes
+            },
+        );
         while let Some(m) = self.engine.receive() {
             if let ToEngine::Resync { epoch, .. } = m {
                 self.epoch = epoch;
@@ -247,7 +251,9 @@ fn panic_ends_every_key_on_cadenzas_channel_once_per_press() {
     let out = rig.block(pressed, &[]);
     assert_eq!(out.offs(), every_key);
     assert!(out.events.iter().all(|e| match *e {
-        OutEvent::Off { channel, timing, .. } => channel == 5 && timing == 0,
+        OutEvent::Off {
+            channel, timing, ..
+        } => channel == 5 && timing == 0,
         _ => false,
     }));
     assert_eq!(out.resyncs(), 1);
@@ -346,7 +352,9 @@ fn a_call_silences_the_answer_on_its_sample_and_the_engine_hears_it() {
     let mut rig = Rig::sounding(c, 72);
     let out = rig.block(c, &[key(200, 60, true)]);
     let off = out.events.iter().find_map(|e| match *e {
-        OutEvent::Off { pitch: 72, timing, .. } => Some(timing),
+        OutEvent::Off {
+            pitch: 72, timing, ..
+        } => Some(timing),
         _ => None,
     });
     assert_eq!(off, Some(200));
@@ -401,7 +409,16 @@ fn events_the_host_refuses_are_counted_and_marks_reach_the_monitor() {
     rig.block(c, &[]);
     rig.plan(60);
     rig.host_takes = false;
-    let out = rig.block(c, &[key(0, 64, true), Ev { timing: 3, note: None }]);
+    let out = rig.block(
+        c,
+        &[
+            key(0, 64, true),
+            Ev {
+                timing: 3,
+                note: None,
+            },
+        ],
+    );
     // Cadenza's note and two passed events, all refused.
     assert_eq!((out.ons(), out.passed()), (vec![60], 2));
     assert_eq!(out.played(), 1);
@@ -409,7 +426,10 @@ fn events_the_host_refuses_are_counted_and_marks_reach_the_monitor() {
     let mut marks = Vec::new();
     rig.shared.monitor.heard.read(&mut marks);
     let who: Vec<(u8, Who)> = marks.iter().map(|m| (m.pitch, m.who)).collect();
-    assert!(who.contains(&(64, Who::Player)) && who.contains(&(60, Who::Cadenza)), "{who:?}");
+    assert!(
+        who.contains(&(64, Who::Player)) && who.contains(&(60, Who::Cadenza)),
+        "{who:?}"
+    );
 }
 
 #[test]
@@ -430,10 +450,14 @@ fn an_inactive_player_passes_midi_through_and_plays_nothing() {
     player.begin(transport, Bars::default(), Controls::default());
     player.heard(key(5, 60, true));
     let mut events = Vec::new();
-    player.finish(&mut [], |_| 1.0, |ev| {
-        events.push(ev);
-        true
-    });
+    player.finish(
+        &mut [],
+        |_| 1.0,
+        |ev| {
+            events.push(ev);
+            true
+        },
+    );
     assert_eq!(events, [OutEvent::Pass(key(5, 60, true))]);
 }
 
@@ -446,6 +470,9 @@ fn bars_default_to_four_four_from_beat_zero() {
             bar_origin: 3.0
         }
     );
-    assert_eq!(Bars::from_host(Some(0), Some(4), Some(f64::NAN)), Bars::default());
+    assert_eq!(
+        Bars::from_host(Some(0), Some(4), Some(f64::NAN)),
+        Bars::default()
+    );
     assert_eq!(Bars::default().beats_per_bar, 4.0);
 }

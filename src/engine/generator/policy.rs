@@ -1,0 +1,253 @@
+//! Musical policy: what the model may write next (the mask; constraints are masks, never tokens),
+//! how much of the model's probability the mask takes away ([`MaskStats`]), and how loud a note is.
+
+use super::follow::Follow;
+use super::timeline::Open;
+use crate::bridge::PlayClock;
+use crate::settings::{Dynamics, Scale, Settings, DENSITY_NATS};
+use crate::tokenizer::{Event, Vocab};
+
+/// The probability the sampler's mask took away from the model, over the steps since the last
+/// [`super::Generator::take_mask_stats`] (at temperature 1, before the density bias).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MaskStats {
+    pub steps: u64,
+    /// Sum over steps of the probability refused.
+    pub refused: f64,
+    /// Steps that lost more than a fifth of the probability.
+    pub over_fifth: u64,
+    /// Of those, steps whose likeliest refused token was a note-off or note-on of a key the player
+    /// holds (the model and the engine disagreeing about whose notes are whose).
+    pub over_fifth_player_key: u64,
+    /// Of those, steps inside a lead or an answer's wait (nothing may be placed yet).
+    pub over_fifth_floor: u64,
+    /// The most refused in one step.
+    pub max: f64,
+}
+
+impl MaskStats {
+    pub fn mean(&self) -> f64 {
+        self.refused / self.steps.max(1) as f64
+    }
+
+    pub fn add(&mut self, o: &MaskStats) {
+        self.steps += o.steps;
+        self.refused += o.refused;
+        self.over_fifth += o.over_fifth;
+        self.over_fifth_player_key += o.over_fifth_player_key;
+        self.over_fifth_floor += o.over_fifth_floor;
+        self.max = self.max.max(o.max);
+    }
+}
+
+/// What the context says about the next token, for the mask.
+pub(super) struct Situation<'a> {
+    /// Keys sounding in the context, by owner.
+    pub(super) open: Open,
+    /// Cadenza's keys struck at the cursor's tick.
+    pub(super) begun_now: u128,
+    /// The player's keys, recent notes and level.
+    pub(super) follow: &'a Follow,
+    /// Ticks from the cursor to the first tick anything may be placed at (0: now).
+    pub(super) floor_ticks: u32,
+    /// The longest shift allowed (the end of a call and response answer; `u32::MAX`: none).
+    pub(super) ceiling_ticks: u32,
+}
+
+/// The mask and the logits the next token is drawn from (reused), and what the mask took away.
+pub(super) struct Mask {
+    vocab: Vocab,
+    pub(super) allowed: Vec<bool>,
+    pub(super) biased: Vec<f32>,
+    pub(super) stats: MaskStats,
+}
+
+impl Mask {
+    pub(super) fn new(vocab: Vocab) -> Self {
+        let size = vocab.size as usize;
+        Self {
+            vocab,
+            allowed: vec![false; size],
+            biased: vec![0.0; size],
+            stats: MaskStats::default(),
+        }
+    }
+
+    /// What the model may write next, and the logits it is drawn from. Nothing before the floor:
+    /// no note event, and only a shift that reaches it (or the longest shift, when the floor is
+    /// further); no shift past the ceiling. Note-ons: not on a key Cadenza or the player sounds,
+    /// inside the range, in the scale, below the polyphony limit. Note-offs: only Cadenza's open
+    /// notes (the player's are theirs to end), and not a note that began at this very tick (no note
+    /// lasts no time: the corpus has none, and a model stuck writing such pairs filled a window with
+    /// them in one instant, notes nobody hears). Counts what the mask takes away.
+    pub(super) fn build(&mut self, logits: &[f32], at: &Situation, s: &Settings) {
+        let v = self.vocab;
+        let open = at.open;
+        let classes = match (s.scale, at.follow.pitch_classes()) {
+            (Scale::FollowPlayer, Some(classes)) => classes,
+            (other, _) => other.pitch_classes(s.key),
+        };
+        let (floor, ceiling) = (at.floor_ticks, at.ceiling_ticks);
+        let now = floor == 0;
+        let room = open.ours.count_ones() < s.max_polyphony;
+        let bias = s.density * DENSITY_NATS;
+        for (i, a) in self.allowed.iter_mut().enumerate() {
+            let logit = logits.get(i).copied().unwrap_or(f32::NEG_INFINITY);
+            self.biased[i] = logit;
+            *a = match v.decode(i as u32) {
+                Some(Event::NoteOn(p)) => {
+                    self.biased[i] = logit + bias;
+                    now && room
+                        && !open.ours(p)
+                        && !open.theirs(p)
+                        && !at.follow.holds(p)
+                        && (s.low..=s.high).contains(&p)
+                        && classes & (1 << (p % 12)) != 0
+                }
+                Some(Event::NoteOff(p)) => now && open.ours(p) && at.begun_now & (1 << p) == 0,
+                Some(Event::Shift(k)) => {
+                    (now || k >= floor || (k == v.max_shift && floor > v.max_shift)) && k <= ceiling
+                }
+                _ => false,
+            };
+        }
+        self.count_refused(logits, at);
+    }
+
+    /// Add this step's refused probability to the statistics.
+    fn count_refused(&mut self, logits: &[f32], at: &Situation) {
+        if logits.len() != self.allowed.len() {
+            return;
+        }
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if !max.is_finite() {
+            return;
+        }
+        let (mut total, mut refused) = (0.0f64, 0.0f64);
+        let mut top: Option<(usize, f32)> = None;
+        for (i, (&l, &ok)) in logits.iter().zip(&self.allowed).enumerate() {
+            let e = f64::from((l - max).exp());
+            total += e;
+            if !ok {
+                refused += e;
+                if top.is_none_or(|(_, t)| l > t) {
+                    top = Some((i, l));
+                }
+            }
+        }
+        let share = refused / total.max(f64::MIN_POSITIVE);
+        let st = &mut self.stats;
+        st.steps += 1;
+        st.refused += share;
+        st.max = st.max.max(share);
+        if share > 0.2 {
+            st.over_fifth += 1;
+            let players_key = match top.and_then(|(i, _)| self.vocab.decode(i as u32)) {
+                Some(Event::NoteOff(p)) | Some(Event::NoteOn(p)) => {
+                    at.open.theirs(p) || at.follow.holds(p)
+                }
+                _ => false,
+            };
+            if players_key {
+                st.over_fifth_player_key += 1;
+            } else if at.floor_ticks > 0 {
+                st.over_fifth_floor += 1;
+            }
+        }
+    }
+}
+
+/// The velocity of a note at `beat`: the player's level (`follow`, when dynamics follow them) or the
+/// fixed one, with the beat's accent in the host's bar.
+pub(super) fn velocity_at(beat: f64, clock: &PlayClock, follow: Option<f32>, s: &Settings) -> f32 {
+    let level = match s.dynamics {
+        Dynamics::FollowPlayer => follow.unwrap_or(s.velocity),
+        Dynamics::Fixed => s.velocity,
+    };
+    let pos = clock.in_bar(beat);
+    let on = |x: f64| !(1e-6..=1.0 - 1e-6).contains(&x);
+    let weight = if on(pos / clock.beats_per_bar.max(1e-6) % 1.0) {
+        0.3
+    } else if on(pos.fract()) {
+        0.1
+    } else {
+        -0.1
+    };
+    (level * (1.0 + s.accent * weight)).clamp(0.05, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V: Vocab = Vocab::DEFAULT;
+
+    fn allowed(m: &Mask, e: Event) -> bool {
+        m.allowed[V.encode(e).unwrap() as usize]
+    }
+
+    #[test]
+    fn the_mask_keeps_the_players_keys_the_range_the_scale_and_the_floor() {
+        let mut follow = Follow::new();
+        follow.hold(62, true);
+        let logits = vec![0.0; V.size as usize];
+        let s = Settings {
+            scale: Scale::Major,
+            low: 40,
+            high: 90,
+            ..Settings::default()
+        };
+        let mut m = Mask::new(V);
+        let mut at = Situation {
+            open: Open {
+                ours: 1 << 60,
+                theirs: 1 << 64,
+            },
+            begun_now: 0,
+            follow: &follow,
+            floor_ticks: 0,
+            ceiling_ticks: u32::MAX,
+        };
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::NoteOn(65)) && allowed(&m, Event::NoteOff(60)));
+        for refused in [
+            Event::NoteOn(60),  // ours, sounding
+            Event::NoteOn(64),  // the player's, in the context
+            Event::NoteOn(62),  // the player holds it
+            Event::NoteOn(61),  // not in C major
+            Event::NoteOn(91),  // above the range
+            Event::NoteOff(64), // the player's to end
+        ] {
+            assert!(!allowed(&m, refused), "{refused:?}");
+        }
+        assert!(m.stats.steps == 1 && m.stats.refused > 0.5);
+        // Struck at this tick: not ended at it. Before the floor: only a shift that reaches it.
+        at.begun_now = 1 << 60;
+        at.floor_ticks = 6;
+        m.build(&logits, &at, &s);
+        assert!(!allowed(&m, Event::NoteOff(60)) && !allowed(&m, Event::NoteOn(65)));
+        assert!(allowed(&m, Event::Shift(6)) && !allowed(&m, Event::Shift(5)));
+        at.ceiling_ticks = 8;
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::Shift(8)) && !allowed(&m, Event::Shift(9)));
+    }
+
+    #[test]
+    fn the_downbeat_is_loudest_and_fixed_dynamics_ignore_the_player() {
+        let clock = PlayClock::at(0.0, 120.0);
+        let s = Settings {
+            accent: 1.0,
+            velocity: 0.5,
+            ..Settings::default()
+        };
+        let v = |beat, follow| velocity_at(beat, &clock, follow, &s);
+        assert!(v(4.0, None) > v(5.0, None) && v(5.0, None) > v(5.5, None));
+        assert!((v(4.0, Some(0.6)) - 0.6 * 1.3).abs() < 1e-6);
+        assert_eq!(v(4.0, Some(0.9)), 1.0, "never past full");
+        let fixed = Settings {
+            dynamics: Dynamics::Fixed,
+            ..s
+        };
+        assert_eq!(velocity_at(4.0, &clock, Some(0.6), &fixed), 0.5 * 1.3);
+    }
+}
