@@ -8,8 +8,8 @@
 //! and undo work), and requests through atomic counters in [`Requests`]. Opening or closing it changes
 //! nothing about the sound.
 
-pub mod files;
-pub mod piano_roll;
+mod files;
+mod piano_roll;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use nice_plug::prelude::{BoolParam, Param, ParamSetter};
 use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier};
 
-use crate::engine::status::StatusTexts;
+use crate::engine::StatusTexts;
 use crate::engine::{EngineState, EngineStatus};
 use crate::model::ProviderChoice;
 use crate::monitor::{spans, Mark, Monitor};

@@ -2,8 +2,8 @@
 //!
 //! Knows `ort`, nothing of the plugin framework. The default model is embedded in the binary.
 
-pub mod provider;
-pub mod session;
+mod provider;
+mod session;
 pub mod spec;
 
 pub use provider::{Ep, Provider, ProviderChoice, ProviderSetting};

@@ -3,7 +3,7 @@
 //! plugin would on a rolling transport with nobody playing along (or primed by a clip).
 
 use crate::bridge::{Generated, PlayClock, ToEngine};
-use crate::engine::generator::{Backend, Generator};
+use crate::engine::{Backend, Generator};
 use crate::midi_file::BeatNote;
 use crate::settings::{Mode, Settings};
 

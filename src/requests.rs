@@ -75,11 +75,6 @@ impl Seen {
         self.count = count;
         asked
     }
-
-    /// The count as of the last look.
-    pub fn count(&self) -> u32 {
-        self.count
-    }
 }
 
 #[cfg(test)]

@@ -110,10 +110,6 @@ impl Synth {
         }
     }
 
-    pub fn sample_rate(&self) -> f64 {
-        self.sample_rate
-    }
-
     /// Voices still sounding (held or releasing).
     pub fn active_voices(&self) -> usize {
         self.voices.iter().filter(|v| v.active).count()

@@ -629,7 +629,7 @@ fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) 
         let mut answer_plan = None;
         // The answer's own notes start at the reaction lead; the plan also sends again the notes
         // before it that it kept (planned before the note, the audio side has them already).
-        let floor = beat + cadenza::engine::generator::REACTION_SECONDS * RESPONSE_TEMPO / 60.0;
+        let floor = beat + cadenza::engine::REACTION_SECONDS * RESPONSE_TEMPO / 60.0;
         let mut withdrawn = false;
         while decided.is_none() || (first_note.is_none() && !withdrawn) {
             if decided.is_none() && status.reactions.load(Ordering::Acquire) > reacted {

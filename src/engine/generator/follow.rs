@@ -6,7 +6,7 @@ use crate::bridge::PlayClock;
 use crate::midi_file::BeatNote;
 
 /// How many of the player's recent notes "follow the player" (scale and dynamics) looks at.
-pub const FOLLOW_NOTES: usize = 12;
+const FOLLOW_NOTES: usize = 12;
 /// Played notes kept for "capture".
 const PLAYED_LOG: usize = 2048;
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::features::{held_after, phase_of, Features};
+use crate::model::SPARE_CACHES;
 use crate::settings::{Dynamics, Scale};
 
 /// Uniform logits; records what it was fed and checks the window is never exceeded.

@@ -1,0 +1,278 @@
+//! The engine thread with a scripted backend: loading, failing, reloading, recovering from inference
+//! errors, and the offline lockstep.
+
+use super::*;
+use crate::bridge::{Bridge, PlayClock};
+use crate::tokenizer::Vocab;
+use std::time::Duration;
+
+/// A backend that fails on the feeds numbered in `fail_on` (1-based), or on every feed.
+struct Flaky {
+    fail_on: Vec<usize>,
+    always: bool,
+    feeds: usize,
+    cached: usize,
+    spares: [usize; crate::model::SPARE_CACHES],
+    logits: Vec<f32>,
+}
+
+impl Backend for Flaky {
+    fn feed(&mut self, tokens: &[u32], _: &[crate::features::Features]) -> Result<&[f32], String> {
+        self.feeds += 1;
+        if self.always || self.fail_on.contains(&self.feeds) {
+            return Err("injected failure".into());
+        }
+        self.cached += tokens.len();
+        Ok(&self.logits)
+    }
+    fn reset(&mut self) {
+        self.cached = 0;
+    }
+    fn truncate(&mut self, len: usize) {
+        self.cached = len;
+    }
+    fn window(&self) -> usize {
+        64
+    }
+    fn swap_caches(&mut self, spare: usize) {
+        std::mem::swap(&mut self.cached, &mut self.spares[spare]);
+    }
+}
+
+fn flaky(fail_on: Vec<usize>, always: bool) -> Generator<Flaky> {
+    let v = Vocab::DEFAULT;
+    let backend = Flaky {
+        fail_on,
+        always,
+        feeds: 0,
+        cached: 0,
+        spares: Default::default(),
+        logits: vec![0.0; v.size as usize],
+    };
+    Generator::new(backend, v, 24, 5)
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn session(make: Generator<Flaky>) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
+    let mut once = Some(make);
+    start(move |_: &EngineStatus| once.take().ok_or_else(|| "loaded twice".to_string()))
+}
+
+fn start(
+    make: impl FnMut(&EngineStatus) -> Result<Generator<Flaky>, String> + Send + 'static,
+) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
+    let (mut audio, side) = Bridge::new();
+    let status = Arc::new(EngineStatus::default());
+    let engine = Engine::start_with(
+        side,
+        Arc::default(),
+        PromptSlot::default(),
+        status.clone(),
+        make,
+    );
+    audio.publish(PlayClock::at(0.0, 120.0), &Settings::default());
+    (engine, audio, status)
+}
+
+#[test]
+fn an_inference_error_mid_session_resets_the_cache_and_playing_goes_on() {
+    let (engine, mut audio, status) = session(flaky(vec![4], false));
+    audio.send(ToEngine::start_at_zero());
+    let mut beat = 0.0;
+    wait_for("20 tokens", || {
+        beat += 0.05; // the transport rolls on
+        audio.publish(PlayClock::at(beat, 120.0), &Settings::default());
+        status.tokens.load(Ordering::Relaxed) >= 20
+    });
+    assert_eq!(status.recovered_errors.load(Ordering::Relaxed), 1);
+    assert_eq!(status.state(), EngineState::Ready);
+    let mut notes = 0;
+    while audio.receive().is_some() {
+        notes += 1;
+    }
+    assert!(notes > 0, "no notes after the recovery");
+    engine.stop();
+}
+
+#[test]
+fn errors_that_keep_coming_stop_generation_with_the_reason_and_the_queue_keeps_draining() {
+    let (engine, mut audio, status) = session(flaky(vec![], true));
+    audio.send(ToEngine::start_at_zero());
+    wait_for("the failure", || status.state() == EngineState::Failed);
+    assert!(
+        status
+            .message()
+            .contains("inference keeps failing: injected failure"),
+        "{}",
+        status.message()
+    );
+    // The audio side keeps talking to a failed engine; its queue never fills.
+    for i in 0..(3 * crate::bridge::TO_ENGINE_CAPACITY) {
+        audio.send(ToEngine::Played {
+            beat: 0.0,
+            pitch: 60,
+            velocity: 0.5,
+            on: i % 2 == 0,
+        });
+        if i % 256 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert_eq!(audio.dropped().to_engine, 0);
+    engine.stop();
+}
+
+#[test]
+fn a_failed_load_says_why() {
+    let (engine, audio, status) = start(|_: &EngineStatus| {
+        Err("model.onnx could not be loaded (corrupt or not an ONNX model?): test".to_string())
+    });
+    wait_for("the failure", || status.state() == EngineState::Failed);
+    assert!(status.message().contains("corrupt or not an ONNX model"));
+    drop(audio);
+    engine.stop();
+}
+
+#[test]
+fn a_model_request_reloads_a_failed_engine_which_plays_on_from_where_the_audio_side_is() {
+    let (mut audio, side) = Bridge::new();
+    let status = Arc::new(EngineStatus::default());
+    let requests = Arc::new(Requests::default());
+    let mut loads = 0;
+    let engine = Engine::start_with(
+        side,
+        requests.clone(),
+        PromptSlot::default(),
+        status.clone(),
+        move |_: &EngineStatus| {
+            loads += 1;
+            if loads == 1 {
+                Err("model.json: missing field `styles`".to_string())
+            } else {
+                Ok(flaky(vec![], false))
+            }
+        },
+    );
+    audio.publish(PlayClock::at(8.0, 120.0), &Settings::default());
+    wait_for("the failure", || status.state() == EngineState::Failed);
+    // The failed engine still hears the timeline (it drains the queue) ...
+    audio.send(ToEngine::Resync {
+        beat: 8.0,
+        playing: true,
+        epoch: 7,
+        heard_until: 8.0,
+        jumped: false,
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    // ... and after a reload plays in it, without another resync.
+    requests.ask(Request::Model);
+    let mut beat = 8.0;
+    let mut first = None;
+    wait_for("a note after the reload", || {
+        beat += 0.05;
+        audio.publish(PlayClock::at(beat, 120.0), &Settings::default());
+        first = audio.receive();
+        first.is_some()
+    });
+    let g = first.unwrap();
+    assert_eq!(status.state(), EngineState::Ready);
+    assert_eq!(g.epoch, 7, "the note belongs to the audio side's timeline");
+    assert!(g.beat >= 8.0);
+    // The editor sees what was planned.
+    let mut planned = Vec::new();
+    status.planned.read(&mut planned);
+    assert!(planned
+        .iter()
+        .any(|m| m.pitch == g.pitch && (m.beat - g.beat).abs() < 1e-9));
+    engine.stop();
+}
+
+/// A lockstep (offline-render) session: the engine answers each block the audio side asks for.
+fn lockstep_session(
+    make: impl FnMut(&EngineStatus) -> Result<Generator<Flaky>, String> + Send + 'static,
+) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
+    let (audio, side) = Bridge::new();
+    audio.set_offline(true);
+    let status = Arc::new(EngineStatus::default());
+    let engine = Engine::start_with(
+        side,
+        Arc::default(),
+        PromptSlot::default(),
+        status.clone(),
+        make,
+    );
+    (engine, audio, status)
+}
+
+/// Bounce `blocks` blocks of a quarter beat each; the generated notes, in order.
+fn bounce(audio: &mut crate::bridge::AudioSide, blocks: u32) -> Vec<(u32, u64, u8, bool)> {
+    let mut notes = Vec::new();
+    for b in 0..blocks {
+        let beat = f64::from(b) * 0.25;
+        audio.publish(PlayClock::at(beat, 120.0), &Settings::default());
+        if b == 0 {
+            audio.send(ToEngine::start_at_zero());
+        }
+        if b == 8 {
+            // The player plays in block 7, as the audio side sends it during the block.
+            audio.send(ToEngine::Played {
+                beat: 1.9,
+                pitch: 64,
+                velocity: 0.7,
+                on: true,
+            });
+        }
+        assert_eq!(audio.lockstep(), crate::bridge::Answer::Answered);
+        while let Some(g) = audio.receive() {
+            notes.push((g.plan, g.beat.to_bits(), g.pitch, g.on));
+        }
+    }
+    notes
+}
+
+#[test]
+fn in_lockstep_the_engine_plans_only_when_asked_and_two_bounces_are_the_same() {
+    let (engine, mut audio, status) = lockstep_session(|_: &EngineStatus| Ok(flaky(vec![], false)));
+    let first = bounce(&mut audio, 1);
+    let tokens = status.tokens.load(Ordering::Relaxed);
+    assert!(
+        tokens > 0,
+        "the first block was planned before it was answered"
+    );
+    // Nobody asks: the engine waits, however long the host takes.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(status.tokens.load(Ordering::Relaxed), tokens);
+    let rest = bounce(&mut audio, 40);
+    assert!(status.tokens.load(Ordering::Relaxed) > tokens);
+    engine.stop();
+    let a = [first, rest].concat();
+    assert!(a.len() > 4, "too few notes: {a:?}");
+
+    // The same asks from a fresh engine: the same notes, whatever the threads' timing.
+    let (engine, mut audio, _) = lockstep_session(|_: &EngineStatus| Ok(flaky(vec![], false)));
+    let b = [bounce(&mut audio, 1), bounce(&mut audio, 40)].concat();
+    engine.stop();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn in_lockstep_an_engine_that_failed_to_load_is_not_waited_for() {
+    let (engine, mut audio, status) =
+        lockstep_session(|_: &EngineStatus| Err("model.onnx is missing".to_string()));
+    wait_for("the failure", || status.state() == EngineState::Failed);
+    for _ in 0..100 {
+        assert_eq!(audio.lockstep(), crate::bridge::Answer::Down);
+    }
+    assert_eq!(audio.lockstep_timeouts(), 0);
+    engine.stop();
+}
