@@ -14,6 +14,10 @@ use std::time::Instant;
 use cadenza::engine::{load_model, EngineConfig};
 use cadenza::features::Tracker;
 use cadenza::model::{Ep, ModelSource, OnnxModel, ProviderChoice};
+use response::{response_latency, ANSWERS, RESPONSE_TEMPO};
+
+mod audio;
+mod response;
 
 /// Pin this process (and the Python it starts) to the last CPU it may run on.
 fn pin_to_one_core() -> Option<usize> {
@@ -245,7 +249,7 @@ fn main() {
     let v = spec.vocab();
     // Real music as context: the golden chorale opening, tokenized, repeated as needed.
     let notes: Vec<[u64; 3]> = serde_json::from_str(include_str!(
-        "../../models/tests/fixtures/bwv66.6_opening.json"
+        "../../../models/tests/fixtures/bwv66.6_opening.json"
     ))
     .unwrap();
     let notes: Vec<_> = notes
@@ -344,7 +348,7 @@ fn main() {
     let least = spare.iter().copied().fold(f64::INFINITY, f64::min);
     let (m, _) = percentiles(spare);
     println!("| the answer's first note reached the audio side this long before it sounds (median; least in the p99 column) | {m:.0} ms | {least:.1} ms (least) | {n} |");
-    let (sched_only, blocks, sounding) = audio_block_cost();
+    let (sched_only, blocks, sounding) = audio::audio_block_cost();
     let n = blocks.len();
     let (m, p) = percentiles(sched_only);
     println!("| audio-thread work per 128-frame block, 16 events due: the player (as process() runs it), voice off | {m:.2} µs | {p:.2} µs | {n} |");
@@ -412,106 +416,6 @@ fn main() {
     );
 }
 
-/// The audio thread's own work per block, without a host: the real [`Player`] (as `process()` runs
-/// it) places 16 generated events due in the block (8 note-ons, 8 note-offs of the previous block's
-/// notes, as they arrive from the engine queue), marks them for the editor and hands them to the host,
-/// first with the voice off, then with the voice rendering them on their samples into a stereo
-/// buffer. nice-plug's wrapper and the parameter reads of a real process() come on top (the soak
-/// measures the whole call through a CLAP host). Returns the per-block times in µs (voice off; voice
-/// on) and the mean number of voices sounding.
-///
-/// [`Player`]: cadenza::player::Player
-fn audio_block_cost() -> (Vec<f64>, Vec<f64>, usize) {
-    use cadenza::bridge::{Generated, ToEngine};
-    use cadenza::player::{Bars, Controls, HostEvent, Note, Player, Shared};
-    use cadenza::scheduler::TransportIn;
-    const FRAMES: u32 = 128;
-    const SR: f64 = 48_000.0;
-    /// The host's events: none in this measure.
-    #[derive(Clone, Copy)]
-    struct NoEvent;
-    impl HostEvent for NoEvent {
-        fn timing(&self) -> u32 {
-            0
-        }
-        fn note(&self) -> Option<Note> {
-            None
-        }
-    }
-    let block_beats = f64::from(FRAMES) / SR * 2.0; // 120 BPM
-    let run = |voice: bool| {
-        let mut player: Player<NoEvent> = Player::new(Shared {
-            requests: Default::default(),
-            monitor: Default::default(),
-            status: Default::default(),
-        });
-        let mut engine = player.activate(false, SR);
-        let controls = Controls {
-            voice,
-            ..Controls::default()
-        };
-        let (mut left, mut right) = (vec![0f32; FRAMES as usize], vec![0f32; FRAMES as usize]);
-        let mut times = Vec::new();
-        let mut voices = 0usize;
-        let mut epoch = 0;
-        let blocks = 20_000u32;
-        for b in 0..blocks {
-            let start = f64::from(b) * block_beats;
-            let t = TransportIn {
-                playing: true,
-                pos_beats: Some(start),
-                tempo: Some(120.0),
-                sample_rate: SR,
-                frames: FRAMES,
-            };
-            // Queued untimed: what the engine would have sent for this block.
-            let base = 36 + (b % 5) as u8 * 8;
-            let prev = 36 + ((b + 4) % 5) as u8 * 8;
-            for i in 0..8u8 {
-                let at = |k: u8| start + block_beats * f64::from(k) / 16.0;
-                for (beat, pitch, velocity, on) in [
-                    (at(2 * i + 1), prev + i, 0.0, false),
-                    (at(2 * i), base + i, 0.7, true),
-                ] {
-                    engine.send(Generated {
-                        epoch,
-                        plan: 0,
-                        beat,
-                        pitch,
-                        velocity,
-                        on,
-                    });
-                }
-            }
-            let t0 = Instant::now();
-            player.begin(t, Bars::default(), controls);
-            let mut sent = 0usize;
-            player.finish(
-                &mut [&mut left[..], &mut right[..]],
-                |_| 0.25,
-                |ev| {
-                    sent += 1;
-                    std::hint::black_box(ev);
-                    true
-                },
-            );
-            times.push(t0.elapsed().as_secs_f64() * 1e6);
-            std::hint::black_box((&left, &right, sent));
-            voices += player.voices();
-            // The first block opens the timeline's epoch: the engine stamps its notes with it.
-            while let Some(m) = engine.receive() {
-                if let ToEngine::Resync { epoch: e, .. } = m {
-                    epoch = e;
-                }
-            }
-        }
-        (times, voices / blocks as usize)
-    };
-    let (quiet, _) = run(false);
-    let (voiced, voices) = run(true);
-    (quiet, voiced, voices)
-}
-
 /// Bytes the C allocator has handed out and not got back (glibc's mallinfo2: arena and mmap'd).
 fn heap_in_use() -> i64 {
     // SAFETY: mallinfo2 only reads the allocator's statistics.
@@ -530,167 +434,4 @@ fn rss_kib() -> i64 {
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// Notes played in the response measurement (one every 0.2 s).
-const ANSWERS: usize = 600;
-/// The transport's tempo in the response measurement, in BPM.
-const RESPONSE_TEMPO: f64 = 120.0;
-
-/// How the engine answered one played note.
-struct Answer {
-    /// Milliseconds from the played note to the engine's decision at the first tick Cadenza may
-    /// play on (a note there, or its rest past it).
-    decided: Option<f64>,
-    /// Milliseconds from the played note to the first note of the plan that answers it, and beats
-    /// between them; `None` when a later plan withdrew that one before its first note.
-    first_note: Option<(f64, f64)>,
-}
-
-/// Play notes into a real engine thread (the audio side simulated here, transport rolling at
-/// 120 BPM in real time) and time each one until the engine's decision and until the first note
-/// of its new plan arrives.
-fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), String>) {
-    use cadenza::bridge::{Bridge, PlayClock, ToEngine};
-    use cadenza::engine::{Engine, EngineState, EngineStatus};
-    use cadenza::settings::Settings;
-    use std::sync::atomic::Ordering;
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    let (mut audio, side) = Bridge::new();
-    let status = Arc::new(EngineStatus::default());
-    let engine = Engine::start(
-        config.clone(),
-        side,
-        Arc::default(),
-        Default::default(),
-        status.clone(),
-    );
-    while status.state() == EngineState::Loading {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    if status.state() != EngineState::Ready {
-        eprintln!("the engine did not start: {}", status.message());
-        std::process::exit(1);
-    }
-    // This thread plays the host's audio thread, which a host runs at real-time priority: it takes
-    // the core from the engine the moment its sleep ends. (Set after the engine thread started, so
-    // that one keeps normal priority, as in a host.)
-    let priority = audio_priority(true);
-    let t0 = Instant::now();
-    let beat_now = || t0.elapsed().as_secs_f64() * RESPONSE_TEMPO / 60.0;
-    audio.publish(PlayClock::at(0.0, RESPONSE_TEMPO), &Settings::default());
-    audio.send(ToEngine::Resync {
-        beat: 0.0,
-        playing: true,
-        epoch: 1,
-        heard_until: 0.0,
-        jumped: false,
-    });
-    let mut plan = 0;
-    let mut answers = Vec::new();
-    let pitches = [60u8, 62, 64, 65, 67, 69, 71, 72];
-    for i in 0..ANSWERS {
-        // Let the engine plan ahead for a while, as in a real session (0.2 s between notes).
-        let until = t0.elapsed() + Duration::from_millis(200);
-        while t0.elapsed() < until {
-            audio.publish(
-                PlayClock::at(beat_now(), RESPONSE_TEMPO),
-                &Settings::default(),
-            );
-            while let Some(g) = audio.receive() {
-                plan = plan.max(g.plan);
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        let beat = beat_now();
-        let pitch = pitches[i % pitches.len()];
-        let reacted = status.reactions.load(Ordering::Acquire);
-        let mut decided = None;
-        let sent = Instant::now();
-        audio.send(ToEngine::Played {
-            beat,
-            pitch,
-            velocity: 0.8,
-            on: true,
-        });
-        audio.send(ToEngine::Played {
-            beat: beat + 0.01,
-            pitch,
-            velocity: 0.0,
-            on: false,
-        });
-        // Wait for both: the decision (the engine's status counts it) and the first note of the
-        // new plan (through the queue, as the audio side gets it).
-        let mut first_note = None;
-        // The plan that answers this note (its plan mark withdraws the old one at once); a later
-        // plan before its first note (the note's release heard, say) withdrew the answer unplayed.
-        let mut answer_plan = None;
-        // The answer's own notes start at the reaction lead; the plan also sends again the notes
-        // before it that it kept (planned before the note, the audio side has them already).
-        let floor = beat + cadenza::engine::REACTION_SECONDS * RESPONSE_TEMPO / 60.0;
-        let mut withdrawn = false;
-        while decided.is_none() || (first_note.is_none() && !withdrawn) {
-            if decided.is_none() && status.reactions.load(Ordering::Acquire) > reacted {
-                decided = Some(sent.elapsed().as_secs_f64() * 1e3);
-            }
-            while let Some(g) = audio.receive() {
-                if g.is_plan_mark() && g.plan > plan {
-                    match answer_plan {
-                        None => answer_plan = Some(g.plan),
-                        Some(a) if first_note.is_none() && g.plan > a => withdrawn = true,
-                        Some(_) => {}
-                    }
-                    plan = g.plan;
-                } else if first_note.is_none()
-                    && !withdrawn
-                    && !g.is_plan_mark()
-                    && Some(g.plan) == answer_plan
-                    && g.beat >= floor - 1e-9
-                {
-                    first_note = Some((sent.elapsed().as_secs_f64() * 1e3, g.beat - beat));
-                }
-            }
-            if sent.elapsed() > Duration::from_secs(2) {
-                break; // not within 2 s: not counted, and the counts in the table show it
-            }
-            // Poll as an audio thread would, between blocks: sleep, never spin. The bench is
-            // pinned to one core, and a spinning poll took the engine's CPU in 4 ms time slices
-            // (the answers came in steps of 4 ms, up to 184 ms).
-            audio.publish(
-                PlayClock::at(beat_now(), RESPONSE_TEMPO),
-                &Settings::default(),
-            );
-            std::thread::sleep(Duration::from_micros(100));
-        }
-        answers.push(Answer {
-            decided,
-            first_note,
-        });
-    }
-    audio_priority(false).ok();
-    engine.stop();
-    (answers, priority)
-}
-
-/// Give this thread real-time (FIFO) priority, as a host gives its audio thread, or take it back.
-fn audio_priority(realtime: bool) -> Result<(), String> {
-    let (policy, priority) = if realtime {
-        (libc::SCHED_FIFO, 40)
-    } else {
-        (libc::SCHED_OTHER, 0)
-    };
-    // SAFETY: sched_param is plain data; pthread_setschedparam reads it for the calling thread.
-    let rc = unsafe {
-        let param = libc::sched_param {
-            sched_priority: priority,
-        };
-        libc::pthread_setschedparam(libc::pthread_self(), policy, &param)
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::from_raw_os_error(rc).to_string())
-    }
 }
