@@ -158,8 +158,8 @@ impl Generated {
 }
 
 /// The audio side's clock as of its last block: written once a block (audio thread), read by the
-/// engine and by the editor (through [`crate::monitor::Monitor`]). Atomics only; the playhead is
-/// stored last (release) and loaded first (acquire).
+/// engine and by the editor (through the monitor, which holds the same `Arc`). Atomics only; the
+/// playhead is stored last (release) and loaded first (acquire).
 #[derive(Debug)]
 pub struct Clock {
     playhead: AtomicF64,

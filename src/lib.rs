@@ -2,9 +2,9 @@
 //! Transformer (ONNX Runtime, on its own thread) and plays what it generates in time with the host.
 //!
 //! This file only wires the layers to nice-plug; `process` translates the host's transport,
-//! parameters and events for the [`player`] and its output back:
-//! - [`player`] (audio thread): what a block does on a cut, panic, bypass, capture; the voice;
-//! - [`scheduler`] (audio thread): beat → sample placement, sounding notes, note-offs;
+//! parameters and events for the audio side's [`Player`] and its output back:
+//! - [`audio`] (audio thread): the player (what a block does on a cut, panic, bypass, capture; the
+//!   voice) and the scheduler (beat → sample placement, sounding notes, note-offs);
 //! - [`bridge`]: the lock-free queues between the audio thread and the engine;
 //! - [`engine`] (its own thread): the model, the context, sampling;
 //! - [`model`], [`runtime`], [`sampler`], [`tokenizer`], [`midi_file`]: the engine's parts.
@@ -17,6 +17,7 @@ use std::sync::Arc;
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
+pub mod audio;
 pub mod bridge;
 pub mod editor;
 pub mod engine;
@@ -28,21 +29,18 @@ pub mod model;
 mod monitor;
 pub mod offline;
 mod params;
-pub mod player;
 pub mod prompt;
 mod requests;
 pub mod runtime;
 mod sampler;
-pub mod scheduler;
 pub mod settings;
 pub mod tokenizer;
-mod voice;
 
+use audio::player::{self, Bars, Controls, HostEvent, Note, Player};
+use audio::scheduler::{OutEvent, TransportIn};
 use engine::{Engine, EngineConfig, EngineStatus};
 use monitor::Monitor;
 use params::CadenzaParams;
-use player::{Bars, Controls, HostEvent, Note, Player};
-use scheduler::{OutEvent, TransportIn};
 
 pub struct Cadenza {
     params: Arc<CadenzaParams>,
@@ -52,7 +50,7 @@ pub struct Cadenza {
     status: Arc<EngineStatus>,
     /// What the audio thread shows the editor (notes heard and played, the playhead).
     monitor: Arc<Monitor>,
-    /// The audio thread's policy: cuts, panic, bypass, capture, the voice (see [`player`]).
+    /// The audio thread's policy: cuts, panic, bypass, capture, the voice.
     player: Player<PluginNoteEvent<Self>>,
     /// The engine thread; `Some` while active.
     engine: Option<Engine>,

@@ -10,11 +10,11 @@ use std::time::Instant;
 /// measures the whole call through a CLAP host). Returns the per-block times in µs (voice off; voice
 /// on) and the mean number of voices sounding.
 ///
-/// [`Player`]: cadenza::player::Player
+/// [`Player`]: cadenza::audio::player::Player
 pub fn audio_block_cost() -> (Vec<f64>, Vec<f64>, usize) {
+    use cadenza::audio::player::{Bars, Controls, HostEvent, Note, Player, Shared};
+    use cadenza::audio::scheduler::TransportIn;
     use cadenza::bridge::{Generated, ToEngine};
-    use cadenza::player::{Bars, Controls, HostEvent, Note, Player, Shared};
-    use cadenza::scheduler::TransportIn;
     const FRAMES: u32 = 128;
     const SR: f64 = 48_000.0;
     /// The host's events: none in this measure.

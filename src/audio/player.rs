@@ -18,14 +18,14 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::audio::scheduler::{BlockClock, CutReason, EventSink, OutEvent, Scheduler, TransportIn};
+use crate::audio::voice::{Source, Synth};
 use crate::bridge::{AudioSide, Bridge, EngineSide, PlayClock, ToEngine};
 use crate::engine::EngineStatus;
 use crate::midi_file::midi_velocity;
 use crate::monitor::{Mark, Monitor, Who};
 use crate::requests::{Request, Requests, Seen};
-use crate::scheduler::{BlockClock, CutReason, EventSink, OutEvent, Scheduler, TransportIn};
 use crate::settings::{Mode, Settings};
-use crate::voice::{Source, Synth};
 
 /// A note a host event carries (velocity 0..=1; 0 for a release).
 #[derive(Debug, Clone, Copy, PartialEq)]
