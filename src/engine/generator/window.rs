@@ -397,3 +397,136 @@ fn features_of(held: (u128, u128), c: &Ctx, ticks_per_beat: u32) -> Features {
         role: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V: Vocab = Vocab::DEFAULT;
+
+    /// A backend that keeps its caches as token lists and counts what it was asked.
+    struct Counting {
+        window: usize,
+        cache: Vec<u32>,
+        spares: [Vec<u32>; SPARE_CACHES],
+        fed: usize,
+        resets: usize,
+        logits: Vec<f32>,
+    }
+
+    impl Counting {
+        fn new(window: usize) -> Self {
+            Self {
+                window,
+                cache: Vec::new(),
+                spares: Default::default(),
+                fed: 0,
+                resets: 0,
+                logits: vec![0.0; V.size as usize],
+            }
+        }
+    }
+
+    impl Backend for Counting {
+        fn feed(&mut self, tokens: &[u32], feats: &[Features]) -> Result<&[f32], String> {
+            assert_eq!(tokens.len(), feats.len());
+            self.cache.extend_from_slice(tokens);
+            assert!(self.cache.len() < self.window, "past the window");
+            self.fed += tokens.len();
+            Ok(&self.logits)
+        }
+        fn reset(&mut self) {
+            self.cache.clear();
+            self.resets += 1;
+        }
+        fn truncate(&mut self, len: usize) {
+            self.cache.truncate(len);
+        }
+        fn window(&self) -> usize {
+            self.window
+        }
+        fn swap_caches(&mut self, spare: usize) {
+            std::mem::swap(&mut self.cache, &mut self.spares[spare]);
+        }
+    }
+
+    fn timeline(tokens: usize) -> Timeline {
+        let mut tl = Timeline::new(V, 24.0);
+        for i in 0..tokens {
+            tl.push(V.note_on_base + 40 + (i % 40) as u32, false);
+        }
+        tl
+    }
+
+    fn style() -> u32 {
+        V.encode(Event::Style(0)).unwrap()
+    }
+
+    #[test]
+    fn the_cache_holds_style_and_context_feeds_only_what_is_new_and_cuts_back_exactly() {
+        let mut tl = timeline(5);
+        let mut w = Window::new(Counting::new(32), V, 24.0);
+        w.set_style(0);
+        assert!(!w.ready(&tl));
+        w.sync(&tl).unwrap();
+        assert!(w.ready(&tl));
+        let whole: Vec<u32> = std::iter::once(style())
+            .chain(tl.ctx.iter().map(|c| c.token))
+            .collect();
+        assert_eq!(w.backend.cache, whole);
+        // A new token: only it is fed.
+        tl.push(V.note_off_base + 40, false);
+        assert!(
+            !w.ready(&tl),
+            "an edit of the timeline makes the logits stale"
+        );
+        let fed = w.backend.fed;
+        w.sync(&tl).unwrap();
+        assert_eq!(w.backend.fed, fed + 1);
+        // A cut keeps the cache up to it (no prefill), and the next sync re-feeds one token for the
+        // logits there.
+        assert!(tl.cut_to(3));
+        w.cut_to(3);
+        w.sync(&tl).unwrap();
+        assert_eq!(w.backend.cache, whole[..4]);
+        assert_eq!((w.backend.resets, w.backend.fed), (1, fed + 2));
+    }
+
+    #[test]
+    fn the_window_moves_on_a_lattice_and_a_spare_built_while_idle_saves_the_prefill() {
+        // Window 16: the cache starts at multiples of 8 positions.
+        let mut tl = timeline(10);
+        let mut w = Window::new(Counting::new(16), V, 24.0);
+        w.set_style(0);
+        w.sync(&tl).unwrap();
+        assert_eq!(w.anchor, 0);
+        // Idle: the spare for anchor 8 is built a token at a time, up to the context's end.
+        let mut steps = 0;
+        while w.prepare(&tl).unwrap() {
+            steps += 1;
+        }
+        assert_eq!(steps, 1 + 2, "[STYLE] and the two tokens from position 8");
+        // The context grows past what the window holds from 0: the anchor moves to 8, by a swap.
+        for _ in 0..6 {
+            tl.push(V.note_on_base + 90, false);
+        }
+        assert!(w.needs_reanchor(&tl));
+        let (resets, fed) = (w.backend.resets, w.backend.fed);
+        w.sync(&tl).unwrap();
+        assert_eq!(w.anchor, 8);
+        assert_eq!(
+            w.backend.resets, resets,
+            "no prefill: the spare was swapped in"
+        );
+        assert_eq!(w.backend.fed, fed + 6);
+        let expect: Vec<u32> = std::iter::once(style())
+            .chain(tl.ctx[8..].iter().map(|c| c.token))
+            .collect();
+        assert_eq!(w.backend.cache, expect);
+        // Dropping the front moves the indices, not what the cache holds.
+        tl.drop_front(8);
+        w.dropped_front(8);
+        assert_eq!((w.anchor, w.fed), (0, tl.len()));
+        assert!(w.ready(&tl));
+    }
+}
