@@ -29,6 +29,17 @@ impl HostEvent for Ev {
     }
 }
 
+/// The transport rolling at 120 BPM from `beat`, a block of `frames`.
+fn rolling(beat: f64, frames: u32) -> TransportIn {
+    TransportIn {
+        playing: true,
+        pos_beats: Some(beat),
+        tempo: Some(120.0),
+        sample_rate: SR,
+        frames,
+    }
+}
+
 fn key(timing: u32, pitch: u8, on: bool) -> Ev {
     Ev {
         timing,
@@ -125,13 +136,7 @@ impl Rig {
 
     /// One block of `controls` with the host's `events`.
     fn block(&mut self, controls: Controls, events: &[Ev]) -> Out {
-        let transport = TransportIn {
-            playing: true,
-            pos_beats: Some(self.beat()),
-            tempo: Some(120.0),
-            sample_rate: SR,
-            frames: FRAMES,
-        };
+        let transport = rolling(self.beat(), FRAMES);
         self.player.begin(transport, Bars::default(), controls);
         for &ev in events {
             self.player.heard(ev);
@@ -332,13 +337,7 @@ fn the_engine_gets_the_blocks_settings_and_clock_and_a_bounce_plans_over_the_who
     let mut bounce: Player<Ev> = Player::new(rig.shared.clone());
     let mut engine = bounce.activate(true, SR);
     engine.set_phase(crate::bridge::Phase::Down);
-    let transport = TransportIn {
-        playing: true,
-        pos_beats: Some(1.0),
-        tempo: Some(120.0),
-        sample_rate: SR,
-        frames: 4096,
-    };
+    let transport = rolling(1.0, 4096);
     bounce.begin(transport, Bars::default(), c);
     let block = 4096.0 / SR * 2.0;
     assert!((engine.settings().lookahead_beats - (block + 0.25)).abs() < 1e-9);
@@ -440,13 +439,7 @@ fn an_inactive_player_passes_midi_through_and_plays_nothing() {
         status: Default::default(),
     });
     assert!(!player.is_active());
-    let transport = TransportIn {
-        playing: true,
-        pos_beats: Some(0.0),
-        tempo: Some(120.0),
-        sample_rate: SR,
-        frames: FRAMES,
-    };
+    let transport = rolling(0.0, FRAMES);
     player.begin(transport, Bars::default(), Controls::default());
     player.heard(key(5, 60, true));
     let mut events = Vec::new();
