@@ -268,7 +268,7 @@ fn run<B: Backend>(
     status: Arc<EngineStatus>,
     stop: Arc<AtomicBool>,
 ) {
-    let mut timeline = Timeline::default();
+    let mut timeline = AudioTimeline::default();
     let mut loads = Seen::from_now(&requests, Request::Model);
     let mut steps = StepTimes::default();
     // Offline rendering: answer the audio side's blocks one by one (see `bridge::Lockstep`).
@@ -521,7 +521,7 @@ fn refresh_prompt<B: Backend>(
 
 /// The audio timeline as the engine last heard of it: (playing, epoch) of the last resync.
 #[derive(Debug, Default)]
-struct Timeline {
+struct AudioTimeline {
     last: Option<(bool, u32)>,
 }
 
@@ -537,7 +537,7 @@ fn idle_until(
     stop: &AtomicBool,
     requests: &Requests,
     loads: &mut Seen,
-    timeline: &mut Timeline,
+    timeline: &mut AudioTimeline,
 ) -> Wake {
     while !stop.load(Ordering::Acquire) {
         if loads.take(requests) {
