@@ -26,6 +26,7 @@ use crate::model::ProviderChoice;
 use crate::monitor::{spans, Mark, Monitor};
 use crate::params::CadenzaParams;
 use crate::requests::{Request, Requests};
+use crate::settings::Role;
 use files::ExportWhat;
 
 /// The editor's size in logical pixels.
@@ -255,9 +256,11 @@ impl CadenzaEditor {
     fn knobs(&mut self, ui: &mut Ui, setter: &ParamSetter) {
         let p = self.data.params.clone();
         let requests = self.data.requests.clone();
+        let roles = self.data.status.roles();
         ui.columns(4, |cols| {
             column(&mut cols[0], "Play", |ui| {
                 slider(ui, setter, &p.mode);
+                role_choice(ui, setter, &p.role, &roles);
                 slider(ui, setter, &p.style);
                 slider(ui, setter, &p.temperature);
                 slider(ui, setter, &p.top_p);
@@ -526,6 +529,45 @@ fn column(ui: &mut Ui, title: &str, add: impl FnOnce(&mut Ui)) {
 fn slider<P: Param>(ui: &mut Ui, setter: &ParamSetter, param: &P) {
     ui.label(param.name());
     ui.add(ParamSlider::for_param(param, setter).with_width(150.0));
+}
+
+/// The Role parameter as a list of the roles the loaded model plays (`roles`, model.json's names;
+/// Free alone before a model loads). A role saved with the project that this model does not play
+/// stays set, and says it plays as Free.
+fn role_choice(
+    ui: &mut Ui,
+    setter: &ParamSetter,
+    param: &nice_plug::prelude::IntParam,
+    roles: &[String],
+) {
+    let free = [Role::Free.key().to_string()];
+    let roles = if roles.is_empty() { &free[..] } else { roles };
+    ui.label(param.name());
+    let current = Role::from_index(param.value().max(0) as u32);
+    let name = Role::NAMES[current as usize];
+    let shown = match current.slot_in(roles) {
+        Some(_) => name.to_string(),
+        None => format!("{name} (this model: Free)"),
+    };
+    egui::ComboBox::from_id_salt("role")
+        .selected_text(shown)
+        .width(150.0)
+        .show_ui(ui, |ui| {
+            for (i, name) in Role::NAMES.iter().enumerate() {
+                let role = Role::from_index(i as u32);
+                if role.slot_in(roles).is_some()
+                    && ui.selectable_label(current == role, *name).clicked()
+                {
+                    setter.begin_set_parameter(param);
+                    setter.set_parameter(param, i as i32);
+                    setter.end_set_parameter(param);
+                }
+            }
+        })
+        .response
+        .on_hover_text(
+            "The part Cadenza plays against yours: the roles the loaded model was trained for",
+        );
 }
 
 /// A switch bound to a host parameter (a gesture per click, so automation and undo record it).

@@ -154,6 +154,7 @@ impl Engine {
                 status.set_provider(&model.provider.to_string());
                 status.set_model(&spec.name);
                 status.set_styles(&spec.styles);
+                status.set_roles(&spec.roles_played());
                 status
                     .load_millis
                     .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -163,12 +164,14 @@ impl Engine {
                     spec.name,
                     model.provider
                 );
-                Ok(Generator::new(
+                let mut generator = Generator::new(
                     model,
                     spec.vocab(),
                     spec.ticks_per_beat,
                     spec.styles.len() as u32,
-                ))
+                );
+                generator.set_roles(&spec.roles_played());
+                Ok(generator)
             },
         )
     }

@@ -17,33 +17,98 @@ pub struct Request {
     pub tempo: f64,
     /// Beats per bar.
     pub beats_per_bar: f64,
-    /// Notes that prime the model (beats from their start); empty: start from the style alone.
+    /// Notes that prime the model (beats from their start), continued as Cadenza's own line; empty:
+    /// start from the style alone.
     pub prompt: Vec<BeatNote>,
+    /// The player's part Cadenza plays against (beats from the start), heard as if played live in
+    /// a duet: each note joins the context on its beat and withdraws what was planned after it.
+    /// Empty: nobody plays along.
+    pub against: Vec<BeatNote>,
     /// The longest a generated note may sound, in beats (the plugin's Max Note Length).
     pub max_note_beats: f64,
+}
+
+/// The model's side of a request: what its model.json says.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub vocab: crate::tokenizer::Vocab,
+    pub ticks_per_beat: u32,
+    pub n_styles: u32,
+    /// The roles it plays, in slot order (`ModelSpec::roles_played`).
+    pub roles: Vec<String>,
+}
+
+impl ModelInfo {
+    pub fn of(spec: &crate::model::ModelSpec) -> Self {
+        Self {
+            vocab: spec.vocab(),
+            ticks_per_beat: spec.ticks_per_beat,
+            n_styles: spec.styles.len() as u32,
+            roles: spec.roles_played(),
+        }
+    }
+}
+
+/// How far the offline "audio side" moves per block, in beats: it hears the player's notes of a block
+/// and the engine plans before the block is played, as in a host's bounce.
+const BLOCK_BEATS: f64 = 0.25;
+
+/// The notes the audio side would play: a newer plan drops the older plans' notes it has not played
+/// yet (as the scheduler does), so what the engine withdrew never sounds.
+#[derive(Default)]
+struct Played {
+    events: Vec<Generated>,
+    plan: u32,
+}
+
+impl Played {
+    fn take(&mut self, fresh: &mut Vec<Generated>, open_from: f64) {
+        for g in fresh.drain(..) {
+            if g.plan > self.plan {
+                (self.events).retain(|e| e.beat < open_from - 1e-9 || e.plan >= g.plan);
+                self.plan = g.plan;
+            }
+            if !g.is_plan_mark() {
+                self.events.push(g);
+            }
+        }
+    }
 }
 
 /// Generate `req.beats` beats of music, calling `progress(done_beats)` now and then. Notes are in
 /// beats from the start of the generated part.
 pub fn generate<B: Backend>(
     backend: B,
-    vocab: crate::tokenizer::Vocab,
-    ticks_per_beat: u32,
-    n_styles: u32,
+    model: ModelInfo,
     req: &Request,
     mut progress: impl FnMut(f64),
 ) -> Result<Vec<BeatNote>, String> {
-    let mut gen = Generator::new(backend, vocab, ticks_per_beat, n_styles);
+    let mut gen = Generator::new(backend, model.vocab, model.ticks_per_beat, model.n_styles);
+    gen.set_roles(&model.roles);
     let mut s = req.settings;
-    s.mode = if req.prompt.is_empty() {
+    s.mode = if !req.against.is_empty() {
+        Mode::Duet
+    } else if req.prompt.is_empty() {
         Mode::Improvise
     } else {
         Mode::Continue
     };
     // A sketch's prompt is continued as Cadenza's own line.
     gen.set_prompt(&req.prompt, false);
-    let mut events: Vec<Generated> = Vec::new();
-    let mut sink = |g: Generated| events.push(g);
+    // The player's part as key presses and releases, in time order (releases first on a beat).
+    let mut keys: Vec<(f64, bool, u8, f32)> = (req.against.iter())
+        .flat_map(|n| {
+            let v = f32::from(n.velocity) / 127.0;
+            [
+                (n.beat, true, n.pitch, v),
+                (n.beat + n.length, false, n.pitch, 0.0),
+            ]
+        })
+        .collect();
+    keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut keys = keys.into_iter().peekable();
+    let mut fresh: Vec<Generated> = Vec::new();
+    let mut played = Played::default();
     let clock = |playhead: f64| PlayClock {
         playhead,
         open_from: playhead,
@@ -52,19 +117,43 @@ pub fn generate<B: Backend>(
         beats_per_bar: req.beats_per_bar,
         playing: true,
     };
+    let mut sink = |g: Generated| fresh.push(g);
     gen.on_message(ToEngine::start_at_zero(), clock(0.0), &s, &mut sink);
+    played.take(&mut fresh, 0.0);
     let mut playhead = 0.0;
     let mut reported = 0.0;
     while playhead < req.beats {
-        while gen.step(clock(playhead), &s, &mut sink)? {}
-        playhead += 0.25;
+        // This block's played notes, heard before the engine plans it.
+        while let Some(&(beat, on, pitch, velocity)) =
+            keys.peek().filter(|k| k.0 < playhead + BLOCK_BEATS)
+        {
+            keys.next();
+            let msg = ToEngine::Played {
+                beat: beat.max(playhead),
+                pitch,
+                velocity,
+                on,
+            };
+            let mut sink = |g: Generated| fresh.push(g);
+            gen.on_message(msg, clock(playhead), &s, &mut sink);
+            played.take(&mut fresh, playhead);
+        }
+        loop {
+            let mut sink = |g: Generated| fresh.push(g);
+            let stepped = gen.step(clock(playhead), &s, &mut sink)?;
+            played.take(&mut fresh, playhead);
+            if !stepped {
+                break;
+            }
+        }
+        playhead += BLOCK_BEATS;
         if playhead - reported >= 1.0 {
             reported = playhead;
             progress(playhead.min(req.beats));
         }
     }
     progress(req.beats);
-    Ok(pair(&events, req.beats, req.max_note_beats))
+    Ok(pair(&played.events, req.beats, req.max_note_beats))
 }
 
 /// Note-ons and note-offs into notes, cut at `end` and at the maximum length.
@@ -103,6 +192,117 @@ pub fn pair(events: &[Generated], end: f64, max_len: f64) -> Vec<BeatNote> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::Features;
+    use crate::tokenizer::Vocab;
+
+    /// Uniform logits over a cache of up to `window - 1` tokens.
+    struct Uniform {
+        len: usize,
+        spares: [usize; crate::model::SPARE_CACHES],
+        logits: Vec<f32>,
+    }
+
+    impl Backend for Uniform {
+        fn feed(&mut self, tokens: &[u32], _: &[Features]) -> Result<&[f32], String> {
+            self.len += tokens.len();
+            assert!(self.len < 128, "past the window");
+            Ok(&self.logits)
+        }
+        fn reset(&mut self) {
+            self.len = 0;
+        }
+        fn truncate(&mut self, len: usize) {
+            self.len = len;
+        }
+        fn window(&self) -> usize {
+            128
+        }
+        fn swap_caches(&mut self, spare: usize) {
+            std::mem::swap(&mut self.len, &mut self.spares[spare]);
+        }
+    }
+
+    /// 16 beats of a uniform "model" in the range 60..=75, with `against` played along.
+    fn sketch(against: &[BeatNote]) -> Vec<BeatNote> {
+        let v = Vocab::DEFAULT;
+        let backend = Uniform {
+            len: 0,
+            spares: [0; crate::model::SPARE_CACHES],
+            logits: vec![0.0; v.size as usize],
+        };
+        let model = ModelInfo {
+            vocab: v,
+            ticks_per_beat: 24,
+            n_styles: 5,
+            roles: vec!["free".into()],
+        };
+        let req = Request {
+            settings: Settings {
+                seed: 3,
+                low: 60,
+                high: 75,
+                density: 1.0,
+                ..Settings::default()
+            },
+            beats: 16.0,
+            tempo: 120.0,
+            beats_per_bar: 4.0,
+            prompt: Vec::new(),
+            against: against.to_vec(),
+            max_note_beats: 8.0,
+        };
+        generate(backend, model, &req, |_| {}).unwrap()
+    }
+
+    #[test]
+    fn a_part_played_against_is_heard_and_its_held_keys_are_never_cadenzas() {
+        // The player holds every key from 60 to 71 for two bars: of Cadenza's range only 72..=75
+        // is free then.
+        let part: Vec<BeatNote> = (60..72)
+            .map(|pitch| BeatNote {
+                beat: 0.0,
+                length: 8.0,
+                pitch,
+                velocity: 90,
+            })
+            .collect();
+        let with = sketch(&part);
+        assert_eq!(
+            with,
+            sketch(&part),
+            "the same part and seed give the same notes"
+        );
+        let (held, after): (Vec<&BeatNote>, Vec<&BeatNote>) =
+            with.iter().partition(|n| n.beat < 8.0);
+        assert!(held.len() >= 2 && !after.is_empty(), "{with:?}");
+        assert!(
+            held.iter().all(|n| n.pitch >= 72),
+            "Cadenza struck a key the player held: {held:?}"
+        );
+        assert!(
+            after.iter().any(|n| n.pitch < 72),
+            "the keys are Cadenza's again"
+        );
+        // Alone, the same seed plays those keys from the start.
+        assert!(sketch(&[]).iter().any(|n| n.beat < 8.0 && n.pitch < 72));
+    }
+
+    #[test]
+    fn a_newer_plan_drops_what_an_older_one_planned_and_was_not_played() {
+        let mut played = Played::default();
+        let at = |plan: u32, beat: f64, pitch: u8| Generated {
+            plan,
+            ..g(beat, pitch, true)
+        };
+        let mut fresh = vec![at(0, 1.0, 60), at(0, 2.0, 62), at(0, 3.0, 64)];
+        played.take(&mut fresh, 0.0);
+        // Plan 1 arrives with the audio side at beat 2: 62 and 64 were not played yet.
+        let mut fresh = vec![Generated::plan_mark(1, 1, 2.0), at(1, 2.5, 67)];
+        played.take(&mut fresh, 2.0);
+        let kept: Vec<(u32, u8)> = played.events.iter().map(|e| (e.plan, e.pitch)).collect();
+        assert_eq!(kept, [(0, 60), (1, 67)]);
+        assert!(fresh.is_empty());
+    }
 
     fn g(beat: f64, pitch: u8, on: bool) -> Generated {
         Generated {

@@ -8,7 +8,7 @@ use nice_plug::prelude::*;
 
 use crate::model::{ModelChoice, ModelSpec, ProviderChoice, ProviderSetting, DEFAULT_MODEL_JSON};
 use crate::prompt::{Prompt, PromptSlot};
-use crate::settings::{AnswerStart, Dynamics, Mode, Scale, Settings, KEY_NAMES};
+use crate::settings::{AnswerStart, Dynamics, Mode, Role, Scale, Settings, KEY_NAMES};
 
 /// Style slots a model can have (model.json `vocab.style_slots` of the shipped layout).
 pub const STYLE_SLOTS: i32 = 16;
@@ -24,6 +24,10 @@ pub struct CadenzaParams {
     /// Duet, Call & Response, Improvise or Continue Clip (see [`Mode`]).
     #[id = "mode"]
     pub mode: IntParam,
+    /// The part Cadenza plays: Free, Melody, Bass or Harmony (see [`Role`]; the editor offers the
+    /// roles the loaded model lists, and one it does not plays as Free).
+    #[id = "role"]
+    pub role: IntParam,
     /// Style slot of the loaded model (named from model.json).
     #[id = "style"]
     pub style: IntParam,
@@ -202,6 +206,7 @@ impl CadenzaParams {
         let smooth = || SmoothingStyle::Linear(SMOOTHING_MS);
         Self {
             mode: named("Mode", d.mode as usize, Mode::NAMES),
+            role: named("Role", d.role as usize, Role::NAMES),
             style: IntParam::new(
                 "Style",
                 0,
@@ -357,6 +362,7 @@ impl CadenzaParams {
         let low = self.low.value().clamp(0, 127) as u8;
         Settings {
             mode: Mode::from_index(self.mode.value() as u32),
+            role: Role::from_index(self.role.value() as u32),
             style: self.style.value().max(0) as u32,
             temperature: self.temperature.smoothed.next_step(frames),
             top_p: self.top_p.smoothed.next_step(frames),

@@ -132,6 +132,52 @@ impl Dynamics {
     }
 }
 
+/// The part Cadenza plays against the player's (format 4: a role slot on the style token; a model
+/// lists in model.json the roles it was trained for, in slot order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Whatever the style suggests (every model plays it).
+    Free,
+    /// The top voice, over the player's part.
+    Melody,
+    /// The lowest voice, under the player's part.
+    Bass,
+    /// The inner voices or comping, between or under the player's melody.
+    Harmony,
+}
+
+impl Role {
+    pub const NAMES: &'static [&'static str] = &["Free", "Melody", "Bass", "Harmony"];
+    /// The names model.json lists roles by.
+    const KEYS: [&'static str; 4] = ["free", "melody", "bass", "harmony"];
+    const ALL: [Role; 4] = [Role::Free, Role::Melody, Role::Bass, Role::Harmony];
+
+    pub fn from_index(i: u32) -> Self {
+        Self::ALL.get(i as usize).copied().unwrap_or(Role::Free)
+    }
+
+    /// Its name in model.json.
+    pub fn key(self) -> &'static str {
+        Self::KEYS[self as usize]
+    }
+
+    /// A role by its name in model.json or as shown (any case).
+    pub fn parse(name: &str) -> Option<Self> {
+        let name = name.trim();
+        (0..Self::ALL.len())
+            .find(|&i| Self::KEYS[i].eq_ignore_ascii_case(name))
+            .map(|i| Self::ALL[i])
+    }
+
+    /// The role slot a model that lists `roles` (model.json, slot order) plays this role in: `None`
+    /// when it was not trained for it.
+    pub fn slot_in(self, roles: &[String]) -> Option<u8> {
+        (roles.iter())
+            .position(|r| r == self.key())
+            .and_then(|i| u8::try_from(i).ok())
+    }
+}
+
 /// Where a call-and-response answer starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnswerStart {
@@ -154,6 +200,8 @@ impl AnswerStart {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     pub mode: Mode,
+    /// The part Cadenza plays (a role the model does not list plays as Free).
+    pub role: Role,
     /// Style slot; out-of-range slots fall back to the model's first style.
     pub style: u32,
     /// Sampling temperature (> 0).
@@ -196,6 +244,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             mode: Mode::Duet,
+            role: Role::Free,
             style: 0,
             temperature: 1.0,
             top_p: 0.95,
@@ -222,6 +271,20 @@ impl Default for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_role_is_found_by_name_and_in_the_slot_the_model_lists_it() {
+        assert_eq!(Role::parse(" Bass "), Some(Role::Bass));
+        assert_eq!(Role::parse("soprano"), None);
+        let roles: Vec<String> = ["free", "bass", "melody"].map(String::from).to_vec();
+        assert_eq!(Role::Melody.slot_in(&roles), Some(2));
+        assert_eq!(Role::Harmony.slot_in(&roles), None);
+        assert_eq!(Role::Free.slot_in(&["free".to_string()]), Some(0));
+        for (i, name) in Role::NAMES.iter().enumerate() {
+            assert_eq!(Role::parse(name).map(|r| r as usize), Some(i));
+            assert_eq!(Role::from_index(i as u32) as usize, i);
+        }
+    }
 
     #[test]
     fn scales_give_their_pitch_classes_in_any_key() {

@@ -130,6 +130,94 @@ fn a_kept_prompt_comes_first_and_the_continuation_after_it() {
 }
 
 #[test]
+fn with_a_role_cadenza_plays_against_the_prompt_and_a_role_the_model_lacks_is_refused() {
+    // Half-note chords, a bar each, for two bars.
+    let part: Vec<BeatNote> = [[48u8, 52, 55], [53, 57, 60]]
+        .iter()
+        .enumerate()
+        .flat_map(|(bar, chord)| {
+            chord.map(|pitch| BeatNote {
+                beat: bar as f64 * 4.0,
+                length: 4.0,
+                pitch,
+                velocity: 90,
+            })
+        })
+        .collect();
+    let clip = tmp("chords.mid");
+    std::fs::write(&clip, write_notes(100.0, &[("chords", &part, 0)])).unwrap();
+    let out = tmp("against.mid");
+    let args = |role: &'static str| {
+        [
+            "generate",
+            "--prompt",
+            clip.to_str().unwrap(),
+            "--role",
+            role,
+            "--bars",
+            "2",
+            // A seed on which v7 plays during the chords: it waits through them on 3 of seeds 0-7.
+            "--seed",
+            "2",
+            "--cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+    };
+    let run = |role| {
+        let a = args(role);
+        cadenza(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    // The shipped model plays Free only: Bass is refused with what it does play, nothing written.
+    let o = run("bass");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("does not play the bass role: it plays free"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+    let o = run("tuba");
+    assert!(stderr(&o).contains("unknown role `tuba`"), "{}", stderr(&o));
+    // Free against the chords: the chords are in the file, and Cadenza's part beside them, never
+    // on a key the chords hold.
+    let o = run("free");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("playing free against chords.mid"),
+        "{}",
+        stderr(&o)
+    );
+    let mut notes = read_notes(&std::fs::read(&out).unwrap()).unwrap();
+    // The part played against is in the file (each of its notes once); the rest is Cadenza's.
+    for p in &part {
+        let i = notes
+            .iter()
+            .position(|n| n.pitch == p.pitch && (n.beat - p.beat).abs() < 1e-3)
+            .unwrap_or_else(|| panic!("{p:?}, of the part played against, is not in the file"));
+        notes.remove(i);
+    }
+    let played = notes;
+    assert!(
+        !played.is_empty(),
+        "Cadenza played nothing against the chords"
+    );
+    for n in &played {
+        // A key the player holds is not Cadenza's to strike (on the very beat the player strikes
+        // it, Cadenza had planned before it could hear it: a unison).
+        assert!(
+            !part
+                .iter()
+                .any(|p| p.pitch == n.pitch && p.beat < n.beat && n.beat < p.beat + p.length),
+            "Cadenza struck {n:?}, a key the chords hold"
+        );
+    }
+    let o = cadenza(&["info", "--cpu"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("roles:        free"));
+}
+
+#[test]
 fn broken_midi_files_are_refused_with_a_message() {
     let garbage = tmp("garbage.mid");
     std::fs::write(&garbage, b"RIFF this is not MIDI").unwrap();

@@ -25,7 +25,7 @@ use crate::engine::EngineStatus;
 use crate::midi_file::midi_velocity;
 use crate::monitor::{Mark, Monitor, Who};
 use crate::requests::{Request, Requests, Seen};
-use crate::settings::{Mode, Settings};
+use crate::settings::{Mode, Role, Settings};
 
 /// A note a host event carries (velocity 0..=1; 0 for a release).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,6 +119,7 @@ impl Default for Controls {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct CutOn {
     style: u32,
+    role: Role,
     mode: Mode,
     low: u8,
     high: u8,
@@ -235,6 +236,7 @@ impl<P: HostEvent> Player<P> {
         let s = &mut controls.settings;
         let now = CutOn {
             style: s.style,
+            role: s.role,
             mode: s.mode,
             low: s.low,
             high: s.high,
@@ -248,8 +250,8 @@ impl<P: HostEvent> Player<P> {
         let mut resync = start
             .cut
             .map(|(reason, epoch)| (epoch, start.heard_until, reason == CutReason::Jump));
-        // A new style, mode, range or channel, a model load, the bypass or the panic: end every
-        // note now.
+        // A new style, role, mode, range or channel, a model load, the bypass or the panic: end
+        // every note now.
         let switched_on = |now: bool, was: bool| now && !was;
         let panic = switched_on(controls.panic, self.was_panic) || panic_button;
         if self.last.is_some_and(|l| l != now)

@@ -1,7 +1,8 @@
 //! `cadenza`: Cadenza on the command line, with the plugin's own engine and model (no host needed).
 //!
 //!     cadenza generate [--style NAME] [--bars 8] [--tempo 120] [--seed 0] [--prompt in.mid]
-//!                      [--keep-prompt] [--out cadenza.mid] [--model DIR] ...   (see --help)
+//!                      [--role free|melody|bass|harmony] [--keep-prompt] [--out cadenza.mid]
+//!                      [--model DIR] ...   (see --help)
 //!     cadenza styles [--model DIR]
 //!     cadenza info [--model DIR]
 
@@ -11,9 +12,9 @@ use std::process::ExitCode;
 
 use cadenza::midi_file::{write_notes, BeatNote};
 use cadenza::model::{ModelSource, OnnxModel, ProviderChoice};
-use cadenza::offline::{generate, Request};
+use cadenza::offline::{generate, ModelInfo, Request};
 use cadenza::prompt::Prompt;
-use cadenza::settings::{Scale, Settings, KEY_NAMES};
+use cadenza::settings::{Role, Scale, Settings, KEY_NAMES};
 
 const USAGE: &str = "\
 usage:
@@ -29,7 +30,10 @@ generate options:
   --temperature T      0.1..2 (default 1.0)
   --top-p P            0.5..1 (default 0.95)
   --seed N             variation seed (default 0): the same seed gives the same sketch
-  --prompt FILE.mid    continue this clip (format 0 or 1, any channel but drums)
+  --prompt FILE.mid    continue this clip (format 0 or 1, any channel but drums); with --role, the
+                       part Cadenza plays against instead (heard as if played live, in a duet)
+  --role NAME          the part Cadenza plays against --prompt: free, melody, bass or harmony, as
+                       far as the model plays it (`cadenza info` lists its roles)
   --keep-prompt        put the prompt's notes in the output before the continuation
   --scale NAME         scale lock: major, minor, dorian, blues, ... (default off)
   --key NAME           key of the scale (default C)
@@ -54,6 +58,7 @@ struct Args {
     time_sig: (u32, u32),
     settings: Settings,
     prompt: Option<PathBuf>,
+    role: Option<String>,
     keep_prompt: bool,
     max_note: f64,
     out: PathBuf,
@@ -79,6 +84,7 @@ fn parse() -> Result<Args, String> {
             ..Settings::default()
         },
         prompt: None,
+        role: None,
         keep_prompt: false,
         max_note: 8.0,
         out: PathBuf::from("cadenza.mid"),
@@ -110,6 +116,7 @@ fn parse() -> Result<Args, String> {
             "--top-p" => a.settings.top_p = num(val()?)? as f32,
             "--seed" => a.settings.seed = num(val()?)? as u32,
             "--prompt" => a.prompt = Some(val()?.into()),
+            "--role" => a.role = Some(val()?),
             "--keep-prompt" => a.keep_prompt = true,
             "--scale" => {
                 let v = val()?;
@@ -200,6 +207,7 @@ fn run(a: Args) -> Result<(), String> {
                 v.size, v.pad, v.bos, v.eos, v.style_base, v.style_base + v.style_slots - 1, v.note_on_base, v.note_off_base,
                 v.shift_base, v.shift_base + v.max_shift - 1, v.max_shift);
             println!("styles:       {}", s.styles.join(", "));
+            println!("roles:        {}", s.roles_played().join(", "));
             println!("provider:     {}", model.provider);
             println!("onnxruntime:  {}", lib.display());
             Ok(())
@@ -244,14 +252,39 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
                 ))? as u32,
         };
     }
+    if let Some(name) = &a.role {
+        let roles = spec.roles_played();
+        let role = Role::parse(name).ok_or(format!(
+            "unknown role `{name}`: one of free, melody, bass, harmony"
+        ))?;
+        if role.slot_in(&roles).is_none() {
+            return Err(format!(
+                "this model does not play the {} role: it plays {}",
+                role.key(),
+                roles.join(", ")
+            ));
+        }
+        if prompt.is_none() {
+            return Err("--role needs --prompt: the part Cadenza plays against".into());
+        }
+        a.settings.role = role;
+    }
     let beats_per_bar = f64::from(a.time_sig.0) * 4.0 / f64::from(a.time_sig.1);
     let beats = a.bars * beats_per_bar;
+    // With a role, the clip is the part Cadenza plays against; without, the line it continues.
+    let clip = prompt.as_ref().map(|p| p.notes.clone()).unwrap_or_default();
+    let (continued, against) = if a.role.is_some() {
+        (Vec::new(), clip)
+    } else {
+        (clip, Vec::new())
+    };
     let req = Request {
         settings: a.settings,
         beats,
         tempo: a.tempo,
         beats_per_bar,
-        prompt: prompt.as_ref().map(|p| p.notes.clone()).unwrap_or_default(),
+        prompt: continued,
+        against: against.clone(),
         max_note_beats: a.max_note,
     };
     eprintln!(
@@ -265,33 +298,36 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
         model.provider,
         prompt
             .as_ref()
-            .map(|p| format!(", continuing {} ({} notes)", p.name, p.notes.len()))
+            .map(|p| match a.role.is_some() {
+                true => format!(
+                    ", playing {} against {} ({} notes)",
+                    a.settings.role.key(),
+                    p.name,
+                    p.notes.len()
+                ),
+                false => format!(", continuing {} ({} notes)", p.name, p.notes.len()),
+            })
             .unwrap_or_default()
     );
     let started = std::time::Instant::now();
-    let notes = generate(
-        model,
-        spec.vocab(),
-        spec.ticks_per_beat,
-        spec.styles.len() as u32,
-        &req,
-        |done| {
-            let width = 30;
-            let filled = ((done / beats) * width as f64).round() as usize;
-            eprint!(
-                "\r[{}{}] {}/{} bars",
-                "#".repeat(filled.min(width)),
-                " ".repeat(width - filled.min(width)),
-                (done / beats_per_bar + 1e-9).floor(),
-                a.bars
-            );
-            let _ = std::io::stderr().flush();
-        },
-    )?;
+    let notes = generate(model, ModelInfo::of(&spec), &req, |done| {
+        let width = 30;
+        let filled = ((done / beats) * width as f64).round() as usize;
+        eprint!(
+            "\r[{}{}] {}/{} bars",
+            "#".repeat(filled.min(width)),
+            " ".repeat(width - filled.min(width)),
+            (done / beats_per_bar + 1e-9).floor(),
+            a.bars
+        );
+        let _ = std::io::stderr().flush();
+    })?;
     eprintln!();
     /// A track: name, notes, MIDI channel.
     type Track<'a> = (&'a str, Vec<BeatNote>, u8);
     let (mut tracks, offset): (Vec<Track>, f64) = match (&prompt, a.keep_prompt) {
+        // The part played against sounds with Cadenza's, on its own channel.
+        _ if !against.is_empty() => (vec![("Player", against, 1)], 0.0),
         (Some(p), true) => (vec![("Prompt", p.notes.clone(), 0)], p.length_beats()),
         _ => (Vec::new(), 0.0),
     };

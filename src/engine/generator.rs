@@ -38,7 +38,7 @@ use super::listener::Listener;
 use crate::bridge::{Generated, PlayClock, ToEngine};
 use crate::midi_file::BeatNote;
 use crate::sampler::Sampler;
-use crate::settings::{AnswerStart, Mode, Settings};
+use crate::settings::{AnswerStart, Mode, Role, Settings};
 use crate::tokenizer::{Event, Note, Vocab};
 use follow::Follow;
 pub use policy::MaskStats;
@@ -74,6 +74,8 @@ pub struct Generator<B: Backend> {
     vocab: Vocab,
     ticks_per_beat: f64,
     n_styles: u32,
+    /// The roles the model lists (model.json, slot order); a role not among them plays as Free.
+    roles: Vec<String>,
     /// The context: every token on its beat, by owner.
     timeline: Timeline,
     /// The model's cache over the timeline (and the backend itself).
@@ -124,6 +126,7 @@ impl<B: Backend> Generator<B> {
             vocab,
             ticks_per_beat: tpb,
             n_styles: n_styles.max(1),
+            roles: vec![Role::Free.key().to_string()],
             timeline: Timeline::new(vocab, tpb),
             window: Window::new(backend, vocab, tpb),
             follow: Follow::new(),
@@ -147,6 +150,18 @@ impl<B: Backend> Generator<B> {
             tail_buf: Vec::with_capacity(4096),
             heard_buf: Vec::with_capacity(256),
         }
+    }
+
+    /// The roles the model plays, in its role slots' order (model.json's `roles`; Free alone before).
+    pub fn set_roles(&mut self, roles: &[String]) {
+        self.roles = roles.to_vec();
+    }
+
+    /// The role slot `role` plays in: its own when the model lists it, else Free's.
+    pub fn role_slot(&self, role: Role) -> u8 {
+        (role.slot_in(&self.roles))
+            .or_else(|| Role::Free.slot_in(&self.roles))
+            .unwrap_or(0)
     }
 
     /// What the mask took away since the last call (then starts counting afresh).
@@ -324,12 +339,14 @@ impl<B: Backend> Generator<B> {
             return Ok(false);
         }
         let style = if s.style < self.n_styles { s.style } else { 0 };
-        if style != self.window.style {
-            // A new style: withdraw what was planned and restart the cache on the new style token.
+        let role = self.role_slot(s.role);
+        if (style, role) != (self.window.style, self.window.role) {
+            // A new style or role: withdraw what was planned and restart the cache on the new style
+            // token (which carries the role).
             if self.truncate_after(playhead) {
                 self.new_plan(out);
             }
-            self.window.set_style(style);
+            self.window.set_head(style, role);
         }
         let lead = self.reaction_seconds * clock.tempo.max(1.0) / 60.0;
         // Plan from what we react to, a fixed lead after it (so the result does not depend on when

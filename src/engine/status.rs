@@ -51,6 +51,8 @@ pub struct EngineStatus {
     /// The loaded model's style names (engine thread writes at load; the style parameter's text
     /// shows them). Shared with the parameter: see `CadenzaParams::new`.
     pub styles: std::sync::Arc<std::sync::RwLock<Vec<String>>>,
+    /// The roles the loaded model plays (model.json's `roles`; engine thread writes at load).
+    roles: Mutex<Vec<String>>,
 }
 
 /// Copies of the status texts, for the editor.
@@ -87,6 +89,15 @@ impl EngineStatus {
 
     pub fn set_styles(&self, names: &[String]) {
         *self.styles.write().unwrap_or_else(|p| p.into_inner()) = names.to_vec();
+    }
+
+    pub fn set_roles(&self, roles: &[String]) {
+        *self.roles.lock().unwrap_or_else(|p| p.into_inner()) = roles.to_vec();
+    }
+
+    /// The roles the loaded model plays (empty before a model loaded).
+    pub fn roles(&self) -> Vec<String> {
+        self.roles.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn state(&self) -> EngineState {

@@ -222,6 +222,16 @@ impl ModelSpec {
         self.format_version >= 4
     }
 
+    /// The roles the model plays, in slot order: model.json's `roles`, or Free alone for a model
+    /// before format 4 (which has no role slots, and plays as Free).
+    pub fn roles_played(&self) -> Vec<String> {
+        if self.roles.is_empty() {
+            vec!["free".to_string()]
+        } else {
+            self.roles.clone()
+        }
+    }
+
     pub fn io_names(&self) -> Result<IoNames, SpecError> {
         let get = |map: &BTreeMap<String, String>, field: &'static str, key: &str| {
             map.get(key).cloned().ok_or(SpecError::Invalid {

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use super::*;
 use crate::bridge::{EngineSide, Generated};
 use crate::requests::Request;
-use crate::settings::{Scale, Settings};
+use crate::settings::{Role, Scale, Settings};
 
 const SR: f64 = 48_000.0;
 const FRAMES: u32 = 512;
@@ -199,8 +199,9 @@ fn each_setting_that_changes_what_is_played_ends_cadenzas_notes_and_replans() {
         f(&mut c.settings);
         c
     };
-    let cuts: [(&str, Controls); 5] = [
+    let cuts: [(&str, Controls); 6] = [
         ("style", with(|s| s.style = 2)),
+        ("role", with(|s| s.role = Role::Bass)),
         ("mode", with(|s| s.mode = Mode::Improvise)),
         ("lowest note", with(|s| s.low = 40)),
         ("highest note", with(|s| s.high = 90)),

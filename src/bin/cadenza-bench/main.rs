@@ -367,19 +367,13 @@ fn main() {
             tempo: 120.0,
             beats_per_bar: 4.0,
             prompt: Vec::new(),
+            against: Vec::new(),
             max_note_beats: 8.0,
         };
         let m = load_model(&config).unwrap();
         let t = Instant::now();
-        cadenza::offline::generate(
-            m,
-            v,
-            spec.ticks_per_beat,
-            spec.styles.len() as u32,
-            &req,
-            |_| {},
-        )
-        .unwrap();
+        cadenza::offline::generate(m, cadenza::offline::ModelInfo::of(&spec), &req, |_| {})
+            .unwrap();
         rtf.push(32.0 / t.elapsed().as_secs_f64());
     }
     let (m, _) = percentiles(rtf.clone());

@@ -4,7 +4,7 @@
 use super::*;
 use crate::features::{held_after, phase_of, Features};
 use crate::model::SPARE_CACHES;
-use crate::settings::{Dynamics, Scale};
+use crate::settings::{Dynamics, Role, Scale};
 
 /// Uniform logits; records what it was fed and checks the window is never exceeded.
 struct Fake {
@@ -107,6 +107,7 @@ impl Backend for Fake {
 
 const S: Settings = Settings {
     mode: Mode::Duet,
+    role: Role::Free,
     style: 2,
     temperature: 1.0,
     top_p: 1.0,
@@ -1420,4 +1421,36 @@ fn a_style_change_withdraws_the_plan_and_restarts_on_the_new_style() {
     assert!(notes.iter().all(|n| n.plan == 1));
     fill(&mut g, 0.5, &Settings { style: 15, ..S });
     assert_eq!(g.window.backend.since_reset[0], Vocab::DEFAULT.style_base);
+}
+
+#[test]
+fn the_role_rides_on_the_style_token_a_new_role_restarts_the_cache_and_an_unlisted_one_plays_free()
+{
+    let mut g = gen(64);
+    g.set_roles(&["free", "melody", "bass"].map(String::from));
+    let bass = Settings {
+        role: Role::Bass,
+        ..S
+    };
+    msg(&mut g, resync(0.0, true, 1), &bass);
+    fill(&mut g, 0.0, &bass);
+    let head = |g: &Generator<Fake>| g.window.backend.feats[0].role;
+    assert_eq!(head(&g), Some(2), "bass is the model's third role");
+    // A new role withdraws the plan and starts the cache again on the style token with it.
+    let resets = g.window.backend.resets;
+    let melody = Settings {
+        role: Role::Melody,
+        ..S
+    };
+    fill(&mut g, 0.5, &melody);
+    assert_eq!(head(&g), Some(1));
+    assert!(g.window.backend.resets > resets);
+    // Harmony is not among them: it plays as Free, slot 0.
+    let harmony = Settings {
+        role: Role::Harmony,
+        ..S
+    };
+    fill(&mut g, 1.0, &harmony);
+    assert_eq!(head(&g), Some(0));
+    assert_eq!(g.role_slot(Role::Harmony), 0);
 }
