@@ -56,6 +56,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .vocab import PITCHES, Note, Vocab
 
 CADENZA, PLAYER = 0, 1
+# The part Cadenza plays (format 4's role slots, in this order; model.json lists the roles a model
+# was trained for). Free: any part, or all of them.
+FREE, MELODY, BASS, HARMONY = 0, 1, 2, 3
+ROLES = ("free", "melody", "bass", "harmony")
+# How often a piece of several parts is split by a role (Cadenza the top part, the lowest, or inner
+# ones, against some of the others), and how often an example whose split is a role says free
+# instead (free stays what it always was: whatever part Cadenza has).
+P_ROLE_MULTI = 0.35
+P_ROLE_AS_FREE = 0.25
 # What `targets` asks of each position's prediction.
 CROSS_ENTROPY, CENSORED, IGNORED = 0, 1, 2
 
@@ -101,26 +110,76 @@ CADENZA_JOIN_BEATS = (0.25, 2.0)
 def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Random,
                 p_alone: float = P_ALONE) -> Tuple[List[Note], List[Note]]:
     """(Cadenza's notes, the player's notes) of a piece's part-labelled notes (onset, dur, pitch, part)."""
-    cad, ply, _ = _split(notes, bar, rng, p_alone)
+    cad, ply, _, _ = _split(notes, bar, rng, p_alone)
     return cad, ply
 
 
+def parts_by_height(notes: Sequence[Tuple[int, int, int, int]]) -> List[int]:
+    """The piece's parts that have notes, lowest first (by mean pitch)."""
+    parts = sorted({n[3] for n in notes})
+    return sorted(parts, key=lambda k: _mean([n[2] for n in notes if n[3] == k]))
+
+
+def role_of(cadenza_parts: set, by_height: Sequence[int]) -> int:
+    """The role of a split in which Cadenza has `cadenza_parts` (the player the rest): the top part
+    alone is the melody, the lowest alone the bass, inner parts alone harmony; anything else free."""
+    if len(by_height) < 2 or not cadenza_parts:
+        return FREE
+    top, bottom = by_height[-1], by_height[0]
+    if cadenza_parts == {top}:
+        return MELODY
+    if cadenza_parts == {bottom}:
+        return BASS
+    if top not in cadenza_parts and bottom not in cadenza_parts:
+        return HARMONY
+    return FREE
+
+
+def role_split(notes: Sequence[Tuple[int, int, int, int]], by_height: Sequence[int], role: int,
+               rng: random.Random) -> Tuple[List[Note], List[Note]]:
+    """Cadenza's notes in `role` (the top part, the lowest, or the inner ones: all of them or one),
+    against the player's: all the other parts, or the outer part opposite (the soprano given and
+    the bass asked for, the bass given and the melody asked for; the melody given and the inner parts
+    asked for), each half the time."""
+    top, bottom, inner = by_height[-1], by_height[0], list(by_height[1:-1])
+    if role == MELODY:
+        cad = {top}
+    elif role == BASS:
+        cad = {bottom}
+    else:
+        cad = set(inner) if rng.random() < 0.5 else {rng.choice(inner)}
+    rest = [k for k in by_height if k not in cad]
+    if rng.random() < 0.5:
+        ply = set(rest)
+    else:
+        ply = {bottom} if role == MELODY else {top}
+    return ([n[:3] for n in notes if n[3] in cad], [n[:3] for n in notes if n[3] in ply])
+
+
 def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Random,
-           p_alone: float) -> Tuple[List[Note], List[Note], Optional[int]]:
-    """`split_parts`, and the length of a traded phrase in ticks where the sides trade (else None)."""
+           p_alone: float) -> Tuple[List[Note], List[Note], Optional[int], int]:
+    """`split_parts`, the length of a traded phrase in ticks where the sides trade (else None), and
+    the role Cadenza's part plays (`role_of`; free when it is not one part of a score's texture)."""
     n_parts = 1 + max((n[3] for n in notes), default=0)
     r = rng.random()
     if r < p_alone:
-        return [n[:3] for n in notes], [], None
+        return [n[:3] for n in notes], [], None, FREE
     if rng.random() < (P_CHORDS_MULTI if n_parts >= 2 else P_CHORDS_SINGLE):
         melody, chords = melody_over_chords(notes, bar)
-        return (chords, melody, None) if rng.random() < P_CHORDS_UNDER else (melody, chords, None)
+        if rng.random() < P_CHORDS_UNDER:
+            return chords, melody, None, HARMONY
+        return melody, chords, None, MELODY
+    by_height = parts_by_height(notes) if n_parts >= 2 else []
+    if len(by_height) >= 2 and rng.random() < P_ROLE_MULTI:
+        role = rng.choice((MELODY, BASS, HARMONY) if len(by_height) >= 3 else (MELODY, BASS))
+        cad, ply = role_split(notes, by_height, role, rng)
+        return cad, ply, None, role
     if n_parts >= 2 and r >= p_alone + P_TRADE_MULTI:
         k = rng.randint(1, n_parts - 1)
         player = set(rng.sample(range(n_parts), k))
         cad = [n[:3] for n in notes if n[3] not in player]
         ply = [n[:3] for n in notes if n[3] in player]
-        return cad, ply, None
+        return cad, ply, None, role_of(set(range(n_parts)) - player, by_height)
     if n_parts == 1 and rng.random() < P_CANON:
         # The tune against itself a bar or two later, at the unison or the octave below; either
         # side may lead.
@@ -128,7 +187,7 @@ def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Ran
         octave = rng.choice((0, -12))
         lead = [n[:3] for n in notes]
         follow = [(o + delay, d, p + octave) for o, d, p, _ in notes if 0 <= p + octave < PITCHES]
-        return ((lead, follow) if rng.random() < P_CANON_CADENZA_LEADS else (follow, lead)) + (None,)
+        return ((lead, follow) if rng.random() < P_CANON_CADENZA_LEADS else (follow, lead)) + (None, FREE)
     # Trading phrases: `bars` bars each, the player first (a phrase of Cadenza's answers one of the
     # player's; `example` keeps the player's before it in the window); the player's phrases may leave
     # their last beat free, as a call does.
@@ -143,7 +202,7 @@ def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Ran
         elif n[0] % span < span - 24:
             end = (n[0] // span + 1) * span - 24
             ply.append((n[0], min(n[1], end - n[0]), n[2]))
-    return cad, ply, span
+    return cad, ply, span, FREE
 
 
 def _mean(xs) -> float:
@@ -305,7 +364,17 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
     """One training example from a piece: (tokens, owners, start tick) of at most `n_tokens` tokens, a
     random crop of the two streams (notes begun before the crop are not in it, as `clean_crop` cuts
     windows), transposed by up to `transpose` semitones."""
-    cad, ply, trade_span = _split(notes, bar, rng, p_alone)
+    toks, owners, start, _role = role_example(notes, bar, vocab, n_tokens, rng, transpose, p_alone)
+    return toks, owners, start
+
+
+def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, n_tokens: int,
+                 rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE):
+    """`example`, and the role Cadenza plays in it (free, a quarter of the time, for a split that is
+    a role: free keeps meaning any part)."""
+    cad, ply, trade_span, role = _split(notes, bar, rng, p_alone)
+    if role != FREE and rng.random() < P_ROLE_AS_FREE:
+        role = FREE
     k = rng.randint(-transpose, transpose)
     lo = min((n[2] for n in notes), default=60)
     hi = max((n[2] for n in notes), default=60)
@@ -315,7 +384,7 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
     joins = bool(cad and ply) and rng.random() < P_JOIN
     onsets = sorted({n[0] for n in cad} | {n[0] for n in ply})
     if not onsets:
-        return [], [], 0
+        return [], [], 0, role
     # Start on a random onset (the piece's start one time in ten), or a little before it, so a window
     # may open with a rest as the plugin's window may.
     i = 0 if rng.random() < 0.1 else rng.randrange(len(onsets))
@@ -347,4 +416,4 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
             ply = [n for n in ply if n[0] >= join]
     window = lambda ns: [n for n in ns if silent_until <= n[0] < end]  # noqa: E731
     toks, owners = duet_tokens(window(cad), window(ply), vocab, start)
-    return toks[:n_tokens], owners[:n_tokens], start
+    return toks[:n_tokens], owners[:n_tokens], start, role

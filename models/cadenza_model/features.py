@@ -66,27 +66,33 @@ class Feats(NamedTuple):
 
 def two_stream_features(tokens: torch.Tensor, owners: Optional[torch.Tensor], vocab: Vocab,
                         start_ticks: Optional[torch.Tensor] = None, role_slots: int = 4,
-                        role: int = 0) -> Feats:
+                        role=0) -> Feats:
     """Format 4 inputs for tokens (B,T) whose owners (B,T) are 0 (Cadenza) or 1 (the player); None:
-    all Cadenza's. The first token is taken as the style token and carries `role`."""
+    all Cadenza's. The first token is taken as the style token and carries `role`: one slot for the
+    whole batch, or a tensor (B,) of slots, one per example."""
     if owners is None:
         owners = torch.zeros_like(tokens)
     mine = owners == 0
     held, phase = token_features(torch.where(mine, tokens, vocab.pad), vocab, start_ticks)
     player_held, _ = token_features(torch.where(mine, vocab.pad, tokens), vocab)
     roles = torch.zeros(*tokens.shape, role_slots, device=tokens.device)
-    roles[:, 0, role] = 1.0
+    if torch.is_tensor(role):
+        roles[torch.arange(tokens.shape[0], device=tokens.device), 0, role.long()] = 1.0
+    else:
+        roles[:, 0, role] = 1.0
     return Feats(held, phase, player_held, owners.float(), roles)
 
 
 def features_of(cfg, tokens: torch.Tensor, vocab: Vocab, start_ticks: Optional[torch.Tensor] = None,
-                owners: Optional[torch.Tensor] = None):
+                owners: Optional[torch.Tensor] = None, roles: Optional[torch.Tensor] = None):
     """The per-token inputs a model of config `cfg` takes with `tokens` (B,T): None (format 2), (held,
-    phase) (format 3) or a `Feats` (format 4; `owners` 1 for the player's tokens, None: all Cadenza's)."""
+    phase) (format 3) or a `Feats` (format 4; `owners` 1 for the player's tokens, None: all Cadenza's;
+    `roles` (B,) the role slot of each example, None: free)."""
     if not getattr(cfg, "features", False):
         return None
     if getattr(cfg, "two_streams", False):
-        return two_stream_features(tokens, owners, vocab, start_ticks, cfg.role_slots)
+        return two_stream_features(tokens, owners, vocab, start_ticks, cfg.role_slots,
+                                   0 if roles is None else roles)
     return token_features(tokens, vocab, start_ticks)
 
 

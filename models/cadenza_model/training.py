@@ -86,21 +86,24 @@ def tokenize_pieces(pieces, vocab: Vocab) -> List[List[int]]:
     return [notes_to_tokens(p, vocab) for p in pieces]
 
 
-def features_for(model, tokens: torch.Tensor, vocab: Vocab, start_ticks=None, owners=None):
+def features_for(model, tokens: torch.Tensor, vocab: Vocab, start_ticks=None, owners=None, roles=None):
     """The per-token inputs `model` takes with `tokens` (None for a tokens-only model). A format 4 model
-    takes `owners` (1 for the player's tokens; None: all Cadenza's, playing alone)."""
-    return features_of(getattr(model, "cfg", None), tokens, vocab, start_ticks, owners)
+    takes `owners` (1 for the player's tokens; None: all Cadenza's, playing alone) and `roles` (B,),
+    the part Cadenza plays in each example (duet.ROLES; None: free)."""
+    return features_of(getattr(model, "cfg", None), tokens, vocab, start_ticks, owners, roles)
 
 
 class DuetBatch:
-    """Two-stream examples (duet.py): tokens, owners (n, seq), ticks before each crop (n,), and how
-    each position's prediction is scored: kinds, js (n, seq-1)."""
+    """Two-stream examples (duet.py): tokens, owners (n, seq), ticks before each crop (n,), how each
+    position's prediction is scored: kinds, js (n, seq-1), and the role Cadenza plays (n,)."""
 
-    def __init__(self, tokens, owners, start_ticks, kinds, js):
+    def __init__(self, tokens, owners, start_ticks, kinds, js, roles):
         self.tokens, self.owners, self.start_ticks, self.kinds, self.js = tokens, owners, start_ticks, kinds, js
+        self.roles = roles
 
     def to(self, dev):
-        return DuetBatch(*(t.to(dev) for t in (self.tokens, self.owners, self.start_ticks, self.kinds, self.js)))
+        return DuetBatch(*(t.to(dev) for t in (self.tokens, self.owners, self.start_ticks, self.kinds,
+                                               self.js, self.roles)))
 
 
 class DuetDataset:
@@ -115,14 +118,14 @@ class DuetDataset:
         self.weights = {s: [len(p.notes) for p in ps] for s, ps in self.by_slot.items()}
 
     def sample(self, rng: random.Random):
-        """(tokens, owners, start tick) of one example, padded to seq."""
+        """(tokens, owners, start tick, role) of one example, padded to seq."""
         slot = rng.choice(list(self.by_slot))
         piece = rng.choices(self.by_slot[slot], weights=self.weights[slot])[0]
-        toks, owners, start = duet.example(piece.notes, piece.bar, self.vocab, self.seq - 1, rng,
-                                           self.transpose, self.p_alone)
+        toks, owners, start, role = duet.role_example(piece.notes, piece.bar, self.vocab, self.seq - 1,
+                                                      rng, self.transpose, self.p_alone)
         pad = self.seq - 1 - len(toks)
         return ([self.vocab.style(slot)] + toks + [self.vocab.pad] * pad,
-                [duet.CADENZA] + owners + [duet.CADENZA] * pad, start)
+                [duet.CADENZA] + owners + [duet.CADENZA] * pad, start, role)
 
     def batch(self, rng: random.Random, n: int) -> DuetBatch:
         ex = [self.sample(rng) for _ in range(n)]
@@ -130,17 +133,19 @@ class DuetDataset:
 
 
 def duet_batch(examples, vocab: Vocab) -> DuetBatch:
-    """A batch of (tokens, owners, start tick) examples of equal length."""
-    kinds, js = zip(*(duet.targets(t, o, vocab) for t, o, _ in examples))
+    """A batch of (tokens, owners, start tick[, role]) examples of equal length (no role: free)."""
+    kinds, js = zip(*(duet.targets(e[0], e[1], vocab) for e in examples))
+    roles = [e[3] if len(e) > 3 else duet.FREE for e in examples]
     return DuetBatch(torch.tensor([e[0] for e in examples]), torch.tensor([e[1] for e in examples]),
-                     torch.tensor([e[2] for e in examples]), torch.tensor(kinds), torch.tensor(js))
+                     torch.tensor([e[2] for e in examples]), torch.tensor(kinds), torch.tensor(js),
+                     torch.tensor(roles))
 
 
 def duet_nll(model, b: DuetBatch, vocab: Vocab):
     """Per-position NLL (n, seq-1) as duet.targets scores it (0 where ignored), and the kinds."""
     core = model.module if hasattr(model, "module") else model
     x = b.tokens[:, :-1]
-    logits = model(x, features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1]))
+    logits = model(x, features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1], b.roles))
     logz = torch.logsumexp(logits, -1)
     ce = logz - logits.gather(-1, b.tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
     shifts = logits[..., vocab.shift_base:vocab.shift_base + vocab.max_shift]

@@ -93,12 +93,18 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
     four_parts = [(t, 24, 60 + 4 * part, part) for t in range(0, 960, 24) for part in range(4)]
     seen = set()
     for seed in range(80):
-        cad, ply = duet.split_parts(four_parts, 96, random.Random(seed))
+        cad, ply, span, role = duet._split(four_parts, 96, random.Random(seed), duet.P_ALONE)
         if ply and all(d == 48 for _, d, _ in ply) and {p for _, _, p in cad} == {72}:
             seen.add("melody over chords")  # the top part over its block chords
             continue
         if cad and all(d == 48 for _, d, _ in cad) and {p for _, _, p in ply} == {72}:
             seen.add("chords under the melody")  # Cadenza comps under the player's top part
+            continue
+        if span is None and role != duet.FREE and len(cad) + len(ply) < len(four_parts):
+            # A role split that leaves parts out (the soprano given, the bass asked for): whole
+            # parts, each one side's.
+            assert {p for _, _, p in cad}.isdisjoint({p for _, _, p in ply})
+            seen.add("a role against some parts")
             continue
         if len(cad) + len(ply) < len(four_parts):
             # Traded phrases whose calls leave their last beat free: the sides still trade bars.
@@ -116,7 +122,8 @@ def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
             assert all(o not in onsets for o, _, _ in cad)  # a bar is one side's
         else:
             seen.add("parts")
-    assert seen == {"alone", "trading", "parts", "melody over chords", "chords under the melody"}
+    assert seen == {"alone", "trading", "parts", "melody over chords", "chords under the melody",
+                    "a role against some parts"}
     tune = [(t, 12, 60 + (t // 12) % 7, 0) for t in range(0, 960, 12)]
     kinds = set()
     for seed in range(60):
@@ -218,3 +225,50 @@ def test_a_traded_phrase_of_cadenzas_answers_one_of_the_players_in_the_same_wind
         toks, owners, start = duet.example(tune, 96, V, 255, random.Random(seed), transpose=0, p_alone=0.0)
         first = next(i for i, t in enumerate(toks) if V.note_on_base <= t < V.note_off_base)
         assert owners[first] == duet.PLAYER, (seed, start)
+
+
+def test_a_split_is_labelled_with_the_role_cadenzas_part_plays_in_the_texture():
+    # Four parts, the part index its height: 0 the bass, 3 the top.
+    four_parts = [(t, 24, 48 + 7 * part, part) for t in range(0, 960, 24) for part in range(4)]
+    height = {48 + 7 * k: k for k in range(4)}
+    roles = {}
+    for seed in range(300):
+        cad, ply, _span, role = duet._split(four_parts, 96, random.Random(seed), 0.0)
+        cad_parts = {height[p] for _, _, p in cad if p in height}
+        if role == duet.MELODY and all(d == 24 for _, d, _ in cad):
+            assert cad_parts == {3} and 3 not in {height.get(p) for _, _, p in ply}
+        elif role == duet.BASS:
+            assert cad_parts == {0}
+        elif role == duet.HARMONY and all(d == 24 for _, d, _ in cad):
+            assert cad_parts and cad_parts <= {1, 2}
+        roles[role] = roles.get(role, 0) + 1
+    # Every role comes up, and free stays the most common.
+    assert set(roles) == {duet.FREE, duet.MELODY, duet.BASS, duet.HARMONY}, roles
+    assert roles[duet.FREE] == max(roles.values()), roles
+    # The labels: the top part alone is the melody, the lowest alone the bass, inner parts harmony.
+    order = duet.parts_by_height(four_parts)
+    assert order == [0, 1, 2, 3]
+    assert duet.role_of({3}, order) == duet.MELODY
+    assert duet.role_of({0}, order) == duet.BASS
+    assert duet.role_of({1, 2}, order) == duet.HARMONY
+    assert duet.role_of({0, 3}, order) == duet.FREE
+    assert duet.role_of({0}, [0]) == duet.FREE  # one part: no texture to have a role in
+
+
+def test_a_role_example_carries_its_role_into_the_style_tokens_features():
+    from cadenza_model.features import two_stream_features
+    from cadenza_model.training import duet_batch
+    four_parts = [(t, 24, 48 + 7 * part, part) for t in range(0, 960, 24) for part in range(4)]
+    found = {}
+    for seed in range(200):
+        toks, owners, start, role = duet.role_example(four_parts, 96, V, 63, random.Random(seed), 0, 0.0)
+        if toks:
+            found.setdefault(role, ([V.style(0)] + toks, [0] + owners, start, role))
+    assert len(found) == 4
+    examples = [e[:3] + (e[3],) for e in found.values()]
+    n = min(len(e[0]) for e in examples)
+    examples = [(e[0][:n], e[1][:n], e[2], e[3]) for e in examples]
+    b = duet_batch(examples, V)
+    f = two_stream_features(b.tokens, b.owners, V, b.start_ticks, 4, b.roles)
+    assert f.role[:, 0].argmax(-1).tolist() == [e[3] for e in examples]
+    assert float(f.role[:, 1:].abs().sum()) == 0.0  # only the style token carries it
