@@ -176,6 +176,64 @@ def duet_examples(pieces, slot: int, vocab: Vocab, seq: int, n: int, seed: int =
     return out
 
 
+def role_examples(pieces, slot: int, vocab: Vocab, seq: int, role: int, n: int, beats: int = 8):
+    """Up to `n` pairs of fixed held-out examples of Cadenza playing `role` (duet.MELODY, BASS or
+    HARMONY: the top part, the lowest, the inner ones) in `beats`-beat stretches of pieces with enough
+    parts: (given, alone), the piece's other parts the player's in the first and nobody's in the
+    second. The same stretches either way, so the NLL of Cadenza's notes in the two says what hearing
+    the other parts is worth."""
+    given, alone = [], []
+    span = beats * vocab.ticks_per_beat
+    need = 3 if role == duet.HARMONY else 2
+    for p in pieces:
+        order = duet.parts_by_height(p.notes)
+        if len(order) < need:
+            continue
+        if role == duet.MELODY:
+            cad_parts = {order[-1]}
+        elif role == duet.BASS:
+            cad_parts = {order[0]}
+        else:
+            cad_parts = set(order[1:-1])
+        end = max(nt[0] for nt in p.notes)
+        for start in range(0, max(1, end - span), 4 * span):
+            window = [nt for nt in p.notes if start <= nt[0] < start + span]
+            cad = [nt[:3] for nt in window if nt[3] in cad_parts]
+            ply = [nt[:3] for nt in window if nt[3] not in cad_parts]
+            if len(cad) < 4 or not ply:
+                continue
+            pair = []
+            for other in (ply, []):
+                toks, owners = duet.duet_tokens(cad, other, vocab, start)
+                pad = seq - 1 - len(toks)
+                pair.append(([vocab.style(slot)] + toks + [vocab.pad] * pad, [0] + owners + [0] * pad, start, role))
+            if len(pair[0][0]) > seq:
+                continue
+            given.append(pair[0])
+            alone.append(pair[1])
+            if len(given) >= n:
+                return given, alone
+    return given, alone
+
+
+@torch.no_grad()
+def note_on_nll(model, examples, vocab: Vocab, as_role=None, batch: int = 16) -> float:
+    """Mean NLL of Cadenza's note-ons in `examples` (which pitch, at the tick it comes: the part's
+    choice), with each example's role or, given, `as_role` on the style token."""
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(examples), batch):
+        chunk = [e[:3] + ((e[3] if as_role is None else as_role),) for e in examples[i:i + batch]]
+        b = duet_batch(chunk, vocab)
+        nll, kinds = duet_nll(model, b, vocab)
+        target = b.tokens[:, 1:]
+        ons = (target >= vocab.note_on_base) & (target < vocab.note_off_base) & (b.owners[:, 1:] == duet.CADENZA)
+        keep = ons & (kinds == duet.CROSS_ENTROPY)
+        total += float(nll[keep].double().sum())
+        count += int(keep.sum())
+    return total / max(count, 1)
+
+
 @torch.no_grad()
 def duet_heldout_nll(model, examples, vocab: Vocab, batch: int = 16) -> float:
     """Mean NLL of Cadenza's tokens (cross-entropy positions only) while the player plays."""

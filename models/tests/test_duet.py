@@ -272,3 +272,21 @@ def test_a_role_example_carries_its_role_into_the_style_tokens_features():
     f = two_stream_features(b.tokens, b.owners, V, b.start_ticks, 4, b.roles)
     assert f.role[:, 0].argmax(-1).tolist() == [e[3] for e in examples]
     assert float(f.role[:, 1:].abs().sum()) == 0.0  # only the style token carries it
+
+
+def test_role_examples_pair_the_same_stretch_with_and_without_the_other_parts():
+    from cadenza_model.training import role_examples
+
+    class P:
+        def __init__(self, notes):
+            self.notes, self.bar = notes, 96
+    four_parts = [(t, 24, 48 + 7 * part, part) for t in range(0, 1920, 24) for part in range(4)]
+    for role, pitches in ((duet.MELODY, {69}), (duet.BASS, {48}), (duet.HARMONY, {55, 62})):
+        given, alone = role_examples([P(four_parts)], 0, V, 256, role, 10)
+        assert given and len(given) == len(alone)
+        for g, a in zip(given, alone):
+            assert g[2] == a[2] and g[3] == a[3] == role
+            mine = lambda e: {t - V.note_on_base for t, o in zip(e[0], e[1])  # noqa: E731
+                              if o == duet.CADENZA and V.note_on_base <= t < V.note_off_base}
+            assert mine(g) == mine(a) == pitches
+            assert duet.PLAYER in g[1] and duet.PLAYER not in a[1]
