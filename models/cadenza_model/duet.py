@@ -370,10 +370,14 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
 
 def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, n_tokens: int,
                  rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE):
-    """`example`, and the role Cadenza plays in it (free, a quarter of the time, for a split that is
-    a role: free keeps meaning any part)."""
+    """`example`, and the role Cadenza plays in it (free, a quarter of the time, for a split of a
+    score's parts that is a role: free keeps meaning any part; never for chords under a single tune)."""
     cad, ply, trade_span, role = _split(notes, bar, rng, p_alone)
-    if role != FREE and rng.random() < P_ROLE_AS_FREE:
+    n_parts = 1 + max((n[3] for n in notes), default=0)
+    # A part of a score's texture may still say free; block chords drawn from a single tune never do:
+    # free Cadenza alone in celtic played chords the tunes never have (style_check.py: polyphony
+    # 1.31 against 1.00), learned from comping it was never asked for.
+    if role != FREE and n_parts >= 2 and rng.random() < P_ROLE_AS_FREE:
         role = FREE
     k = rng.randint(-transpose, transpose)
     lo = min((n[2] for n in notes), default=60)

@@ -290,3 +290,18 @@ def test_role_examples_pair_the_same_stretch_with_and_without_the_other_parts():
                               if o == duet.CADENZA and V.note_on_base <= t < V.note_off_base}
             assert mine(g) == mine(a) == pitches
             assert duet.PLAYER in g[1] and duet.PLAYER not in a[1]
+
+
+def test_chords_under_a_single_tune_are_always_harmony_never_free():
+    tune = [(t, 12, 60 + (t // 12) % 7, 0) for t in range(0, 960, 12)]
+    four_parts = [(t, 24, 48 + 7 * part, part) for t in range(0, 960, 24) for part in range(4)]
+    relabelled = {1: 0, 4: 0}
+    for seed in range(200):
+        for piece, n in ((tune, 1), (four_parts, 4)):
+            split_role = duet._split(piece, 96, random.Random(seed), 0.0)[3]
+            role = duet.role_example(piece, 96, V, 255, random.Random(seed), 0, 0.0)[3]
+            if split_role != role:
+                assert role == duet.FREE
+                relabelled[n] += 1
+    # A score's parts sometimes say free; a single tune's chords (or melody over them) never do.
+    assert relabelled[1] == 0 and relabelled[4] > 0, relabelled
