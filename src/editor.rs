@@ -256,7 +256,7 @@ impl CadenzaEditor {
     fn knobs(&mut self, ui: &mut Ui, setter: &ParamSetter) {
         let p = self.data.params.clone();
         let requests = self.data.requests.clone();
-        let roles = self.data.status.roles();
+        let roles = self.data.status.roles(p.style.value().max(0) as usize);
         ui.columns(4, |cols| {
             column(&mut cols[0], "Play", |ui| {
                 slider(ui, setter, &p.mode);

@@ -154,7 +154,7 @@ impl Engine {
                 status.set_provider(&model.provider.to_string());
                 status.set_model(&spec.name);
                 status.set_styles(&spec.styles);
-                status.set_roles(&spec.roles_played());
+                status.set_roles(spec.roles_by_slot());
                 status
                     .load_millis
                     .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -170,7 +170,7 @@ impl Engine {
                     spec.ticks_per_beat,
                     spec.styles.len() as u32,
                 );
-                generator.set_roles(&spec.roles_played());
+                generator.set_roles(&spec.roles_played(), spec.roles_by_slot());
                 Ok(generator)
             },
         )

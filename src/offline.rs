@@ -34,8 +34,9 @@ pub struct ModelInfo {
     pub vocab: crate::tokenizer::Vocab,
     pub ticks_per_beat: u32,
     pub n_styles: u32,
-    /// The roles it plays, in slot order (`ModelSpec::roles_played`).
+    /// The roles it plays, in slot order (`ModelSpec::roles_played`), and by style slot.
     pub roles: Vec<String>,
+    pub style_roles: Vec<Vec<String>>,
 }
 
 impl ModelInfo {
@@ -45,6 +46,7 @@ impl ModelInfo {
             ticks_per_beat: spec.ticks_per_beat,
             n_styles: spec.styles.len() as u32,
             roles: spec.roles_played(),
+            style_roles: spec.roles_by_slot(),
         }
     }
 }
@@ -84,7 +86,7 @@ pub fn generate<B: Backend>(
     mut progress: impl FnMut(f64),
 ) -> Result<Vec<BeatNote>, String> {
     let mut gen = Generator::new(backend, model.vocab, model.ticks_per_beat, model.n_styles);
-    gen.set_roles(&model.roles);
+    gen.set_roles(&model.roles, model.style_roles.clone());
     let mut s = req.settings;
     s.mode = if !req.against.is_empty() {
         Mode::Duet
@@ -235,6 +237,7 @@ mod tests {
             ticks_per_beat: 24,
             n_styles: 5,
             roles: vec!["free".into()],
+            style_roles: Vec::new(),
         };
         let req = Request {
             settings: Settings {

@@ -173,7 +173,7 @@ fn with_a_role_cadenza_plays_against_the_prompt_and_a_role_the_model_lacks_is_re
     let o = run("bass");
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("does not play the bass role: it plays free"),
+        stderr(&o).contains("does not play the bass role in chorale: it plays free"),
         "{}",
         stderr(&o)
     );

@@ -43,6 +43,9 @@ STYLES: Dict[str, List[str]] = {
     "folk": ["essenFolksong", "miscFolk"],
 }
 STYLE_ORDER = list(STYLES)
+# Styles whose pieces are single tunes: no bass or inner parts to learn a role from (duet.py gives
+# them block chords drawn from the tune's harmony, so they play free, melody and harmony).
+SINGLE_LINE_STYLES = ("celtic", "folk")
 HELD_OUT_PERCENT = 10
 
 

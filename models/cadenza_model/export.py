@@ -27,17 +27,23 @@ def main(argv=None):
     ap.add_argument("--name", default=None, help="model name (default: cadenza-default, or the source's)")
     ap.add_argument("--parity-tokens", type=int, default=0, help="check parity over this many tokens (0: window+64)")
     ap.add_argument("--int8", action="store_true", help="also write model.int8.onnx and report its KL/argmax vs fp32")
+    ap.add_argument("--roles", default=None,
+                    help="the roles a format 4 model was trained for, in slot order, e.g. free,melody,bass,harmony "
+                         "(default: what its checkpoint says, else free)")
     a = ap.parse_args(argv)
 
     if a.from_model_dir:
         model, vocab, styles, meta = load_onnx_model(a.source)
         cfg = model.cfg
         info = {k: v for k, v in meta.get("training", {}).items() if k != "int8"}
+        info.setdefault("roles", meta.get("roles"))
         name = a.name or meta["name"]
     else:
         ck, cfg, vocab, model = load_checkpoint(a.source)
         info, styles = dict(ck.get("train_info", {})), ck["styles"]
         name = a.name or "cadenza-default"
+    if a.roles:
+        info["roles"] = a.roles.split(",")
     export_dir(model, vocab, styles, name, info, a.out_dir, a.parity_tokens)
     if a.int8:
         write_int8(a.out_dir, vocab, cfg, styles)

@@ -34,8 +34,16 @@ def format_version(cfg: ModelConfig) -> int:
     return 3 if cfg.features else 2
 
 
-# The role slots of format 4 in use (features.py): the part Cadenza plays, on the style token.
+# The role slots of format 4 a model trained before roles uses (features.py): free alone. A model
+# trained with them lists its own (train.py writes them into the checkpoint's train_info).
 ROLES = ["free"]
+
+
+def roles_by_style(roles, styles) -> dict:
+    """The styles that play fewer than all of `roles`: single tunes have no bass to learn from."""
+    from .data import SINGLE_LINE_STYLES
+    single = [r for r in roles if r != "bass"]
+    return {s: single for s in styles if s in SINGLE_LINE_STYLES and single != list(roles)}
 
 
 def feature_layout(cfg: ModelConfig) -> dict:
@@ -43,6 +51,14 @@ def feature_layout(cfg: ModelConfig) -> dict:
     tpb = cfg.ticks_per_beat
     return {"held": [0, 128], "player_held": [128, 256], "phase": [256, 256 + tpb],
             "player": [256 + tpb, 257 + tpb], "role": [257 + tpb, 257 + tpb + cfg.role_slots]}
+
+
+def roles_json(cfg: ModelConfig, styles, roles) -> dict:
+    """model.json's role fields (format 4): the slots, the roles in slot order, and the styles that
+    play fewer (left out when none does)."""
+    out = {"feature_layout": feature_layout(cfg), "role_slots": cfg.role_slots, "roles": list(roles)}
+    narrowed = roles_by_style(roles, styles)
+    return {**out, "roles_by_style": narrowed} if narrowed else out
 
 
 def input_names(cfg: ModelConfig) -> dict:
@@ -64,8 +80,7 @@ def model_json(cfg: ModelConfig, vocab: Vocab, styles, name: str, extra: dict) -
         "window": cfg.window,
         "inputs": input_names(cfg),
         "outputs": OUTPUTS,
-        **({"feature_layout": feature_layout(cfg), "role_slots": cfg.role_slots, "roles": ROLES}
-           if format_version(cfg) >= 4 else {}),
+        **(roles_json(cfg, styles, extra.get("roles") or ROLES) if format_version(cfg) >= 4 else {}),
         "training": extra,
     }
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from . import duet
 from .model import with_two_streams
 from .training import (ARCHS, DuetDataset, StyleDataset, agreed_elapsed, build_model, duet_examples,
                        duet_heldout_nll, duet_loss, heldout_nll, loss_on, save_curve, tokenize_pieces)
@@ -148,6 +149,7 @@ def main(argv=None):
                            "heldout_nll_beside_player": final_duet,
                            "init": str(a.init or a.init_model_dir or "") or None, "max_files": a.max_files,
                            "expand_repeats": a.expand_repeats, "two_streams": two,
+                           "roles": list(duet.ROLES) if two else None,
                            "parameters": model.num_params(), "seq": seq},
         }, a.out)
 

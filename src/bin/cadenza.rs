@@ -208,6 +208,11 @@ fn run(a: Args) -> Result<(), String> {
                 v.shift_base, v.shift_base + v.max_shift - 1, v.max_shift);
             println!("styles:       {}", s.styles.join(", "));
             println!("roles:        {}", s.roles_played().join(", "));
+            for (style, roles) in s.styles.iter().zip(s.roles_by_slot()) {
+                if roles != s.roles_played() {
+                    println!("              {style}: {}", roles.join(", "));
+                }
+            }
             println!("provider:     {}", model.provider);
             println!("onnxruntime:  {}", lib.display());
             Ok(())
@@ -253,14 +258,18 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
         };
     }
     if let Some(name) = &a.role {
-        let roles = spec.roles_played();
+        let roles = spec.roles_of_style(a.settings.style as usize);
         let role = Role::parse(name).ok_or(format!(
             "unknown role `{name}`: one of free, melody, bass, harmony"
         ))?;
         if role.slot_in(&roles).is_none() {
             return Err(format!(
-                "this model does not play the {} role: it plays {}",
+                "this model does not play the {} role in {}: it plays {}",
                 role.key(),
+                spec.styles
+                    .get(a.settings.style as usize)
+                    .map(String::as_str)
+                    .unwrap_or("this style"),
                 roles.join(", ")
             ));
         }

@@ -74,8 +74,10 @@ pub struct Generator<B: Backend> {
     vocab: Vocab,
     ticks_per_beat: f64,
     n_styles: u32,
-    /// The roles the model lists (model.json, slot order); a role not among them plays as Free.
+    /// The roles the model lists (model.json, slot order), and those each style slot plays (none
+    /// listed: all); a role not among them plays as Free.
     roles: Vec<String>,
+    style_roles: Vec<Vec<String>>,
     /// The context: every token on its beat, by owner.
     timeline: Timeline,
     /// The model's cache over the timeline (and the backend itself).
@@ -127,6 +129,7 @@ impl<B: Backend> Generator<B> {
             ticks_per_beat: tpb,
             n_styles: n_styles.max(1),
             roles: vec![Role::Free.key().to_string()],
+            style_roles: Vec::new(),
             timeline: Timeline::new(vocab, tpb),
             window: Window::new(backend, vocab, tpb),
             follow: Follow::new(),
@@ -152,14 +155,19 @@ impl<B: Backend> Generator<B> {
         }
     }
 
-    /// The roles the model plays, in its role slots' order (model.json's `roles`; Free alone before).
-    pub fn set_roles(&mut self, roles: &[String]) {
+    /// The roles the model plays, in its role slots' order (model.json's `roles`; Free alone before),
+    /// and those each style slot plays (`ModelSpec::roles_by_slot`; empty: every style all of them).
+    pub fn set_roles(&mut self, roles: &[String], by_style: Vec<Vec<String>>) {
         self.roles = roles.to_vec();
+        self.style_roles = by_style;
     }
 
-    /// The role slot `role` plays in: its own when the model lists it, else Free's.
-    pub fn role_slot(&self, role: Role) -> u8 {
-        (role.slot_in(&self.roles))
+    /// The role slot `role` plays in with style slot `style`: its own when the model plays it in that
+    /// style, else Free's.
+    pub fn role_slot(&self, role: Role, style: u32) -> u8 {
+        let in_style = (self.style_roles.get(style as usize))
+            .is_none_or(|roles| roles.iter().any(|r| r == role.key()));
+        (role.slot_in(&self.roles).filter(|_| in_style))
             .or_else(|| Role::Free.slot_in(&self.roles))
             .unwrap_or(0)
     }
@@ -339,7 +347,7 @@ impl<B: Backend> Generator<B> {
             return Ok(false);
         }
         let style = if s.style < self.n_styles { s.style } else { 0 };
-        let role = self.role_slot(s.role);
+        let role = self.role_slot(s.role, style);
         if (style, role) != (self.window.style, self.window.role) {
             // A new style or role: withdraw what was planned and restart the cache on the new style
             // token (which carries the role).

@@ -51,8 +51,8 @@ pub struct EngineStatus {
     /// The loaded model's style names (engine thread writes at load; the style parameter's text
     /// shows them). Shared with the parameter: see `CadenzaParams::new`.
     pub styles: std::sync::Arc<std::sync::RwLock<Vec<String>>>,
-    /// The roles the loaded model plays (model.json's `roles`; engine thread writes at load).
-    roles: Mutex<Vec<String>>,
+    /// The roles the loaded model plays in each style slot (model.json; engine thread writes at load).
+    roles: Mutex<Vec<Vec<String>>>,
 }
 
 /// Copies of the status texts, for the editor.
@@ -91,13 +91,14 @@ impl EngineStatus {
         *self.styles.write().unwrap_or_else(|p| p.into_inner()) = names.to_vec();
     }
 
-    pub fn set_roles(&self, roles: &[String]) {
-        *self.roles.lock().unwrap_or_else(|p| p.into_inner()) = roles.to_vec();
+    pub fn set_roles(&self, by_style: Vec<Vec<String>>) {
+        *self.roles.lock().unwrap_or_else(|p| p.into_inner()) = by_style;
     }
 
-    /// The roles the loaded model plays (empty before a model loaded).
-    pub fn roles(&self) -> Vec<String> {
-        self.roles.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The roles the loaded model plays in style slot `style` (empty before a model loaded).
+    pub fn roles(&self, style: usize) -> Vec<String> {
+        let by_style = self.roles.lock().unwrap_or_else(|p| p.into_inner());
+        by_style.get(style).cloned().unwrap_or_default()
     }
 
     pub fn state(&self) -> EngineState {

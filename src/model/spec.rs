@@ -71,6 +71,10 @@ pub struct ModelSpec {
     pub role_slots: u32,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Format 4, optional: the roles each style was trained for (a subset of `roles`; a style not
+    /// named here plays all of them). Single tunes have no bass or inner parts to learn from.
+    #[serde(default)]
+    pub roles_by_style: BTreeMap<String, Vec<String>>,
     /// Free-form facts from training (steps, held-out NLL, …); shown, never relied on.
     #[serde(default)]
     pub training: serde_json::Value,
@@ -195,6 +199,17 @@ impl ModelSpec {
                     ),
                 );
             }
+            for (style, roles) in &self.roles_by_style {
+                if !self.styles.contains(style) {
+                    return invalid("roles_by_style", format!("no style `{style}` in `styles`"));
+                }
+                if let Some(r) = roles.iter().find(|r| !self.roles.contains(r)) {
+                    return invalid(
+                        "roles_by_style",
+                        format!("`{style}` lists `{r}`, which is not in `roles`"),
+                    );
+                }
+            }
             let want = crate::features::Layout::of(self).ranges();
             let got = self.feature_layout.clone().unwrap_or_default();
             if got != want {
@@ -230,6 +245,27 @@ impl ModelSpec {
         } else {
             self.roles.clone()
         }
+    }
+
+    /// The roles style slot `style` plays, in slot order: those `roles_by_style` lists for it, else
+    /// all of [`Self::roles_played`].
+    pub fn roles_of_style(&self, style: usize) -> Vec<String> {
+        let all = self.roles_played();
+        match self
+            .styles
+            .get(style)
+            .and_then(|s| self.roles_by_style.get(s))
+        {
+            Some(some) => all.into_iter().filter(|r| some.contains(r)).collect(),
+            None => all,
+        }
+    }
+
+    /// [`Self::roles_of_style`] for every style slot.
+    pub fn roles_by_slot(&self) -> Vec<Vec<String>> {
+        (0..self.styles.len())
+            .map(|s| self.roles_of_style(s))
+            .collect()
     }
 
     pub fn io_names(&self) -> Result<IoNames, SpecError> {
@@ -321,6 +357,34 @@ mod tests {
         v["inputs"].as_object_mut().unwrap().remove("features");
         let spec = parse(&v).unwrap();
         assert!(!spec.has_features() && spec.io_names().unwrap().features.is_none());
+    }
+
+    #[test]
+    fn roles_by_style_narrow_what_a_style_plays_and_must_name_known_styles_and_roles() {
+        let mut v = good();
+        v["roles"] = serde_json::json!(["free", "melody", "bass", "harmony"]);
+        let first = v["styles"][0].as_str().unwrap().to_string();
+        let second = v["styles"][1].as_str().unwrap().to_string();
+        v["roles_by_style"] = serde_json::json!({ first.clone(): ["free", "melody", "harmony"] });
+        let spec = parse(&v).unwrap();
+        assert_eq!(spec.roles_of_style(0), ["free", "melody", "harmony"]);
+        assert_eq!(spec.roles_of_style(1).len(), 4, "{second} is not narrowed");
+        assert_eq!(spec.roles_by_slot().len(), spec.styles.len());
+        for (bad, field) in [
+            (serde_json::json!({ "polka": ["free"] }), "roles_by_style"),
+            (
+                serde_json::json!({ first.clone(): ["tuba"] }),
+                "roles_by_style",
+            ),
+        ] {
+            let mut w = v.clone();
+            w["roles_by_style"] = bad;
+            assert!(
+                matches!(parse(&w), Err(SpecError::Invalid { field: f, .. }) if f == field),
+                "{:?}",
+                parse(&w)
+            );
+        }
     }
 
     #[test]

@@ -1427,7 +1427,12 @@ fn a_style_change_withdraws_the_plan_and_restarts_on_the_new_style() {
 fn the_role_rides_on_the_style_token_a_new_role_restarts_the_cache_and_an_unlisted_one_plays_free()
 {
     let mut g = gen(64);
-    g.set_roles(&["free", "melody", "bass"].map(String::from));
+    // Style 2 (S's) plays free, melody and bass; style 3 only free and melody.
+    let roles = ["free", "melody", "bass"].map(String::from);
+    let by_style = (0..5)
+        .map(|s| roles[..if s == 3 { 2 } else { 3 }].to_vec())
+        .collect();
+    g.set_roles(&roles, by_style);
     let bass = Settings {
         role: Role::Bass,
         ..S
@@ -1452,5 +1457,8 @@ fn the_role_rides_on_the_style_token_a_new_role_restarts_the_cache_and_an_unlist
     };
     fill(&mut g, 1.0, &harmony);
     assert_eq!(head(&g), Some(0));
-    assert_eq!(g.role_slot(Role::Harmony), 0);
+    assert_eq!(g.role_slot(Role::Harmony, 2), 0);
+    // A role the model plays, but not in this style: Free.
+    assert_eq!(g.role_slot(Role::Bass, 2), 2);
+    assert_eq!(g.role_slot(Role::Bass, 3), 0);
 }
