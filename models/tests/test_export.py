@@ -83,3 +83,19 @@ def test_a_stretched_window_keeps_the_model_within_its_trained_window():
         assert torch.allclose(m(toks), s(toks), atol=1e-5)
         longer = torch.randint(3, cfg.vocab_size, (1, 40))
         assert not torch.allclose(m(longer), s(longer), atol=1e-3), "beyond the window it sees further"
+
+
+def test_model_json_lists_the_roles_trained_and_which_styles_play_fewer():
+    from cadenza_model.exporting import roles_json
+    from cadenza_model.model import ModelConfig
+
+    cfg = ModelConfig(vocab_size=Vocab().size, d_model=32, n_layer=1, n_head=2, d_ff=64, window=32,
+                      features=True, two_streams=True)
+    styles = ["chorale", "renaissance", "classical", "celtic", "folk"]
+    four = roles_json(cfg, styles, ["free", "melody", "bass", "harmony"])
+    assert four["roles"] == ["free", "melody", "bass", "harmony"] and four["role_slots"] == cfg.role_slots
+    # Single tunes have no bass to learn from.
+    assert four["roles_by_style"] == {"celtic": ["free", "melody", "harmony"], "folk": ["free", "melody", "harmony"]}
+    # A model trained before roles: free alone, and nothing narrowed (its model.json unchanged).
+    one = roles_json(cfg, styles, ["free"])
+    assert one["roles"] == ["free"] and "roles_by_style" not in one
