@@ -15,6 +15,7 @@ from typing import List
 import torch
 
 from . import duet
+from .sections import replace_section
 from .training import build_model, note_on_nll, role_examples
 from .vocab import Vocab
 
@@ -81,12 +82,7 @@ def main(argv=None):
              "surprised the model is by its part when it hears the others.", ""]
     lines += table(models, held, list(PART_STYLES), vocab, seq, a.examples)
     lines.append(END)
-    text = a.out.read_text() if a.out.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + "\n".join(lines) + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + "\n".join(lines) + "\n"
-    a.out.write_text(text)
+    replace_section(a.out, BEGIN, END, lines)
     print("\n".join(lines))
 
 

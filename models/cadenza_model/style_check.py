@@ -22,6 +22,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from .sections import replace_section
+
 TPB = 24
 FEATURES = ["pitch range", "pitch classes used", "polyphony", "polyphony rate", "scale consistency",
             "pitch entropy", "pitch-class entropy", "empty-beat rate", "groove consistency",
@@ -160,12 +162,7 @@ def main(argv=None):
     lines.append("")
     lines.append(f"Real held-out excerpts overall: {float(np.mean(real == yh)):.0%} ({time.time() - t0:.0f} s).")
     lines.append(END)
-    text = a.out.read_text() if a.out.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + "\n".join(lines) + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + "\n".join(lines) + "\n"
-    a.out.write_text(text)
+    replace_section(a.out, BEGIN, END, lines)
     print("\n".join(lines))
 
 
