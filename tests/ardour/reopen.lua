@@ -11,8 +11,8 @@ assert(not route:isnil(), "the Cadenza track is gone")
 -- Processors in order: the source (0), Cadenza (1), the probe.
 local cadenza = route:nth_plugin(1)
 assert(not cadenza:isnil(), "Cadenza is gone from the reopened session")
-local scale = ARDOUR.LuaAPI.get_processor_param(cadenza, 5, true)
-local seed = ARDOUR.LuaAPI.get_processor_param(cadenza, 19, true)
+local scale = ARDOUR.LuaAPI.get_processor_param(cadenza, 6, true)
+local seed = ARDOUR.LuaAPI.get_processor_param(cadenza, 20, true)
 -- Closing a reopened session hangs ardour7-lua 7.3 here, and an immediate exit loses buffered
 -- output: the result goes to a file, then we leave.
 local f = assert(io.open(dir .. "/after.txt", "w"))

@@ -15,10 +15,10 @@ local probe = ARDOUR.LuaAPI.new_plugin(Session, "Cadenza Probe", ARDOUR.PluginTy
 assert(not probe:isnil(), "probe script not found")
 assert(track:add_processor_by_index(probe, 2, nil, true), "could not add the probe")
 print("CADENZA_LOADED")
--- Parameters the user set (plain values; index 5: Scale, 19: Seed, in Cadenza's parameter order) must
+-- Parameters the user set (plain values; index 6: Scale, 20: Seed, in Cadenza's parameter order (params.rs: Mode, Role, Style, …)) must
 -- come back when the session is reopened.
-assert(ARDOUR.LuaAPI.set_processor_param(cadenza, 5, 3), "could not set Scale")
-assert(ARDOUR.LuaAPI.set_processor_param(cadenza, 19, 1234), "could not set Seed")
+assert(ARDOUR.LuaAPI.set_processor_param(cadenza, 6, 3), "could not set Scale")
+assert(ARDOUR.LuaAPI.set_processor_param(cadenza, 20, 1234), "could not set Seed")
 Session:request_roll(ARDOUR.TransportRequestSource.TRS_UI)
 for i = 1, 8 do ARDOUR.LuaAPI.usleep(1000000); print(string.format("CADENZA_ROLL t=%d rolling=%s sample=%d", i, tostring(Session:transport_rolling()), Session:transport_sample())) end
 Session:request_stop(false, false, ARDOUR.TransportRequestSource.TRS_UI)
@@ -29,8 +29,8 @@ local open = 0
 for k = 0, 127 do open = open + shm:atomic_get_int(4 + k) end
 print(string.format("CADENZA_NOTES on=%d off=%d open=%d", shm:atomic_get_int(0), shm:atomic_get_int(1), open))
 local function params(p)
-  local scale = ARDOUR.LuaAPI.get_processor_param(p, 5, true)
-  local seed = ARDOUR.LuaAPI.get_processor_param(p, 19, true)
+  local scale = ARDOUR.LuaAPI.get_processor_param(p, 6, true)
+  local seed = ARDOUR.LuaAPI.get_processor_param(p, 20, true)
   return scale, seed
 end
 local scale, seed = params(cadenza)
