@@ -65,6 +65,10 @@ ROLES = ("free", "melody", "bass", "harmony")
 # instead (free stays what it always was: whatever part Cadenza has).
 P_ROLE_MULTI = 0.35
 P_ROLE_AS_FREE = 0.25
+# How often a role split gives the player all the other parts (else only the outer part opposite):
+# the harmony a bass or an inner part must fit is in the other parts. At one half, v8r's bass found
+# the key but not the chords (roots or fifths on strong beats 18%).
+P_ALL_OTHER_PARTS = 0.7
 # What `targets` asks of each position's prediction.
 CROSS_ENTROPY, CENSORED, IGNORED = 0, 1, 2
 
@@ -138,9 +142,9 @@ def role_of(cadenza_parts: set, by_height: Sequence[int]) -> int:
 def role_split(notes: Sequence[Tuple[int, int, int, int]], by_height: Sequence[int], role: int,
                rng: random.Random) -> Tuple[List[Note], List[Note]]:
     """Cadenza's notes in `role` (the top part, the lowest, or the inner ones: all of them or one),
-    against the player's: all the other parts, or the outer part opposite (the soprano given and
-    the bass asked for, the bass given and the melody asked for; the melody given and the inner parts
-    asked for), each half the time."""
+    against the player's: all the other parts (`P_ALL_OTHER_PARTS`), or the outer part opposite (the
+    soprano given and the bass asked for, the bass given and the melody asked for; the melody given
+    and the inner parts asked for)."""
     top, bottom, inner = by_height[-1], by_height[0], list(by_height[1:-1])
     if role == MELODY:
         cad = {top}
@@ -149,7 +153,7 @@ def role_split(notes: Sequence[Tuple[int, int, int, int]], by_height: Sequence[i
     else:
         cad = set(inner) if rng.random() < 0.5 else {rng.choice(inner)}
     rest = [k for k in by_height if k not in cad]
-    if rng.random() < 0.5:
+    if rng.random() < P_ALL_OTHER_PARTS:
         ply = set(rest)
     else:
         ply = {bottom} if role == MELODY else {top}
