@@ -44,12 +44,9 @@ use params::CadenzaParams;
 
 pub struct Cadenza {
     params: Arc<CadenzaParams>,
-    /// Panic, capture and model loads asked (the editor, the audio thread, the engine).
-    requests: Arc<requests::Requests>,
-    /// Engine state for the log, the editor and tests.
-    status: Arc<EngineStatus>,
-    /// What the audio thread shows the editor (notes heard and played, the playhead).
-    monitor: Arc<Monitor>,
+    /// What the audio side shares with the engine and the editor: the requests (panic, capture,
+    /// model loads), the engine's status, the monitor (notes heard and played, the playhead).
+    shared: player::Shared,
     /// The audio thread's policy: cuts, panic, bypass, capture, the voice.
     player: Player<PluginNoteEvent<Self>>,
     /// The engine thread; `Some` while active.
@@ -67,10 +64,8 @@ impl Default for Cadenza {
         };
         Self {
             params,
-            requests: shared.requests.clone(),
-            status: shared.status.clone(),
-            monitor: shared.monitor.clone(),
-            player: Player::new(shared),
+            player: Player::new(shared.clone()),
+            shared,
             engine: None,
         }
     }
@@ -193,9 +188,9 @@ impl Plugin for Cadenza {
     fn editor(&mut self, _executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         editor::create(editor::EditorData {
             params: self.params.clone(),
-            requests: self.requests.clone(),
-            status: self.status.clone(),
-            monitor: self.monitor.clone(),
+            requests: self.shared.requests.clone(),
+            status: self.shared.status.clone(),
+            monitor: self.shared.monitor.clone(),
         })
     }
 
@@ -221,9 +216,9 @@ impl Plugin for Cadenza {
                 runs_on: self.params.runs_on.clone(),
             },
             engine_side,
-            self.requests.clone(),
+            self.shared.requests.clone(),
             self.params.prompt.clone(),
-            self.status.clone(),
+            self.shared.status.clone(),
         ));
         true
     }
@@ -239,7 +234,7 @@ impl Plugin for Cadenza {
             engine.stop();
         }
         self.player.deactivate();
-        self.status.set_state(engine::EngineState::Idle);
+        self.shared.status.set_state(engine::EngineState::Idle);
     }
 
     fn process(
