@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from . import duet, roles
+
 STYLES = ["chorale", "renaissance", "classical", "celtic", "folk"]
 MODES = {"duet": 0, "call": 1, "improvise": 2, "continue": 3}
 MODE_NAMES = {"duet": "Duet", "call": "Call & Response", "continue": "Continue Clip", "improvise": "Improvise"}
@@ -51,6 +53,13 @@ TPB = 24
 REFERENCE = Path(__file__).resolve().parent.parent / "musicianship_reference.json"
 # What the shipped model misses and why, written by hand after a run; the report sets it at the top.
 NOTES = Path(__file__).resolve().parent.parent / "musicianship_notes.md"
+# Held-out chorales' first bars, by part: what Cadenza plays a role against (written by `role-parts`
+# from the corpus, kept in the repository so the cases need no corpus).
+ROLE_PARTS = Path(__file__).resolve().parent.parent / "musicianship_roles.json"
+ROLE_BEATS = 16
+ROLE_PIECES = 8
+# The Role parameter's values (src/settings.rs, Role::NAMES).
+ROLE_VALUES = {"free": 0, "melody": 1, "bass": 2, "harmony": 3}
 
 SCALES = {
     "major": {0, 2, 4, 5, 7, 9, 11},
@@ -246,6 +255,8 @@ def cases(quick: bool = False, styles: Sequence[str] = STYLES, seed: int = 1) ->
                     prompt = [x for x in notes if x[0] < offset]
                     player = [(b - offset, l, k, v) for b, l, k, v in notes if b >= offset]
                 out += [offline(style, mode, inp, feel, params, player, prompt, offset) for style in styles]
+    if not quick and ROLE_PARTS.exists():
+        out += role_cases(json.loads(ROLE_PARTS.read_text()), seed)
     realtime_inputs = [ins[0]] if quick else [ins[0], ins[5]]
     for inp in realtime_inputs:
         for block, random_blocks in ([(128, False), (2048, True)] if quick else
@@ -260,6 +271,89 @@ def cases(quick: bool = False, styles: Sequence[str] = STYLES, seed: int = 1) ->
                 "random_blocks": random_blocks, "realtime": True, "block_label": label,
             })
     return out
+
+
+def role_parts(n: int = ROLE_PIECES, beats: int = ROLE_BEATS) -> dict:
+    """The first `beats` beats of the first `n` held-out chorales in four or more parts, by part
+    (lowest first), as notes (beat, length, key, velocity) at the corpus's tempo of 100."""
+    from .data import load_pieces
+
+    held = [p for p in load_pieces(["chorale"])["chorale"][1] if len(duet.parts_by_height(p.notes)) >= 4][:n]
+    pieces = []
+    for k, piece in enumerate(held):
+        order = duet.parts_by_height(piece.notes)
+        parts = [[[o / TPB, d / TPB, p, 0.7] for o, d, p, part in piece.notes if part == q and o < beats * TPB]
+                 for q in order]
+        pieces.append({"name": f"held-out chorale {k + 1}", "parts": parts})
+    return {"beats": beats, "tempo": 100.0, "pieces": pieces}
+
+
+def role_cases(parts: dict, seed: int) -> List[dict]:
+    """Duet in chorale, Cadenza asked for each role against the other parts of held-out chorales
+    (bass against the soprano, melody against the bass, harmony against both), and the same as Free."""
+    out = []
+    for piece in parts["pieces"]:
+        by_height = list(range(len(piece["parts"])))
+        for asked in roles.ASKED:
+            player = sorted(tuple(n) for q in roles.against(by_height, asked) for n in piece["parts"][q])
+            for played_as in (asked, "free"):
+                out.append({
+                    "id": f"chorale|duet|{piece['name']}|role {asked} as {played_as}", "style": "chorale",
+                    "mode": "duet", "input": piece["name"], "feel": "quantized", "tempo": parts["tempo"],
+                    "beats_per_bar": 4, "beats": float(parts["beats"]), "offset": 0.0,
+                    "player": [list(x) for x in player], "prompt": [],
+                    "params": {"mode": MODES["duet"], "seed": seed, "voice": 0, "style": STYLES.index("chorale"),
+                               "role": ROLE_VALUES[played_as]},
+                    "block": 512, "realtime": False,
+                    "role": {"asked": asked, "played_as": played_as, "parts": piece["parts"]},
+                })
+    return out
+
+
+def ticks(notes) -> List[roles.Note]:
+    return [(int(round(b * TPB)), max(1, int(round(l * TPB))), int(k)) for b, l, k, *_ in notes]
+
+
+def role_figures(cases_list: List[dict], takes: List[dict]) -> List[str]:
+    """The Roles section: each role Cadenza was asked for, as played and as Free, beside the part the
+    composer wrote for it, measured by roles.measure."""
+    by_id = {t["id"]: t for t in takes}
+    results: dict = {}
+    corpus: dict = {}
+    for c in cases_list:
+        r = c.get("role")
+        if not r or c["id"] not in by_id:
+            continue
+        beats = int(c["beats"])
+        parts = r["parts"]
+        by_height = list(range(len(parts)))
+        score = ticks([n for q in parts for n in q])
+        player = ticks(c["player"])
+        cad = ticks(x for x in by_id[c["id"]]["cadenza"] if 0 <= x[0] < c["beats"])
+        results.setdefault((r["asked"], r["played_as"]), []).append(
+            roles.measure(cad, player, score, r["asked"], beats))
+        if r["played_as"] == r["asked"]:
+            written = ticks([n for q in roles.written(by_height, r["asked"]) for n in parts[q]])
+            corpus.setdefault((r["asked"], "corpus"), []).append(
+                roles.measure(written, player, score, r["asked"], beats))
+    if not results:
+        return []
+    rows = roles.mean_rows({**results, **corpus})
+    order = {a: i for i, a in enumerate(roles.ASKED)}
+    rows.sort(key=lambda r: (order[r[0]], ["bass", "melody", "harmony", "free", "corpus"].index(r[1])
+                             if r[1] in ("bass", "melody", "harmony", "free", "corpus") else 9))
+    return ["## Roles", "",
+            "Duet in chorale, through the plugin's Role parameter: Cadenza asked for the bass against the "
+            "soprano, the melody against the bass, the harmony against both, of the first four bars of "
+            f"{len(results.get(('bass', 'bass'), []))} held-out chorales (models/musicianship_roles.json), "
+            "and the same parts played with the role Free; \"corpus\" is the part Bach wrote for the role, "
+            "measured the same way. A model that does not play a role plays it as Free. Figures (see "
+            "`models/cadenza_model/roles.py`): lowest and highest, shares of Cadenza's sounding sixteenths; "
+            "chord tones and roots or fifths on strong beats, of its onsets, against the chord Bach wrote "
+            "there (chance 25% and 17%); consonant with the player, of the sixteenths both sound; crossings "
+            "of the player's part per piece. Targets: bass lowest ≥ 90% and root or fifth ≥ 70%, melody "
+            "highest ≥ 90%, harmony chord tones ≥ 70% (✓ met, ✗ missed, marked where the role was played).",
+            "", *roles.table(rows), ""]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -526,7 +620,8 @@ def measured(cases_list: List[dict], takes: List[dict]):
     """(case, take, Figures) for every case with a take."""
     by_id = {t["id"]: t for t in takes}
     ins = {i.name: i for i in inputs()}
-    return [(c, by_id[c["id"]], figures(c, by_id[c["id"]], ins[c["input"]])) for c in cases_list if c["id"] in by_id]
+    return [(c, by_id[c["id"]], figures(c, by_id[c["id"]], ins[c["input"]])) for c in cases_list
+            if c["id"] in by_id and not c.get("role")]
 
 
 def mean_of(values) -> Optional[float]:
@@ -703,6 +798,7 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
             delays = [f.answer_delay for f in sel if f.answer_delay is not None]
             lines.append(f"| {style} | {num(sum(delays) / len(delays) if delays else None, 2)} | "
                          f"{sum(f.overlap or 0 for f in sel)} |")
+    lines += ["", *role_figures(cases_list, takes)]
     # Every case.
     lines += ["", "## Every case", ""]
     for style in STYLES:
@@ -739,6 +835,9 @@ def main(argv=None):
     c = sub.add_parser("cases", help="write the cases")
     c.add_argument("out", type=Path)
     c.add_argument("--quick", action="store_true", help="a few cases (tests)")
+    rp = sub.add_parser("role-parts", help="the held-out chorales' parts the role cases play against "
+                        "(needs the parsed corpus)")
+    rp.add_argument("--out", type=Path, default=ROLE_PARTS)
     r = sub.add_parser("reference", help="the held-out corpus's figures (needs the parsed corpus)")
     r.add_argument("--out", type=Path, default=REFERENCE)
     p = sub.add_parser("report", help="figures and MUSICIANSHIP.md from the takes")
@@ -756,6 +855,9 @@ def main(argv=None):
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(cases(a.quick)))
         print(f"[musicianship] {len(json.loads(a.out.read_text()))} cases in {a.out}")
+    elif a.cmd == "role-parts":
+        a.out.write_text(json.dumps(role_parts()) + "\n")
+        print(f"[musicianship] wrote {a.out}")
     elif a.cmd == "reference":
         a.out.write_text(json.dumps(reference(), indent=1) + "\n")
         print(f"[musicianship] wrote {a.out}")

@@ -77,6 +77,38 @@ def test_every_case_has_its_mode_and_the_call_and_response_player_leaves_room_to
     assert {c["params"]["seed"] for c in alone} == set(m.ALONE_SEEDS)
 
 
+def test_role_cases_ask_each_role_against_the_other_parts_and_the_same_as_free():
+    parts = json.loads(m.ROLE_PARTS.read_text())
+    cases = m.role_cases(parts, seed=1)
+    assert len(cases) == len(parts["pieces"]) * 3 * 2
+    assert len({c["id"] for c in cases}) == len(cases)
+    for c in cases:
+        r = c["role"]
+        assert c["params"]["role"] == m.ROLE_VALUES[r["played_as"]] and r["played_as"] in (r["asked"], "free")
+        lowest, highest = r["parts"][0], r["parts"][-1]
+        heard = sorted(map(tuple, c["player"]))
+        want = {"bass": highest, "melody": lowest, "harmony": lowest + highest}[r["asked"]]
+        assert heard == sorted(map(tuple, want))
+    # In the full benchmark, beside the other cases; never among the quick ones.
+    assert sum(bool(c.get("role")) for c in m.cases()) == len(cases)
+    assert not any(c.get("role") for c in m.cases(quick=True))
+
+
+def test_role_figures_of_the_parts_bach_wrote_are_the_corpus_rows():
+    parts = json.loads(m.ROLE_PARTS.read_text())
+    cases = [c for c in m.role_cases(parts, seed=1) if c["role"]["played_as"] != "free"]
+    # Takes in which "Cadenza" played exactly the part Bach wrote for the role asked.
+    takes = [{"id": c["id"], "cadenza": [n for q in {"bass": [0], "melody": [-1], "harmony": [1, 2]}[c["role"]["asked"]]
+                                         for n in c["role"]["parts"][q]]} for c in cases]
+    lines = m.role_figures(cases, takes)
+    rows = {tuple(x.strip() for x in ln.split("|")[1:3]): [x.strip(" ✓✗") for x in ln.split("|")[3:]]
+            for ln in lines if ln.startswith("| ")}
+    for asked in ("bass", "melody", "harmony"):
+        assert rows[(asked, asked)] == rows[(asked, "corpus")]
+    # Bach's bass is the lowest part throughout and his melody the highest.
+    assert rows[("bass", "bass")][2] == "100%" and rows[("melody", "melody")][3] == "100%"
+
+
 @pytest.fixture(scope="module")
 def played(tmp_path_factory):
     """The quick cases played through the bundled plugin by the Rust tool (`cargo xtask test` sets

@@ -1,0 +1,122 @@
+"""What a role sounds like in the texture, measured: Cadenza's part against the player's and against the
+score it came from (the chords as the composer wrote them). No I/O here: `role_check` (through the
+command line) and `musicianship` (through the plugin) use it.
+
+For each role asked (against which of a score's parts, lowest first):
+- bass, against the soprano: Cadenza's note is the lowest sounding (target: 90% of its sounding
+  time); on strong beats the chord's root or fifth (target 70%);
+- melody, against the bass: the highest sounding (target 90%);
+- harmony, against the soprano and bass: chord tones (target 70% of its onsets);
+- crossings of the player's part: onsets on the wrong side of it, counted;
+- consonant with the player: the share of sixteenths on which every interval between Cadenza's
+  sounding notes and the player's is a unison, third, fifth or sixth (mod 12), or a fourth between
+  upper voices: what a listener hears of the two parts together, whatever chord the composer meant.
+
+The chord of an onset is the triad (major or minor) covering most of the pitch classes sounding then
+in the score (all its parts). Chance for a pitch class drawn at random: chord tones 25%, root or fifth
+17%; consonant with one note of the player's 50%.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+TPB = 24
+Note = Tuple[int, int, int]  # (onset, duration, pitch) in ticks
+TRIADS = [(r, q) for r in range(12) for q in ((0, 4, 7), (0, 3, 7))]
+CONSONANT = (0, 3, 4, 7, 8, 9)
+# The part asked for, and which of the score's parts (lowest first) the player plays against it.
+ASKED = {"bass": [-1], "melody": [0], "harmony": [0, -1]}
+# Where each figure aims (None: counted, no target).
+TARGETS = {"bass": {"lowest": 0.9, "root or fifth on strong beats": 0.7},
+           "melody": {"highest": 0.9}, "harmony": {"chord tones": 0.7}}
+
+
+def written(by_height: Sequence[int], asked: str) -> set:
+    """The parts the composer wrote for the role asked: the lowest, the highest, or the inner ones."""
+    return {"bass": {by_height[0]}, "melody": {by_height[-1]}, "harmony": set(by_height[1:-1])}[asked]
+
+
+def against(by_height: Sequence[int], asked: str) -> set:
+    """The parts the player plays when `asked` is Cadenza's."""
+    return {by_height[i] for i in ASKED[asked]}
+
+
+def sounding(notes: Sequence[Note], t: int) -> List[int]:
+    return [p for o, d, p in notes if o <= t < o + d]
+
+
+def triad(pitches: Sequence[int]) -> Optional[Tuple[int, Tuple[int, ...]]]:
+    """The triad (root, intervals) covering most of `pitches`' pitch classes, or None."""
+    pcs = [p % 12 for p in pitches]
+    if not pcs:
+        return None
+    return max(TRIADS, key=lambda t: (sum((pc - t[0]) % 12 in t[1] for pc in pcs), -t[0]))
+
+
+def consonant_pair(a: int, b: int, bass: int) -> bool:
+    """Two sounding notes agree: a unison, third, fifth or sixth (mod 12) between them, or a fourth
+    between upper voices (a fourth over the bass is the dissonance of common practice)."""
+    lo, hi = min(a, b), max(a, b)
+    up = (hi - lo) % 12
+    return up in CONSONANT or (up == 5 and lo != bass)
+
+
+def measure(cadenza: Sequence[Note], player: Sequence[Note], score: Sequence[Note], asked: str,
+            beats: int) -> Dict[str, float]:
+    """The role figures of Cadenza's part against the player's over `beats` beats, the chords from
+    the whole score."""
+    lowest = highest = total = both = consonant = 0
+    for t in range(0, beats * TPB, TPB // 4):
+        mine = sounding(cadenza, t)
+        theirs = sounding(player, t)
+        if not mine:
+            continue
+        total += 1
+        everything = mine + theirs
+        lowest += min(mine) == min(everything)
+        highest += max(mine) == max(everything)
+        if theirs:
+            both += 1
+            consonant += all(consonant_pair(a, b, min(everything)) for a in mine for b in theirs)
+    onsets = [(o, p) for o, _, p in cadenza if o < beats * TPB]
+    chord_tone = root_fifth = strong = crossings = 0
+    for o, p in onsets:
+        chord = triad(sounding(score, o))
+        theirs = sounding(player, o)
+        if chord is not None:
+            iv = (p - chord[0]) % 12
+            chord_tone += iv in chord[1]
+            if o % (2 * TPB) == 0:
+                strong += 1
+                root_fifth += iv in (0, 7)
+        if theirs and ((asked == "bass" and p > min(theirs)) or (asked == "melody" and p < max(theirs))):
+            crossings += 1
+    n = max(len(onsets), 1)
+    return {"notes": len(onsets), "lowest": lowest / max(total, 1), "highest": highest / max(total, 1),
+            "chord tones": chord_tone / n, "root or fifth on strong beats": root_fifth / max(strong, 1),
+            "consonant with the player": consonant / max(both, 1), "crossings": crossings}
+
+
+FIGURES = ("lowest", "highest", "chord tones", "root or fifth on strong beats", "consonant with the player")
+
+
+def table(rows: Sequence[Tuple[str, str, int, Dict[str, float]]]) -> List[str]:
+    """Markdown rows of (asked, played as, pieces, mean figures); ✓/✗ where a figure has a target and
+    Cadenza played the role asked."""
+    lines = ["| asked | played as | pieces | notes | lowest | highest | chord tones | root/fifth on strong beats "
+             "| consonant with the player | crossings |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for asked, played_as, count, m in rows:
+        cells = []
+        for key in FIGURES:
+            goal = TARGETS.get(asked, {}).get(key)
+            mark = "" if goal is None or played_as != asked else (" ✓" if m[key] >= goal else " ✗")
+            cells.append(f"{m[key]:.0%}{mark}")
+        lines.append(f"| {asked} | {played_as} | {count} | {m['notes']:.1f} | " + " | ".join(cells)
+                     + f" | {m['crossings']:.1f} |")
+    return lines
+
+
+def mean_rows(results: Dict[Tuple[str, str], List[Dict[str, float]]]):
+    """(asked, played as) -> figures per piece, as table rows of means."""
+    return [(asked, played, len(ms), {k: sum(m[k] for m in ms) / len(ms) for k in ms[0]})
+            for (asked, played), ms in results.items() if ms]

@@ -1,0 +1,43 @@
+"""roles.measure on parts written by hand: each figure moves when the music does."""
+from cadenza_model import roles
+
+Q = roles.TPB  # a quarter note
+
+# C major then G major, a bar each: soprano E..D, alto/tenor inner, bass C..G (onset, length, pitch).
+SOPRANO = [(0, 4 * Q, 76), (4 * Q, 4 * Q, 74)]
+INNER = [(0, 4 * Q, 67), (4 * Q, 4 * Q, 71)]
+BASS = [(0, 4 * Q, 48), (4 * Q, 4 * Q, 43)]
+SCORE = SOPRANO + INNER + BASS
+
+
+def test_the_written_bass_is_lowest_on_roots_and_consonant():
+    m = roles.measure(BASS, SOPRANO, SCORE, "bass", 8)
+    assert m["lowest"] == 1.0 and m["highest"] == 0.0
+    assert m["root or fifth on strong beats"] == 1.0 and m["chord tones"] == 1.0
+    assert m["consonant with the player"] == 1.0 and m["crossings"] == 0
+
+
+def test_a_bass_a_second_off_is_neither_root_nor_consonant():
+    wrong = [(o, d, p + 2) for o, d, p in BASS]  # D under C major, A under G major
+    m = roles.measure(wrong, SOPRANO, SCORE, "bass", 8)
+    assert m["root or fifth on strong beats"] == 0.0 and m["chord tones"] == 0.0
+    # D under E is a ninth, A under D a fourth over the bass: both dissonant.
+    assert m["consonant with the player"] == 0.0
+
+
+def test_a_bass_over_the_soprano_crosses_and_is_not_lowest():
+    high = [(o, d, p + 36) for o, d, p in BASS]  # C6 over E5, G5 over D5
+    m = roles.measure(high, SOPRANO, SCORE, "bass", 8)
+    assert m["lowest"] == 0.0 and m["crossings"] == 2
+
+
+def test_a_fourth_between_upper_voices_is_consonant_and_over_the_bass_is_not():
+    assert roles.consonant_pair(67, 72, bass=48)  # G4-C5 over a C3 bass
+    assert not roles.consonant_pair(55, 60, bass=55)  # G3-C4 with the G the bass
+
+
+def test_the_table_marks_targets_only_for_the_role_asked():
+    m = roles.measure(BASS, SOPRANO, SCORE, "bass", 8)
+    rows = roles.mean_rows({("bass", "bass"): [m], ("bass", "free"): [m]})
+    lines = roles.table(rows)
+    assert "100% ✓" in lines[2] and "✓" not in lines[3]
