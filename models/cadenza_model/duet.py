@@ -41,6 +41,14 @@ and some traded phrases end a beat early, as a call does; a model that never saw
 mean waiting for the player, and rested on. Longer silences (up to two bars, as tried first) taught
 the opposite: alone, it waited 3 to 16 beats before its first note, or all 8 bars.
 
+Cadenza's own past may be wrong where the player's is right (`astray`): in the corpus both parts
+always agree, so a model taught only on the corpus may take its key and chords from either, and took
+them from its own notes, the more of them: playing a role, one wrong chord of its own early on and it
+stayed in that key against the player's (v8r's harmony against a chorale in C minor: E minor, A
+major, F# minor for four bars). So in some examples where both play, Cadenza's notes before a point
+are moved by a few semitones, nothing is learned from them, and from that point on it plays its part
+as written: what it learns there is to follow the player's key, not its own.
+
 Either may begin a duet: so in some examples Cadenza joins in only after the player has begun, and in
 as many the player joins in after Cadenza began (`example`). Without the first, the only examples in
 which the player plays while Cadenza has not yet are the traded phrases, and a model trained so waits
@@ -106,6 +114,11 @@ P_SHORT_CALL = 0.5
 # before it hears it): so it joins soon, as in the plugin, where a model that saw long waits (0.5-8
 # beats, as the player's) sat silent beside held chords.
 P_JOIN = 0.35
+# How often Cadenza's past has gone astray (moved by ASTRAY_SEMITONES) where both play, and how late in
+# Cadenza's notes in the window it comes back (a share of them).
+P_ASTRAY = 0.3
+ASTRAY_SEMITONES = (-6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6)
+ASTRAY_UNTIL = (0.25, 0.75)
 P_CADENZA_LATE = 0.5
 JOIN_BEATS = (0.5, 8.0)
 CADENZA_JOIN_BEATS = (0.25, 2.0)
@@ -368,14 +381,15 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
     """One training example from a piece: (tokens, owners, start tick) of at most `n_tokens` tokens, a
     random crop of the two streams (notes begun before the crop are not in it, as `clean_crop` cuts
     windows), transposed by up to `transpose` semitones."""
-    toks, owners, start, _role = role_example(notes, bar, vocab, n_tokens, rng, transpose, p_alone)
+    toks, owners, start, _role, _learn_from = role_example(notes, bar, vocab, n_tokens, rng, transpose, p_alone)
     return toks, owners, start
 
 
 def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, n_tokens: int,
                  rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE):
-    """`example`, and the role Cadenza plays in it (free, a quarter of the time, for a split of a
-    score's parts that is a role: free keeps meaning any part; never for chords under a single tune)."""
+    """`example`, the role Cadenza plays in it (free, a quarter of the time, for a split of a score's
+    parts that is a role: free keeps meaning any part; never for chords under a single tune), and the
+    first token to learn from (0 but where Cadenza's past went `astray`)."""
     cad, ply, trade_span, role = _split(notes, bar, rng, p_alone)
     n_parts = 1 + max((n[3] for n in notes), default=0)
     # A part of a score's texture may still say free; block chords drawn from a single tune never do:
@@ -423,5 +437,41 @@ def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vo
         else:
             ply = [n for n in ply if n[0] >= join]
     window = lambda ns: [n for n in ns if silent_until <= n[0] < end]  # noqa: E731
-    toks, owners = duet_tokens(window(cad), window(ply), vocab, start)
-    return toks[:n_tokens], owners[:n_tokens], start, role
+    cad, ply = window(cad), window(ply)
+    toks, owners = duet_tokens(cad, ply, vocab, start)
+    toks, owners = toks[:n_tokens], owners[:n_tokens]
+    until = None
+    if cad and ply and rng.random() < P_ASTRAY:
+        # Back on its part within the window the model sees.
+        until, cad = astray(cad, rng, before=tick_at(toks, vocab, start))
+        cad = drop_doubled(cad, ply)
+        toks, owners = duet_tokens(cad, ply, vocab, start)
+        toks, owners = toks[:n_tokens], owners[:n_tokens]
+    return toks, owners, start, role, (0 if until is None else first_at(toks, vocab, start, until))
+
+
+def astray(cad: Sequence[Note], rng: random.Random, before: Optional[int] = None) -> Tuple[int, List[Note]]:
+    """Cadenza's notes that begin before some onset (one before `before`) moved by a few semitones:
+    (that onset, the notes)."""
+    onsets = sorted({n[0] for n in cad if before is None or n[0] < before}) or sorted({n[0] for n in cad})
+    lo, hi = ASTRAY_UNTIL
+    until = onsets[min(len(onsets) - 1, int(rng.uniform(lo, hi) * len(onsets)))]
+    k = rng.choice(ASTRAY_SEMITONES)
+    moved = [(o, d, p + k) if o < until else (o, d, p) for o, d, p in cad]
+    return until, [n for n in moved if 0 <= n[2] < PITCHES]
+
+
+def tick_at(tokens: Sequence[int], vocab: Vocab, start: int) -> int:
+    """The tick after the last of `tokens` (time counted from `start`)."""
+    return start + sum(t - vocab.shift_base + 1 for t in tokens if vocab.shift_base <= t < vocab.shift_base + vocab.max_shift)
+
+
+def first_at(tokens: Sequence[int], vocab: Vocab, start: int, tick: int) -> int:
+    """The index of the first token at or after `tick` (time counted from `start`)."""
+    now = start
+    for i, t in enumerate(tokens):
+        if now >= tick:
+            return i
+        if vocab.shift_base <= t < vocab.shift_base + vocab.max_shift:
+            now += t - vocab.shift_base + 1
+    return len(tokens)

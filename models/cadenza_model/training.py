@@ -121,11 +121,11 @@ class DuetDataset:
         """(tokens, owners, start tick, role) of one example, padded to seq."""
         slot = rng.choice(list(self.by_slot))
         piece = rng.choices(self.by_slot[slot], weights=self.weights[slot])[0]
-        toks, owners, start, role = duet.role_example(piece.notes, piece.bar, self.vocab, self.seq - 1,
-                                                      rng, self.transpose, self.p_alone)
+        toks, owners, start, role, learn_from = duet.role_example(piece.notes, piece.bar, self.vocab,
+                                                                  self.seq - 1, rng, self.transpose, self.p_alone)
         pad = self.seq - 1 - len(toks)
         return ([self.vocab.style(slot)] + toks + [self.vocab.pad] * pad,
-                [duet.CADENZA] + owners + [duet.CADENZA] * pad, start, role)
+                [duet.CADENZA] + owners + [duet.CADENZA] * pad, start, role, 1 + learn_from)
 
     def batch(self, rng: random.Random, n: int) -> DuetBatch:
         ex = [self.sample(rng) for _ in range(n)]
@@ -133,8 +133,11 @@ class DuetDataset:
 
 
 def duet_batch(examples, vocab: Vocab) -> DuetBatch:
-    """A batch of (tokens, owners, start tick[, role]) examples of equal length (no role: free)."""
+    """A batch of (tokens, owners, start tick[, role[, learn from]]) examples of equal length (no role:
+    free; nothing is learned from predicting a token before `learn from`)."""
     kinds, js = zip(*(duet.targets(e[0], e[1], vocab) for e in examples))
+    kinds = [k if len(e) < 5 else [duet.IGNORED] * max(0, e[4] - 1) + k[max(0, e[4] - 1):]
+             for k, e in zip(kinds, examples)]
     roles = [e[3] if len(e) > 3 else duet.FREE for e in examples]
     return DuetBatch(torch.tensor([e[0] for e in examples]), torch.tensor([e[1] for e in examples]),
                      torch.tensor([e[2] for e in examples]), torch.tensor(kinds), torch.tensor(js),

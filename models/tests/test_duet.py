@@ -261,7 +261,7 @@ def test_a_role_example_carries_its_role_into_the_style_tokens_features():
     four_parts = [(t, 24, 48 + 7 * part, part) for t in range(0, 960, 24) for part in range(4)]
     found = {}
     for seed in range(200):
-        toks, owners, start, role = duet.role_example(four_parts, 96, V, 63, random.Random(seed), 0, 0.0)
+        toks, owners, start, role, _ = duet.role_example(four_parts, 96, V, 63, random.Random(seed), 0, 0.0)
         if toks:
             found.setdefault(role, ([V.style(0)] + toks, [0] + owners, start, role))
     assert len(found) == 4
@@ -305,3 +305,46 @@ def test_chords_under_a_single_tune_are_always_harmony_never_free():
                 relabelled[n] += 1
     # A score's parts sometimes say free; a single tune's chords (or melody over them) never do.
     assert relabelled[1] == 0 and relabelled[4] > 0, relabelled
+
+
+def test_astray_moves_cadenzas_notes_before_a_point_and_keeps_the_rest_as_written():
+    cad = [(t, 24, 60 + (t // 24) % 5) for t in range(0, 960, 24)]
+    for seed in range(20):
+        until, moved = duet.astray(cad, random.Random(seed))
+        assert until in {n[0] for n in cad}
+        before = [(a, b) for a, b in zip(cad, moved) if a[0] < until]
+        assert before and all(b[2] - a[2] == before[0][1][2] - before[0][0][2] != 0 for a, b in before)
+        assert [n for n in moved if n[0] >= until] == [n for n in cad if n[0] >= until]
+
+
+def test_nothing_is_learned_from_a_past_gone_astray():
+    from cadenza_model.training import DuetDataset
+
+    class P:
+        def __init__(self, notes):
+            self.notes, self.bar = notes, 96
+    four_parts = [(t, 24, 48 + 7 * part, part) for t in range(0, 1920, 24) for part in range(4)]
+    ds = DuetDataset({0: [P(four_parts)]}, V, 128, transpose=0)
+    rng = random.Random(3)
+    astray = 0
+    for _ in range(60):
+        e = ds.sample(rng)
+        b = duet_batch([e], V)
+        kinds = b.kinds[0].tolist()
+        if e[4] > 1:
+            astray += 1
+            # Every prediction of a token before the point is ignored, and the first after it is not
+            # (a Cadenza token or the shift before the player's).
+            assert set(kinds[:e[4] - 1]) == {duet.IGNORED}
+            assert any(k != duet.IGNORED for k in kinds[e[4] - 1:])
+        else:
+            assert duet.CROSS_ENTROPY in kinds[:8] or duet.CENSORED in kinds[:8]
+    assert 5 <= astray <= 35, astray  # about P_ASTRAY of the examples where both play
+
+
+def test_first_at_counts_shifts_from_the_start():
+    toks = [V.note_on_base + 60, V.shift_base + 23, V.note_off_base + 60, V.shift_base + 11, V.note_on_base + 62]
+    assert duet.first_at(toks, V, 100, 100) == 0
+    assert duet.first_at(toks, V, 100, 124) == 2
+    assert duet.first_at(toks, V, 100, 130) == 4
+    assert duet.first_at(toks, V, 100, 999) == len(toks)
