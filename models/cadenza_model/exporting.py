@@ -53,11 +53,11 @@ def feature_layout(cfg: ModelConfig) -> dict:
             "player": [256 + tpb, 257 + tpb], "role": [257 + tpb, 257 + tpb + cfg.role_slots]}
 
 
-def roles_json(cfg: ModelConfig, styles, roles) -> dict:
+def roles_json(cfg: ModelConfig, styles, roles, by_style: Optional[dict] = None) -> dict:
     """model.json's role fields (format 4): the slots, the roles in slot order, and the styles that
-    play fewer (left out when none does)."""
+    play fewer (left out when none does): `by_style` when given (a fine-tune's), else the corpus's."""
     out = {"feature_layout": feature_layout(cfg), "role_slots": cfg.role_slots, "roles": list(roles)}
-    narrowed = roles_by_style(roles, styles)
+    narrowed = roles_by_style(roles, styles) if by_style is None else by_style
     return {**out, "roles_by_style": narrowed} if narrowed else out
 
 
@@ -80,7 +80,8 @@ def model_json(cfg: ModelConfig, vocab: Vocab, styles, name: str, extra: dict) -
         "window": cfg.window,
         "inputs": input_names(cfg),
         "outputs": OUTPUTS,
-        **(roles_json(cfg, styles, extra.get("roles") or ROLES) if format_version(cfg) >= 4 else {}),
+        **(roles_json(cfg, styles, extra.get("roles") or ROLES, extra.get("roles_by_style"))
+           if format_version(cfg) >= 4 else {}),
         "training": extra,
     }
 

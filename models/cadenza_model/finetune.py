@@ -6,6 +6,13 @@ Transfer learning, as in the style study this project grew from: the model that 
 corpus styles learns yours under a new style token, in minutes on a CPU. The export (model.onnx +
 model.json) has your style beside the old ones; point the plugin or `cadenza --model DIR` at it.
 One file in ten (at least one) is held out; the report gives its NLL before and after.
+
+A model that knows whose notes are whose (format 4) learns your style as it learned the corpus's:
+in duets cut from your files (duet.py), and with roles by track. Each track (part) of a multi-track
+file is a part of the texture: the lowest is the bass, the highest the melody, the ones between the
+harmony, and Cadenza learns to play each against the others, as far as the model plays roles. Your
+style offers the bass only when some file has more than one track (a single line has no bass under
+it); model.json says which roles it plays.
 """
 from __future__ import annotations
 
@@ -20,33 +27,55 @@ from typing import List, Tuple
 
 import torch
 
+from . import duet
+from .data import Piece
 from .exporting import DEFAULT_MODEL, export_dir, load_onnx_model, write_int8
-from .training import StyleDataset, heldout_nll, loss_on, tokenize_pieces
-from .vocab import Note
+from .training import (DuetDataset, StyleDataset, duet_examples, duet_heldout_nll, duet_loss, heldout_nll,
+                       loss_on, tokenize_pieces)
 
 MIN_NOTES = 200
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
 
 
-def read_midi_folder(folder: Path) -> Tuple[List[Tuple[str, List[Note]]], List[str]]:
-    """Every MIDI file under `folder` -> [(name, notes)], and the problems met (unreadable files)."""
+def read_midi_folder(folder: Path) -> Tuple[List[Tuple[str, Piece]], List[str]]:
+    """Every MIDI file under `folder` -> [(name, piece)] (its notes by track, its bar), and the
+    problems met (unreadable files)."""
     from music21 import converter
 
-    from .data import score_to_notes
+    from .data import score_to_part_notes
 
     pieces, problems = [], []
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
     for p in files:
         try:
-            notes = score_to_notes(converter.parse(str(p)))
+            notes, bar = score_to_part_notes(converter.parse(str(p)))
         except Exception as e:  # a broken file: say which and why, keep the others
             problems.append(f"{p.name}: {e}")
             continue
         if notes:
-            pieces.append((str(p.relative_to(folder)), notes))
+            pieces.append((str(p.relative_to(folder)), Piece(tracks_in_use(notes), bar, p.name)))
         else:
             problems.append(f"{p.name}: no pitched notes")
     return pieces, problems
+
+
+def tracks_in_use(notes):
+    """Part indices renumbered 0.. over the tracks that have notes (an empty conductor track is none)."""
+    used = sorted({n[3] for n in notes})
+    index = {k: i for i, k in enumerate(used)}
+    return [(o, d, p, index[k]) for o, d, p, k in notes]
+
+
+def style_roles(base_roles: List[str], pieces: List[Piece]) -> List[str]:
+    """The roles the new style plays: the model's, but the bass only when some file has tracks to
+    learn it from."""
+    several = any(p.n_parts >= 2 for p in pieces)
+    return [r for r in base_roles if several or r != "bass"]
+
+
+def merged(piece: Piece):
+    """A piece's notes with its tracks merged (onset, duration, pitch), for a model of one stream."""
+    return sorted(n[:3] for n in piece.notes)
 
 
 def split(pieces):
@@ -83,7 +112,7 @@ def main(argv=None):
     pieces, problems = read_midi_folder(a.midi_dir)
     for p in problems:
         print(f"[finetune] skipped {p}", file=sys.stderr)
-    total = sum(len(n) for _, n in pieces)
+    total = sum(len(p.notes) for _, p in pieces)
     if total < a.min_notes or len(pieces) < 2:
         raise SystemExit(
             f"too little usable music in {a.midi_dir}: {len(pieces)} readable MIDI files with {total} notes; "
@@ -99,15 +128,33 @@ def main(argv=None):
         styles.append(a.style)
         slot = len(styles) - 1
     train, held = split(pieces)
-    train_toks = tokenize_pieces([n for _, n in train], vocab)
-    held_toks = tokenize_pieces([n for _, n in held], vocab)
     seq = model.cfg.window
+    two = bool(getattr(model.cfg, "two_streams", False))
+    base_roles = list(meta.get("roles") or ["free"])
+    roles = style_roles(base_roles, [p for _, p in pieces]) if two else []
+    train_toks = tokenize_pieces([merged(p) for _, p in train], vocab)
+    held_toks = tokenize_pieces([merged(p) for _, p in held], vocab)
+    tracks = sum(p.n_parts >= 2 for _, p in pieces)
     print(f"[finetune] {a.style}: {len(train)} files for training, {len(held)} held out "
           f"({sum(map(len, train_toks))} / {sum(map(len, held_toks))} tokens); starting from {meta['name']}")
+    if two:
+        print(f"[finetune] {tracks} of {len(pieces)} files have several tracks; Cadenza learns to play "
+              f"against the others as {', '.join(roles)}")
 
-    before = heldout_nll(model, held_toks, slot, vocab, seq)
-    print(f"[finetune] held-out NLL before: {before:.3f} nats/token")
-    ds = StyleDataset({slot: train_toks}, vocab, seq)
+    def measure():
+        alone = heldout_nll(model, held_toks, slot, vocab, seq)
+        beside = duet_heldout_nll(model, held_duets, vocab) if two and held_duets else None
+        return alone, beside
+
+    held_duets = duet_examples([p for _, p in held], slot, vocab, seq, 40) if two else []
+    before, before_beside = measure()
+    print(f"[finetune] held-out NLL before: {before:.3f} nats/token" + (
+        f", beside a player {before_beside:.3f}" if before_beside is not None else ""))
+    if two:
+        allowed = {duet.ROLES.index(r) for r in base_roles if r in duet.ROLES}
+        ds = DuetDataset({slot: [p for _, p in train]}, vocab, seq, roles=allowed)
+    else:
+        ds = StyleDataset({slot: train_toks}, vocab, seq)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
     t0, step, budget = time.time(), 0, a.minutes * 60
     while step < a.steps and time.time() - t0 < budget:
@@ -115,8 +162,11 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         model.train()
-        batch, start_ticks = ds.batch_with_ticks(rng, a.batch)
-        loss = loss_on(model, batch, vocab.pad, vocab, start_ticks)
+        if two:
+            loss = duet_loss(model, ds.batch(rng, a.batch), vocab)
+        else:
+            batch, start_ticks = ds.batch_with_ticks(rng, a.batch)
+            loss = loss_on(model, batch, vocab.pad, vocab, start_ticks)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -127,12 +177,20 @@ def main(argv=None):
             bar = "#" * int(30 * min(1.0, max(el / budget, step / a.steps)))
             print(f"[finetune] [{bar:<30}] step {step} loss {loss.item():.3f} {el / 60:.1f}/{a.minutes:g} min", flush=True)
     model.eval()
-    after = heldout_nll(model, held_toks, slot, vocab, seq)
-    print(f"[finetune] held-out NLL after {step} steps: {after:.3f} nats/token (before {before:.3f})")
+    after, after_beside = measure()
+    print(f"[finetune] held-out NLL after {step} steps: {after:.3f} nats/token (before {before:.3f})" + (
+        f", beside a player {after_beside:.3f} (before {before_beside:.3f})" if after_beside is not None else ""))
 
     info = {"finetuned_from": meta["name"], "style": a.style, "files": len(pieces), "notes": total,
             "steps": step, "minutes": (time.time() - t0) / 60,
             "heldout_nll_before": before, "heldout_nll_after": after, "base_training": meta.get("training", {})}
+    if two:
+        by_style = {k: v for k, v in (meta.get("roles_by_style") or {}).items() if k != a.style}
+        if roles != base_roles:
+            by_style[a.style] = roles
+        info.update({"roles": base_roles, "roles_by_style": by_style, "files_with_tracks": tracks,
+                     "heldout_nll_beside_player_before": before_beside,
+                     "heldout_nll_beside_player_after": after_beside})
     info["base_training"].pop("config", None)
     name = f"{meta['name']}+{a.style.replace(' ', '-')}"
     export_dir(model, vocab, styles, name, info, a.out)

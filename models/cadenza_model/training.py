@@ -111,8 +111,10 @@ class DuetDataset:
     pieces by their length."""
 
     def __init__(self, pieces_by_slot: Dict[int, list], vocab: Vocab, seq: int, transpose: int = 5,
-                 p_alone: float = duet.P_ALONE):
-        self.vocab, self.seq, self.transpose, self.p_alone = vocab, seq, transpose, p_alone
+                 p_alone: float = duet.P_ALONE, roles: Optional[set] = None):
+        """`roles`: the role indices (duet.ROLES) examples may be labelled with; any other is free (a
+        model that plays no roles learns every split as free)."""
+        self.vocab, self.seq, self.transpose, self.p_alone, self.roles = vocab, seq, transpose, p_alone, roles
         self.by_slot = {s: [p for p in ps if len(p.notes) >= 8] for s, ps in pieces_by_slot.items()}
         self.by_slot = {s: ps for s, ps in self.by_slot.items() if ps}
         self.weights = {s: [len(p.notes) for p in ps] for s, ps in self.by_slot.items()}
@@ -123,6 +125,8 @@ class DuetDataset:
         piece = rng.choices(self.by_slot[slot], weights=self.weights[slot])[0]
         toks, owners, start, role, learn_from = duet.role_example(piece.notes, piece.bar, self.vocab,
                                                                   self.seq - 1, rng, self.transpose, self.p_alone)
+        if self.roles is not None and role not in self.roles:
+            role = duet.FREE
         pad = self.seq - 1 - len(toks)
         return ([self.vocab.style(slot)] + toks + [self.vocab.pad] * pad,
                 [duet.CADENZA] + owners + [duet.CADENZA] * pad, start, role, 1 + learn_from)
@@ -170,7 +174,9 @@ def duet_examples(pieces, slot: int, vocab: Vocab, seq: int, n: int, seed: int =
     rng = random.Random(seed)
     out = []
     usable = [p for p in pieces if len(p.notes) >= 8]
-    while usable and len(out) < n:
+    tries = 0
+    while usable and len(out) < n and tries < 50 * n:  # pieces that never make a duet end it
+        tries += 1
         p = usable[len(out) % len(usable)]
         toks, owners, start = duet.example(p.notes, p.bar, vocab, seq - 1, rng, transpose=0, p_alone=0.0)
         if duet.PLAYER in owners and duet.CADENZA in owners:
