@@ -225,13 +225,16 @@ def quantize_int8(onnx_path: Path, out_path: Path):
 
 
 def compare_int8(fp32_path: Path, int8_path: Path, tokens: np.ndarray, window: int, vocab: Vocab = Vocab(),
-                 cfg: Optional[ModelConfig] = None, owners: Optional[np.ndarray] = None) -> dict:
+                 cfg: Optional[ModelConfig] = None, owners: Optional[np.ndarray] = None,
+                 role: Optional[int] = None) -> dict:
     """Decode the same tokens through both graphs (prefill 16, then single steps on a ring cache):
     mean KL(fp32 || int8) of the next-token distributions, and how often their argmax agrees. `cfg`
-    says which features the graphs take (default: format 3's); `owners` whose each token is."""
+    says which features the graphs take (default: format 3's); `owners` whose each token is; `role`
+    the role slot Cadenza plays (format 4; default free)."""
     cfg = cfg or ModelConfig(vocab_size=vocab.size, features=True)
     toks = torch.from_numpy(np.asarray(tokens, np.int64))
-    feats = features_of(cfg, toks, vocab, owners=None if owners is None else torch.from_numpy(np.asarray(owners)))
+    feats = features_of(cfg, toks, vocab, owners=None if owners is None else torch.from_numpy(np.asarray(owners)),
+                        roles=None if role is None else torch.full((toks.shape[0],), role, dtype=torch.long))
 
     def run(path):
         dec = RingDecoder(path, window)
@@ -254,7 +257,8 @@ def compare_int8(fp32_path: Path, int8_path: Path, tokens: np.ndarray, window: i
 def write_int8(out_dir: Path, vocab: Vocab, cfg: ModelConfig, styles=None) -> dict:
     """model.int8.onnx beside model.onnx, with its KL and argmax agreement against fp32 in model.json:
     on the golden chorale excerpt and, where the parsed corpus is at hand (data.py's cache), on a
-    held-out piece of every style in `styles` (for a two-stream model, with a player: duet.py)."""
+    held-out piece of every style in `styles` (for a two-stream model, with a player: duet.py), and
+    for a model that plays roles, the same piece told each role the style plays (`per_role`)."""
     onnx_path = out_dir / "model.onnx"
     int8_path = out_dir / "model.int8.onnx"
     quantize_int8(onnx_path, int8_path)
@@ -266,15 +270,28 @@ def write_int8(out_dir: Path, vocab: Vocab, cfg: ModelConfig, styles=None) -> di
     toks = (toks * (1 + n // len(toks)))[:n]
     report = compare_int8(onnx_path, int8_path, np.array([toks], dtype=np.int64), cfg.window, vocab, cfg)
     print(f"[export] int8: {report}")
-    per_style = {}
+    meta = json.loads((out_dir / "model.json").read_text())
+    roles = meta.get("roles") or ["free"]
+    by_style = meta.get("roles_by_style") or {}
+    keys = ("kl_to_fp32", "argmax_agreement", "steps")
+    per_style, per_role = {}, {}
     for slot, (style, toks, owners) in enumerate(heldout_samples(styles or [], vocab, n)):
         r = compare_int8(onnx_path, int8_path, np.array([toks], np.int64), cfg.window, vocab, cfg,
                          np.array([owners]))
-        per_style[style] = {k: r[k] for k in ("kl_to_fp32", "argmax_agreement", "steps")}
+        per_style[style] = {k: r[k] for k in keys}
         print(f"[export] int8 on held-out {style}: KL {r['kl_to_fp32']:.2e}, argmax agreement {r['argmax_agreement']:.3f}")
+        for role in by_style.get(style, roles):
+            if role == "free":
+                continue  # the row above
+            r = compare_int8(onnx_path, int8_path, np.array([toks], np.int64), cfg.window, vocab, cfg,
+                             np.array([owners]), roles.index(role))
+            per_role.setdefault(style, {})[role] = {k: r[k] for k in keys}
+            print(f"[export] int8 on held-out {style} as {role}: KL {r['kl_to_fp32']:.2e}, "
+                  f"argmax agreement {r['argmax_agreement']:.3f}")
     if per_style:
         report["per_style"] = per_style
-    meta = json.loads((out_dir / "model.json").read_text())
+    if per_role:
+        report["per_role"] = per_role
     meta["training"]["int8"] = report
     (out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
     return report

@@ -1,9 +1,10 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
-from cadenza_model.exporting import export_onnx, model_json, onnx_parity
+from cadenza_model.exporting import export_dir, export_onnx, model_json, onnx_parity
 from cadenza_model.model import ModelConfig, MusicTransformer
 from cadenza_model.vocab import Vocab
 
@@ -99,3 +100,27 @@ def test_model_json_lists_the_roles_trained_and_which_styles_play_fewer():
     # A model trained before roles: free alone, and nothing narrowed (its model.json unchanged).
     one = roles_json(cfg, styles, ["free"])
     assert one["roles"] == ["free"] and "roles_by_style" not in one
+
+
+def test_int8_is_checked_for_every_role_a_style_plays(tmp_path):
+    from cadenza_model import data
+    from cadenza_model.exporting import write_int8
+
+    if not data._cache_path("chorale").exists() or not data._cache_path("folk").exists():
+        pytest.skip("the parsed corpus is not here (models/data): the held-out pieces cannot be read")
+    torch.manual_seed(0)
+    v = Vocab()
+    cfg = ModelConfig(vocab_size=v.size, d_model=32, n_layer=2, n_head=2, d_ff=64, window=32, dropout=0.0,
+                      features=True, two_streams=True)
+    m = MusicTransformer(cfg).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    styles = ["chorale", "renaissance", "classical", "celtic", "folk"]
+    export_dir(m, v, styles, "tiny", {"roles": ["free", "melody", "bass", "harmony"]}, tmp_path)
+    report = write_int8(tmp_path, v, cfg, styles)
+    assert set(report["per_role"]["chorale"]) == {"melody", "bass", "harmony"}
+    assert set(report["per_role"]["folk"]) == {"melody", "harmony"}  # a single line: no bass
+    for style, by_role in report["per_role"].items():
+        for role, r in by_role.items():
+            assert r["steps"] > 0 and 0 <= r["kl_to_fp32"] < 0.05, (style, role, r)
