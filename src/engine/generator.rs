@@ -62,6 +62,11 @@ pub const ANSWER_REACH_BEATS: f64 = 8.0;
 pub const LISTEN_BEATS_WHEN_STOPPED: f64 = 16.0;
 /// A silence longer than this enters the context as this long (the model needs no exact long rests).
 pub const MAX_REST_BEATS: f64 = 4.0;
+/// Alone (nobody else's note in the context), Cadenza rests at most this long, to the next beat:
+/// the corpus's 16-bar excerpts rest 0.2-0.6 beats at their longest (style_check.py), a phrase's end
+/// two. The model was never taught a longer silence with nobody playing, and in one 16-bar sketch
+/// in five it fell into one and never came out (folk: 39-51 silent beats; 12 seeds).
+pub const ALONE_REST_BEATS: f64 = 2.0;
 /// The engine never plans a note sooner than this after what it reacts to (a transport start, a
 /// played note): it needs a moment, and a note that reaches the audio thread after its sample is late.
 pub const REACTION_SECONDS: f64 = 0.03;
@@ -410,12 +415,24 @@ impl<B: Backend> Generator<B> {
         } else {
             u32::MAX
         };
+        // Alone and silent: rest no longer than ALONE_REST_BEATS, to the next beat after it (on the
+        // grid). Not in call and response, whose silences are the player's turn.
+        let rest_ceiling_ticks = match self.timeline.alone_silent_since() {
+            Some(since) if s.mode != Mode::CallResponse => {
+                let deadline = (since + ALONE_REST_BEATS - 1e-6).ceil();
+                ((deadline - cursor) * self.ticks_per_beat)
+                    .round()
+                    .max(f64::from(floor_ticks)) as u32
+            }
+            _ => u32::MAX,
+        };
         let situation = Situation {
             open: self.timeline.open_notes(),
             begun_now: self.timeline.begun_now(),
             follow: &self.follow,
             floor_ticks,
             ceiling_ticks,
+            rest_ceiling_ticks,
         };
         self.mask.build(&self.window.logits, &situation, s);
         let floor_at = cursor + f64::from(floor_ticks) / self.ticks_per_beat;

@@ -52,6 +52,9 @@ pub(super) struct Situation<'a> {
     pub(super) floor_ticks: u32,
     /// The longest shift allowed (the end of a call and response answer; `u32::MAX`: none).
     pub(super) ceiling_ticks: u32,
+    /// Alone, the longest shift that keeps a silence within [`ALONE_REST_BEATS`](super::ALONE_REST_BEATS)
+    /// (`u32::MAX`: none). Lifted when nothing else is allowed (no key in the range and scale).
+    pub(super) rest_ceiling_ticks: u32,
 }
 
 /// The mask and the logits the next token is drawn from (reused), and what the mask took away.
@@ -79,15 +82,25 @@ impl Mask {
     /// inside the range, in the scale, below the polyphony limit. Note-offs: only Cadenza's open
     /// notes (the player's are theirs to end), and not a note that began at this very tick (no note
     /// lasts no time: the corpus has none, and a model stuck writing such pairs filled a window with
-    /// them in one instant, notes nobody hears). Counts what the mask takes away.
+    /// them in one instant, notes nobody hears). Alone, no rest past the rest ceiling, unless no
+    /// note may be begun (then the rest goes on). Counts what the mask takes away.
     pub(super) fn build(&mut self, logits: &[f32], at: &Situation, s: &Settings) {
+        let rest = at.ceiling_ticks.min(at.rest_ceiling_ticks);
+        if !self.fill(logits, at, s, rest) && rest < at.ceiling_ticks {
+            self.fill(logits, at, s, at.ceiling_ticks);
+        }
+        self.count_refused(logits, at);
+    }
+
+    /// The mask with shifts up to `ceiling`; whether it allows anything.
+    fn fill(&mut self, logits: &[f32], at: &Situation, s: &Settings, ceiling: u32) -> bool {
         let v = self.vocab;
         let open = at.open;
         let classes = match (s.scale, at.follow.pitch_classes()) {
             (Scale::FollowPlayer, Some(classes)) => classes,
             (other, _) => other.pitch_classes(s.key),
         };
-        let (floor, ceiling) = (at.floor_ticks, at.ceiling_ticks);
+        let floor = at.floor_ticks;
         let now = floor == 0;
         let room = open.ours.count_ones() < s.max_polyphony;
         let bias = s.density * DENSITY_NATS;
@@ -111,7 +124,7 @@ impl Mask {
                 _ => false,
             };
         }
-        self.count_refused(logits, at);
+        self.allowed.iter().any(|&a| a)
     }
 
     /// Add this step's refused probability to the statistics.
@@ -207,6 +220,7 @@ mod tests {
             follow: &follow,
             floor_ticks: 0,
             ceiling_ticks: u32::MAX,
+            rest_ceiling_ticks: u32::MAX,
         };
         m.build(&logits, &at, &s);
         assert!(allowed(&m, Event::NoteOn(65)) && allowed(&m, Event::NoteOff(60)));
@@ -230,6 +244,41 @@ mod tests {
         at.ceiling_ticks = 8;
         m.build(&logits, &at, &s);
         assert!(allowed(&m, Event::Shift(8)) && !allowed(&m, Event::Shift(9)));
+    }
+
+    #[test]
+    fn alone_a_rest_ends_at_the_rest_ceiling_unless_no_note_may_begin() {
+        let follow = Follow::new();
+        let logits = vec![0.0; V.size as usize];
+        let s = Settings::default();
+        let mut m = Mask::new(V);
+        let mut at = Situation {
+            open: Open::default(),
+            begun_now: 0,
+            follow: &follow,
+            floor_ticks: 0,
+            ceiling_ticks: u32::MAX,
+            rest_ceiling_ticks: 12,
+        };
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::Shift(12)) && !allowed(&m, Event::Shift(13)));
+        // At the ceiling: a note now, no rest at all.
+        at.rest_ceiling_ticks = 0;
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::NoteOn(60)) && !allowed(&m, Event::Shift(1)));
+        // No key may be begun (a range in which every key is in the scale's gaps): the rest goes on.
+        let narrow = Settings {
+            scale: Scale::Major,
+            low: 61,
+            high: 61,
+            ..Settings::default()
+        };
+        m.build(&logits, &at, &narrow);
+        assert!(allowed(&m, Event::Shift(V.max_shift)) && !allowed(&m, Event::NoteOn(61)));
+        // A lead's floor still comes first: only the shift that reaches it.
+        at.floor_ticks = 6;
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::Shift(6)) && !allowed(&m, Event::NoteOn(60)));
     }
 
     #[test]

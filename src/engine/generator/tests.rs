@@ -1462,3 +1462,37 @@ fn the_role_rides_on_the_style_token_a_new_role_restarts_the_cache_and_an_unlist
     assert_eq!(g.role_slot(Role::Bass, 2), 2);
     assert_eq!(g.role_slot(Role::Bass, 3), 0);
 }
+
+#[test]
+fn alone_cadenza_never_rests_past_the_longest_rest_and_with_a_player_it_may() {
+    let v = Vocab::DEFAULT;
+    // When the first note comes from a "model" that always wants to wait as long as a shift can.
+    let first_note = |mode: Mode, player: bool| {
+        let s = Settings { mode, ..S };
+        let mut g = gen(256);
+        g.window.backend.favor = Some(v.shift_base + v.max_shift - 1);
+        msg(&mut g, resync(0.0, true, 1), &s);
+        let mut notes = Vec::new();
+        if player {
+            notes.extend(msg_at(&mut g, play(0.0, 40, true), at(0.0), &s));
+            notes.extend(msg_at(&mut g, play(0.5, 40, false), at(0.5), &s));
+        }
+        notes.extend(roll(&mut g, 0.0, 32.0, &s));
+        notes
+            .iter()
+            .filter(|n| n.on)
+            .map(|n| n.beat)
+            .fold(f64::INFINITY, f64::min)
+    };
+    for mode in [Mode::Duet, Mode::Improvise, Mode::Continue] {
+        // Nobody has played: the silence since the take began ends within ALONE_REST_BEATS (after
+        // the start's lead, to the next beat).
+        let first = first_note(mode, false);
+        assert!(
+            first <= ALONE_REST_BEATS + 1.25,
+            "{mode:?}: first note at beat {first} alone"
+        );
+    }
+    // Beside a player the rest is the model's: it waits as long as it likes.
+    assert!(first_note(Mode::Duet, true).is_infinite());
+}
