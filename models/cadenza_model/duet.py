@@ -378,15 +378,17 @@ def transpose_notes(notes: Sequence[Note], k: int) -> List[Note]:
 
 def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, n_tokens: int,
             rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE):
-    """One training example from a piece: (tokens, owners, start tick) of at most `n_tokens` tokens, a
-    random crop of the two streams (notes begun before the crop are not in it, as `clean_crop` cuts
-    windows), transposed by up to `transpose` semitones."""
-    toks, owners, start, _role, _learn_from = role_example(notes, bar, vocab, n_tokens, rng, transpose, p_alone)
+    """One example from a piece: (tokens, owners, start tick) of at most `n_tokens` tokens, a random
+    crop of the two streams (notes begun before the crop are not in it, as `clean_crop` cuts
+    windows), transposed by up to `transpose` semitones; Cadenza's part never astray (every token is
+    scored: the held-out examples)."""
+    toks, owners, start, _role, _learn_from = role_example(notes, bar, vocab, n_tokens, rng, transpose, p_alone,
+                                                           p_astray=0.0)
     return toks, owners, start
 
 
 def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, n_tokens: int,
-                 rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE):
+                 rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE, p_astray: float = P_ASTRAY):
     """`example`, the role Cadenza plays in it (free, a quarter of the time, for a split of a score's
     parts that is a role: free keeps meaning any part; never for chords under a single tune), and the
     first token to learn from (0 but where Cadenza's past went `astray`)."""
@@ -441,7 +443,7 @@ def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vo
     toks, owners = duet_tokens(cad, ply, vocab, start)
     toks, owners = toks[:n_tokens], owners[:n_tokens]
     until = None
-    if cad and ply and rng.random() < P_ASTRAY:
+    if p_astray > 0 and cad and ply and rng.random() < p_astray:
         # Back on its part within the window the model sees.
         until, cad = astray(cad, rng, before=tick_at(toks, vocab, start))
         cad = drop_doubled(cad, ply)
