@@ -54,6 +54,9 @@ const PARAMS: &[(&str, u64)] = &[
     // (cadenza-base-v7: 1 note in 10,000 calls with all 16 slots and every mode), and the invariants
     // below mean something only where notes are played.
     ("style", 4),
+    // Every role, whether the loaded model plays it or not (one it lacks plays as Free): a change
+    // ends Cadenza's notes and replans, as a style change does.
+    ("role", 3),
     ("temperature", 0),
     ("top_p", 0),
     ("lookah", 0),

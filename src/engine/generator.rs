@@ -170,11 +170,22 @@ impl<B: Backend> Generator<B> {
     /// The role slot `role` plays in with style slot `style`: its own when the model plays it in that
     /// style, else Free's.
     pub fn role_slot(&self, role: Role, style: u32) -> u8 {
-        let in_style = (self.style_roles.get(style as usize))
-            .is_none_or(|roles| roles.iter().any(|r| r == role.key()));
-        (role.slot_in(&self.roles).filter(|_| in_style))
+        let played = self.played_role(role, style);
+        (played.slot_in(&self.roles))
             .or_else(|| Role::Free.slot_in(&self.roles))
             .unwrap_or(0)
+    }
+
+    /// The role Cadenza plays when asked for `role` in style slot `style`: Free when the model does
+    /// not play it there.
+    fn played_role(&self, role: Role, style: u32) -> Role {
+        let in_style = (self.style_roles.get(style as usize))
+            .is_none_or(|roles| roles.iter().any(|r| r == role.key()));
+        if in_style && role.slot_in(&self.roles).is_some() {
+            role
+        } else {
+            Role::Free
+        }
     }
 
     /// What the mask took away since the last call (then starts counting afresh).
@@ -432,6 +443,7 @@ impl<B: Backend> Generator<B> {
             follow: &self.follow,
             floor_ticks,
             ceiling_ticks,
+            role: self.played_role(s.role, self.window.style),
             rest_ceiling_ticks,
         };
         self.mask.build(&self.window.logits, &situation, s);

@@ -86,6 +86,16 @@ impl Follow {
             .then(|| (self.pitches[..self.pitches_len].iter()).fold(0u16, |m, p| m | 1 << (p % 12)))
     }
 
+    /// The lowest and highest of the keys the player holds and their recent notes, once they played:
+    /// the register of their part.
+    pub(super) fn register(&self) -> Option<(u8, u8)> {
+        let held = (0..128u8).filter(|&p| self.held[p as usize]);
+        let keys = self.pitches[..self.pitches_len].iter().copied().chain(held);
+        keys.fold(None, |r, p| {
+            Some(r.map_or((p, p), |(lo, hi): (u8, u8)| (lo.min(p), hi.max(p))))
+        })
+    }
+
     /// The notes the player played from `from` (beats) up to `now`, shifted to start at 0: a prompt.
     pub(super) fn capture(&self, from: f64, now: f64) -> Vec<BeatNote> {
         let mut notes: Vec<BeatNote> = self

@@ -4,7 +4,7 @@
 use super::follow::Follow;
 use super::timeline::Open;
 use crate::bridge::PlayClock;
-use crate::settings::{Dynamics, Scale, Settings, DENSITY_NATS};
+use crate::settings::{Dynamics, Role, Scale, Settings, DENSITY_NATS};
 use crate::tokenizer::{Event, Vocab};
 
 /// The probability the sampler's mask took away from the model, over the steps since the last
@@ -52,6 +52,9 @@ pub(super) struct Situation<'a> {
     pub(super) floor_ticks: u32,
     /// The longest shift allowed (the end of a call and response answer; `u32::MAX`: none).
     pub(super) ceiling_ticks: u32,
+    /// The role Cadenza plays (the one its model plays: one it lacks is Free): Bass begins no note
+    /// at or above the player's register, Melody none at or below it.
+    pub(super) role: Role,
     /// Alone, the longest shift that keeps a silence within [`ALONE_REST_BEATS`](super::ALONE_REST_BEATS)
     /// (`u32::MAX`: none). Lifted when nothing else is allowed (no key in the range and scale).
     pub(super) rest_ceiling_ticks: u32,
@@ -102,6 +105,12 @@ impl Mask {
         };
         let floor = at.floor_ticks;
         let now = floor == 0;
+        // The role's register, a lead: under the lowest of the player's part, or over its highest.
+        let (lowest, highest) = match (at.role, at.follow.register()) {
+            (Role::Bass, Some((lo, _))) => (0, lo.saturating_sub(1)),
+            (Role::Melody, Some((_, hi))) => (hi.saturating_add(1), 127),
+            _ => (0, 127),
+        };
         let room = open.ours.count_ones() < s.max_polyphony;
         let bias = s.density * DENSITY_NATS;
         for (i, a) in self.allowed.iter_mut().enumerate() {
@@ -115,6 +124,7 @@ impl Mask {
                         && !open.theirs(p)
                         && !at.follow.holds(p)
                         && (s.low..=s.high).contains(&p)
+                        && (lowest..=highest).contains(&p)
                         && classes & (1 << (p % 12)) != 0
                 }
                 Some(Event::NoteOff(p)) => now && open.ours(p) && at.begun_now & (1 << p) == 0,
@@ -220,6 +230,7 @@ mod tests {
             follow: &follow,
             floor_ticks: 0,
             ceiling_ticks: u32::MAX,
+            role: Role::Free,
             rest_ceiling_ticks: u32::MAX,
         };
         m.build(&logits, &at, &s);
@@ -247,6 +258,40 @@ mod tests {
     }
 
     #[test]
+    fn the_bass_begins_under_the_players_part_and_the_melody_over_it() {
+        let nobody = Follow::new();
+        let mut follow = Follow::new();
+        follow.remember(0.0, 60, 0.8, true);
+        follow.remember(0.5, 72, 0.8, true);
+        follow.hold(55, true);
+        let logits = vec![0.0; V.size as usize];
+        let s = Settings::default();
+        let mut m = Mask::new(V);
+        let mut at = Situation {
+            open: Open::default(),
+            begun_now: 0,
+            follow: &nobody,
+            floor_ticks: 0,
+            ceiling_ticks: u32::MAX,
+            role: Role::Bass,
+            rest_ceiling_ticks: u32::MAX,
+        };
+        // Nobody has played: no register to keep to.
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::NoteOn(30)) && allowed(&m, Event::NoteOn(90)));
+        // Held 55, played 60 and 72: the bass below 55, the melody above 72.
+        at.follow = &follow;
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::NoteOn(54)) && !allowed(&m, Event::NoteOn(56)));
+        at.role = Role::Melody;
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::NoteOn(73)) && !allowed(&m, Event::NoteOn(71)));
+        at.role = Role::Free;
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::NoteOn(56)) && allowed(&m, Event::NoteOn(71)));
+    }
+
+    #[test]
     fn alone_a_rest_ends_at_the_rest_ceiling_unless_no_note_may_begin() {
         let follow = Follow::new();
         let logits = vec![0.0; V.size as usize];
@@ -258,6 +303,7 @@ mod tests {
             follow: &follow,
             floor_ticks: 0,
             ceiling_ticks: u32::MAX,
+            role: Role::Free,
             rest_ceiling_ticks: 12,
         };
         m.build(&logits, &at, &s);
