@@ -310,13 +310,20 @@ def role_cases(parts: dict, seed: int) -> List[dict]:
     return out
 
 
+def shipped_roles() -> Optional[List[str]]:
+    """The roles the built-in model plays (models/default/model.json), the one the benchmark plays."""
+    path = Path(__file__).resolve().parent.parent / "default" / "model.json"
+    return json.loads(path.read_text()).get("roles", ["free"]) if path.exists() else None
+
+
 def ticks(notes) -> List[roles.Note]:
     return [(int(round(b * TPB)), max(1, int(round(l * TPB))), int(k)) for b, l, k, *_ in notes]
 
 
-def role_figures(cases_list: List[dict], takes: List[dict]) -> List[str]:
+def role_figures(cases_list: List[dict], takes: List[dict], played: Optional[Sequence[str]] = None) -> List[str]:
     """The Roles section: each role Cadenza was asked for, as played and as Free, beside the part the
-    composer wrote for it, measured by roles.measure."""
+    composer wrote for it, measured by roles.measure. `played`: the roles the model plays (one it
+    lacks plays as Free, and its row says so)."""
     by_id = {t["id"]: t for t in takes}
     results: dict = {}
     corpus: dict = {}
@@ -338,10 +345,12 @@ def role_figures(cases_list: List[dict], takes: List[dict]) -> List[str]:
                 roles.measure(written, player, score, r["asked"], beats))
     if not results:
         return []
-    rows = roles.mean_rows({**results, **corpus})
+    rows = [(asked, as_ if played is None or as_ in ("free", "corpus") or as_ in played
+             else f"{as_} (the model lacks it: Free)", n, f)
+            for asked, as_, n, f in roles.mean_rows({**results, **corpus})]
     order = {a: i for i, a in enumerate(roles.ASKED)}
-    rows.sort(key=lambda r: (order[r[0]], ["bass", "melody", "harmony", "free", "corpus"].index(r[1])
-                             if r[1] in ("bass", "melody", "harmony", "free", "corpus") else 9))
+    rank = lambda as_: 0 if as_ not in ("free", "corpus") else 1 if as_ == "free" else 2  # noqa: E731
+    rows.sort(key=lambda r: (order[r[0]], rank(r[1])))
     return ["## Roles", "",
             "Duet in chorale, through the plugin's Role parameter: Cadenza asked for the bass against the "
             "soprano, the melody against the bass, the harmony against both, of the first four bars of "
@@ -798,7 +807,7 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
             delays = [f.answer_delay for f in sel if f.answer_delay is not None]
             lines.append(f"| {style} | {num(sum(delays) / len(delays) if delays else None, 2)} | "
                          f"{sum(f.overlap or 0 for f in sel)} |")
-    lines += ["", *role_figures(cases_list, takes)]
+    lines += ["", *role_figures(cases_list, takes, shipped_roles())]
     # Every case.
     lines += ["", "## Every case", ""]
     for style in STYLES:

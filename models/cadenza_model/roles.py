@@ -91,32 +91,42 @@ def measure(cadenza: Sequence[Note], player: Sequence[Note], score: Sequence[Not
                 root_fifth += iv in (0, 7)
         if theirs and ((asked == "bass" and p > min(theirs)) or (asked == "melody" and p < max(theirs))):
             crossings += 1
-    n = max(len(onsets), 1)
-    return {"notes": len(onsets), "lowest": lowest / max(total, 1), "highest": highest / max(total, 1),
-            "chord tones": chord_tone / n, "root or fifth on strong beats": root_fifth / max(strong, 1),
-            "consonant with the player": consonant / max(both, 1), "crossings": crossings}
+    share = lambda a, b: a / b if b else None  # noqa: E731  (nothing to measure: no figure)
+    return {"notes": len(onsets), "lowest": share(lowest, total), "highest": share(highest, total),
+            "chord tones": share(chord_tone, len(onsets)), "root or fifth on strong beats": share(root_fifth, strong),
+            "consonant with the player": share(consonant, both), "crossings": crossings}
 
 
 FIGURES = ("lowest", "highest", "chord tones", "root or fifth on strong beats", "consonant with the player")
 
 
-def table(rows: Sequence[Tuple[str, str, int, Dict[str, float]]]) -> List[str]:
+def table(rows: Sequence[Tuple[str, str, int, Dict[str, Optional[float]]]]) -> List[str]:
     """Markdown rows of (asked, played as, pieces, mean figures); ✓/✗ where a figure has a target and
-    Cadenza played the role asked."""
-    lines = ["| asked | played as | pieces | notes | lowest | highest | chord tones | root/fifth on strong beats "
-             "| consonant with the player | crossings |", "|---|---|---|---|---|---|---|---|---|---|"]
+    Cadenza played the role asked. "silent": pieces in which Cadenza played nothing (its shares are
+    of the others)."""
+    lines = ["| asked | played as | pieces | silent | notes | lowest | highest | chord tones "
+             "| root/fifth on strong beats | consonant with the player | crossings |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for asked, played_as, count, m in rows:
         cells = []
         for key in FIGURES:
             goal = TARGETS.get(asked, {}).get(key)
+            if m[key] is None:
+                cells.append("–")
+                continue
             mark = "" if goal is None or played_as != asked else (" ✓" if m[key] >= goal else " ✗")
             cells.append(f"{m[key]:.0%}{mark}")
-        lines.append(f"| {asked} | {played_as} | {count} | {m['notes']:.1f} | " + " | ".join(cells)
-                     + f" | {m['crossings']:.1f} |")
+        lines.append(f"| {asked} | {played_as} | {count} | {m['silent']:.0f} | {m['notes']:.1f} | "
+                     + " | ".join(cells) + f" | {m['crossings']:.1f} |")
     return lines
 
 
-def mean_rows(results: Dict[Tuple[str, str], List[Dict[str, float]]]):
-    """(asked, played as) -> figures per piece, as table rows of means."""
-    return [(asked, played, len(ms), {k: sum(m[k] for m in ms) / len(ms) for k in ms[0]})
+def mean_rows(results: Dict[Tuple[str, str], List[Dict[str, Optional[float]]]]):
+    """(asked, played as) -> figures per piece, as table rows: counts averaged over every piece,
+    shares over the pieces that have them, and how many pieces were silent."""
+    def mean(ms, k):
+        v = [m[k] for m in ms if m[k] is not None]
+        return sum(v) / len(v) if v else None
+    return [(asked, played, len(ms), {**{k: mean(ms, k) for k in ms[0]},
+                                      "silent": sum(m["notes"] == 0 for m in ms)})
             for (asked, played), ms in results.items() if ms]

@@ -41,3 +41,11 @@ def test_the_table_marks_targets_only_for_the_role_asked():
     rows = roles.mean_rows({("bass", "bass"): [m], ("bass", "free"): [m]})
     lines = roles.table(rows)
     assert "100% ✓" in lines[2] and "✓" not in lines[3]
+
+
+def test_a_silent_part_has_no_shares_and_is_counted_silent():
+    m = roles.measure([], SOPRANO, SCORE, "bass", 8)
+    assert m["notes"] == 0 and m["lowest"] is None and m["chord tones"] is None
+    rows = roles.mean_rows({("bass", "bass"): [m, roles.measure(BASS, SOPRANO, SCORE, "bass", 8)]})
+    assert rows[0][3]["silent"] == 1 and rows[0][3]["lowest"] == 1.0  # the share of the piece it played
+    assert "| 1 |" in roles.table(rows)[2]
