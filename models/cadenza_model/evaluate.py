@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from .baselines import NGram
 from .features import FeatureState, ticks_before
 from .data import load_corpus
+from .sections import others_sections
 from .training import (TOKEN_KINDS, build_model, eval_windows, features_for, heldout_nll, heldout_sums, mean_nll,
                     tokenize_pieces)
 from .vocab import PITCHES, Vocab, clean_crop_indices, notes_to_tokens, tokens_to_notes
@@ -559,7 +560,9 @@ def main(argv=None):
               "plays them. MIDI files beside the pictures.", ""]
     for s in styles:
         lines.append(f"![{s}](samples/{s}_1.png)")
-    a.out.write_text("\n".join(lines) + "\n")
+    # role_eval.py's and style_check.py's sections, and the text written around them, stay after ours.
+    kept = others_sections(a.out)
+    a.out.write_text("\n".join(lines) + "\n" + ("\n" + kept if kept else ""))
     print(f"[eval] wrote {a.out} in {time.time() - t0:.0f} s")
 
 

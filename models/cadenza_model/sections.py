@@ -16,3 +16,11 @@ def replace_section(path: Path, begin: str, end: str, lines: List[str]) -> None:
     else:
         text = (text.rstrip() + "\n\n" if text.strip() else "") + body + "\n"
     path.write_text(text)
+
+
+def others_sections(path: Path) -> str:
+    """What the file holds from its first marked section on (the other scripts' sections and what is
+    written around them), for a script that rewrites the text before them; "" when none."""
+    text = path.read_text() if path.exists() else ""
+    at = text.find("<!-- ")
+    return text[at:] if at >= 0 else ""
