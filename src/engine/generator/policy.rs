@@ -209,6 +209,19 @@ mod tests {
         m.allowed[V.encode(e).unwrap() as usize]
     }
 
+    /// Nothing sounding, nothing placed ahead, no ceiling, free: each test changes what it tests.
+    fn nothing_yet(follow: &Follow) -> Situation<'_> {
+        Situation {
+            open: Open::default(),
+            begun_now: 0,
+            follow,
+            floor_ticks: 0,
+            ceiling_ticks: u32::MAX,
+            role: Role::Free,
+            rest_ceiling_ticks: u32::MAX,
+        }
+    }
+
     #[test]
     fn the_mask_keeps_the_players_keys_the_range_the_scale_and_the_floor() {
         let mut follow = Follow::new();
@@ -268,13 +281,8 @@ mod tests {
         let s = Settings::default();
         let mut m = Mask::new(V);
         let mut at = Situation {
-            open: Open::default(),
-            begun_now: 0,
-            follow: &nobody,
-            floor_ticks: 0,
-            ceiling_ticks: u32::MAX,
             role: Role::Bass,
-            rest_ceiling_ticks: u32::MAX,
+            ..nothing_yet(&nobody)
         };
         // Nobody has played: no register to keep to.
         m.build(&logits, &at, &s);
@@ -298,13 +306,8 @@ mod tests {
         let s = Settings::default();
         let mut m = Mask::new(V);
         let mut at = Situation {
-            open: Open::default(),
-            begun_now: 0,
-            follow: &follow,
-            floor_ticks: 0,
-            ceiling_ticks: u32::MAX,
-            role: Role::Free,
             rest_ceiling_ticks: 12,
+            ..nothing_yet(&follow)
         };
         m.build(&logits, &at, &s);
         assert!(allowed(&m, Event::Shift(12)) && !allowed(&m, Event::Shift(13)));
