@@ -428,7 +428,8 @@ impl<B: Backend> Generator<B> {
         };
         // Alone and silent: rest no longer than ALONE_REST_BEATS, to the next beat after it (on the
         // grid). Not in call and response, whose silences are the player's turn.
-        let rest_ceiling_ticks = match self.timeline.alone_silent_since() {
+        let open = self.timeline.open_notes();
+        let rest_ceiling_ticks = match self.timeline.alone_silent_since(open) {
             Some(since) if s.mode != Mode::CallResponse => {
                 let deadline = (since + ALONE_REST_BEATS - 1e-6).ceil();
                 ((deadline - cursor) * self.ticks_per_beat)
@@ -438,7 +439,7 @@ impl<B: Backend> Generator<B> {
             _ => u32::MAX,
         };
         let situation = Situation {
-            open: self.timeline.open_notes(),
+            open,
             begun_now: self.timeline.begun_now(),
             follow: &self.follow,
             floor_ticks,

@@ -212,31 +212,20 @@ impl Timeline {
         open
     }
 
-    /// Alone (no token of the player's in the context) and nothing sounding: the beat the silence
-    /// began (the last note's end, or the context's start when it has no note yet). None otherwise.
-    pub(super) fn alone_silent_since(&self) -> Option<f64> {
-        let mut open = 0u128;
-        let mut last = None;
-        for c in &self.ctx {
-            if c.player {
-                return None;
-            }
-            match self.vocab.decode(c.token) {
-                Some(Event::NoteOn(p)) => {
-                    open |= 1 << p;
-                    last = Some(c.beat);
-                }
-                Some(Event::NoteOff(p)) => {
-                    open &= !(1 << p);
-                    last = Some(c.beat);
-                }
-                _ => {}
-            }
-        }
-        if open != 0 {
+    /// Alone (no token of the player's in the context) and nothing sounding (`open`, from
+    /// [`open_notes`](Self::open_notes)): the beat the silence began (the last note's end, or the
+    /// context's start when it has no note yet). None otherwise.
+    pub(super) fn alone_silent_since(&self, open: Open) -> Option<f64> {
+        if open.ours | open.theirs != 0 || self.ctx.iter().any(|c| c.player) {
             return None;
         }
-        Some(last.unwrap_or_else(|| self.beat_before(0)))
+        let last_note = self.ctx.iter().rev().find(|c| {
+            matches!(
+                self.vocab.decode(c.token),
+                Some(Event::NoteOn(_)) | Some(Event::NoteOff(_))
+            )
+        });
+        Some(last_note.map_or_else(|| self.beat_before(0), |c| c.beat))
     }
 
     /// Cadenza's keys struck since the last rest (at the cursor's tick).
