@@ -73,6 +73,11 @@ ROLES = ("free", "melody", "bass", "harmony")
 # instead (free stays what it always was: whatever part Cadenza has).
 P_ROLE_MULTI = 0.35
 P_ROLE_AS_FREE = 0.25
+# How often a single tune over the player's block chords says free (a score's parts: P_ROLE_AS_FREE): a
+# free Cadenza beside someone holding chords plays a tune over them. v8r, in whose single tunes the
+# melody over chords always said melody, played free beside the pop progression on its chords 51% of
+# its notes in celtic against v7's 57% (v7 had no roles: all of them said free).
+P_OVER_CHORDS_AS_FREE = 0.5
 # How often a role split gives the player all the other parts (else only the outer part opposite):
 # the harmony a bass or an inner part must fit is in the other parts. At one half, v8r's bass found
 # the key but not the chords (roots or fifths on strong beats 18%).
@@ -390,14 +395,18 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
 def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, n_tokens: int,
                  rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE, p_astray: float = P_ASTRAY):
     """`example`, the role Cadenza plays in it (free, a quarter of the time, for a split of a score's
-    parts that is a role: free keeps meaning any part; never for chords under a single tune), and the
+    parts that is a role: free keeps meaning any part; half the time for a single tune over the player's
+    block chords; never for Cadenza's chords under a single tune), and the
     first token to learn from (0 but where Cadenza's past went `astray`)."""
     cad, ply, trade_span, role = _split(notes, bar, rng, p_alone)
     n_parts = 1 + max((n[3] for n in notes), default=0)
-    # A part of a score's texture may still say free; block chords drawn from a single tune never do:
-    # free Cadenza alone in celtic played chords the tunes never have (style_check.py: polyphony
-    # 1.31 against 1.00), learned from comping it was never asked for.
-    if role != FREE and n_parts >= 2 and rng.random() < P_ROLE_AS_FREE:
+    # A part of a score's texture may still say free, and so may a single tune over the player's chords
+    # (its only melody role); Cadenza's block chords under a single tune never do: free Cadenza alone in
+    # celtic played chords the tunes never have (style_check.py: polyphony 1.31 against 1.00), learned
+    # from comping it was never asked for.
+    over_chords = role == MELODY and n_parts == 1
+    if role != FREE and (n_parts >= 2 or over_chords) \
+            and rng.random() < (P_OVER_CHORDS_AS_FREE if over_chords else P_ROLE_AS_FREE):
         role = FREE
     k = rng.randint(-transpose, transpose)
     lo = min((n[2] for n in notes), default=60)

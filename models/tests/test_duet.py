@@ -292,19 +292,26 @@ def test_role_examples_pair_the_same_stretch_with_and_without_the_other_parts():
             assert duet.PLAYER in g[1] and duet.PLAYER not in a[1]
 
 
-def test_chords_under_a_single_tune_are_always_harmony_never_free():
+def test_chords_under_a_single_tune_are_always_harmony_never_free_and_the_tune_over_them_often_free():
     tune = [(t, 12, 60 + (t // 12) % 7, 0) for t in range(0, 960, 12)]
     four_parts = [(t, 24, 48 + 7 * part, part) for t in range(0, 960, 24) for part in range(4)]
-    relabelled = {1: 0, 4: 0}
-    for seed in range(200):
+    relabelled = {(1, duet.MELODY): 0, (1, duet.HARMONY): 0, (4, None): 0}
+    asked = {(1, duet.MELODY): 0, (1, duet.HARMONY): 0}
+    for seed in range(400):
         for piece, n in ((tune, 1), (four_parts, 4)):
             split_role = duet._split(piece, 96, random.Random(seed), 0.0)[3]
             role = duet.role_example(piece, 96, V, 255, random.Random(seed), 0, 0.0)[3]
+            key = (n, split_role) if n == 1 else (4, None)
+            if n == 1 and split_role != duet.FREE:
+                asked[key] += 1
             if split_role != role:
                 assert role == duet.FREE
-                relabelled[n] += 1
-    # A score's parts sometimes say free; a single tune's chords (or melody over them) never do.
-    assert relabelled[1] == 0 and relabelled[4] > 0, relabelled
+                relabelled[key] += 1
+    # A score's parts sometimes say free; a single tune's chords never do, the tune over the player's
+    # chords about half the time.
+    assert relabelled[(1, duet.HARMONY)] == 0 and asked[(1, duet.HARMONY)] > 20, (relabelled, asked)
+    assert 0.35 < relabelled[(1, duet.MELODY)] / asked[(1, duet.MELODY)] < 0.65, (relabelled, asked)
+    assert relabelled[(4, None)] > 0, relabelled
 
 
 def test_astray_moves_cadenzas_notes_before_a_point_and_keeps_the_rest_as_written():
