@@ -1,10 +1,18 @@
 //! Finding and loading the ONNX Runtime shared library, and the process-wide ORT environment.
 //!
-//! The bundles carry `libonnxruntime.so.<ORT_VERSION>` beside the plugin binary (inside
-//! `Cadenza.vst3/Contents/x86_64-linux/`, and next to `Cadenza.clap`). Search order:
+//! The bundles carry the library from the pinned PyPI wheel beside the plugin binary: on Linux
+//! `libonnxruntime.so.<ORT_VERSION>` (inside `Cadenza.vst3/Contents/x86_64-linux/`, and next to
+//! `Cadenza.clap`), on Windows `onnxruntime-<ORT_VERSION>.dll` (inside
+//! `Cadenza.vst3/Contents/x86_64-win/`, and next to `Cadenza.clap`). It is always loaded by its full
+//! path, never by name: on Windows a load by name finds whatever `onnxruntime.dll` the host's folder,
+//! System32 or PATH holds first (Windows ships one, and other applications install older ones), and
+//! the versioned name keeps it apart from another plugin's `onnxruntime.dll` in the same CLAP folder.
+//! Search order:
 //! 1. `$CADENZA_ORT_LIB` (a file path). When set, it is the only place looked at.
-//! 2. Beside the binary this code is in (found with `dladdr`, so it works inside a host).
-//! 3. The sibling bundle of the other format in the user's plugin folders (~/.vst3, ~/.clap).
+//! 2. Beside the binary this code is in (found from an address inside it, `dladdr` on Unix,
+//!    `GetModuleHandleExW` on Windows, so it works inside a host).
+//! 3. The sibling bundle of the other format in the plugin folders (~/.vst3 and ~/.clap on Linux,
+//!    `%COMMONPROGRAMFILES%\VST3` and `%COMMONPROGRAMFILES%\CLAP` on Windows).
 //!
 //! Failing to load is an error value, never a panic. The environment is created once per process and
 //! never dropped (ONNX Runtime allows one per process); it has no custom logger, so ONNX Runtime never
@@ -18,8 +26,18 @@ use ort::environment::Environment;
 
 /// The ONNX Runtime release the bundles carry (from the PyPI `onnxruntime` wheel).
 pub const ORT_VERSION: &str = "1.31.1";
-/// Its file name.
+/// Its file name in the bundles.
+#[cfg(not(windows))]
 pub const ORT_LIB_NAME: &str = "libonnxruntime.so.1.31.1";
+/// Its file name in the bundles (the wheel's `onnxruntime.dll`, renamed: see the module's docs).
+#[cfg(windows)]
+pub const ORT_LIB_NAME: &str = "onnxruntime-1.31.1.dll";
+/// The folder inside `Cadenza.vst3/Contents/` that holds the plugin binary.
+#[cfg(not(windows))]
+pub const VST3_ARCH_DIR: &str = "x86_64-linux";
+/// The folder inside `Cadenza.vst3/Contents/` that holds the plugin binary.
+#[cfg(windows)]
+pub const VST3_ARCH_DIR: &str = "x86_64-win";
 /// Environment variable overriding the library's location.
 pub const ORT_ENV_VAR: &str = "CADENZA_ORT_LIB";
 
@@ -68,10 +86,7 @@ pub fn locate() -> Result<PathBuf, RuntimeError> {
             })
         };
     }
-    let candidates = candidates(
-        own_binary_dir().as_deref(),
-        std::env::var_os("HOME").map(PathBuf::from).as_deref(),
-    );
+    let candidates = candidates(own_binary_dir().as_deref(), &plugin_folders());
     candidates
         .iter()
         .find(|p| p.is_file())
@@ -85,19 +100,39 @@ pub fn locate() -> Result<PathBuf, RuntimeError> {
         })
 }
 
-fn candidates(own_dir: Option<&Path>, home: Option<&Path>) -> Vec<PathBuf> {
+/// The user's (or the system's) CLAP and VST3 folders: (VST3, CLAP).
+fn plugin_folders() -> Vec<(PathBuf, PathBuf)> {
+    #[cfg(not(windows))]
+    let base = std::env::var_os("HOME").map(|h| {
+        (
+            PathBuf::from(&h).join(".vst3"),
+            PathBuf::from(h).join(".clap"),
+        )
+    });
+    #[cfg(windows)]
+    let base = std::env::var_os("COMMONPROGRAMFILES").map(|c| {
+        (
+            PathBuf::from(&c).join("VST3"),
+            PathBuf::from(c).join("CLAP"),
+        )
+    });
+    base.into_iter().collect()
+}
+
+fn candidates(own_dir: Option<&Path>, folders: &[(PathBuf, PathBuf)]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(dir) = own_dir {
         out.push(dir.join(ORT_LIB_NAME));
     }
-    if let Some(home) = home {
+    for (vst3, clap) in folders {
         out.push(
-            home.join(".vst3/Cadenza.vst3/Contents/x86_64-linux")
+            vst3.join("Cadenza.vst3/Contents")
+                .join(VST3_ARCH_DIR)
                 .join(ORT_LIB_NAME),
         );
-        out.push(home.join(".clap").join(ORT_LIB_NAME));
+        out.push(clap.join(ORT_LIB_NAME));
     }
-    // Installed in ~/.clap, the binary's own directory is one of the fallbacks: list it once.
+    // Installed in the CLAP folder, the binary's own directory is one of the fallbacks: list it once.
     let mut seen = std::collections::HashSet::new();
     out.retain(|p| seen.insert(p.clone()));
     out
@@ -108,6 +143,7 @@ pub fn own_binary_dir() -> Option<PathBuf> {
     own_binary_path().and_then(|p| p.parent().map(Path::to_path_buf))
 }
 
+#[cfg(not(windows))]
 fn own_binary_path() -> Option<PathBuf> {
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     let addr = own_binary_path as *const libc::c_void;
@@ -124,32 +160,103 @@ fn own_binary_path() -> Option<PathBuf> {
     path.canonicalize().ok().or(Some(path))
 }
 
+#[cfg(windows)]
+fn own_binary_path() -> Option<PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    use windows_sys::Win32::Foundation::HMODULE;
+    use windows_sys::Win32::System::LibraryLoader::{
+        GetModuleFileNameW, GetModuleHandleExW, GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+        GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+    };
+    let mut module: HMODULE = std::ptr::null_mut();
+    let addr = own_binary_path as *const u16;
+    // SAFETY: with FROM_ADDRESS the "name" is an address inside this very module (this function);
+    // UNCHANGED_REFCOUNT takes no reference, so nothing is to be released. `module` is written on success.
+    let found = unsafe {
+        GetModuleHandleExW(
+            GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+            addr,
+            &mut module,
+        )
+    };
+    if found == 0 || module.is_null() {
+        return None;
+    }
+    // Long paths: grow the buffer until the name fits (a truncated name fills it exactly).
+    let mut buf = vec![0u16; 512];
+    loop {
+        // SAFETY: `buf` is valid for `buf.len()` u16s; the call writes at most that many.
+        let n = unsafe { GetModuleFileNameW(module, buf.as_mut_ptr(), buf.len() as u32) } as usize;
+        if n == 0 {
+            return None;
+        }
+        if n < buf.len() {
+            buf.truncate(n);
+            break;
+        }
+        if buf.len() >= 1 << 16 {
+            return None;
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+    Some(PathBuf::from(std::ffi::OsString::from_wide(&buf)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn looks_beside_the_binary_first_then_the_plugin_folders() {
-        let c = candidates(
-            Some(Path::new("/b/Cadenza.vst3/Contents/x86_64-linux")),
-            Some(Path::new("/home/u")),
-        );
-        assert_eq!(
-            c[0],
-            Path::new("/b/Cadenza.vst3/Contents/x86_64-linux").join(ORT_LIB_NAME)
-        );
+        let bundle = Path::new("/b/Cadenza.vst3/Contents").join(VST3_ARCH_DIR);
+        let folders = [(PathBuf::from("/u/vst3"), PathBuf::from("/u/clap"))];
+        let c = candidates(Some(&bundle), &folders);
+        assert_eq!(c[0], bundle.join(ORT_LIB_NAME));
         assert_eq!(
             c[1],
-            Path::new("/home/u/.vst3/Cadenza.vst3/Contents/x86_64-linux").join(ORT_LIB_NAME)
+            Path::new("/u/vst3/Cadenza.vst3/Contents")
+                .join(VST3_ARCH_DIR)
+                .join(ORT_LIB_NAME)
         );
-        assert_eq!(c[2], Path::new("/home/u/.clap").join(ORT_LIB_NAME));
-        let installed = candidates(Some(Path::new("/home/u/.clap")), Some(Path::new("/home/u")));
+        assert_eq!(c[2], Path::new("/u/clap").join(ORT_LIB_NAME));
+        let installed = candidates(Some(Path::new("/u/clap")), &folders);
         assert_eq!(installed.len(), 2, "no duplicates: {installed:?}");
     }
 
     #[test]
+    fn the_plugin_folders_are_the_platforms() {
+        let folders = plugin_folders();
+        #[cfg(not(windows))]
+        if let Some(home) = std::env::var_os("HOME") {
+            assert_eq!(
+                folders,
+                vec![(
+                    Path::new(&home).join(".vst3"),
+                    Path::new(&home).join(".clap")
+                )]
+            );
+        }
+        #[cfg(windows)]
+        if let Some(common) = std::env::var_os("COMMONPROGRAMFILES") {
+            assert_eq!(
+                folders,
+                vec![(
+                    Path::new(&common).join("VST3"),
+                    Path::new(&common).join("CLAP")
+                )]
+            );
+        }
+    }
+
+    #[test]
     fn own_binary_is_found() {
-        let dir = own_binary_dir().expect("dladdr finds the test binary");
+        let dir = own_binary_dir().expect("the loader knows the test binary");
         assert!(dir.is_dir());
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(
+            dir.canonicalize().unwrap(),
+            exe.parent().unwrap().canonicalize().unwrap(),
+            "a test binary's code is in the test binary"
+        );
     }
 }

@@ -2,6 +2,9 @@
 //! load the module, create the component, set up processing, send notes, receive notes, change a
 //! parameter, save the state and restore it into a second instance.
 #![cfg(feature = "host")]
+// The SDK's enum constants are u32 in the bindings for Linux and i32 for Windows (C enums are signed
+// there): the casts to the API's i32 are needed on one and empty on the other.
+#![cfg_attr(windows, allow(clippy::unnecessary_cast))]
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -108,7 +111,10 @@ struct Plugin {
 
 /// Load the module once (it stays loaded for the process, as in a host that scanned it).
 fn factory() -> ComPtr<IPluginFactory> {
+    #[cfg(not(windows))]
     let so = bundle_dir().join("Cadenza.vst3/Contents/x86_64-linux/Cadenza.so");
+    #[cfg(windows)]
+    let so = bundle_dir().join("Cadenza.vst3/Contents/x86_64-win/Cadenza.vst3");
     // SAFETY: loading the plugin runs its initialisers; that is what a host does.
     let lib = Box::leak(Box::new(
         unsafe { libloading::Library::new(&so) }
@@ -116,9 +122,19 @@ fn factory() -> ComPtr<IPluginFactory> {
     ));
     // SAFETY: the VST3 module entry points, with their documented signatures.
     unsafe {
-        let entry: libloading::Symbol<unsafe extern "C" fn(*mut c_void) -> bool> =
-            lib.get(b"ModuleEntry").unwrap();
-        assert!(entry(ptr::null_mut()), "ModuleEntry failed");
+        #[cfg(not(windows))]
+        {
+            let entry: libloading::Symbol<unsafe extern "C" fn(*mut c_void) -> bool> =
+                lib.get(b"ModuleEntry").unwrap();
+            assert!(entry(ptr::null_mut()), "ModuleEntry failed");
+        }
+        // Windows' entry point takes no handle.
+        #[cfg(windows)]
+        {
+            let entry: libloading::Symbol<unsafe extern "system" fn() -> bool> =
+                lib.get(b"InitDll").unwrap();
+            assert!(entry(), "InitDll failed");
+        }
         let get: libloading::Symbol<unsafe extern "system" fn() -> *mut IPluginFactory> =
             lib.get(b"GetPluginFactory").unwrap();
         ComPtr::from_raw(get()).expect("GetPluginFactory returned null")
@@ -232,14 +248,15 @@ impl Plugin {
         let output = ComWrapper::new(Events(RefCell::new(Vec::new())));
         // SAFETY: a zeroed ProcessContext is valid (all plain data); the fields we use are set.
         let mut ctx: ProcessContext = unsafe { std::mem::zeroed() };
-        ctx.state = ProcessContext_::StatesAndFlags_::kTempoValid
+        // (The SDK's enums are u32 constants here, i32 on Windows, as C enums are there.)
+        ctx.state = (ProcessContext_::StatesAndFlags_::kTempoValid
             | ProcessContext_::StatesAndFlags_::kProjectTimeMusicValid
             | ProcessContext_::StatesAndFlags_::kTimeSigValid
             | if playing {
                 ProcessContext_::StatesAndFlags_::kPlaying
             } else {
                 0
-            };
+            }) as _;
         ctx.sampleRate = SR;
         ctx.tempo = 120.0;
         ctx.projectTimeMusic = beat;
@@ -296,14 +313,16 @@ impl Plugin {
             .filter_map(|e| {
                 // SAFETY: the union member read matches the event's type.
                 unsafe {
-                    match e.r#type as u32 {
-                        Event_::EventTypes_::kNoteOnEvent => Some((
+                    const NOTE_ON: u16 = Event_::EventTypes_::kNoteOnEvent as u16;
+                    const NOTE_OFF: u16 = Event_::EventTypes_::kNoteOffEvent as u16;
+                    match e.r#type {
+                        NOTE_ON => Some((
                             e.sampleOffset,
                             e.__field0.noteOn.velocity > 0.0,
                             e.__field0.noteOn.pitch,
                             e.__field0.noteOn.channel,
                         )),
-                        Event_::EventTypes_::kNoteOffEvent => Some((
+                        NOTE_OFF => Some((
                             e.sampleOffset,
                             false,
                             e.__field0.noteOff.pitch,

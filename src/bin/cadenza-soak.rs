@@ -209,8 +209,15 @@ fn main() {
     let _ = std::fs::remove_file(&log);
 }
 
+/// Real-time priority for the simulated audio thread: Linux only (the soak is measured there).
+#[cfg(not(target_os = "linux"))]
+fn audio_thread_priority() -> Result<(), String> {
+    Err("real-time priority is set on Linux only".into())
+}
+
 /// This thread (the simulated audio thread) to SCHED_FIFO priority 70, as hosts run theirs (JACK's
 /// default is 70 or so), with 50 µs timer slack so its sleep ends when due.
+#[cfg(target_os = "linux")]
 fn audio_thread_priority() -> Result<(), String> {
     let param = libc::sched_param { sched_priority: 70 };
     // SAFETY: plain syscalls on the calling thread (pid 0), with a valid, initialised sched_param.

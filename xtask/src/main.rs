@@ -2,12 +2,14 @@
 //!
 //! - `bundle cadenza [--release]`: nice-plug's bundler, then the ONNX Runtime library into both bundles
 //!   (beside the binary in `Cadenza.vst3/Contents/x86_64-linux/`, and beside `Cadenza.clap`).
+//!   With `--target x86_64-pc-windows-gnu`: the Windows bundles and `Cadenza.exe`, cross-built, in
+//!   `target/windows/bundled/` (windows.rs).
 //! - `fetch-ort`: the pinned ONNX Runtime library from its PyPI wheel into `.cache/` (hash-checked).
 //! - `fetch-ort-gpu`: the same version's CUDA build (`onnxruntime-gpu`, 256 MB) into `.cache/`, for a
 //!   machine with an NVIDIA GPU; prints the path to give Cadenza as `CADENZA_ORT_LIB`.
 //! - `render [render options]`: release bundles, then the headless render on the embedded model.
 //! - `test`: every test, from a fresh machine: model tooling setup, bundles, Rust suites, headless
-//!   Ardour with the VST3 bundle, Python suites.
+//!   Ardour with the VST3 bundle, Python suites, the Windows build under Wine.
 //! - `bench [--gpu]`: the model-path benchmark table (release build, the fetched ONNX Runtime; with
 //!   `--gpu` its CUDA build, adding the CUDA rows).
 //! - `soak [--minutes N] [--block N]`: release bundles, then a long real-time session reporting
@@ -30,6 +32,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+mod windows;
 
 /// The pinned wheel; its sha256 is checked by pip (`--require-hashes`).
 const WHEEL_PLATFORM: &str = "manylinux_2_28_x86_64";
@@ -86,22 +90,29 @@ fn run(cmd: &mut Command) -> Result<()> {
 }
 
 /// A PyPI onnxruntime wheel the project takes libraries from.
-struct Wheel {
+pub(crate) struct Wheel {
     /// The PyPI package.
     package: &'static str,
+    /// The wheel's platform tag.
+    platform: &'static str,
     /// Its sha256 for the pinned version, checked by pip (`--require-hashes`).
     sha256: &'static str,
     /// Where under .cache/ its libraries go (then `<version>/`).
     cache: &'static str,
-    /// The files taken from `onnxruntime/capi/` besides `libonnxruntime.so.<version>`.
+    /// The main library: its name in `onnxruntime/capi/` and in the cache and the bundles, each with
+    /// `{v}` for the version.
+    lib: (&'static str, &'static str),
+    /// The files taken from `onnxruntime/capi/` besides the main library, under their own names.
     extra: &'static [&'static str],
 }
 
-/// The CPU build the bundles carry.
+/// The CPU build the Linux bundles carry.
 const CPU_WHEEL: Wheel = Wheel {
     package: "onnxruntime",
+    platform: WHEEL_PLATFORM,
     sha256: WHEEL_SHA256,
     cache: ".cache/onnxruntime",
+    lib: ("libonnxruntime.so.{v}", "libonnxruntime.so.{v}"),
     extra: &[],
 };
 
@@ -110,12 +121,26 @@ const CPU_WHEEL: Wheel = Wheel {
 /// on the loader's path (README, "Running on a GPU").
 const GPU_WHEEL: Wheel = Wheel {
     package: "onnxruntime-gpu",
+    platform: WHEEL_PLATFORM,
     sha256: "05d548956197b9d01f59b625de740e0d6be3593f874e241a12dc0362650ecdf7",
     cache: ".cache/onnxruntime-gpu",
+    lib: ("libonnxruntime.so.{v}", "libonnxruntime.so.{v}"),
     extra: &[
         "libonnxruntime_providers_shared.so",
         "libonnxruntime_providers_cuda.so",
     ],
+};
+
+/// The CPU build the Windows bundles carry (the same release's win_amd64 wheel). Its DLL is renamed
+/// with the version, as src/runtime.rs's `ORT_LIB_NAME` says, so that it is never mistaken for another
+/// `onnxruntime.dll` (Windows ships one; other plugins carry their own).
+pub(crate) const WINDOWS_WHEEL: Wheel = Wheel {
+    package: "onnxruntime",
+    platform: "win_amd64",
+    sha256: "ae8a9a351efda685cc59a66226cdefaa37a126c1d66872ca23a2de9425326130",
+    cache: ".cache/onnxruntime",
+    lib: ("onnxruntime.dll", "onnxruntime-{v}.dll"),
+    extra: &[],
 };
 
 /// The CPU library, downloaded and extracted once into .cache/onnxruntime/<version>/.
@@ -123,18 +148,21 @@ fn fetch_ort() -> Result<PathBuf> {
     fetch_wheel(&CPU_WHEEL)
 }
 
-/// `wheel`'s libraries, downloaded and extracted once into its cache folder; returns the path of
-/// `libonnxruntime.so.<version>` (its providers lie beside it, where ONNX Runtime looks for them).
-fn fetch_wheel(wheel: &Wheel) -> Result<PathBuf> {
+/// `wheel`'s libraries, downloaded and extracted once into its cache folder; returns the path of the
+/// main library (its providers lie beside it, where ONNX Runtime looks for them).
+pub(crate) fn fetch_wheel(wheel: &Wheel) -> Result<PathBuf> {
     let version = ort_version()?;
-    let lib_name = format!("libonnxruntime.so.{version}");
+    let (in_wheel, lib_name) = (
+        wheel.lib.0.replace("{v}", &version),
+        wheel.lib.1.replace("{v}", &version),
+    );
     let dir = Path::new(wheel.cache).join(&version);
     let lib = dir.join(&lib_name);
     if lib.is_file() && wheel.extra.iter().all(|f| dir.join(f).is_file()) {
         return Ok(lib);
     }
     std::fs::create_dir_all(&dir)?;
-    let req = dir.join("requirements.txt");
+    let req = dir.join(format!("requirements-{}.txt", wheel.platform));
     std::fs::write(
         &req,
         format!(
@@ -142,7 +170,7 @@ fn fetch_wheel(wheel: &Wheel) -> Result<PathBuf> {
             wheel.package, wheel.sha256
         ),
     )?;
-    let wheel_dir = dir.join("wheel");
+    let wheel_dir = dir.join(format!("wheel-{}", wheel.platform));
     run(Command::new("python3")
         .args([
             "-m",
@@ -155,7 +183,7 @@ fn fetch_wheel(wheel: &Wheel) -> Result<PathBuf> {
         ])
         .args([
             "--platform",
-            WHEEL_PLATFORM,
+            wheel.platform,
             "--python-version",
             "3.12",
             "-d",
@@ -165,31 +193,61 @@ fn fetch_wheel(wheel: &Wheel) -> Result<PathBuf> {
         .arg(&req))
     .with_context(|| {
         format!(
-            "downloading the {} wheel from PyPI (is pip available and PyPI reachable?)",
-            wheel.package
+            "downloading the {} wheel ({}) from PyPI (is pip available and PyPI reachable?)",
+            wheel.package, wheel.platform
         )
     })?;
     // Each file is written under a temporary name and renamed: a cut-off run leaves no half library.
+    // Arguments: the wheel's folder, the cache folder, then NAME_IN_WHEEL=NAME_IN_CACHE pairs.
     let extract = "import glob, os, zipfile, sys\n\
          w = zipfile.ZipFile(glob.glob(sys.argv[1] + '/onnxruntime*.whl')[0])\n\
-         for name in sys.argv[3:]:\n\
-         \x20   part = os.path.join(sys.argv[2], name + '.part')\n\
-         \x20   open(part, 'wb').write(w.read('onnxruntime/capi/' + name))\n\
+         for pair in sys.argv[3:]:\n\
+         \x20   src, dst = pair.split('=')\n\
+         \x20   part = os.path.join(sys.argv[2], dst + '.part')\n\
+         \x20   open(part, 'wb').write(w.read('onnxruntime/capi/' + src))\n\
          \x20   os.chmod(part, 0o755)\n\
-         \x20   os.rename(part, os.path.join(sys.argv[2], name))\n";
+         \x20   os.rename(part, os.path.join(sys.argv[2], dst))\n";
     // The main library last: its presence says the fetch is complete.
     run(Command::new("python3")
         .arg("-c")
         .arg(extract)
         .arg(&wheel_dir)
         .arg(&dir)
-        .args(wheel.extra)
-        .arg(&lib_name))?;
+        .args(wheel.extra.iter().map(|f| format!("{f}={f}")))
+        .arg(format!("{in_wheel}={lib_name}")))?;
     let _ = std::fs::remove_dir_all(&wheel_dir);
     Ok(lib)
 }
 
 fn bundle(args: &[String]) -> Result<()> {
+    let target = args
+        .iter()
+        .position(|a| a == "--target")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+        .or_else(|| args.iter().find_map(|a| a.strip_prefix("--target=")));
+    match target {
+        Some(windows::TARGET) => {
+            let rest: Vec<&String> = args[1..]
+                .iter()
+                .filter(|a| !a.starts_with("--target") && a.as_str() != windows::TARGET)
+                .collect();
+            if !matches!(rest.as_slice(), [p] if p.as_str() == "cadenza")
+                && !matches!(rest.as_slice(), [p, r] if p.as_str() == "cadenza" && r.as_str() == "--release")
+            {
+                bail!(
+                    "for Windows: cargo xtask bundle cadenza [--release] --target {}",
+                    windows::TARGET
+                );
+            }
+            return windows::bundle(rest.len() == 2).map(|_| ());
+        }
+        Some(other) => bail!(
+            "Cadenza is bundled for Linux (no --target) and Windows (--target {}), not {other}",
+            windows::TARGET
+        ),
+        None => {}
+    }
     let lib = fetch_ort()?;
     nice_plug_xtask::main_with_args("cargo xtask", args.to_vec())?;
     let bundled = target_dir().join("bundled");
@@ -416,5 +474,9 @@ fn test(args: &[String]) -> Result<()> {
         .env("CADENZA_TEST_BUNDLE_DIR", &bundled)
         .env("CADENZA_ORT_LIB", ort)
         .current_dir("models"))?;
+    // 6. Windows: the bundles and the CLI cross-built, the host-level tests under Wine, and the
+    //    Windows CLI's output against the Linux one's.
+    let cli = std::fs::canonicalize(target_dir().join("debug/cadenza"))?;
+    windows::test(&cli)?;
     Ok(())
 }

@@ -148,6 +148,14 @@ pub fn response_latency(config: &EngineConfig) -> (Vec<Answer>, Result<(), Strin
 }
 
 /// Give this thread real-time (FIFO) priority, as a host gives its audio thread, or take it back.
+/// (Linux only; the benchmark is measured there.)
+#[cfg(not(target_os = "linux"))]
+fn audio_priority(_realtime: bool) -> Result<(), String> {
+    Err("real-time priority is set on Linux only".into())
+}
+
+/// Give this thread real-time (FIFO) priority, as a host gives its audio thread, or take it back.
+#[cfg(target_os = "linux")]
 fn audio_priority(realtime: bool) -> Result<(), String> {
     let (policy, priority) = if realtime {
         (libc::SCHED_FIFO, 40)
