@@ -48,6 +48,9 @@ def main(argv=None):
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--two-streams", action="store_true",
                     help="format 4: the player's notes and Cadenza's, from the corpus's parts (duet.py)")
+    ap.add_argument("--astray", type=float, default=None,
+                    help="with --two-streams: how often Cadenza's past goes astray (duet.py; default "
+                         "duet.P_ASTRAY)")
     ap.add_argument("--init-model-dir", type=Path,
                     help="start from an exported model folder (model.onnx + model.json, e.g. models/default); "
                          "with --two-streams a format 3 model becomes a format 4 one (model.with_two_streams)")
@@ -121,7 +124,8 @@ def main(argv=None):
     held_duet = {}
     if two:
         # Two streams: examples built from each piece's parts as they are drawn (duet.py).
-        ds = DuetDataset({styles.index(s): tr for s, (tr, _) in corpus.items()}, vocab, seq)
+        ds = DuetDataset({styles.index(s): tr for s, (tr, _) in corpus.items()}, vocab, seq,
+                         p_astray=duet.P_ASTRAY if args.astray is None else args.astray)
         held_duet = {styles.index(s): duet_examples(ho, styles.index(s), vocab, seq, 48)
                      for s, (_, ho) in corpus.items()}
     else:

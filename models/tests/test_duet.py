@@ -347,6 +347,9 @@ def test_nothing_is_learned_from_a_past_gone_astray():
         else:
             assert duet.CROSS_ENTROPY in kinds[:8] or duet.CENSORED in kinds[:8]
     assert 5 <= astray <= 35, astray  # about P_ASTRAY of the examples where both play
+    # Asked for none (train.py --astray 0), no example goes astray.
+    never = DuetDataset({0: [P(four_parts)]}, V, 128, transpose=0, p_astray=0.0)
+    assert all(never.sample(rng)[4] == 1 for _ in range(60))
 
 
 def test_first_at_counts_shifts_from_the_start():
