@@ -10,6 +10,8 @@
 //! - `render [render options]`: release bundles, then the headless render on the embedded model.
 //! - `test`: every test, from a fresh machine: model tooling setup, bundles, Rust suites, headless
 //!   Ardour with the VST3 bundle, Python suites, the Windows build under Wine.
+//! - `test-windows`: only its last part: the Windows bundles (debug), the host-level tests under Wine,
+//!   and the Windows CLI against the Linux one.
 //! - `bench [--gpu]`: the model-path benchmark table (release build, the fetched ONNX Runtime; with
 //!   `--gpu` its CUDA build, adding the CUDA rows).
 //! - `soak [--minutes N] [--block N]`: release bundles, then a long real-time session reporting
@@ -51,6 +53,10 @@ fn main() -> Result<()> {
         Some("bundle") => bundle(&args),
         Some("render") => render(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("test-windows") => {
+            run(Command::new("cargo").args(["build", "--bin", "cadenza"]))?;
+            windows::test(&std::fs::canonicalize(target_dir().join("debug/cadenza"))?)
+        }
         Some("bench") => bench(&args[1..]),
         Some("cli") => release_bin("cadenza", &[], &args[1..]),
         Some("standalone") => release_bin("cadenza-standalone", &["standalone"], &args[1..]),
