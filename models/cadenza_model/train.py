@@ -125,7 +125,7 @@ def main(argv=None):
     if two:
         # Two streams: examples built from each piece's parts as they are drawn (duet.py).
         ds = DuetDataset({styles.index(s): tr for s, (tr, _) in corpus.items()}, vocab, seq,
-                         p_astray=duet.P_ASTRAY if args.astray is None else args.astray)
+                         p_astray=duet.P_ASTRAY if a.astray is None else a.astray)
         held_duet = {styles.index(s): duet_examples(ho, styles.index(s), vocab, seq, 48)
                      for s, (_, ho) in corpus.items()}
     else:
