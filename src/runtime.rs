@@ -86,7 +86,7 @@ pub fn locate() -> Result<PathBuf, RuntimeError> {
             })
         };
     }
-    let candidates = candidates(own_binary_dir().as_deref(), &plugin_folders());
+    let candidates = candidates(own_binary_dir().as_deref(), plugin_folders());
     candidates
         .iter()
         .find(|p| p.is_file())
@@ -100,31 +100,28 @@ pub fn locate() -> Result<PathBuf, RuntimeError> {
         })
 }
 
-/// The user's (or the system's) CLAP and VST3 folders: (VST3, CLAP).
-fn plugin_folders() -> Vec<(PathBuf, PathBuf)> {
-    #[cfg(not(windows))]
-    let base = std::env::var_os("HOME").map(|h| {
-        (
-            PathBuf::from(&h).join(".vst3"),
-            PathBuf::from(h).join(".clap"),
-        )
-    });
-    #[cfg(windows)]
-    let base = std::env::var_os("COMMONPROGRAMFILES").map(|c| {
-        (
-            PathBuf::from(&c).join("VST3"),
-            PathBuf::from(c).join("CLAP"),
-        )
-    });
-    base.into_iter().collect()
+/// Where the plugin folders are: (the environment variable naming their parent, the VST3 folder's
+/// name in it, the CLAP folder's).
+#[cfg(not(windows))]
+const PLUGIN_FOLDERS: (&str, &str, &str) = ("HOME", ".vst3", ".clap");
+/// Where the plugin folders are: (the environment variable naming their parent, the VST3 folder's
+/// name in it, the CLAP folder's).
+#[cfg(windows)]
+const PLUGIN_FOLDERS: (&str, &str, &str) = ("COMMONPROGRAMFILES", "VST3", "CLAP");
+
+/// The user's (or the system's) plugin folders: (VST3, CLAP), when the variable is set.
+fn plugin_folders() -> Option<(PathBuf, PathBuf)> {
+    let (var, vst3, clap) = PLUGIN_FOLDERS;
+    let base = PathBuf::from(std::env::var_os(var)?);
+    Some((base.join(vst3), base.join(clap)))
 }
 
-fn candidates(own_dir: Option<&Path>, folders: &[(PathBuf, PathBuf)]) -> Vec<PathBuf> {
+fn candidates(own_dir: Option<&Path>, folders: Option<(PathBuf, PathBuf)>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(dir) = own_dir {
         out.push(dir.join(ORT_LIB_NAME));
     }
-    for (vst3, clap) in folders {
+    if let Some((vst3, clap)) = folders {
         out.push(
             vst3.join("Cadenza.vst3/Contents")
                 .join(VST3_ARCH_DIR)
@@ -209,8 +206,8 @@ mod tests {
     #[test]
     fn looks_beside_the_binary_first_then_the_plugin_folders() {
         let bundle = Path::new("/b/Cadenza.vst3/Contents").join(VST3_ARCH_DIR);
-        let folders = [(PathBuf::from("/u/vst3"), PathBuf::from("/u/clap"))];
-        let c = candidates(Some(&bundle), &folders);
+        let folders = Some((PathBuf::from("/u/vst3"), PathBuf::from("/u/clap")));
+        let c = candidates(Some(&bundle), folders.clone());
         assert_eq!(c[0], bundle.join(ORT_LIB_NAME));
         assert_eq!(
             c[1],
@@ -219,33 +216,23 @@ mod tests {
                 .join(ORT_LIB_NAME)
         );
         assert_eq!(c[2], Path::new("/u/clap").join(ORT_LIB_NAME));
-        let installed = candidates(Some(Path::new("/u/clap")), &folders);
+        let installed = candidates(Some(Path::new("/u/clap")), folders);
         assert_eq!(installed.len(), 2, "no duplicates: {installed:?}");
     }
 
     #[test]
     fn the_plugin_folders_are_the_platforms() {
-        let folders = plugin_folders();
+        let (var, vst3, clap) = PLUGIN_FOLDERS;
+        if let Some(base) = std::env::var_os(var) {
+            assert_eq!(
+                plugin_folders(),
+                Some((Path::new(&base).join(vst3), Path::new(&base).join(clap)))
+            );
+        }
         #[cfg(not(windows))]
-        if let Some(home) = std::env::var_os("HOME") {
-            assert_eq!(
-                folders,
-                vec![(
-                    Path::new(&home).join(".vst3"),
-                    Path::new(&home).join(".clap")
-                )]
-            );
-        }
+        assert_eq!(PLUGIN_FOLDERS, ("HOME", ".vst3", ".clap"));
         #[cfg(windows)]
-        if let Some(common) = std::env::var_os("COMMONPROGRAMFILES") {
-            assert_eq!(
-                folders,
-                vec![(
-                    Path::new(&common).join("VST3"),
-                    Path::new(&common).join("CLAP")
-                )]
-            );
-        }
+        assert_eq!(PLUGIN_FOLDERS, ("COMMONPROGRAMFILES", "VST3", "CLAP"));
     }
 
     #[test]

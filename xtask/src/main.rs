@@ -234,19 +234,20 @@ fn bundle(args: &[String]) -> Result<()> {
         .or_else(|| args.iter().find_map(|a| a.strip_prefix("--target=")));
     match target {
         Some(windows::TARGET) => {
-            let rest: Vec<&String> = args[1..]
+            let rest: Vec<&str> = args[1..]
                 .iter()
-                .filter(|a| !a.starts_with("--target") && a.as_str() != windows::TARGET)
+                .map(String::as_str)
+                .filter(|a| !a.starts_with("--target") && *a != windows::TARGET)
                 .collect();
-            if !matches!(rest.as_slice(), [p] if p.as_str() == "cadenza")
-                && !matches!(rest.as_slice(), [p, r] if p.as_str() == "cadenza" && r.as_str() == "--release")
-            {
-                bail!(
+            return match rest.as_slice() {
+                ["cadenza"] => windows::bundle(false),
+                ["cadenza", "--release"] => windows::bundle(true),
+                _ => bail!(
                     "for Windows: cargo xtask bundle cadenza [--release] --target {}",
                     windows::TARGET
-                );
+                ),
             }
-            return windows::bundle(rest.len() == 2).map(|_| ());
+            .map(|_| ());
         }
         Some(other) => bail!(
             "Cadenza is bundled for Linux (no --target) and Windows (--target {}), not {other}",
@@ -256,12 +257,17 @@ fn bundle(args: &[String]) -> Result<()> {
     }
     let lib = fetch_ort()?;
     nice_plug_xtask::main_with_args("cargo xtask", args.to_vec())?;
-    let bundled = target_dir().join("bundled");
-    let name = lib.file_name().unwrap();
-    let vst3_bin_dir = bundled.join("Cadenza.vst3/Contents/x86_64-linux");
-    for dir in [&vst3_bin_dir, &bundled] {
+    place_ort(&lib, &target_dir().join("bundled"), "x86_64-linux")
+}
+
+/// Copy ONNX Runtime's library `lib` beside the plugin binary in both bundles under `bundled`:
+/// inside `Cadenza.vst3/Contents/<arch_dir>/`, and beside `Cadenza.clap`.
+fn place_ort(lib: &Path, bundled: &Path, arch_dir: &str) -> Result<()> {
+    let name = lib.file_name().context("library name")?;
+    let vst3_bin_dir = bundled.join("Cadenza.vst3/Contents").join(arch_dir);
+    for dir in [&vst3_bin_dir, bundled] {
         if dir.is_dir() {
-            std::fs::copy(&lib, dir.join(name))
+            std::fs::copy(lib, dir.join(name))
                 .with_context(|| format!("copying ONNX Runtime into {}", dir.display()))?;
         }
     }

@@ -16,7 +16,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::{fetch_wheel, run, target_dir, WINDOWS_WHEEL};
+use crate::{fetch_wheel, place_ort, run, target_dir, WINDOWS_WHEEL};
 
 /// The Rust target.
 pub const TARGET: &str = "x86_64-pc-windows-gnu";
@@ -58,17 +58,8 @@ pub fn bundle(release: bool) -> Result<PathBuf> {
     }
     nice_plug_xtask::bundle(&dir, "cadenza", &args, false)?;
     let bundled = dir.join("bundled");
-    let name = dll.file_name().context("library name")?;
-    let vst3_bin_dir = bundled.join("Cadenza.vst3/Contents/x86_64-win");
-    for folder in [&vst3_bin_dir, &bundled] {
-        std::fs::copy(&dll, folder.join(name))
-            .with_context(|| format!("copying ONNX Runtime into {}", folder.display()))?;
-    }
-    eprintln!(
-        "[xtask] Windows bundles and Cadenza.exe in {}, ONNX Runtime {} beside each",
-        bundled.display(),
-        name.to_string_lossy()
-    );
+    // Beside the plugin in both bundles, and so beside Cadenza.exe too (it lies in `bundled/`).
+    place_ort(&dll, &bundled, "x86_64-win")?;
     Ok(bundled)
 }
 
