@@ -15,6 +15,8 @@
 //!   processed, before a call and response answer may start) is refused in the sampler's mask, and
 //!   the model's own shifts reach it. The probability the mask takes away is counted
 //!   ([`MaskStats`]): a mask that keeps overruling the model is a design fault;
+//! - a silence has a longest rest, refused in the mask like any lead: alone, nobody's
+//!   ([`ALONE_REST_BEATS`]); in a role beside a player, Cadenza's part's ([`ROLE_REST_BEATS`]);
 //! - a resync (the audio timeline jumped) voids all planned notes and restarts time at the new beat;
 //! - call and response plans only inside the answer window that follows the player's last phrase;
 //! - the cache holds [STYLE] + the context from an *anchor* on a fixed lattice of context positions, so
@@ -67,6 +69,14 @@ pub const MAX_REST_BEATS: f64 = 4.0;
 /// two. The model was never taught a longer silence with nobody playing, and in one 16-bar sketch
 /// in five it fell into one and never came out (folk: 39-51 silent beats; 12 seeds).
 pub const ALONE_REST_BEATS: f64 = 2.0;
+/// In a role beside a player (the musician asked for a part: a bass, a melody), Cadenza's part rests
+/// at most this long, to the next beat. The model's chance of beginning its part while the player
+/// plays is a fifth to a third per note the player plays (it learned that a silent Cadenza beside a
+/// player is trading phrases or waiting to join a canon, both Free), and every played note withdraws
+/// the plan and asks again: as the melody over a chorale's bass line it was silent in 5 of 8 takes
+/// (v11), though once begun it sings on. A chorale's soprano or bass rests a beat at most in nine
+/// pieces of ten.
+pub const ROLE_REST_BEATS: f64 = 2.0;
 /// The engine never plans a note sooner than this after what it reacts to (a transport start, a
 /// played note): it needs a moment, and a note that reaches the audio thread after its sample is late.
 pub const REACTION_SECONDS: f64 = 0.03;
@@ -426,12 +436,22 @@ impl<B: Backend> Generator<B> {
         } else {
             u32::MAX
         };
-        // Alone and silent: rest no longer than ALONE_REST_BEATS, to the next beat after it (on the
-        // grid). Not in call and response, whose silences are the player's turn.
+        // Alone and silent, or silent in a role beside a player: rest no longer than
+        // ALONE_REST_BEATS or ROLE_REST_BEATS, to the next beat after it (on the grid). Not in call
+        // and response, whose silences are the player's turn.
         let open = self.timeline.open_notes();
-        let rest_ceiling_ticks = match self.timeline.alone_silent_since(open) {
-            Some(since) if s.mode != Mode::CallResponse => {
-                let deadline = (since + ALONE_REST_BEATS - 1e-6).ceil();
+        let role = self.played_role(s.role, self.window.style);
+        let silence = match self.timeline.alone_silent_since(open) {
+            Some(since) => Some(since + ALONE_REST_BEATS),
+            None if role != Role::Free => self
+                .timeline
+                .ours_silent_since(open)
+                .map(|since| since + ROLE_REST_BEATS),
+            None => None,
+        };
+        let rest_ceiling_ticks = match silence {
+            Some(end) if s.mode != Mode::CallResponse => {
+                let deadline = (end - 1e-6).ceil();
                 ((deadline - cursor) * self.ticks_per_beat)
                     .round()
                     .max(f64::from(floor_ticks)) as u32
@@ -444,7 +464,7 @@ impl<B: Backend> Generator<B> {
             follow: &self.follow,
             floor_ticks,
             ceiling_ticks,
-            role: self.played_role(s.role, self.window.style),
+            role,
             rest_ceiling_ticks,
         };
         self.mask.build(&self.window.logits, &situation, s);

@@ -55,8 +55,10 @@ pub(super) struct Situation<'a> {
     /// The role Cadenza plays (the one its model plays: one it lacks is Free): Bass begins no note
     /// at or above the player's register, Melody none at or below it.
     pub(super) role: Role,
-    /// Alone, the longest shift that keeps a silence within [`ALONE_REST_BEATS`](super::ALONE_REST_BEATS)
-    /// (`u32::MAX`: none). Lifted when nothing else is allowed (no key in the range and scale).
+    /// Alone, the longest shift that keeps a silence within [`ALONE_REST_BEATS`](super::ALONE_REST_BEATS);
+    /// in a role beside a player, Cadenza's part's silence within
+    /// [`ROLE_REST_BEATS`](super::ROLE_REST_BEATS) (`u32::MAX`: none). Lifted when nothing else is
+    /// allowed (no key in the range and scale).
     pub(super) rest_ceiling_ticks: u32,
 }
 

@@ -1464,6 +1464,49 @@ fn the_role_rides_on_the_style_token_a_new_role_restarts_the_cache_and_an_unlist
 }
 
 #[test]
+fn in_a_role_beside_a_player_cadenzas_part_rests_at_most_the_roles_longest_rest_and_free_may_wait()
+{
+    let v = Vocab::DEFAULT;
+    // Cadenza's first note beside a player who strikes a key on every beat, from a "model" that
+    // always wants to wait as long as a shift can.
+    let first_note = |role: Role| {
+        let s = Settings { role, ..S };
+        let mut g = gen(256);
+        let roles = ["free", "melody", "bass"].map(String::from);
+        g.set_roles(&roles, (0..5).map(|_| roles.to_vec()).collect());
+        g.window.backend.favor = Some(v.shift_base + v.max_shift - 1);
+        msg(&mut g, resync(0.0, true, 1), &s);
+        let mut notes = Vec::new();
+        for beat in 0..24 {
+            let b = f64::from(beat);
+            let key = 60 + (beat % 5) as u8;
+            notes.extend(msg_at(&mut g, play(b, key, true), at(b), &s));
+            notes.extend(roll(&mut g, b, b + 0.5, &s));
+            notes.extend(msg_at(&mut g, play(b + 0.5, key, false), at(b + 0.5), &s));
+            notes.extend(roll(&mut g, b + 0.5, b + 1.0, &s));
+        }
+        notes
+            .iter()
+            .filter(|n| n.on)
+            .map(|n| n.beat)
+            .fold(f64::INFINITY, f64::min)
+    };
+    for role in [Role::Bass, Role::Melody] {
+        // Silent since the take began: the part begins within ROLE_REST_BEATS of it (the longest
+        // shift refused, this "model" draws its note at once or at the deadline).
+        let first = first_note(role);
+        assert!(
+            first <= ROLE_REST_BEATS + 1e-9,
+            "{role:?}: first note at beat {first}"
+        );
+    }
+    // Free beside a player: the rest is the model's, as long as it likes.
+    assert!(first_note(Role::Free).is_infinite());
+    // A role the model lacks plays as Free, and rests as Free does.
+    assert!(first_note(Role::Harmony).is_infinite());
+}
+
+#[test]
 fn alone_cadenza_never_rests_past_the_longest_rest_and_with_a_player_it_may() {
     let v = Vocab::DEFAULT;
     // When the first note comes from a "model" that always wants to wait as long as a shift can.

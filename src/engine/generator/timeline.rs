@@ -219,13 +219,26 @@ impl Timeline {
         if open.ours | open.theirs != 0 || self.ctx.iter().any(|c| c.player) {
             return None;
         }
+        Some(self.last_note_event(|_| true))
+    }
+
+    /// Cadenza's own part silent (none of its keys in `open`): the beat its silence began (its last
+    /// note's end, or the context's start when it has played nothing in it), whoever else plays.
+    /// None while one of its notes sounds.
+    pub(super) fn ours_silent_since(&self, open: Open) -> Option<f64> {
+        (open.ours == 0).then(|| self.last_note_event(|c| !c.player))
+    }
+
+    /// The beat of the context's last note event that `whose` accepts, or the context's start.
+    fn last_note_event(&self, whose: impl Fn(&Ctx) -> bool) -> f64 {
         let last_note = self.ctx.iter().rev().find(|c| {
-            matches!(
-                self.vocab.decode(c.token),
-                Some(Event::NoteOn(_)) | Some(Event::NoteOff(_))
-            )
+            whose(c)
+                && matches!(
+                    self.vocab.decode(c.token),
+                    Some(Event::NoteOn(_)) | Some(Event::NoteOff(_))
+                )
         });
-        Some(last_note.map_or_else(|| self.beat_before(0), |c| c.beat))
+        last_note.map_or_else(|| self.beat_before(0), |c| c.beat)
     }
 
     /// Cadenza's keys struck since the last rest (at the cursor's tick).
@@ -291,6 +304,25 @@ mod tests {
         assert!(t.ctx[0].player && !t.ctx[1].player && !t.ctx[2].player);
         let open = t.open_notes();
         assert!(open.theirs(60) && open.ours(64) && !open.ours(60));
+    }
+
+    #[test]
+    fn cadenzas_silence_begins_at_its_last_notes_end_whoever_else_plays() {
+        let mut t = Timeline::new(V, 24.0);
+        t.advance_to(1.0, false);
+        t.push(on(48), true);
+        // Nothing of Cadenza's yet: silent since the context's start; the player's note does not
+        // count, and Cadenza is not alone.
+        assert_eq!(t.ours_silent_since(t.open_notes()), Some(0.0));
+        assert_eq!(t.alone_silent_since(t.open_notes()), None);
+        t.push(on(67), false);
+        t.advance_to(2.5, false);
+        assert_eq!(t.ours_silent_since(t.open_notes()), None, "its note sounds");
+        t.push(off(67), false);
+        t.advance_to(3.0, false);
+        t.push(off(48), true);
+        t.push(on(50), true);
+        assert_eq!(t.ours_silent_since(t.open_notes()), Some(2.5));
     }
 
     #[test]
