@@ -16,7 +16,8 @@
 //!   the model's own shifts reach it. The probability the mask takes away is counted
 //!   ([`MaskStats`]): a mask that keeps overruling the model is a design fault;
 //! - a silence has a longest rest, refused in the mask like any lead: alone, nobody's
-//!   ([`ALONE_REST_BEATS`]); in a role beside a player, Cadenza's part's ([`ROLE_REST_BEATS`]);
+//!   ([`ALONE_REST_BEATS`]); beside a player, Cadenza's part's ([`ROLE_REST_BEATS`] in a role,
+//!   [`FREE_REST_BARS`] as Free); none in call and response;
 //! - a resync (the audio timeline jumped) voids all planned notes and restarts time at the new beat;
 //! - call and response plans only inside the answer window that follows the player's last phrase;
 //! - the cache holds [STYLE] + the context from an *anchor* on a fixed lattice of context positions, so
@@ -69,14 +70,19 @@ pub const MAX_REST_BEATS: f64 = 4.0;
 /// two. The model was never taught a longer silence with nobody playing, and in one 16-bar sketch
 /// in five it fell into one and never came out (folk: 39-51 silent beats; 12 seeds).
 pub const ALONE_REST_BEATS: f64 = 2.0;
-/// In a role beside a player (the musician asked for a part: a bass, a melody), Cadenza's part rests
+/// Beside a player, in a role (the musician asked for a part: a bass, a melody), Cadenza's part rests
 /// at most this long, to the next beat. The model's chance of beginning its part while the player
 /// plays is a fifth to a third per note the player plays (it learned that a silent Cadenza beside a
-/// player is trading phrases or waiting to join a canon, both Free), and every played note withdraws
-/// the plan and asks again: as the melody over a chorale's bass line it was silent in 5 of 8 takes
-/// (v11), though once begun it sings on. A chorale's soprano or bass rests a beat at most in nine
-/// pieces of ten.
+/// player is trading phrases or waiting to join a canon), and every played note withdraws the plan
+/// and asks again: as the melody over a chorale's bass line it was silent in 5 of 8 takes (v11),
+/// though once begun it sings on. A chorale's soprano or bass rests a beat at most in nine pieces of
+/// ten.
 pub const ROLE_REST_BEATS: f64 = 2.0;
+/// Beside a player, as Free, Cadenza rests at most this many bars, to the next beat: a duet's
+/// partner may leave the player a bar, not the take (the same cause: cadenza-base-v7 played nothing
+/// in 5 of 80 Duet takes and 22 of 80 Continue takes; the role models v9a, v10 and v12 in 7 of 12
+/// chorale takes beside the pop progression's held chords). Call and response rests are the player's.
+pub const FREE_REST_BARS: f64 = 1.0;
 /// The engine never plans a note sooner than this after what it reacts to (a transport start, a
 /// played note): it needs a moment, and a note that reaches the audio thread after its sample is late.
 pub const REACTION_SECONDS: f64 = 0.03;
@@ -436,18 +442,19 @@ impl<B: Backend> Generator<B> {
         } else {
             u32::MAX
         };
-        // Alone and silent, or silent in a role beside a player: rest no longer than
-        // ALONE_REST_BEATS or ROLE_REST_BEATS, to the next beat after it (on the grid). Not in call
-        // and response, whose silences are the player's turn.
+        // Alone and silent, or Cadenza's part silent beside a player: rest no longer than
+        // ALONE_REST_BEATS, ROLE_REST_BEATS in a role or FREE_REST_BARS as Free, to the next beat
+        // after it (on the grid). Not in call and response, whose silences are the player's turn.
         let open = self.timeline.open_notes();
         let role = self.played_role(s.role, self.window.style);
+        let longest_rest = if role == Role::Free {
+            FREE_REST_BARS * clock.beats_per_bar.max(1.0)
+        } else {
+            ROLE_REST_BEATS
+        };
         let silence = match self.timeline.alone_silent_since(open) {
             Some(since) => Some(since + ALONE_REST_BEATS),
-            None if role != Role::Free => self
-                .timeline
-                .ours_silent_since(open)
-                .map(|since| since + ROLE_REST_BEATS),
-            None => None,
+            None => (self.timeline.ours_silent_since(open)).map(|since| since + longest_rest),
         };
         let rest_ceiling_ticks = match silence {
             Some(end) if s.mode != Mode::CallResponse => {

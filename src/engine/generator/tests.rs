@@ -1464,8 +1464,7 @@ fn the_role_rides_on_the_style_token_a_new_role_restarts_the_cache_and_an_unlist
 }
 
 #[test]
-fn in_a_role_beside_a_player_cadenzas_part_rests_at_most_the_roles_longest_rest_and_free_may_wait()
-{
+fn in_a_role_beside_a_player_cadenzas_part_rests_at_most_the_roles_longest_rest_and_free_a_bar() {
     let v = Vocab::DEFAULT;
     // Cadenza's first note beside a player who strikes a key on every beat, from a "model" that
     // always wants to wait as long as a shift can.
@@ -1500,14 +1499,20 @@ fn in_a_role_beside_a_player_cadenzas_part_rests_at_most_the_roles_longest_rest_
             "{role:?}: first note at beat {first}"
         );
     }
-    // Free beside a player: the rest is the model's, as long as it likes.
-    assert!(first_note(Role::Free).is_infinite());
-    // A role the model lacks plays as Free, and rests as Free does.
-    assert!(first_note(Role::Harmony).is_infinite());
+    // Free beside a player rests longer, up to a bar; so does a role the model lacks (it plays as
+    // Free).
+    for role in [Role::Free, Role::Harmony] {
+        let first = first_note(role);
+        assert!(
+            first <= FREE_REST_BARS * 4.0 + 1e-9,
+            "{role:?}: first note at beat {first}"
+        );
+    }
 }
 
 #[test]
-fn alone_cadenza_never_rests_past_the_longest_rest_and_with_a_player_it_may() {
+fn alone_cadenza_never_rests_past_the_longest_rest_and_beside_a_player_its_part_rests_a_bar_at_most(
+) {
     let v = Vocab::DEFAULT;
     // When the first note comes from a "model" that always wants to wait as long as a shift can.
     let first_note = |mode: Mode, player: bool| {
@@ -1536,6 +1541,10 @@ fn alone_cadenza_never_rests_past_the_longest_rest_and_with_a_player_it_may() {
             "{mode:?}: first note at beat {first} alone"
         );
     }
-    // Beside a player the rest is the model's: it waits as long as it likes.
-    assert!(first_note(Mode::Duet, true).is_infinite());
+    // Beside a player the longest rest is Cadenza's part's, a bar as Free (the player played at 0).
+    let first = first_note(Mode::Duet, true);
+    assert!(
+        first <= FREE_REST_BARS * 4.0 + 1e-9,
+        "first note at beat {first} beside a player"
+    );
 }
