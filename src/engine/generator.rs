@@ -456,9 +456,13 @@ impl<B: Backend> Generator<B> {
             Some(since) => Some(since + ALONE_REST_BEATS),
             None => (self.timeline.ours_silent_since(open)).map(|since| since + longest_rest),
         };
+        let floor_at = cursor + f64::from(floor_ticks) / self.ticks_per_beat;
         let rest_ceiling_ticks = match silence {
             Some(end) if s.mode != Mode::CallResponse => {
-                let deadline = (end - 1e-6).ceil();
+                // A silence already past its longest rest (a transport start after a prompt clip,
+                // a seek) ends on the first beat Cadenza may play on, not at the floor itself:
+                // the start's lead is off the grid, and every later shift would keep the offset.
+                let deadline = (end.max(floor_at) - 1e-6).ceil();
                 ((deadline - cursor) * self.ticks_per_beat)
                     .round()
                     .max(f64::from(floor_ticks)) as u32
@@ -475,7 +479,6 @@ impl<B: Backend> Generator<B> {
             rest_ceiling_ticks,
         };
         self.mask.build(&self.window.logits, &situation, s);
-        let floor_at = cursor + f64::from(floor_ticks) / self.ticks_per_beat;
         self.sampler
             .reseed(mix(u64::from(s.seed), self.timeline.end()));
         let token = self

@@ -1548,3 +1548,40 @@ fn alone_cadenza_never_rests_past_the_longest_rest_and_beside_a_player_its_part_
         "first note at beat {first} beside a player"
     );
 }
+
+#[test]
+fn a_silence_already_past_its_longest_rest_ends_on_the_first_beat_cadenza_may_play_on() {
+    let v = Vocab::DEFAULT;
+    // Continue after a two-bar clip, the transport starting at beat 8: Cadenza's silence began
+    // with the context, past every longest rest. A "model" that always wants to rest a beat more
+    // plays its first note on the first beat after the start's lead, not at the lead itself (beat
+    // 8.21 here, off the grid), as Free (a bar's rest) or as the bass (two beats').
+    for role in [Role::Free, Role::Bass] {
+        let s = Settings {
+            mode: Mode::Continue,
+            role,
+            ..S
+        };
+        let mut g = gen(256);
+        let roles = ["free", "melody", "bass"].map(String::from);
+        g.set_roles(&roles, (0..5).map(|_| roles.to_vec()).collect());
+        g.window.backend.favor = Some(v.encode(Event::Shift(24)).unwrap());
+        let clip = [60u8, 66].map(|pitch| BeatNote {
+            beat: f64::from(pitch - 60),
+            length: 2.0,
+            pitch,
+            velocity: 90,
+        });
+        g.set_prompt(&clip, true);
+        msg(&mut g, resync(8.0, true, 1), &s);
+        let first = roll(&mut g, 8.0, 16.0, &s)
+            .iter()
+            .filter(|n| n.on)
+            .map(|n| n.beat)
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            (first - 9.0).abs() < 1e-9,
+            "{role:?}: first note at beat {first}"
+        );
+    }
+}
