@@ -80,8 +80,10 @@ pub const ALONE_REST_BEATS: f64 = 2.0;
 pub const ROLE_REST_BEATS: f64 = 2.0;
 /// Beside a player, as Free, Cadenza rests at most this many bars, to the next beat: a duet's
 /// partner may leave the player a bar, not the take (the same cause: cadenza-base-v7 played nothing
-/// in 5 of 80 Duet takes and 22 of 80 Continue takes; the role models v9a, v10 and v12 in 7 of 12
-/// chorale takes beside the pop progression's held chords). Call and response rests are the player's.
+/// in 8 of 80 Duet and 21 of 80 Continue progression and melody takes of the musicianship benchmark;
+/// the role models v9a, v10 and v12 in 7 of 12 chorale takes beside the pop progression's held
+/// chords). Two beats measured no better (models/EVALUATION.md). Call and response rests are the
+/// player's.
 pub const FREE_REST_BARS: f64 = 1.0;
 /// The engine never plans a note sooner than this after what it reacts to (a transport start, a
 /// played note): it needs a moment, and a note that reaches the audio thread after its sample is late.

@@ -56,9 +56,10 @@ pub(super) struct Situation<'a> {
     /// at or above the player's register, Melody none at or below it.
     pub(super) role: Role,
     /// Alone, the longest shift that keeps a silence within [`ALONE_REST_BEATS`](super::ALONE_REST_BEATS);
-    /// in a role beside a player, Cadenza's part's silence within
-    /// [`ROLE_REST_BEATS`](super::ROLE_REST_BEATS) (`u32::MAX`: none). Lifted when nothing else is
-    /// allowed (no key in the range and scale).
+    /// beside a player, Cadenza's part's silence within [`ROLE_REST_BEATS`](super::ROLE_REST_BEATS)
+    /// in a role or [`FREE_REST_BARS`](super::FREE_REST_BARS) as Free (`u32::MAX`: none; never before
+    /// the first beat anything may be placed on). Lifted when nothing else is allowed (no key in the
+    /// range and scale).
     pub(super) rest_ceiling_ticks: u32,
 }
 
@@ -87,7 +88,7 @@ impl Mask {
     /// inside the range, in the scale, below the polyphony limit. Note-offs: only Cadenza's open
     /// notes (the player's are theirs to end), and not a note that began at this very tick (no note
     /// lasts no time: the corpus has none, and a model stuck writing such pairs filled a window with
-    /// them in one instant, notes nobody hears). Alone, no rest past the rest ceiling, unless no
+    /// them in one instant, notes nobody hears). No rest past the rest ceiling, unless no
     /// note may be begun (then the rest goes on). Counts what the mask takes away.
     pub(super) fn build(&mut self, logits: &[f32], at: &Situation, s: &Settings) {
         let rest = at.ceiling_ticks.min(at.rest_ceiling_ticks);
