@@ -456,7 +456,10 @@ impl<B: Backend> Generator<B> {
         };
         let silence = match self.timeline.alone_silent_since(open) {
             Some(since) => Some(since + ALONE_REST_BEATS),
-            None => (self.timeline.ours_silent_since(open)).map(|since| since + longest_rest),
+            None => self
+                .timeline
+                .ours_silent_since(open)
+                .map(|since| since + longest_rest),
         };
         let floor_at = cursor + f64::from(floor_ticks) / self.ticks_per_beat;
         let rest_ceiling_ticks = match silence {

@@ -134,6 +134,14 @@ fn gen(window: usize) -> Generator<Fake> {
     Generator::new(Fake::new(v, window), v, 24, 5)
 }
 
+/// A generator whose model plays free, melody and bass in every style.
+fn gen_playing_every_role(window: usize) -> Generator<Fake> {
+    let mut g = gen(window);
+    let roles = ["free", "melody", "bass"].map(String::from);
+    g.set_roles(&roles, (0..5).map(|_| roles.to_vec()).collect());
+    g
+}
+
 fn at(beat: f64) -> PlayClock {
     PlayClock::at(beat, 120.0)
 }
@@ -1470,9 +1478,7 @@ fn in_a_role_beside_a_player_cadenzas_part_rests_at_most_the_roles_longest_rest_
     // always wants to wait as long as a shift can.
     let first_note = |role: Role| {
         let s = Settings { role, ..S };
-        let mut g = gen(256);
-        let roles = ["free", "melody", "bass"].map(String::from);
-        g.set_roles(&roles, (0..5).map(|_| roles.to_vec()).collect());
+        let mut g = gen_playing_every_role(256);
         g.window.backend.favor = Some(v.shift_base + v.max_shift - 1);
         msg(&mut g, resync(0.0, true, 1), &s);
         let mut notes = Vec::new();
@@ -1562,9 +1568,7 @@ fn a_silence_already_past_its_longest_rest_ends_on_the_first_beat_cadenza_may_pl
             role,
             ..S
         };
-        let mut g = gen(256);
-        let roles = ["free", "melody", "bass"].map(String::from);
-        g.set_roles(&roles, (0..5).map(|_| roles.to_vec()).collect());
+        let mut g = gen_playing_every_role(256);
         g.window.backend.favor = Some(v.encode(Event::Shift(24)).unwrap());
         let clip = [60u8, 66].map(|pitch| BeatNote {
             beat: f64::from(pitch - 60),
