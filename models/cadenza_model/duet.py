@@ -73,11 +73,14 @@ ROLES = ("free", "melody", "bass", "harmony")
 # instead (free stays what it always was: whatever part Cadenza has).
 P_ROLE_MULTI = 0.35
 P_ROLE_AS_FREE = 0.25
-# How often a single tune over the player's block chords says free (a score's parts: P_ROLE_AS_FREE): a
-# free Cadenza beside someone holding chords plays a tune over them. v8r, in whose single tunes the
-# melody over chords always said melody, played free beside the pop progression on its chords 51% of
-# its notes in celtic against v7's 57% (v7 had no roles: all of them said free).
-P_OVER_CHORDS_AS_FREE = 0.5
+# How often a tune over the player's block chords (a single tune's, or a score's top part) says free:
+# a free Cadenza beside someone holding chords plays a tune over them. These examples are where Free
+# learns to follow a player's chords, and the role models that said melody over them most of the
+# time followed the pop progression's chords less than v7, in which all of them said free: v8r (a
+# single tune's always melody) 51% of its notes in celtic against v7's 57%; v13 after 11 minutes (a
+# single tune's half the time, a score's a quarter) 43% in chorale and 42% in celtic at seed 1
+# against v7's 58% and 58%.
+P_OVER_CHORDS_AS_FREE = 0.75
 # How often a role split gives the player all the other parts (else only the outer part opposite):
 # the harmony a bass or an inner part must fit is in the other parts. At one half, v8r's bass found
 # the key but not the chords (roots or fifths on strong beats 18%).
@@ -132,7 +135,7 @@ CADENZA_JOIN_BEATS = (0.25, 2.0)
 def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Random,
                 p_alone: float = P_ALONE) -> Tuple[List[Note], List[Note]]:
     """(Cadenza's notes, the player's notes) of a piece's part-labelled notes (onset, dur, pitch, part)."""
-    cad, ply, _, _ = _split(notes, bar, rng, p_alone)
+    cad, ply, _, _, _ = _split(notes, bar, rng, p_alone)
     return cad, ply
 
 
@@ -179,29 +182,30 @@ def role_split(notes: Sequence[Tuple[int, int, int, int]], by_height: Sequence[i
 
 
 def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Random,
-           p_alone: float) -> Tuple[List[Note], List[Note], Optional[int], int]:
-    """`split_parts`, the length of a traded phrase in ticks where the sides trade (else None), and
-    the role Cadenza's part plays (`role_of`; free when it is not one part of a score's texture)."""
+           p_alone: float) -> Tuple[List[Note], List[Note], Optional[int], int, bool]:
+    """`split_parts`, the length of a traded phrase in ticks where the sides trade (else None), the
+    role Cadenza's part plays (`role_of`; free when it is not one part of a score's texture), and
+    whether it is a tune over the player's block chords."""
     n_parts = 1 + max((n[3] for n in notes), default=0)
     r = rng.random()
     if r < p_alone:
-        return [n[:3] for n in notes], [], None, FREE
+        return [n[:3] for n in notes], [], None, FREE, False
     if rng.random() < (P_CHORDS_MULTI if n_parts >= 2 else P_CHORDS_SINGLE):
         melody, chords = melody_over_chords(notes, bar)
         if rng.random() < P_CHORDS_UNDER:
-            return chords, melody, None, HARMONY
-        return melody, chords, None, MELODY
+            return chords, melody, None, HARMONY, False
+        return melody, chords, None, MELODY, True
     by_height = parts_by_height(notes) if n_parts >= 2 else []
     if len(by_height) >= 2 and rng.random() < P_ROLE_MULTI:
         role = rng.choice((MELODY, BASS, HARMONY) if len(by_height) >= 3 else (MELODY, BASS))
         cad, ply = role_split(notes, by_height, role, rng)
-        return cad, ply, None, role
+        return cad, ply, None, role, False
     if n_parts >= 2 and r >= p_alone + P_TRADE_MULTI:
         k = rng.randint(1, n_parts - 1)
         player = set(rng.sample(range(n_parts), k))
         cad = [n[:3] for n in notes if n[3] not in player]
         ply = [n[:3] for n in notes if n[3] in player]
-        return cad, ply, None, role_of(set(range(n_parts)) - player, by_height)
+        return cad, ply, None, role_of(set(range(n_parts)) - player, by_height), False
     if n_parts == 1 and rng.random() < P_CANON:
         # The tune against itself a bar or two later, at the unison or the octave below; either
         # side may lead.
@@ -209,7 +213,7 @@ def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Ran
         octave = rng.choice((0, -12))
         lead = [n[:3] for n in notes]
         follow = [(o + delay, d, p + octave) for o, d, p, _ in notes if 0 <= p + octave < PITCHES]
-        return ((lead, follow) if rng.random() < P_CANON_CADENZA_LEADS else (follow, lead)) + (None, FREE)
+        return ((lead, follow) if rng.random() < P_CANON_CADENZA_LEADS else (follow, lead)) + (None, FREE, False)
     # Trading phrases: `bars` bars each, the player first (a phrase of Cadenza's answers one of the
     # player's; `example` keeps the player's before it in the window); the player's phrases may leave
     # their last beat free, as a call does.
@@ -224,7 +228,7 @@ def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Ran
         elif n[0] % span < span - 24:
             end = (n[0] // span + 1) * span - 24
             ply.append((n[0], min(n[1], end - n[0]), n[2]))
-    return cad, ply, span, FREE
+    return cad, ply, span, FREE, False
 
 
 def _mean(xs) -> float:
@@ -395,16 +399,15 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
 def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, n_tokens: int,
                  rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE, p_astray: float = P_ASTRAY):
     """`example`, the role Cadenza plays in it (free, a quarter of the time, for a split of a score's
-    parts that is a role: free keeps meaning any part; half the time for a single tune over the player's
-    block chords; never for Cadenza's chords under a single tune), and the
+    parts that is a role: free keeps meaning any part; three times in four for a tune over the
+    player's block chords; never for Cadenza's chords under a single tune), and the
     first token to learn from (0 but where Cadenza's past went `astray`)."""
-    cad, ply, trade_span, role = _split(notes, bar, rng, p_alone)
+    cad, ply, trade_span, role, over_chords = _split(notes, bar, rng, p_alone)
     n_parts = 1 + max((n[3] for n in notes), default=0)
-    # A part of a score's texture may still say free, and so may a single tune over the player's chords
-    # (its only melody role); Cadenza's block chords under a single tune never do: free Cadenza alone in
+    # A part of a score's texture may still say free, and so may a tune over the player's chords (most
+    # of the time); Cadenza's block chords under a single tune never do: free Cadenza alone in
     # celtic played chords the tunes never have (style_check.py: polyphony 1.31 against 1.00), learned
     # from comping it was never asked for.
-    over_chords = role == MELODY and n_parts == 1
     if role != FREE and (n_parts >= 2 or over_chords) \
             and rng.random() < (P_OVER_CHORDS_AS_FREE if over_chords else P_ROLE_AS_FREE):
         role = FREE
