@@ -169,15 +169,33 @@ fn with_a_role_cadenza_plays_against_the_prompt_and_a_role_the_model_lacks_is_re
         let a = args(role);
         cadenza(&a.iter().map(String::as_str).collect::<Vec<_>>())
     };
-    // The shipped model plays Free only: Bass is refused with what it does play, nothing written.
-    let o = run("bass");
+    // The shipped model plays free, melody and bass (no harmony): Harmony is refused with what it
+    // does play, nothing written.
+    let o = run("harmony");
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("does not play the bass role in chorale: it plays free"),
+        stderr(&o).contains("does not play the harmony role in chorale: it plays free, melody, bass"),
         "{}",
         stderr(&o)
     );
     assert!(!out.exists());
+    // The bass against the chords: it plays, and under them (the chords' lowest key is C3, 48).
+    let o = run("bass");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut notes = read_notes(&std::fs::read(&out).unwrap()).unwrap();
+    for p in &part {
+        let i = notes
+            .iter()
+            .position(|n| n.pitch == p.pitch && (n.beat - p.beat).abs() < 1e-3)
+            .unwrap_or_else(|| panic!("{p:?}, of the part played against, is not in the file"));
+        notes.remove(i);
+    }
+    assert!(!notes.is_empty(), "Cadenza played no bass against the chords");
+    assert!(
+        notes.iter().all(|n| n.pitch < 48),
+        "a bass note at or above the chords: {notes:?}"
+    );
+    std::fs::remove_file(&out).unwrap();
     let o = run("tuba");
     assert!(stderr(&o).contains("unknown role `tuba`"), "{}", stderr(&o));
     // Free against the chords: the chords are in the file, and Cadenza's part beside them, never
@@ -214,7 +232,7 @@ fn with_a_role_cadenza_plays_against_the_prompt_and_a_role_the_model_lacks_is_re
         );
     }
     let o = cadenza(&["info", "--cpu"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("roles:        free"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("roles:        free, melody, bass"));
 }
 
 #[test]
