@@ -129,6 +129,20 @@ fn a_kept_prompt_comes_first_and_the_continuation_after_it() {
     );
 }
 
+/// The notes of a file written against `part`, less `part`: the part played against is in the file
+/// (each of its notes once), and the rest is Cadenza's.
+fn cadenzas_part(file: &std::path::Path, part: &[BeatNote]) -> Vec<BeatNote> {
+    let mut notes = read_notes(&std::fs::read(file).unwrap()).unwrap();
+    for p in part {
+        let i = notes
+            .iter()
+            .position(|n| n.pitch == p.pitch && (n.beat - p.beat).abs() < 1e-3)
+            .unwrap_or_else(|| panic!("{p:?}, of the part played against, is not in the file"));
+        notes.remove(i);
+    }
+    notes
+}
+
 #[test]
 fn with_a_role_cadenza_plays_against_the_prompt_and_a_role_the_model_lacks_is_refused() {
     // Half-note chords, a bar each, for two bars.
@@ -174,7 +188,8 @@ fn with_a_role_cadenza_plays_against_the_prompt_and_a_role_the_model_lacks_is_re
     let o = run("harmony");
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("does not play the harmony role in chorale: it plays free, melody, bass"),
+        stderr(&o)
+            .contains("does not play the harmony role in chorale: it plays free, melody, bass"),
         "{}",
         stderr(&o)
     );
@@ -182,15 +197,11 @@ fn with_a_role_cadenza_plays_against_the_prompt_and_a_role_the_model_lacks_is_re
     // The bass against the chords: it plays, and under them (the chords' lowest key is C3, 48).
     let o = run("bass");
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut notes = read_notes(&std::fs::read(&out).unwrap()).unwrap();
-    for p in &part {
-        let i = notes
-            .iter()
-            .position(|n| n.pitch == p.pitch && (n.beat - p.beat).abs() < 1e-3)
-            .unwrap_or_else(|| panic!("{p:?}, of the part played against, is not in the file"));
-        notes.remove(i);
-    }
-    assert!(!notes.is_empty(), "Cadenza played no bass against the chords");
+    let notes = cadenzas_part(&out, &part);
+    assert!(
+        !notes.is_empty(),
+        "Cadenza played no bass against the chords"
+    );
     assert!(
         notes.iter().all(|n| n.pitch < 48),
         "a bass note at or above the chords: {notes:?}"
@@ -207,16 +218,7 @@ fn with_a_role_cadenza_plays_against_the_prompt_and_a_role_the_model_lacks_is_re
         "{}",
         stderr(&o)
     );
-    let mut notes = read_notes(&std::fs::read(&out).unwrap()).unwrap();
-    // The part played against is in the file (each of its notes once); the rest is Cadenza's.
-    for p in &part {
-        let i = notes
-            .iter()
-            .position(|n| n.pitch == p.pitch && (n.beat - p.beat).abs() < 1e-3)
-            .unwrap_or_else(|| panic!("{p:?}, of the part played against, is not in the file"));
-        notes.remove(i);
-    }
-    let played = notes;
+    let played = cadenzas_part(&out, &part);
     assert!(
         !played.is_empty(),
         "Cadenza played nothing against the chords"
