@@ -77,8 +77,8 @@ P_ROLE_AS_FREE = 0.25
 # a free Cadenza beside someone holding chords plays a tune over them. These examples are where Free
 # learns to follow a player's chords, and the role models that said melody over them most of the
 # time followed the pop progression's chords less than v7, in which all of them said free: v8r (a
-# single tune's always melody) 51% of its notes in celtic against v7's 57%; v13 after 11 minutes (a
-# single tune's half the time, a score's a quarter) 43% in chorale and 42% in celtic at seed 1
+# single tune's always melody) 51% of its notes in celtic against v7's 57%; v8 after 11 minutes of
+# that data (a single tune's half the time, a score's a quarter) 43% in chorale and 42% in celtic at seed 1
 # against v7's 58% and 58%.
 P_OVER_CHORDS_AS_FREE = 0.75
 # How often a role split gives the player all the other parts (else only the outer part opposite):
