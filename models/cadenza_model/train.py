@@ -22,7 +22,8 @@ import torch
 from . import duet
 from .model import with_two_streams
 from .training import (ARCHS, DuetDataset, StyleDataset, agreed_elapsed, build_model, duet_examples,
-                       duet_heldout_nll, duet_loss, heldout_nll, loss_on, save_curve, tokenize_pieces)
+                       duet_heldout_nll, duet_loss, heldout_nll, loss_on, own_past, save_curve,
+                       tokenize_pieces)
 from .vocab import Vocab
 
 
@@ -51,6 +52,9 @@ def main(argv=None):
     ap.add_argument("--astray", type=float, default=None,
                     help="with --two-streams: how often Cadenza's past goes astray (duet.py; default "
                          "duet.P_ASTRAY)")
+    ap.add_argument("--own-past", type=float, default=0.0,
+                    help="with --two-streams: scheduled sampling, how often one of Cadenza's note-ons in an "
+                         "example beside a player is the model's own draw (training.own_past)")
     ap.add_argument("--init-model-dir", type=Path,
                     help="start from an exported model folder (model.onnx + model.json, e.g. models/default); "
                          "with --two-streams a format 3 model becomes a format 4 one (model.with_two_streams)")
@@ -176,6 +180,8 @@ def main(argv=None):
         net.train()
         if two:
             duet_b = ds.batch(rng, a.batch).to(dev)
+            if a.own_past > 0:
+                duet_b = own_past(model, duet_b, vocab, a.own_past, rng)
             batch = duet_b.tokens
             loss = duet_loss(net, duet_b, vocab)
         else:

@@ -166,6 +166,62 @@ def duet_nll(model, b: DuetBatch, vocab: Vocab):
     return nll, b.kinds
 
 
+@torch.no_grad()
+def own_past(model, b: DuetBatch, vocab: Vocab, rate: float, rng: random.Random) -> DuetBatch:
+    """Scheduled sampling (Bengio et al. 2015), in one parallel pass: in the examples where the player
+    plays, each of Cadenza's note-ons is, with probability `rate`, replaced by a pitch the model draws
+    there itself (from its distribution given the true past), its note-off with it. Nothing is learned
+    from the drawn note; every later token is scored as before, the part as written. So Cadenza's past
+    holds the model's own mistakes, as it does when it plays, and what it learns after them is to
+    follow the player rather than its own wrong notes (measured: free-running, its harmony drifts
+    from the player's; models/EVALUATION.md).
+
+    A drawn pitch keeps the stream well formed: never one that sounds (either owner's) when it
+    begins, or that either owner strikes or ends before it ends; Cadenza's note-ons on one tick stay
+    in rising order."""
+    core = model.module if hasattr(model, "module") else model
+    was_training = core.training
+    core.eval()
+    x = b.tokens[:, :-1]
+    logits = core(x, features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1], b.roles))
+    core.train(was_training)
+    on, off = vocab.note_on_base, vocab.note_off_base
+    probs = torch.softmax(logits[..., on:on + PITCHES].float(), -1).cpu()
+    tokens, kinds = b.tokens.clone(), b.kinds.clone()
+    for r in range(tokens.shape[0]):
+        row, own = tokens[r].tolist(), b.owners[r].tolist()
+        if duet.PLAYER not in own:
+            continue
+        sounding = [set(), set()]
+        for i, t in enumerate(row):
+            if on <= t < off and own[i] == duet.CADENZA and i > 0 and int(kinds[r, i - 1]) == duet.CROSS_ENTROPY \
+                    and rng.random() < rate:
+                p = t - on
+                j = next((k for k in range(i + 1, len(row)) if row[k] == off + p and own[k] == duet.CADENZA), None)
+                banned = sounding[0] | sounding[1]
+                banned |= {(u - on) % PITCHES for u in row[i + 1:(len(row) if j is None else j + 1)]
+                           if on <= u < off + PITCHES}
+                lo = row[i - 1] - on if on <= row[i - 1] < off and own[i - 1] == duet.CADENZA else -1
+                hi = (row[i + 1] - on if i + 1 < len(row) and on <= row[i + 1] < off and own[i + 1] == duet.CADENZA
+                      else PITCHES)
+                w = [float(probs[r, i - 1, q]) if lo < q < hi and q not in banned else 0.0 for q in range(PITCHES)]
+                w[p] = float(probs[r, i - 1, p])
+                if sum(w) > 0:
+                    q = rng.choices(range(PITCHES), weights=w)[0]
+                    if q != p:
+                        row[i] = on + q
+                        if j is not None:
+                            row[j] = off + q
+                        kinds[r, i - 1] = duet.IGNORED
+            t = row[i]
+            if on <= t < off:
+                sounding[own[i]].add(t - on)
+            elif off <= t < off + PITCHES:
+                sounding[own[i]].discard(t - off)
+        tokens[r] = torch.tensor(row)
+    return DuetBatch(tokens.to(b.tokens.device), b.owners, b.start_ticks, kinds.to(b.kinds.device), b.js, b.roles)
+
+
 def duet_loss(model, b: DuetBatch, vocab: Vocab) -> torch.Tensor:
     nll, kinds = duet_nll(model, b, vocab)
     return nll[kinds != duet.IGNORED].mean()

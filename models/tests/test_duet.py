@@ -361,3 +361,59 @@ def test_first_at_counts_shifts_from_the_start():
     assert duet.first_at(toks, V, 100, 124) == 2
     assert duet.first_at(toks, V, 100, 130) == 4
     assert duet.first_at(toks, V, 100, 999) == len(toks)
+
+
+def test_scheduled_sampling_puts_the_models_own_notes_in_cadenzas_past_and_keeps_the_streams_well_formed():
+    from cadenza_model.training import own_past
+
+    torch.manual_seed(0)
+    m = MusicTransformer(ModelConfig(vocab_size=V.size, d_model=32, n_layer=2, n_head=2, d_ff=64, window=64,
+                                     features=True, two_streams=True, dropout=0.0))
+    # Cadenza a legato bass line (each note into the next, a fifth over it on each bar's first beat)
+    # under the player's held chords, and the same line alone.
+    cad = [(t, 36, 48 + (0, 5, 7, 0)[(t // 24) % 4]) for t in range(0, 480, 24)]
+    cad += [(t, 36, 55) for t in range(0, 480, 96)]
+    ply = [(t, 48, p) for t in range(0, 480, 48) for p in (60, 64, 67)]
+    duo = duet.duet_tokens(cad, ply, V)
+    alone = duet.duet_tokens(cad, [], V)
+    pad = lambda xs, fill: (xs + [fill] * 63)[:63]  # noqa: E731
+    ex = [([V.style(0)] + pad(t, V.pad), [0] + pad(o, 0), 0, duet.BASS) for t, o in (duo, alone)]
+    b = duet_batch(ex, V)
+    on, off = V.note_on_base, V.note_off_base
+
+    class Tempted(torch.nn.Module):
+        """The model, drawn to the keys that sound (the player's chord, its own bass notes)."""
+
+        def __init__(self):
+            super().__init__()
+            self.m, self.cfg = m, m.cfg
+
+        def forward(self, x, feats):
+            out = self.m(x, feats).clone()
+            out[..., [on + p for p in (48, 53, 55, 60, 64, 67)]] += 8.0
+            return out
+    drawn = 0
+    for seed in range(5):
+        c = own_past(Tempted(), b, V, 0.8, random.Random(seed))
+        assert torch.equal(c.tokens[1], b.tokens[1]) and torch.equal(c.kinds[1], b.kinds[1])  # alone: as written
+        changed = (c.tokens[0] != b.tokens[0]).nonzero().flatten().tolist()
+        new_ignored = [i + 1 for i in (c.kinds[0] != b.kinds[0]).nonzero().flatten().tolist()]
+        assert all(int(c.kinds[0, i - 1]) == duet.IGNORED for i in new_ignored)
+        ons = [i for i in changed if on <= int(b.tokens[0, i]) < off]
+        # Only Cadenza's note-ons are drawn (nothing learned from the draw), their note-offs follow them.
+        assert ons == new_ignored and all(int(b.owners[0, i]) == duet.CADENZA for i in changed)
+        assert len(changed) - len(ons) <= len(ons)
+        drawn += len(ons)
+        held = [set(), set()]
+        row = c.tokens[0].tolist()
+        for i, (t, o) in enumerate(zip(row, c.owners[0].tolist())):
+            if on <= t < off:
+                # Cadenza's note-ons on one tick rise, as written.
+                assert not (o == duet.CADENZA and on <= row[i - 1] < off and c.owners[0, i - 1] == o
+                            and row[i - 1] >= t)
+                assert t - on not in held[o] and (i not in ons or t - on not in held[duet.PLAYER])
+                held[o].add(t - on)
+            elif off <= t < off + 128:
+                assert t - off in held[o]
+                held[o].discard(t - off)
+    assert drawn >= 10  # some draws are not the note as written
