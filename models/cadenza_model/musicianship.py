@@ -290,22 +290,24 @@ def role_parts(n: int = ROLE_PIECES, beats: int = ROLE_BEATS) -> dict:
 
 def role_cases(parts: dict, seed: int) -> List[dict]:
     """Duet in chorale, Cadenza asked for each role against the other parts of held-out chorales
-    (bass against the soprano, melody against the bass, harmony against both), and the same as Free."""
+    (bass against the soprano, melody against the bass, harmony against both; the bass also under
+    the upper three parts), and the same as Free."""
     out = []
     for piece in parts["pieces"]:
         by_height = list(range(len(piece["parts"])))
-        for asked in roles.ASKED:
-            player = sorted(tuple(n) for q in roles.against(by_height, asked) for n in piece["parts"][q])
+        for setting in (*roles.ASKED, *roles.SETTINGS):
+            asked = roles.role_of(setting)
+            player = sorted(tuple(n) for q in roles.against(by_height, setting) for n in piece["parts"][q])
             for played_as in (asked, "free"):
                 out.append({
-                    "id": f"chorale|duet|{piece['name']}|role {asked} as {played_as}", "style": "chorale",
+                    "id": f"chorale|duet|{piece['name']}|role {setting} as {played_as}", "style": "chorale",
                     "mode": "duet", "input": piece["name"], "feel": "quantized", "tempo": parts["tempo"],
                     "beats_per_bar": 4, "beats": float(parts["beats"]), "offset": 0.0,
                     "player": [list(x) for x in player], "prompt": [],
                     "params": {"mode": MODES["duet"], "seed": seed, "voice": 0, "style": STYLES.index("chorale"),
                                "role": ROLE_VALUES[played_as]},
                     "block": 512, "realtime": False,
-                    "role": {"asked": asked, "played_as": played_as, "parts": piece["parts"]},
+                    "role": {"asked": asked, "setting": setting, "played_as": played_as, "parts": piece["parts"]},
                 })
     return out
 
@@ -337,11 +339,12 @@ def role_figures(cases_list: List[dict], takes: List[dict], played: Optional[Seq
         score = ticks([n for q in parts for n in q])
         player = ticks(c["player"])
         cad = ticks(x for x in by_id[c["id"]]["cadenza"] if 0 <= x[0] < c["beats"])
-        results.setdefault((r["asked"], r["played_as"]), []).append(
+        setting = r.get("setting", r["asked"])
+        results.setdefault((setting, r["played_as"]), []).append(
             roles.measure(cad, player, score, r["asked"], beats))
         if r["played_as"] == r["asked"]:
             written = ticks([n for q in roles.written(by_height, r["asked"]) for n in parts[q]])
-            corpus.setdefault((r["asked"], "corpus"), []).append(
+            corpus.setdefault((setting, "corpus"), []).append(
                 roles.measure(written, player, score, r["asked"], beats))
     if not results:
         return []
@@ -349,11 +352,13 @@ def role_figures(cases_list: List[dict], takes: List[dict], played: Optional[Seq
              else f"{as_} (the model lacks it: Free)", n, f)
             for asked, as_, n, f in roles.mean_rows({**results, **corpus})]
     order = {a: i for i, a in enumerate(roles.ASKED)}
+    order.update({s: order[role] + 0.5 for s, (role, _) in roles.SETTINGS.items()})
     rank = lambda as_: 0 if as_ not in ("free", "corpus") else 1 if as_ == "free" else 2  # noqa: E731
     rows.sort(key=lambda r: (order[r[0]], rank(r[1])))
     return ["## Roles", "",
             "Duet in chorale, through the plugin's Role parameter: Cadenza asked for the bass against the "
-            "soprano, the melody against the bass, the harmony against both, of the first four bars of "
+            "soprano, the melody against the bass, the harmony against both, and the bass under the "
+            "upper three parts (a player's chords; its chord sounds but for the bass), of the first four bars of "
             f"{len(results.get(('bass', 'bass'), []))} held-out chorales (models/musicianship_roles.json), "
             "and the same parts played with the role Free; \"corpus\" is the part Bach wrote for the role, "
             "measured the same way. A model that does not play a role plays it as Free. Figures (see "

@@ -26,6 +26,10 @@ TRIADS = [(r, q) for r in range(12) for q in ((0, 4, 7), (0, 3, 7))]
 CONSONANT = (0, 3, 4, 7, 8, 9)
 # The part asked for, and which of the score's parts (lowest first) the player plays against it.
 ASKED = {"bass": [-1], "melody": [0], "harmony": [0, -1]}
+# Settings measured beside those (name -> the role asked, the parts the player plays, None: every part
+# the composer did not write for the role). A bass under the upper parts is the bass under a player's
+# chords: the chord of each onset sounds, as the composer wrote it, but for the bass note itself.
+SETTINGS = {"bass under the upper parts": ("bass", None)}
 # Where each figure aims (None: counted, no target).
 TARGETS = {"bass": {"lowest": 0.9, "root or fifth on strong beats": 0.7},
            "melody": {"highest": 0.9}, "harmony": {"chord tones": 0.7}}
@@ -36,8 +40,18 @@ def written(by_height: Sequence[int], asked: str) -> set:
     return {"bass": {by_height[0]}, "melody": {by_height[-1]}, "harmony": set(by_height[1:-1])}[asked]
 
 
+def role_of(setting: str) -> str:
+    """The role asked in `setting` (a role, or a name in SETTINGS)."""
+    return SETTINGS[setting][0] if setting in SETTINGS else setting
+
+
 def against(by_height: Sequence[int], asked: str) -> set:
-    """The parts the player plays when `asked` is Cadenza's."""
+    """The parts the player plays when `asked` (a role, or a name in SETTINGS) is Cadenza's."""
+    if asked in SETTINGS:
+        role, parts = SETTINGS[asked]
+        if parts is None:
+            return set(by_height) - written(by_height, role)
+        return {by_height[i] for i in parts}
     return {by_height[i] for i in ASKED[asked]}
 
 
@@ -101,8 +115,8 @@ FIGURES = ("lowest", "highest", "chord tones", "root or fifth on strong beats", 
 
 
 def table(rows: Sequence[Tuple[str, str, int, Dict[str, Optional[float]]]]) -> List[str]:
-    """Markdown rows of (asked, played as, pieces, mean figures); ✓/✗ where a figure has a target and
-    Cadenza played the role asked. "silent": pieces in which Cadenza played nothing (its shares are
+    """Markdown rows of (asked: a role or a setting, played as, pieces, mean figures); ✓/✗ where a figure
+    has a target and Cadenza played the role asked. "silent": pieces in which Cadenza played nothing (its shares are
     of the others)."""
     lines = ["| asked | played as | pieces | silent | notes | lowest | highest | chord tones "
              "| root/fifth on strong beats | consonant with the player | crossings |",
@@ -110,11 +124,11 @@ def table(rows: Sequence[Tuple[str, str, int, Dict[str, Optional[float]]]]) -> L
     for asked, played_as, count, m in rows:
         cells = []
         for key in FIGURES:
-            goal = TARGETS.get(asked, {}).get(key)
+            goal = TARGETS.get(role_of(asked), {}).get(key)
             if m[key] is None:
                 cells.append("–")
                 continue
-            mark = "" if goal is None or played_as != asked else (" ✓" if m[key] >= goal else " ✗")
+            mark = "" if goal is None or played_as != role_of(asked) else (" ✓" if m[key] >= goal else " ✗")
             cells.append(f"{m[key]:.0%}{mark}")
         lines.append(f"| {asked} | {played_as} | {count} | {m['silent']:.0f} | {m['notes']:.1f} | "
                      + " | ".join(cells) + f" | {m['crossings']:.1f} |")

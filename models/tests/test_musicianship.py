@@ -80,15 +80,17 @@ def test_every_case_has_its_mode_and_the_call_and_response_player_leaves_room_to
 def test_role_cases_ask_each_role_against_the_other_parts_and_the_same_as_free():
     parts = json.loads(m.ROLE_PARTS.read_text())
     cases = m.role_cases(parts, seed=1)
-    assert len(cases) == len(parts["pieces"]) * 3 * 2
+    assert len(cases) == len(parts["pieces"]) * 4 * 2
     assert len({c["id"] for c in cases}) == len(cases)
     for c in cases:
         r = c["role"]
         assert c["params"]["role"] == m.ROLE_VALUES[r["played_as"]] and r["played_as"] in (r["asked"], "free")
         lowest, highest = r["parts"][0], r["parts"][-1]
         heard = sorted(map(tuple, c["player"]))
-        want = {"bass": highest, "melody": lowest, "harmony": lowest + highest}[r["asked"]]
+        want = {"bass": highest, "melody": lowest, "harmony": lowest + highest,
+                "bass under the upper parts": [n for q in r["parts"][1:] for n in q]}[r["setting"]]
         assert heard == sorted(map(tuple, want))
+        assert r["asked"] == ("bass" if r["setting"].startswith("bass") else r["setting"])
     # In the full benchmark, beside the other cases; never among the quick ones.
     assert sum(bool(c.get("role")) for c in m.cases()) == len(cases)
     assert not any(c.get("role") for c in m.cases(quick=True))
@@ -107,6 +109,10 @@ def test_role_figures_of_the_parts_bach_wrote_are_the_corpus_rows():
         assert rows[(asked, asked)] == rows[(asked, "corpus")]
     # Bach's bass is the lowest part throughout and his melody the highest.
     assert rows[("bass", "bass")][3] == "100%" and rows[("melody", "melody")][4] == "100%"
+    # Under the upper parts his bass is the same notes on the same chords; only what it hears differs.
+    upper = rows[("bass under the upper parts", "bass")]
+    assert upper == rows[("bass under the upper parts", "corpus")]
+    assert upper[5:7] == rows[("bass", "bass")][5:7] and upper[3] == "100%"
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +251,7 @@ def played_roles(tmp_path_factory):
         pytest.skip(f"the built-in model plays no roles ({meta.get('roles')})")
     parts = json.loads(m.ROLE_PARTS.read_text())
     parts["pieces"] = parts["pieces"][:ROLE_PIECES_PINNED]
-    cases = [c for c in m.role_cases(parts, seed=1) if c["role"]["asked"] in ("bass", "melody")]
+    cases = [c for c in m.role_cases(parts, seed=1) if c["role"]["setting"] in ("bass", "melody")]
     d = tmp_path_factory.mktemp("roles")
     (d / "cases.json").write_text(json.dumps(cases))
     subprocess.run([tool, "--plugin", str(Path(bundles) / "Cadenza.clap"), "--cases", str(d / "cases.json"),

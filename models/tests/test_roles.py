@@ -41,6 +41,16 @@ def test_the_table_marks_targets_only_for_the_role_asked():
     rows = roles.mean_rows({("bass", "bass"): [m], ("bass", "free"): [m]})
     lines = roles.table(rows)
     assert "100% ✓" in lines[2] and "✓" not in lines[3]
+    # A setting of the bass (under the upper parts) is held to the bass's targets.
+    upper = roles.table(roles.mean_rows({("bass under the upper parts", "bass"): [m]}))
+    assert "100% ✓" in upper[2] and upper[2].startswith("| bass under the upper parts | bass |")
+
+
+def test_under_the_upper_parts_the_player_plays_every_part_but_the_bass():
+    four = [0, 1, 2, 3]
+    assert roles.against(four, "bass under the upper parts") == {1, 2, 3}
+    assert roles.against(four, "bass") == {3} and roles.against(four, "harmony") == {0, 3}
+    assert roles.role_of("bass under the upper parts") == "bass" and roles.role_of("melody") == "melody"
 
 
 def test_a_silent_part_has_no_shares_and_is_counted_silent():
