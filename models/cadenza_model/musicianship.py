@@ -352,7 +352,7 @@ def role_figures(cases_list: List[dict], takes: List[dict], played: Optional[Seq
              else f"{as_} (the model lacks it: Free)", n, f)
             for asked, as_, n, f in roles.mean_rows({**results, **corpus})]
     order = {a: i for i, a in enumerate(roles.ASKED)}
-    order.update({s: order[role] + 0.5 for s, (role, _) in roles.SETTINGS.items()})
+    order.update({s: order[role] + 0.5 for s, role in roles.SETTINGS.items()})
     rank = lambda as_: 0 if as_ not in ("free", "corpus") else 1 if as_ == "free" else 2  # noqa: E731
     rows.sort(key=lambda r: (order[r[0]], rank(r[1])))
     return ["## Roles", "",

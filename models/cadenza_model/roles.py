@@ -26,10 +26,10 @@ TRIADS = [(r, q) for r in range(12) for q in ((0, 4, 7), (0, 3, 7))]
 CONSONANT = (0, 3, 4, 7, 8, 9)
 # The part asked for, and which of the score's parts (lowest first) the player plays against it.
 ASKED = {"bass": [-1], "melody": [0], "harmony": [0, -1]}
-# Settings measured beside those (name -> the role asked, the parts the player plays, None: every part
-# the composer did not write for the role). A bass under the upper parts is the bass under a player's
+# Settings measured beside those (name -> the role asked), in which the player plays every part the
+# composer did not write for the role. A bass under the upper parts is the bass under a player's
 # chords: the chord of each onset sounds, as the composer wrote it, but for the bass note itself.
-SETTINGS = {"bass under the upper parts": ("bass", None)}
+SETTINGS = {"bass under the upper parts": "bass"}
 # Where each figure aims (None: counted, no target).
 TARGETS = {"bass": {"lowest": 0.9, "root or fifth on strong beats": 0.7},
            "melody": {"highest": 0.9}, "harmony": {"chord tones": 0.7}}
@@ -42,16 +42,13 @@ def written(by_height: Sequence[int], asked: str) -> set:
 
 def role_of(setting: str) -> str:
     """The role asked in `setting` (a role, or a name in SETTINGS)."""
-    return SETTINGS[setting][0] if setting in SETTINGS else setting
+    return SETTINGS.get(setting, setting)
 
 
 def against(by_height: Sequence[int], asked: str) -> set:
     """The parts the player plays when `asked` (a role, or a name in SETTINGS) is Cadenza's."""
     if asked in SETTINGS:
-        role, parts = SETTINGS[asked]
-        if parts is None:
-            return set(by_height) - written(by_height, role)
-        return {by_height[i] for i in parts}
+        return set(by_height) - written(by_height, SETTINGS[asked])
     return {by_height[i] for i in ASKED[asked]}
 
 

@@ -151,11 +151,16 @@ def duet_batch(examples, vocab: Vocab) -> DuetBatch:
                      torch.tensor(roles))
 
 
-def duet_nll(model, b: DuetBatch, vocab: Vocab):
-    """Per-position NLL (n, seq-1) as duet.targets scores it (0 where ignored), and the kinds."""
+def duet_logits(model, b: DuetBatch, vocab: Vocab) -> torch.Tensor:
+    """The model's logits (n, seq-1, vocab) for each next token of the batch."""
     core = model.module if hasattr(model, "module") else model
     x = b.tokens[:, :-1]
-    logits = model(x, features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1], b.roles))
+    return model(x, features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1], b.roles))
+
+
+def duet_nll(model, b: DuetBatch, vocab: Vocab):
+    """Per-position NLL (n, seq-1) as duet.targets scores it (0 where ignored), and the kinds."""
+    logits = duet_logits(model, b, vocab)
     logz = torch.logsumexp(logits, -1)
     ce = logz - logits.gather(-1, b.tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
     shifts = logits[..., vocab.shift_base:vocab.shift_base + vocab.max_shift]
@@ -181,9 +186,7 @@ def own_past(model, b: DuetBatch, vocab: Vocab, rate: float, rng: random.Random)
     in rising order."""
     core = model.module if hasattr(model, "module") else model
     was_training = core.training
-    core.eval()
-    x = b.tokens[:, :-1]
-    logits = core(x, features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1], b.roles))
+    logits = duet_logits(core.eval(), b, vocab)
     core.train(was_training)
     on, off = vocab.note_on_base, vocab.note_off_base
     probs = torch.softmax(logits[..., on:on + PITCHES].float(), -1).cpu()
