@@ -171,6 +171,7 @@ impl Engine {
                     spec.styles.len() as u32,
                 );
                 generator.set_roles(&spec.roles_played(), spec.roles_by_slot());
+                generator.set_knows_alone(spec.alone);
                 Ok(generator)
             },
         )

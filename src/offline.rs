@@ -37,6 +37,8 @@ pub struct ModelInfo {
     /// The roles it plays, in slot order (`ModelSpec::roles_played`), and by style slot.
     pub roles: Vec<String>,
     pub style_roles: Vec<Vec<String>>,
+    /// It reads no role slot as Cadenza alone (`ModelSpec::alone`).
+    pub alone: bool,
 }
 
 impl ModelInfo {
@@ -47,6 +49,7 @@ impl ModelInfo {
             n_styles: spec.styles.len() as u32,
             roles: spec.roles_played(),
             style_roles: spec.roles_by_slot(),
+            alone: spec.alone,
         }
     }
 }
@@ -87,6 +90,7 @@ pub fn generate<B: Backend>(
 ) -> Result<Vec<BeatNote>, String> {
     let mut gen = Generator::new(backend, model.vocab, model.ticks_per_beat, model.n_styles);
     gen.set_roles(&model.roles, model.style_roles.clone());
+    gen.set_knows_alone(model.alone);
     let mut s = req.settings;
     s.mode = if !req.against.is_empty() {
         Mode::Duet
@@ -238,6 +242,7 @@ mod tests {
             n_styles: 5,
             roles: vec!["free".into()],
             style_roles: Vec::new(),
+            alone: false,
         };
         let req = Request {
             settings: Settings {

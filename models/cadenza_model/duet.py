@@ -68,6 +68,12 @@ CADENZA, PLAYER = 0, 1
 # was trained for). Free: any part, or all of them.
 FREE, MELODY, BASS, HARMONY = 0, 1, 2, 3
 ROLES = ("free", "melody", "bass", "harmony")
+# An example in which Cadenza plays alone, nobody else ever: no role slot on the style token. A model
+# trained so (ModelConfig.alone) knows it must sound every part itself; others read it as free. (Free
+# alone and free beside a player who has not come in yet look the same to a model without it: v8's
+# 16-bar chorale sketches kept three voices of four at every point of the sketch, v5, trained alone
+# only, nearly four.)
+ALONE = -1
 # How often a piece of several parts is split by a role (Cadenza the top part, the lowest, or inner
 # ones, against some of the others), and how often an example whose split is a role says free
 # instead (free stays what it always was: whatever part Cadenza has).
@@ -189,7 +195,7 @@ def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Ran
     n_parts = 1 + max((n[3] for n in notes), default=0)
     r = rng.random()
     if r < p_alone:
-        return [n[:3] for n in notes], [], None, FREE, False
+        return [n[:3] for n in notes], [], None, ALONE, False
     if rng.random() < (P_CHORDS_MULTI if n_parts >= 2 else P_CHORDS_SINGLE):
         melody, chords = melody_over_chords(notes, bar)
         if rng.random() < P_CHORDS_UNDER:
@@ -408,7 +414,7 @@ def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vo
     # of the time); Cadenza's block chords under a single tune never do: free Cadenza alone in
     # celtic played chords the tunes never have (style_check.py: polyphony 1.31 against 1.00), learned
     # from comping it was never asked for.
-    if role != FREE and (n_parts >= 2 or over_chords) \
+    if role not in (FREE, ALONE) and (n_parts >= 2 or over_chords) \
             and rng.random() < (P_OVER_CHORDS_AS_FREE if over_chords else P_ROLE_AS_FREE):
         role = FREE
     k = rng.randint(-transpose, transpose)

@@ -57,6 +57,9 @@ def roles_json(cfg: ModelConfig, styles, roles, by_style: Optional[dict] = None)
     """model.json's role fields (format 4): the slots, the roles in slot order, and the styles that
     play fewer (left out when none does): `by_style` when given (a fine-tune's), else the corpus's."""
     out = {"feature_layout": feature_layout(cfg), "role_slots": cfg.role_slots, "roles": list(roles)}
+    if getattr(cfg, "alone", False):
+        # No role slot set on the style token: Cadenza alone (duet.ALONE).
+        out["alone"] = True
     narrowed = roles_by_style(roles, styles) if by_style is None else by_style
     return {**out, "roles_by_style": narrowed} if narrowed else out
 

@@ -15,7 +15,8 @@ Format 4 (two streams, duet.py) splits `held` by owner and adds two more:
 - `held` is Cadenza's keys and `player_held` the player's, each counted from the window's start;
 - `player` (0/1): the token is the player's;
 - `role` (one-hot over the model's role slots): on the leading style token only, the part Cadenza
-  plays (slot 0, "free", everything else is for a later format); zeros on every other token.
+  plays (model.json's `roles` in slot order; slot 0 is free); zeros on every other token. A model
+  trained with `alone` (ModelConfig) reads no slot set as Cadenza alone, nobody else to play.
 Packed for the graph as [held 128 | player_held 128 | phase one-hot | player 1 | role slots].
 
 The Rust engine computes the same (src/features.rs), checked by the golden ring fixture. No I/O here.
@@ -69,7 +70,7 @@ def two_stream_features(tokens: torch.Tensor, owners: Optional[torch.Tensor], vo
                         role=0) -> Feats:
     """Format 4 inputs for tokens (B,T) whose owners (B,T) are 0 (Cadenza) or 1 (the player); None:
     all Cadenza's. The first token is taken as the style token and carries `role`: one slot for the
-    whole batch, or a tensor (B,) of slots, one per example."""
+    whole batch, or a tensor (B,) of slots, one per example; a negative one (duet.ALONE) sets none."""
     if owners is None:
         owners = torch.zeros_like(tokens)
     mine = owners == 0
@@ -77,8 +78,10 @@ def two_stream_features(tokens: torch.Tensor, owners: Optional[torch.Tensor], vo
     player_held, _ = token_features(torch.where(mine, vocab.pad, tokens), vocab)
     roles = torch.zeros(*tokens.shape, role_slots, device=tokens.device)
     if torch.is_tensor(role):
-        roles[torch.arange(tokens.shape[0], device=tokens.device), 0, role.long()] = 1.0
-    else:
+        role = role.long().to(tokens.device)
+        some = role >= 0
+        roles[torch.arange(tokens.shape[0], device=tokens.device)[some], 0, role[some]] = 1.0
+    elif role >= 0:
         roles[:, 0, role] = 1.0
     return Feats(held, phase, player_held, owners.float(), roles)
 
@@ -87,12 +90,14 @@ def features_of(cfg, tokens: torch.Tensor, vocab: Vocab, start_ticks: Optional[t
                 owners: Optional[torch.Tensor] = None, roles: Optional[torch.Tensor] = None):
     """The per-token inputs a model of config `cfg` takes with `tokens` (B,T): None (format 2), (held,
     phase) (format 3) or a `Feats` (format 4; `owners` 1 for the player's tokens, None: all Cadenza's;
-    `roles` (B,) the role slot of each example, None: free)."""
+    `roles` (B,) the role slot of each example, None: free, or alone where `owners` is None too and the
+    model was trained to know it is alone)."""
     if not getattr(cfg, "features", False):
         return None
     if getattr(cfg, "two_streams", False):
-        return two_stream_features(tokens, owners, vocab, start_ticks, cfg.role_slots,
-                                   0 if roles is None else roles)
+        if roles is None:
+            roles = -1 if owners is None and getattr(cfg, "alone", False) else 0
+        return two_stream_features(tokens, owners, vocab, start_ticks, cfg.role_slots, roles)
     return token_features(tokens, vocab, start_ticks)
 
 
@@ -133,14 +138,16 @@ def ticks_before(piece: Sequence[int], vocab: Vocab):
 
 class FeatureState:
     """The features token by token, as a decoder meets them (one token at a time, or a few). Format 4
-    (`role_slots` > 0): the first token taken is the style token and carries role 0."""
+    (`role_slots` > 0): the first token taken is the style token and carries `role` (negative: none,
+    Cadenza alone)."""
 
-    def __init__(self, vocab: Vocab, start_tick: int = 0, role_slots: int = 0):
+    def __init__(self, vocab: Vocab, start_tick: int = 0, role_slots: int = 0, role: int = 0):
         self.vocab = vocab
         self.tick = start_tick
         self.held = torch.zeros(1, PITCHES, dtype=torch.bool)
         self.player_held = torch.zeros(1, PITCHES, dtype=torch.bool)
         self.role_slots = role_slots
+        self.role = role
         self.first = True
 
     def take(self, tokens: Sequence[int], owners: Optional[Sequence[int]] = None):
@@ -158,7 +165,7 @@ class FeatureState:
         player_held, _ = token_features(torch.where(mine, self.vocab.pad, x), self.vocab, None, self.player_held)
         self.player_held = player_held[:, -1].bool()
         roles = torch.zeros(1, len(tokens), self.role_slots)
-        if self.first:
-            roles[0, 0, 0] = 1.0
+        if self.first and self.role >= 0:
+            roles[0, 0, self.role] = 1.0
         self.first = False
         return Feats(held, phase, player_held, own.float(), roles)

@@ -152,7 +152,8 @@ def main(argv=None):
         f", beside a player {before_beside:.3f}" if before_beside is not None else ""))
     if two:
         allowed = {duet.ROLES.index(r) for r in base_roles if r in duet.ROLES}
-        ds = DuetDataset({slot: [p for _, p in train]}, vocab, seq, roles=allowed)
+        ds = DuetDataset({slot: [p for _, p in train]}, vocab, seq, roles=allowed,
+                         alone=bool(getattr(model.cfg, "alone", False)))
     else:
         ds = StyleDataset({slot: train_toks}, vocab, seq)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)

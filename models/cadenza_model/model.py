@@ -37,6 +37,9 @@ class ModelConfig:
     # player flag, and the role slots of the style token (features.py).
     two_streams: bool = False
     role_slots: int = 4
+    # Format 4: trained with examples in which Cadenza plays alone carrying no role slot (duet.ALONE),
+    # so that no slot tells it nobody else will play (model.json's "alone").
+    alone: bool = False
 
     @property
     def head_dim(self) -> int:

@@ -52,6 +52,9 @@ def main(argv=None):
     ap.add_argument("--astray", type=float, default=None,
                     help="with --two-streams: how often Cadenza's past goes astray (duet.py; default "
                          "duet.P_ASTRAY)")
+    ap.add_argument("--alone", action="store_true",
+                    help="with --two-streams: examples of Cadenza alone carry no role slot, so the model "
+                         "knows when nobody else will play (ModelConfig.alone; model.json's \"alone\")")
     ap.add_argument("--own-past", type=float, default=0.0,
                     help="with --two-streams: scheduled sampling, how often one of Cadenza's note-ons in an "
                          "example beside a player is the model's own draw (training.own_past)")
@@ -114,6 +117,10 @@ def main(argv=None):
         model = with_two_streams(model)
     cfg = model.cfg
     two = getattr(cfg, "two_streams", False)
+    if a.alone:
+        if not two:
+            raise SystemExit("--alone needs --two-streams")
+        cfg.alone = True
     seq = cfg.window if arch == "transformer" else a.window
     train_styles = a.styles or styles
     for s in train_styles:
@@ -129,7 +136,7 @@ def main(argv=None):
     if two:
         # Two streams: examples built from each piece's parts as they are drawn (duet.py).
         ds = DuetDataset({styles.index(s): tr for s, (tr, _) in corpus.items()}, vocab, seq,
-                         p_astray=duet.P_ASTRAY if a.astray is None else a.astray)
+                         p_astray=duet.P_ASTRAY if a.astray is None else a.astray, alone=cfg.alone)
         held_duet = {styles.index(s): duet_examples(ho, styles.index(s), vocab, seq, 48)
                      for s, (_, ho) in corpus.items()}
     else:

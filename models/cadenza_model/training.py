@@ -111,12 +111,13 @@ class DuetDataset:
     pieces by their length."""
 
     def __init__(self, pieces_by_slot: Dict[int, list], vocab: Vocab, seq: int, transpose: int = 5,
-                 p_alone: float = duet.P_ALONE, roles: Optional[set] = None, p_astray: float = duet.P_ASTRAY):
+                 p_alone: float = duet.P_ALONE, roles: Optional[set] = None, p_astray: float = duet.P_ASTRAY,
+                 alone: bool = False):
         """`roles`: the role indices (duet.ROLES) examples may be labelled with; any other is free (a
         model that plays no roles learns every split as free). `p_astray`: how often Cadenza's past goes
-        astray (duet.role_example)."""
+        astray (duet.role_example). `alone`: Cadenza alone carries no role slot (duet.ALONE), else free."""
         self.vocab, self.seq, self.transpose, self.p_alone, self.roles = vocab, seq, transpose, p_alone, roles
-        self.p_astray = p_astray
+        self.p_astray, self.alone = p_astray, alone
         self.by_slot = {s: [p for p in ps if len(p.notes) >= 8] for s, ps in pieces_by_slot.items()}
         self.by_slot = {s: ps for s, ps in self.by_slot.items() if ps}
         self.weights = {s: [len(p.notes) for p in ps] for s, ps in self.by_slot.items()}
@@ -128,7 +129,9 @@ class DuetDataset:
         toks, owners, start, role, learn_from = duet.role_example(piece.notes, piece.bar, self.vocab,
                                                                   self.seq - 1, rng, self.transpose, self.p_alone,
                                                                   self.p_astray)
-        if self.roles is not None and role not in self.roles:
+        if role == duet.ALONE:
+            role = duet.ALONE if self.alone else duet.FREE
+        elif self.roles is not None and role not in self.roles:
             role = duet.FREE
         pad = self.seq - 1 - len(toks)
         return ([self.vocab.style(slot)] + toks + [self.vocab.pad] * pad,

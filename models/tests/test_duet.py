@@ -417,3 +417,49 @@ def test_scheduled_sampling_puts_the_models_own_notes_in_cadenzas_past_and_keeps
                 assert t - off in held[o]
                 held[o].discard(t - off)
     assert drawn >= 10  # some draws are not the note as written
+
+
+def test_alone_carries_no_role_slot_for_a_model_trained_to_know_it_and_free_for_others(tmp_path):
+    from cadenza_model.exporting import export_dir
+    from cadenza_model.features import features_of
+    from cadenza_model.training import DuetDataset
+
+    four_parts = [(t, 24, 48 + 7 * part, part) for t in range(0, 960, 24) for part in range(4)]
+
+    class P:
+        notes, bar = four_parts, 96
+
+    def drawn(alone: bool):
+        ds = DuetDataset({0: [P()]}, V, 64, transpose=0, alone=alone)
+        rng = random.Random(3)
+        return [ds.sample(rng) for _ in range(300)]
+
+    # Only examples nobody else plays in are alone, and only a model trained with `alone` is told so.
+    knowing = drawn(True)
+    alone = [e for e in knowing if e[3] == duet.ALONE]
+    assert 30 <= len(alone) <= 100  # P_ALONE of 300
+    assert all(duet.PLAYER not in e[1] for e in alone)
+    assert all(e[3] != duet.ALONE for e in drawn(False))
+    for k, n in zip(knowing, drawn(False)):
+        # The same draws; alone is free to a model that does not know it.
+        assert k[:3] == n[:3] and (k[3] == n[3] or (k[3], n[3]) == (duet.ALONE, duet.FREE))
+    # No slot on the style token where alone; its own slot everywhere else.
+    b = duet_batch(knowing, V)
+    f = two_stream_features(b.tokens, b.owners, V, b.start_ticks, 4, b.roles)
+    is_alone = b.roles == duet.ALONE
+    assert float(f.role[is_alone].abs().sum()) == 0.0
+    assert f.role[~is_alone, 0].argmax(-1).tolist() == b.roles[~is_alone].tolist()
+    assert float(f.role[~is_alone, 0].sum()) == float((~is_alone).sum())
+    # With no owners (all Cadenza's, nobody else), a knowing model's features say alone; others' free.
+    cfg = ModelConfig(vocab_size=V.size, d_model=32, n_layer=1, n_head=2, d_ff=64, window=32, features=True,
+                      two_streams=True, dropout=0.0, alone=True)
+    x = b.tokens[:2, :8]
+    assert float(features_of(cfg, x, V).role.abs().sum()) == 0.0
+    cfg.alone = False
+    assert features_of(cfg, x, V).role[:, 0, 0].tolist() == [1.0, 1.0]
+    # model.json says so, for the engine.
+    cfg.alone = True
+    torch.manual_seed(0)
+    export_dir(MusicTransformer(cfg), V, ["chorale"], "tiny", {}, tmp_path, parity_tokens=16)
+    meta = json.loads((tmp_path / "model.json").read_text())
+    assert meta["alone"] is True and meta["training"]["config"]["alone"] is True

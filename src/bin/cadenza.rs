@@ -213,6 +213,9 @@ fn run(a: Args) -> Result<(), String> {
                     println!("              {style}: {}", roles.join(", "));
                 }
             }
+            if s.alone {
+                println!("alone:        knows when nobody else plays (a sketch, Improvise): sounds every part");
+            }
             println!("provider:     {}", model.provider);
             println!("onnxruntime:  {}", lib.display());
             Ok(())

@@ -101,6 +101,10 @@ pub struct Generator<B: Backend> {
     /// listed: all); a role not among them plays as Free.
     roles: Vec<String>,
     style_roles: Vec<Vec<String>>,
+    /// The model reads no role slot as Cadenza alone (model.json's `alone`).
+    knows_alone: bool,
+    /// The prompt clip is Cadenza's own line (a sketch's), not the player's.
+    prompt_ours: bool,
     /// The context: every token on its beat, by owner.
     timeline: Timeline,
     /// The model's cache over the timeline (and the backend itself).
@@ -153,6 +157,8 @@ impl<B: Backend> Generator<B> {
             n_styles: n_styles.max(1),
             roles: vec![Role::Free.key().to_string()],
             style_roles: Vec::new(),
+            knows_alone: false,
+            prompt_ours: false,
             timeline: Timeline::new(vocab, tpb),
             window: Window::new(backend, vocab, tpb),
             follow: Follow::new(),
@@ -183,6 +189,22 @@ impl<B: Backend> Generator<B> {
     pub fn set_roles(&mut self, roles: &[String], by_style: Vec<Vec<String>>) {
         self.roles = roles.to_vec();
         self.style_roles = by_style;
+    }
+
+    /// Whether the model reads no role slot as Cadenza alone (model.json's `alone`).
+    pub fn set_knows_alone(&mut self, knows: bool) {
+        self.knows_alone = knows;
+    }
+
+    /// Whether Cadenza plays Free with nobody else to play, told to a model that knows it (no role
+    /// slot on the style token): in Improvise, whose context never holds the player's notes, and
+    /// in a sketch continuing its own prompt (Continue with Cadenza's clip: the command line, with
+    /// no part to play against). Beside a player who has not come in yet it is not alone; a role
+    /// asked for alone (a bass line to play over in Improvise) stays that role.
+    fn alone(&self, s: &Settings, style: u32) -> bool {
+        self.knows_alone
+            && self.played_role(s.role, style) == Role::Free
+            && (s.mode == Mode::Improvise || (s.mode == Mode::Continue && self.prompt_ours))
     }
 
     /// The role slot `role` plays in with style slot `style`: its own when the model plays it in that
@@ -217,6 +239,7 @@ impl<B: Backend> Generator<B> {
     /// prompt on the command line).
     pub fn set_prompt(&mut self, notes: &[BeatNote], players: bool) {
         let tpb = self.ticks_per_beat;
+        self.prompt_ours = !players;
         let notes: Vec<Note> = notes
             .iter()
             .filter(|n| n.length > 0.0 && n.beat >= 0.0)
@@ -381,7 +404,7 @@ impl<B: Backend> Generator<B> {
             return Ok(false);
         }
         let style = if s.style < self.n_styles { s.style } else { 0 };
-        let role = self.role_slot(s.role, style);
+        let role = (!self.alone(s, style)).then(|| self.role_slot(s.role, style));
         if (style, role) != (self.window.style, self.window.role) {
             // A new style or role: withdraw what was planned and restart the cache on the new style
             // token (which carries the role).

@@ -75,6 +75,11 @@ pub struct ModelSpec {
     /// named here plays all of them). Single tunes have no bass or inner parts to learn from.
     #[serde(default)]
     pub roles_by_style: BTreeMap<String, Vec<String>>,
+    /// Format 4, optional: the model was trained to read no role slot on the style token as Cadenza
+    /// alone, nobody else ever to play (so it sounds every part itself). Without it, alone plays as
+    /// Free, which beside a player who has not come in yet looks the same to the model.
+    #[serde(default)]
+    pub alone: bool,
     /// Free-form facts from training (steps, held-out NLL, …); shown, never relied on.
     #[serde(default)]
     pub training: serde_json::Value,

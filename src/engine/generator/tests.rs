@@ -1589,3 +1589,59 @@ fn a_silence_already_past_its_longest_rest_ends_on_the_first_beat_cadenza_may_pl
         );
     }
 }
+
+#[test]
+fn free_and_alone_a_model_that_knows_it_hears_no_role_slot_and_beside_a_player_or_in_a_role_its_slot(
+) {
+    let head = |g: &Generator<Fake>| g.window.backend.feats[0].role;
+    let improvise = Settings {
+        mode: Mode::Improvise,
+        ..S
+    };
+    let clip = [BeatNote {
+        beat: 0.0,
+        length: 1.0,
+        pitch: 60,
+        velocity: 90,
+    }];
+    let continuing = Settings {
+        mode: Mode::Continue,
+        ..S
+    };
+    // Each mode from a fresh engine: (settings, the prompt is Cadenza's own) -> the style token's
+    // role for a model that knows alone, and for one that does not.
+    let cases = [
+        (improvise, None, None, Some(0)),
+        (
+            Settings {
+                role: Role::Bass,
+                ..improvise
+            },
+            None,
+            Some(2),
+            Some(2),
+        ),
+        (S, None, Some(0), Some(0)),
+        (continuing, Some(false), None, Some(0)),
+        (continuing, Some(true), Some(0), Some(0)),
+    ];
+    for (s, players_clip, knowing, not_knowing) in cases {
+        for (knows, want) in [(true, knowing), (false, not_knowing)] {
+            let mut g = gen_playing_every_role(64);
+            g.set_knows_alone(knows);
+            if let Some(players) = players_clip {
+                g.set_prompt(&clip, players);
+            }
+            msg(&mut g, resync(0.0, true, 1), &s);
+            fill(&mut g, 0.0, &s);
+            assert_eq!(
+                head(&g),
+                want,
+                "{:?} {:?}, clip the player's {:?}, knows alone {knows}",
+                s.mode,
+                s.role,
+                players_clip
+            );
+        }
+    }
+}

@@ -49,8 +49,9 @@ pub(super) struct Window<B: Backend> {
     pub(super) fed: usize,
     /// Style the cache was started with.
     pub(super) style: u32,
-    /// The role slot the style token carries (format 4; 0 is "free").
-    pub(super) role: u8,
+    /// The role slot the style token carries (format 4; 0 is "free"; none: Cadenza alone, for a
+    /// model that knows it).
+    pub(super) role: Option<u8>,
     /// The timeline version `logits` follow (the cache is up to date with it).
     ready: Option<u64>,
     /// The cache no longer matches ctx[anchor..fed] (a style change, a reset): rebuild it.
@@ -81,7 +82,7 @@ impl<B: Backend> Window<B> {
             anchor: 0,
             fed: 0,
             style: u32::MAX,
-            role: 0,
+            role: Some(0),
             ready: None,
             dirty: true,
             spares: [None; SPARE_CACHES],
@@ -103,8 +104,8 @@ impl<B: Backend> Window<B> {
         self.ready == Some(tl.version())
     }
 
-    /// Start the cache again on `style`'s token, carrying role slot `role`.
-    pub(super) fn set_head(&mut self, style: u32, role: u8) {
+    /// Start the cache again on `style`'s token, carrying role slot `role` (none: alone).
+    pub(super) fn set_head(&mut self, style: u32, role: Option<u8>) {
         self.style = style;
         self.role = role;
         self.dirty = true;
@@ -342,7 +343,7 @@ impl<B: Backend> Window<B> {
         // The role Cadenza plays rides on the style token (format 4).
         let head = Features {
             phase,
-            role: Some(self.role),
+            role: self.role,
             ..Features::default()
         };
         (style, head)
@@ -470,7 +471,7 @@ mod tests {
     fn the_cache_holds_style_and_context_feeds_only_what_is_new_and_cuts_back_exactly() {
         let mut tl = timeline(5);
         let mut w = Window::new(Counting::new(32), V, 24.0);
-        w.set_head(0, 0);
+        w.set_head(0, Some(0));
         assert!(!w.ready(&tl));
         w.sync(&tl).unwrap();
         assert!(w.ready(&tl));
@@ -501,7 +502,7 @@ mod tests {
         // Window 16: the cache starts at multiples of 8 positions.
         let mut tl = timeline(10);
         let mut w = Window::new(Counting::new(16), V, 24.0);
-        w.set_head(0, 0);
+        w.set_head(0, Some(0));
         w.sync(&tl).unwrap();
         assert_eq!(w.anchor, 0);
         // Idle: the spare for anchor 8 is built a token at a time, up to the context's end.
