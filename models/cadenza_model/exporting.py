@@ -267,7 +267,8 @@ def write_int8(out_dir: Path, vocab: Vocab, cfg: ModelConfig, styles=None) -> di
     """model.int8.onnx beside model.onnx, with its KL and argmax agreement against fp32 in model.json:
     on the golden chorale excerpt and, where the parsed corpus is at hand (data.py's cache), on a
     held-out piece of every style in `styles` (for a two-stream model, with a player: duet.py), and
-    for a model that plays roles, the same piece told each role the style plays (`per_role`)."""
+    for a model that plays roles, the same piece told each role the style plays (`per_role`; "alone":
+    the piece as Cadenza's own, for a model that knows alone)."""
     onnx_path = out_dir / "model.onnx"
     int8_path = out_dir / "model.int8.onnx"
     quantize_int8(onnx_path, int8_path)
@@ -296,6 +297,12 @@ def write_int8(out_dir: Path, vocab: Vocab, cfg: ModelConfig, styles=None) -> di
                              np.array([owners]), roles.index(role))
             per_role.setdefault(style, {})[role] = {k: r[k] for k in keys}
             print(f"[export] int8 on held-out {style} as {role}: KL {r['kl_to_fp32']:.2e}, "
+                  f"argmax agreement {r['argmax_agreement']:.3f}")
+        if getattr(cfg, "alone", False):
+            # The same piece as Cadenza's alone (every note its own, no role slot: duet.ALONE).
+            r = compare_int8(onnx_path, int8_path, np.array([toks], np.int64), cfg.window, vocab, cfg)
+            per_role.setdefault(style, {})["alone"] = {k: r[k] for k in keys}
+            print(f"[export] int8 on held-out {style} alone: KL {r['kl_to_fp32']:.2e}, "
                   f"argmax agreement {r['argmax_agreement']:.3f}")
     if per_style:
         report["per_style"] = per_style
