@@ -221,45 +221,61 @@ fn linear(v: f64, min: f64, max: f64) -> f64 {
 fn call_and_response_answers_after_the_gap_on_the_bar_and_stops_when_the_player_plays() {
     let _serial = serial();
     let (tempo, block) = (240.0, 256);
-    let mut run = Run::new(
-        block,
-        &[
-            ("mode", 1.0),
-            ("gap", linear(1.0, 0.25, 8.0)),
-            ("ansbar", 0.0),
-            ("ansst", 1.0),
-            ("dens", linear(0.5, -1.0, 1.0)),
-        ],
-    );
-    // Call 1 ends at 1.9: gap to 2.9, answer on the next bar, 4..8. Call 2 ends at 9.9: answer 12..16,
-    // cut by call 3 at 13.
-    let played: Vec<Played> = vec![
+    let params = [
+        ("mode", 1.0),
+        ("gap", linear(1.0, 0.25, 8.0)),
+        ("ansbar", 0.0),
+        ("ansst", 1.0),
+        ("dens", linear(0.5, -1.0, 1.0)),
+    ];
+    let take = |played: &[Played], beats: f64| {
+        let mut run = Run::new(block, &params);
+        let events = roll(&mut run, tempo, block, beats, played);
+        let ons = balanced(&events);
+        (events, ons)
+    };
+    // Call 1 ends at 1.9: gap to 2.9, answer on the next bar, 4..8. Call 2 ends at 9.9: answer 12..16.
+    let calls: Vec<Played> = vec![
         (0.0, 0.4, 60),
         (0.5, 0.9, 62),
         (1.0, 1.4, 64),
         (1.5, 1.9, 65),
         (9.0, 9.4, 67),
         (9.5, 9.9, 65),
-        (13.0, 13.5, 64),
     ];
-    let events = roll(&mut run, tempo, block, 15.5, &played);
-    let ons = balanced(&events);
-    let block_beats = f64::from(block) * tempo / 60.0 / SR;
+    let (_, ons) = take(&calls, 16.0);
     for e in &ons {
         let in_answer =
-            (4.0 - 1e-6..8.0).contains(&e.beat) || (12.0 - 1e-6..13.0).contains(&e.beat);
+            (4.0 - 1e-6..8.0).contains(&e.beat) || (12.0 - 1e-6..16.0).contains(&e.beat);
         assert!(
             in_answer,
-            "a note outside the answers (4..8, 12..13): {e:?}"
+            "a note outside the answers (4..8, 12..16): {e:?}"
         );
         // On the 1/24-beat grid of the host's beats: 500 samples at 240 BPM.
         assert_eq!(e.rel % 500, 0, "off the grid: {e:?}");
     }
     assert!(ons.iter().any(|e| e.beat < 8.0), "no first answer");
-    assert!(ons.iter().any(|e| e.beat >= 12.0), "no second answer");
-    // Call 3 at beat 13 cuts the answer: nothing of Cadenza's sounds a block after it.
+    let second = (ons.iter().find(|e| e.beat >= 12.0))
+        .expect("no second answer")
+        .beat;
+    // Where in its bar an answer begins is the model's to choose (it rests as long as it likes in
+    // call and response); the cut is the engine's. So call 3 comes half a beat after the second
+    // answer's first note, in a take that is the same until then: the answer stops on its beat,
+    // and nothing of Cadenza's sounds a block after it.
+    let cut = second + 0.5;
+    let mut with_call = calls.clone();
+    with_call.push((cut, cut + 0.5, 64));
+    let (events, ons) = take(&with_call, cut + 2.0);
+    assert!(
+        ons.iter().any(|e| e.beat >= 12.0),
+        "no second answer before the third call"
+    );
+    for e in &ons {
+        assert!(e.beat < cut, "a note after the third call at {cut}: {e:?}");
+    }
+    let block_beats = f64::from(block) * tempo / 60.0 / SR;
     let mut open = [false; 128];
-    for e in events.iter().filter(|e| e.beat <= 13.0 + 2.0 * block_beats) {
+    for e in events.iter().filter(|e| e.beat <= cut + 2.0 * block_beats) {
         open[e.key as usize] = e.on;
     }
     assert!(
