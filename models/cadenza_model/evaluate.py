@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import duet
 from .baselines import NGram
 from .features import FeatureState, ticks_before
 from .data import load_corpus
@@ -60,7 +61,7 @@ def generate(model, vocab: Vocab, slot: int, n_tokens: int, temperature: float, 
         # the phase that of the time before the first of them.
         before = ticks - ticks_before(ctx, vocab)[-1]
         state = FeatureState(vocab, before, cfg.role_slots if getattr(cfg, "two_streams", False) else 0,
-                             -1 if getattr(cfg, "alone", False) else 0)
+                             duet.ALONE if getattr(cfg, "alone", False) else duet.FREE)
         toks = [vocab.style(slot)] + ctx
         pk, pv = model.empty_cache()
         return model.step(torch.tensor([toks]), pk, pv, feats(toks))

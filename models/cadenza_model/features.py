@@ -27,6 +27,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
+from .duet import ALONE, FREE
 from .vocab import PITCHES, Vocab
 
 
@@ -96,7 +97,7 @@ def features_of(cfg, tokens: torch.Tensor, vocab: Vocab, start_ticks: Optional[t
         return None
     if getattr(cfg, "two_streams", False):
         if roles is None:
-            roles = -1 if owners is None and getattr(cfg, "alone", False) else 0
+            roles = ALONE if owners is None and getattr(cfg, "alone", False) else FREE
         return two_stream_features(tokens, owners, vocab, start_ticks, cfg.role_slots, roles)
     return token_features(tokens, vocab, start_ticks)
 
