@@ -91,6 +91,7 @@ pub fn generate<B: Backend>(
     let mut gen = Generator::new(backend, model.vocab, model.ticks_per_beat, model.n_styles);
     gen.set_roles(&model.roles, model.style_roles.clone());
     gen.set_knows_alone(model.alone);
+    gen.set_offline();
     let mut s = req.settings;
     s.mode = if !req.against.is_empty() {
         Mode::Duet

@@ -128,6 +128,8 @@ pub struct Generator<B: Backend> {
     reaction_from: f64,
     /// How long after `reaction_from` the plan may start, in seconds.
     reaction_seconds: f64,
+    /// The lead after a transport start, seek or loop ([`RESYNC_SECONDS`]; none offline).
+    resync_seconds: f64,
     /// A played note awaits the new plan's first note: plan past the lookahead for it (up to
     /// `reaction_from + ANSWER_REACH_BEATS`).
     answer_due: bool,
@@ -173,6 +175,7 @@ impl<B: Backend> Generator<B> {
             last_activity: f64::NEG_INFINITY,
             reaction_from: 0.0,
             reaction_seconds: REACTION_SECONDS,
+            resync_seconds: RESYNC_SECONDS,
             answer_due: false,
             reacting: false,
             reactions: 0,
@@ -194,6 +197,12 @@ impl<B: Backend> Generator<B> {
     /// Whether the model reads no role slot as Cadenza alone (model.json's `alone`).
     pub fn set_knows_alone(&mut self, knows: bool) {
         self.knows_alone = knows;
+    }
+
+    /// Offline (a sketch written as fast as it goes, no audio thread to reach in time): no lead
+    /// after the start, so a timeline with nothing heard begins on the start's own beat.
+    pub fn set_offline(&mut self) {
+        self.resync_seconds = 0.0;
     }
 
     /// Whether Cadenza plays Free with nobody else to play, told to a model that knows it (no role
@@ -315,12 +324,15 @@ impl<B: Backend> Generator<B> {
                 }
                 let mut reaction_from = start;
                 if playing && self.timeline.is_empty() {
-                    // Nothing heard yet: the timeline begins on the first tick Cadenza may play on
-                    // (the lead after a start). Its first token is then its own choice, never a
-                    // rest the lead forced on it, which a model reads as waiting for the player.
-                    let lead = RESYNC_SECONDS * clock.tempo.max(1.0) / 60.0;
-                    self.timeline.cursor =
-                        ((beat + lead) * self.ticks_per_beat - 1e-9).ceil() / self.ticks_per_beat;
+                    // Nothing heard yet: the timeline begins on the first beat Cadenza may play on
+                    // (the first after the start's lead). Its first token is then its own choice,
+                    // never a rest the lead forced on it, which a model reads as waiting for the
+                    // player; and it is chosen on the beat, where every piece it learned from has
+                    // its tokens. Begun on the lead's own tick (5 of 24 at 120 BPM), a phase no
+                    // piece starts on, the model's shifts kept that offset for whole takes
+                    // (classical, nobody playing: 3 seeds of 8 off the sixteenth grid).
+                    let lead = self.resync_seconds * clock.tempo.max(1.0) / 60.0;
+                    self.timeline.cursor = (beat + lead - 1e-9).ceil();
                     reaction_from = beat;
                 }
                 // A stop means stop: while stopped, Cadenza only answers notes played after it.
@@ -339,7 +351,7 @@ impl<B: Backend> Generator<B> {
                 self.playing = playing;
                 self.heard_until = start;
                 self.reaction_from = reaction_from;
-                self.reaction_seconds = RESYNC_SECONDS;
+                self.reaction_seconds = self.resync_seconds;
                 self.answer_due = false;
                 self.reacting = false;
             }

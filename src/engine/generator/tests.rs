@@ -530,11 +530,37 @@ fn a_start_with_nothing_heard_begins_the_timeline_where_cadenza_may_first_play()
     g.take_mask_stats();
     let mut out = Vec::new();
     g.step(at(0.0), &S, &mut |n| out.push(n)).unwrap();
-    // The start's lead is 0.1 s (4.8 ticks at 120 BPM): the timeline begins on tick 5, and
-    // the model's first token is its own note there, nothing refused, no rest written.
+    // The start's lead is 0.1 s (4.8 ticks at 120 BPM): the timeline begins on the first beat
+    // after it, and the model's first token is its own note there, nothing refused, no rest
+    // written; its phase is the beat's.
     assert_eq!(g.timeline.ctx[0].token, v.note_on_base + 60);
-    assert_eq!(out[0].beat, 5.0 / 24.0);
+    assert_eq!(out[0].beat, 1.0);
     assert_eq!(g.take_mask_stats().over_fifth, 0);
+    assert_eq!(
+        g.window.backend.feats[0].phase, 0,
+        "the style token's phase"
+    );
+    // A start between beats, or whose lead crosses a beat, begins on the next beat after the lead.
+    for (start, tempo, first) in [(2.5, 120.0, 3.0), (2.9, 120.0, 4.0), (3.0, 30.0, 4.0)] {
+        let mut g = gen(128);
+        let mut clock = at(start);
+        clock.tempo = tempo;
+        g.on_message(resync(start, true, 1), clock, &S, &mut |_| {});
+        g.window.backend.favor = Some(v.note_on_base + 60);
+        let mut out = Vec::new();
+        g.step(clock, &S, &mut |n| out.push(n)).unwrap();
+        assert_eq!(out[0].beat, first, "start {start} at {tempo} BPM");
+    }
+    // Offline, no lead: a sketch begins on the start's own beat (or the next, between beats).
+    for (start, first) in [(0.0, 0.0), (2.5, 3.0)] {
+        let mut g = gen(128);
+        g.set_offline();
+        msg(&mut g, resync(start, true, 1), &S);
+        g.window.backend.favor = Some(v.note_on_base + 60);
+        let mut out = Vec::new();
+        g.step(at(start), &S, &mut |n| out.push(n)).unwrap();
+        assert_eq!(out[0].beat, first, "offline start {start}");
+    }
     // A player's note before that tick starts the timeline where it is heard.
     let mut g = gen(128);
     msg(&mut g, resync(0.0, true, 1), &S);
@@ -771,21 +797,23 @@ fn after_a_played_note_the_first_answer_note_is_planned_at_once_even_past_the_lo
     };
     let mut g = gen(128);
     msg(&mut g, resync(0.0, true, 1), &s);
-    fill(&mut g, 0.0, &s);
-    msg(&mut g, play(0.5, 64, true), &s);
+    // A plan from the first beat (where the timeline begins) to the lookahead.
+    fill(&mut g, 0.75, &s);
+    assert!(g.context_len() > 0, "something planned to withdraw");
+    msg(&mut g, play(1.5, 64, true), &s);
     // The "model" rests two 2-beat shifts after the played note, then plays freely.
     g.window.backend.favor = Some(v.shift_base + v.max_shift - 1);
     let mut notes = Vec::new();
-    assert!(g.step(at(0.5), &s, &mut |n| notes.push(n)).unwrap());
+    assert!(g.step(at(1.5), &s, &mut |n| notes.push(n)).unwrap());
     g.window.backend.favor_until = g.window.backend.since_reset.len() + 2;
-    notes.extend(fill(&mut g, 0.5, &s));
+    notes.extend(fill(&mut g, 1.5, &s));
     let first = notes
         .iter()
         .find(|n| n.on)
         .expect("the answer's first note, planned at once");
     assert_eq!(first.plan, 1);
     assert!(
-        first.beat > 0.5 + 4.0 - 1e-9,
+        first.beat > 1.5 + 4.0 - 1e-9,
         "past the 1-beat lookahead, after the rest: {first:?}"
     );
     assert!(
