@@ -133,7 +133,45 @@ def played(tmp_path_factory):
     return {c["id"]: (c, takes[c["id"]], m.figures(c, takes[c["id"]], ins[c["input"]])) for c in cases}
 
 
+@pytest.fixture(scope="module")
+def more_seeds(tmp_path_factory):
+    """The pop progression's Duet cases (chorale, celtic) at POP_SEEDS and their alone cases at
+    ALONE_POOL_SEEDS, played as `played` plays the quick cases: {id: (case, figures)}."""
+    tool, bundles = os.environ.get("CADENZA_MUSICIANSHIP"), os.environ.get("CADENZA_TEST_BUNDLE_DIR")
+    if not tool or not bundles:
+        pytest.skip("CADENZA_MUSICIANSHIP is not set (cargo xtask test sets it): the plugin was not played")
+    base = [c for c in m.cases(quick=True) if not c["realtime"] and c["style"] in ("chorale", "celtic")]
+    pop = [c for c in base if c["mode"] == "duet" and c["input"] == "pop in C"]
+    alone = {c["style"]: c for c in base if c["input"] == m.ALONE}
+    cases = []
+    for seeds, group in ((POP_SEEDS, pop), (ALONE_POOL_SEEDS, alone.values())):
+        for seed in seeds:
+            for c in group:
+                d = json.loads(json.dumps(c))
+                d["params"]["seed"] = seed
+                d["id"] = f"{c['style']}|{c['mode']}|{c['input']}|{c.get('feel', '')}|seed {seed}"
+                cases.append(d)
+    takes = play(tool, bundles, tmp_path_factory.mktemp("seeds"), cases)
+    ins = {i.name: i for i in m.inputs()}
+    return {c["id"]: (c, m.figures(c, takes[c["id"]], ins[c["input"]])) for c in cases}
+
+
 REF = json.loads(m.REFERENCE.read_text())
+# Pooled checks over more seeds than the quick cases' one: a pool of four takes (the pop
+# progression) or three (alone) at fixed seeds is one draw of the model, and one draw can sit on a
+# margin either way. With cadenza-base-v9, the pop progression's chord tones pooled over chorale and
+# celtic were 44.9%, 48.9%, 58.8%, 48.0% and 48.9% at seeds 1-5 (the start on the beat, a0bf71e, drew
+# seed 1's celtic takes anew: 46% before); celtic alone plays a sixteenth-note reel at seeds 1 and 2
+# of 12 (v7 and v8 also in 2 of 12, other seeds).
+POP_SEEDS = (1, 2, 3)
+ALONE_POOL_SEEDS = tuple(range(1, 13))
+
+
+def play(tool, bundles, d: Path, cases):
+    (d / "cases.json").write_text(json.dumps(cases))
+    subprocess.run([tool, "--plugin", str(Path(bundles) / "Cadenza.clap"), "--cases", str(d / "cases.json"),
+                    "--out", str(d / "takes.json")], check=True)
+    return {t["id"]: t for t in json.loads((d / "takes.json").read_text())}
 
 
 # Margins on the quick cases (chorale and celtic, seed 1), set from cadenza-base-v6's and v7's takes with
@@ -177,20 +215,30 @@ def test_cadenza_plays_about_as_many_notes_as_its_style_does(played):
             f"{cid}: {f.notes_per_bar:.1f} notes a bar, the style's 10th-90th percentile {npb['p10']}-{npb['p90']}"
     for style in ("chorale", "celtic"):
         npb = REF["styles"][style]["notes_per_bar"]
-        alone = [f.notes_per_bar for c, t, f in played.values()
-                 if c["input"] == m.ALONE and c["style"] == style and f.notes]
-        assert alone and sum(alone) / len(alone) <= 1.5 * npb["p90"], f"{style} alone: {alone} notes a bar"
         rows = duets(played, style)
         beats = sum(c["beats"] for _, c, _, _ in rows)
         bars = beats / rows[0][1]["beats_per_bar"]
         assert sum(f.notes for *_, f in rows) / bars >= 0.5 * npb["p10"], f"{style}: too few notes beside a player"
 
 
-def test_beside_a_player_cadenza_plays_in_the_key_and_on_the_chords(played):
+def test_alone_a_style_plays_about_as_many_notes_as_it_does_over_twelve_seeds(more_seeds):
+    # Pooled over 12 seeds, so that two reels in three seeds (a draw) do not decide it, while a model
+    # that reels at most seeds does.
+    for style in ("chorale", "celtic"):
+        npb = REF["styles"][style]["notes_per_bar"]
+        alone = [f.notes_per_bar for c, f in more_seeds.values()
+                 if c["input"] == m.ALONE and c["style"] == style and f.notes]
+        assert len(alone) >= 10, f"{style}: played alone in {len(alone)} of {len(ALONE_POOL_SEEDS)} seeds"
+        assert sum(alone) / len(alone) <= 1.5 * npb["p90"], f"{style} alone: {alone} notes a bar"
+        assert all(x <= 2 * npb["p90"] for x in alone), f"{style} alone: {alone} notes a bar"
+
+
+def test_beside_a_player_cadenza_plays_in_the_key_and_on_the_chords(played, more_seeds):
     for style in ("chorale", "celtic"):
         scale = pooled(duets(played, style), "in_scale")
         assert scale is not None and scale >= 0.7, f"{style}: {scale:.0%} in the key (chance 58%)"
-    pop = [r for r in duets(played) if r[1]["input"] == "pop in C"]
+    pop = [(cid, c, None, f) for cid, (c, f) in more_seeds.items() if c["input"] == "pop in C"]
+    assert len(pop) == 4 * len(POP_SEEDS)
     chord = pooled(pop, "chord_tone")
     assert chord is not None and chord >= 0.45, f"{chord} chord tones on the pop progression (chance 25%)"
 
