@@ -31,10 +31,10 @@ FEATURES = ["pitch range", "pitch classes used", "polyphony", "polyphony rate", 
             "long notes (>= 2 beats)", "longest rest (beats)", "mean pitch", "pitch spread"]
 K = 7
 # Excerpts per style: the vote's reference (from up to PIECES training pieces) and the check on
-# held-out pieces. Equal per style: a nearest-neighbour vote over unequal classes leans to the
+# up to HELD_PIECES held-out pieces. Equal per style: a nearest-neighbour vote over unequal classes leans to the
 # larger (with two excerpts a piece, classical's 50 pieces gave it 100 against 800 for the others,
 # and 4 of its 6 held-out excerpts read as chorale).
-PIECES, TRAIN_EXCERPTS, HELD_EXCERPTS = 400, 800, 60
+PIECES, TRAIN_EXCERPTS, HELD_PIECES, HELD_EXCERPTS = 400, 800, 60, 60
 BEGIN, END = "<!-- style check: begin -->", "<!-- style check: end -->"
 
 
@@ -145,7 +145,7 @@ def main(argv=None):
     for i, s in enumerate(STYLE_ORDER):
         train, held = corpus[s]
         tr = balanced(rng.sample(train, min(len(train), PIECES)), a.bars, TRAIN_EXCERPTS, rng)
-        ho = balanced(rng.sample(held, min(len(held), HELD_EXCERPTS)), a.bars, HELD_EXCERPTS, rng)
+        ho = balanced(rng.sample(held, min(len(held), HELD_PIECES)), a.bars, HELD_EXCERPTS, rng)
         X += [describe(n, b) for n, b in tr]
         y += [i] * len(tr)
         Xh += [describe(n, b) for n, b in ho]

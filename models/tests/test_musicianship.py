@@ -115,20 +115,31 @@ def test_role_figures_of_the_parts_bach_wrote_are_the_corpus_rows():
     assert upper[5:7] == rows[("bass", "bass")][5:7] and upper[3] == "100%"
 
 
-@pytest.fixture(scope="module")
-def played(tmp_path_factory):
-    """The quick cases played through the bundled plugin by the Rust tool (`cargo xtask test` sets
-    CADENZA_MUSICIANSHIP and CADENZA_TEST_BUNDLE_DIR)."""
+def plugin_tools():
+    """The Rust tool that plays cases and the bundles' folder (`cargo xtask test` sets
+    CADENZA_MUSICIANSHIP and CADENZA_TEST_BUNDLE_DIR); skips the test without them."""
     tool, bundles = os.environ.get("CADENZA_MUSICIANSHIP"), os.environ.get("CADENZA_TEST_BUNDLE_DIR")
     if not tool or not bundles:
         pytest.skip("CADENZA_MUSICIANSHIP is not set (cargo xtask test sets it): the plugin was not played")
-    d = tmp_path_factory.mktemp("musicianship")
-    cases = [c for c in m.cases(quick=True) if not c["realtime"]
-             and c["style"] in ("chorale", "celtic")]
+    return tool, bundles
+
+
+def play(d: Path, cases) -> dict:
+    """`cases` played through the bundled plugin, in folder `d`: {id: take}."""
+    tool, bundles = plugin_tools()
     (d / "cases.json").write_text(json.dumps(cases))
     subprocess.run([tool, "--plugin", str(Path(bundles) / "Cadenza.clap"), "--cases", str(d / "cases.json"),
                     "--out", str(d / "takes.json")], check=True)
-    takes = {t["id"]: t for t in json.loads((d / "takes.json").read_text())}
+    return {t["id"]: t for t in json.loads((d / "takes.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory):
+    """The quick cases (chorale, celtic) played through the bundled plugin."""
+    plugin_tools()
+    cases = [c for c in m.cases(quick=True) if not c["realtime"]
+             and c["style"] in ("chorale", "celtic")]
+    takes = play(tmp_path_factory.mktemp("musicianship"), cases)
     ins = {i.name: i for i in m.inputs()}
     return {c["id"]: (c, takes[c["id"]], m.figures(c, takes[c["id"]], ins[c["input"]])) for c in cases}
 
@@ -137,9 +148,7 @@ def played(tmp_path_factory):
 def more_seeds(tmp_path_factory):
     """The pop progression's Duet cases (chorale, celtic) at POP_SEEDS and their alone cases at
     ALONE_POOL_SEEDS, played as `played` plays the quick cases: {id: (case, figures)}."""
-    tool, bundles = os.environ.get("CADENZA_MUSICIANSHIP"), os.environ.get("CADENZA_TEST_BUNDLE_DIR")
-    if not tool or not bundles:
-        pytest.skip("CADENZA_MUSICIANSHIP is not set (cargo xtask test sets it): the plugin was not played")
+    plugin_tools()
     base = [c for c in m.cases(quick=True) if not c["realtime"] and c["style"] in ("chorale", "celtic")]
     pop = [c for c in base if c["mode"] == "duet" and c["input"] == "pop in C"]
     alone = {c["style"]: c for c in base if c["input"] == m.ALONE}
@@ -151,7 +160,7 @@ def more_seeds(tmp_path_factory):
                 d["params"]["seed"] = seed
                 d["id"] = f"{c['style']}|{c['mode']}|{c['input']}|{c.get('feel', '')}|seed {seed}"
                 cases.append(d)
-    takes = play(tool, bundles, tmp_path_factory.mktemp("seeds"), cases)
+    takes = play(tmp_path_factory.mktemp("seeds"), cases)
     ins = {i.name: i for i in m.inputs()}
     return {c["id"]: (c, m.figures(c, takes[c["id"]], ins[c["input"]])) for c in cases}
 
@@ -165,13 +174,6 @@ REF = json.loads(m.REFERENCE.read_text())
 # of 12 (v7 and v8 also in 2 of 12, other seeds).
 POP_SEEDS = (1, 2, 3)
 ALONE_POOL_SEEDS = tuple(range(1, 13))
-
-
-def play(tool, bundles, d: Path, cases):
-    (d / "cases.json").write_text(json.dumps(cases))
-    subprocess.run([tool, "--plugin", str(Path(bundles) / "Cadenza.clap"), "--cases", str(d / "cases.json"),
-                    "--out", str(d / "takes.json")], check=True)
-    return {t["id"]: t for t in json.loads((d / "takes.json").read_text())}
 
 
 # Margins on the quick cases (chorale and celtic, seed 1), set from cadenza-base-v6's and v7's takes with
@@ -289,9 +291,7 @@ def played_roles(tmp_path_factory):
     from cadenza_model.exporting import DEFAULT_MODEL
     from cadenza_model import roles
 
-    tool, bundles = os.environ.get("CADENZA_MUSICIANSHIP"), os.environ.get("CADENZA_TEST_BUNDLE_DIR")
-    if not tool or not bundles:
-        pytest.skip("CADENZA_MUSICIANSHIP is not set (cargo xtask test sets it): the plugin was not played")
+    plugin_tools()
     # The model the plugin loads: $CADENZA_MODEL's folder when set, else the built-in one.
     chosen = Path(os.environ.get("CADENZA_MODEL") or DEFAULT_MODEL)
     meta = json.loads(((chosen if chosen.is_dir() else chosen.parent) / "model.json").read_text())
@@ -300,11 +300,7 @@ def played_roles(tmp_path_factory):
     parts = json.loads(m.ROLE_PARTS.read_text())
     parts["pieces"] = parts["pieces"][:ROLE_PIECES_PINNED]
     cases = [c for c in m.role_cases(parts, seed=1) if c["role"]["setting"] in ("bass", "melody")]
-    d = tmp_path_factory.mktemp("roles")
-    (d / "cases.json").write_text(json.dumps(cases))
-    subprocess.run([tool, "--plugin", str(Path(bundles) / "Cadenza.clap"), "--cases", str(d / "cases.json"),
-                    "--out", str(d / "takes.json")], check=True)
-    takes = {t["id"]: t for t in json.loads((d / "takes.json").read_text())}
+    takes = play(tmp_path_factory.mktemp("roles"), cases)
     out = {}
     for c in cases:
         r = c["role"]
