@@ -28,7 +28,7 @@ from .vocab import Vocab
 
 
 def main(argv=None):
-    from .data import STYLE_ORDER, load_pieces, merged
+    from .data import STYLE_ORDER, load_pieces, merged, without_drifted
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
@@ -130,6 +130,8 @@ def main(argv=None):
         raise SystemExit(f"{len(styles)} styles do not fit in {vocab.style_slots} style slots")
 
     corpus = load_pieces(train_styles, a.max_files, expand_repeats=a.expand_repeats)
+    # Learn from none of a drifted file's notes; the held-out pieces stay as every earlier model met them.
+    corpus = {s: (without_drifted(tr, s), ho) for s, (tr, ho) in corpus.items()}
     train = {styles.index(s): tokenize_pieces([merged(p) for p in tr], vocab) for s, (tr, _) in corpus.items()}
     held = {styles.index(s): tokenize_pieces([merged(p) for p in ho], vocab) for s, (_, ho) in corpus.items()}
     held_duet = {}
