@@ -193,8 +193,8 @@ def load_pieces(styles: List[str], max_files: Optional[int] = None, workers: int
 # bar, and every note after it sits off the grid of the other parts. Measured on the cache: Mozart's
 # K458/4 violins a tick before the viola and cello from bar 101 on, after a rest a tick short (1,174
 # onsets one tick before a sixteenth, the phase the renaissance answer drifted to), a Beethoven and
-# three Haydn movements, four O'Neill tunes; no part in chorale, renaissance and folk. Tuplets and ornaments the music has
-# stay far under it (a celtic tune's triplet sixteenths: 6 onsets of 96).
+# three Haydn movements, four O'Neill tunes; no part in chorale, renaissance and folk. Tuplets and
+# ornaments the music has stay far under it (a celtic tune's triplet sixteenths: 6 onsets of 96).
 DRIFT_SHARE = 0.2
 
 
@@ -211,11 +211,12 @@ def drifted(piece: Piece) -> bool:
 
 def without_drifted(pieces: List[Piece], style: str = "") -> List[Piece]:
     """The pieces to learn from: those with a drifted part left out, and said so."""
-    kept = [p for p in pieces if not drifted(p)]
-    if len(kept) < len(pieces):
-        names = ", ".join(p.id for p in pieces if drifted(p))
-        print(f"[data] {style}: {len(pieces) - len(kept)} pieces left out, a part drifted off the grid: {names}",
-              file=sys.stderr)
+    kept, left = [], []
+    for p in pieces:
+        (left if drifted(p) else kept).append(p)
+    if left:
+        print(f"[data] {style}: {len(left)} pieces left out, a part drifted off the grid: "
+              f"{', '.join(p.id for p in left)}", file=sys.stderr)
     return kept
 
 

@@ -35,6 +35,8 @@ K = 7
 # larger (with two excerpts a piece, classical's 50 pieces gave it 100 against 800 for the others,
 # and 4 of its 6 held-out excerpts read as chorale).
 PIECES, TRAIN_EXCERPTS, HELD_PIECES, HELD_EXCERPTS = 400, 800, 60, 60
+# A style with fewer held-out pieces than this has its training pieces read too (`by_piece_folds`).
+FEW_HELD_PIECES = 20
 BEGIN, END = "<!-- style check: begin -->", "<!-- style check: end -->"
 
 
@@ -161,7 +163,8 @@ def main(argv=None):
     ap.add_argument("--model", type=Path, help="a model folder (default: the built-in model)")
     ap.add_argument("--bars", type=int, default=16)
     ap.add_argument("--folds", type=int, default=5,
-                    help="styles with fewer than 20 held-out pieces: their training pieces read by piece-wise folds too")
+                    help=f"styles with fewer than {FEW_HELD_PIECES} held-out pieces: their training pieces "
+                         "read by piece-wise folds too")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "EVALUATION.md",
                     help="written between its style-check markers")
@@ -205,7 +208,7 @@ def main(argv=None):
     lines.append("")
     for i, s in enumerate(STYLE_ORDER):
         train, held = corpus[s]
-        if a.folds > 1 and len(held) < 20:
+        if a.folds > 1 and len(held) < FEW_HELD_PIECES:
             hits, total = by_piece_folds(X[y != i], y[y != i], i, train, a.bars, a.folds, rng)
             lines.append(f"{s.capitalize()} has {len(held)} held-out pieces, so its {len(train)} training pieces "
                          f"were read too, {a.folds} folds by piece (each fold's pieces judged by a vote "
