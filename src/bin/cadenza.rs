@@ -39,6 +39,7 @@ generate options:
   --key NAME           key of the scale (default C)
   --low N / --high N   pitch range, MIDI notes (default 21..108)
   --density D          -1..1: fewer or more notes (default 0)
+  --polyphony N        1..16: most of Cadenza's notes sounding at once (default 6, as the plugin)
   --max-note BEATS     longest note (default 8)
   --out FILE.mid       where to write (default cadenza.mid)
 
@@ -143,6 +144,7 @@ fn parse() -> Result<Args, String> {
             "--low" => a.settings.low = num(val()?)?.clamp(0.0, 127.0) as u8,
             "--high" => a.settings.high = num(val()?)?.clamp(0.0, 127.0) as u8,
             "--density" => a.settings.density = num(val()?)?.clamp(-1.0, 1.0) as f32,
+            "--polyphony" => a.settings.max_polyphony = num(val()?)?.clamp(1.0, 16.0) as u32,
             "--max-note" => a.max_note = num(val()?)?,
             "--out" => a.out = val()?.into(),
             "-h" | "--help" => return Err(USAGE.into()),

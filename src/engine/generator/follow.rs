@@ -17,6 +17,9 @@ pub(super) struct Follow {
     velocity: Option<f32>,
     pitches: [u8; FOLLOW_NOTES],
     pitches_len: usize,
+    /// How many of the player's next notes (as heard) still count as playing parts together: set to
+    /// [`FOLLOW_NOTES`] by a key struck while another is held, one less for each key struck alone.
+    together: usize,
     /// The player's notes (beats), for capture; `length` < 0 while held.
     played: Vec<BeatNote>,
 }
@@ -28,6 +31,7 @@ impl Follow {
             velocity: None,
             pitches: [0; FOLLOW_NOTES],
             pitches_len: 0,
+            together: 0,
             played: Vec::with_capacity(PLAYED_LOG),
         }
     }
@@ -64,7 +68,27 @@ impl Follow {
 
     /// The key is held (or not) as the context hears it.
     pub(super) fn hold(&mut self, pitch: u8, on: bool) {
+        if on {
+            self.together = if self.holds_any() {
+                FOLLOW_NOTES
+            } else {
+                self.together.saturating_sub(1)
+            };
+        }
         self.held[pitch as usize] = on;
+    }
+
+    /// The lowest and highest of the keys the player holds now, when they hold two or more.
+    pub(super) fn held_span(&self) -> Option<(u8, u8)> {
+        let lo = (0..128u8).find(|&p| self.held[p as usize])?;
+        let hi = (0..128u8).rev().find(|&p| self.held[p as usize])?;
+        (hi > lo).then_some((lo, hi))
+    }
+
+    /// Whether the player plays parts together (two keys at once within their recent notes), not one
+    /// line: a bass and a melody, or chords.
+    pub(super) fn plays_parts(&self) -> bool {
+        self.together > 0
     }
 
     pub(super) fn holds(&self, pitch: u8) -> bool {

@@ -7,6 +7,10 @@ use crate::bridge::PlayClock;
 use crate::settings::{Dynamics, Role, Scale, Settings, DENSITY_NATS};
 use crate::tokenizer::{Event, Vocab};
 
+/// Harmony plays between the player's outer parts only where they are more than this many
+/// semitones apart (an octave): closer, there is no room for an inner voice, and it comps under them.
+const INNER_ROOM: u8 = 12;
+
 /// The probability the sampler's mask took away from the model, over the steps since the last
 /// [`super::Generator::take_mask_stats`] (at temperature 1, before the density bias).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -53,7 +57,8 @@ pub(super) struct Situation<'a> {
     /// The longest shift allowed (the end of a call and response answer; `u32::MAX`: none).
     pub(super) ceiling_ticks: u32,
     /// The role Cadenza plays (the one its model plays: one it lacks is Free): Bass begins no note
-    /// at or above the player's register, Melody none at or below it.
+    /// at or above the player's register, Melody none at or below it, Harmony none outside the
+    /// player's outer parts (or, against one line, none at or above it).
     pub(super) role: Role,
     /// Alone, the longest shift that keeps a silence within [`ALONE_REST_BEATS`](super::ALONE_REST_BEATS);
     /// beside a player, Cadenza's part's silence within [`ROLE_REST_BEATS`](super::ROLE_REST_BEATS)
@@ -108,10 +113,19 @@ impl Mask {
         };
         let floor = at.floor_ticks;
         let now = floor == 0;
-        // The role's register, a lead: under the lowest of the player's part, or over its highest.
+        // The role's register, a lead: the bass under the lowest of the player's part, the melody
+        // over its highest; the harmony between them where the player plays two parts an octave or
+        // more apart (the inner voices), else under the player's line (comping under a melody).
         let (lowest, highest) = match (at.role, at.follow.register()) {
             (Role::Bass, Some((lo, _))) => (0, lo.saturating_sub(1)),
             (Role::Melody, Some((_, hi))) => (hi.saturating_add(1), 127),
+            (Role::Harmony, Some((lo, hi))) if at.follow.plays_parts() && hi - lo > INNER_ROOM => {
+                match at.follow.held_span() {
+                    Some((l, h)) if h - l > INNER_ROOM => (l + 1, h - 1),
+                    _ => (lo + 1, hi - 1),
+                }
+            }
+            (Role::Harmony, Some((lo, _))) => (0, lo.saturating_sub(1)),
             _ => (0, 127),
         };
         let room = open.ours.count_ones() < s.max_polyphony;
@@ -300,6 +314,70 @@ mod tests {
         at.role = Role::Free;
         m.build(&logits, &at, &s);
         assert!(allowed(&m, Event::NoteOn(56)) && allowed(&m, Event::NoteOn(71)));
+    }
+
+    #[test]
+    fn the_harmony_plays_between_the_players_outer_parts_or_under_one_line() {
+        let logits = vec![0.0; V.size as usize];
+        let s = Settings::default();
+        let mut m = Mask::new(V);
+        // One line (each key struck alone), 60 to 72: the harmony comps under it.
+        let mut line = Follow::new();
+        for (b, p) in [(0.0, 60), (1.0, 72)] {
+            line.remember(b, p, 0.8, true);
+            line.hold(p, true);
+            line.hold(p, false);
+        }
+        let build = |m: &mut Mask, follow: &Follow| {
+            let at = Situation {
+                role: Role::Harmony,
+                ..nothing_yet(follow)
+            };
+            m.build(&logits, &at, &s);
+        };
+        build(&mut m, &line);
+        assert!(allowed(&m, Event::NoteOn(59)) && !allowed(&m, Event::NoteOn(64)));
+        // A bass and a soprano together (48 and 72 held): the inner voices, between them.
+        let mut parts = Follow::new();
+        for p in [48, 72] {
+            parts.remember(0.0, p, 0.8, true);
+            parts.hold(p, true);
+        }
+        build(&mut m, &parts);
+        for (p, ok) in [(49, true), (64, true), (71, true), (47, false), (73, false)] {
+            assert_eq!(allowed(&m, Event::NoteOn(p)), ok, "{p}");
+        }
+        // The bass moves up to 55 while the soprano holds: between what sounds now, not the
+        // register of the last notes (48 is still among them).
+        parts.hold(48, false);
+        parts.remember(1.0, 55, 0.8, true);
+        parts.hold(55, true);
+        build(&mut m, &parts);
+        assert!(!allowed(&m, Event::NoteOn(50)) && allowed(&m, Event::NoteOn(60)));
+        // Both parts resting: between the register of their last notes.
+        parts.hold(55, false);
+        parts.hold(72, false);
+        build(&mut m, &parts);
+        assert!(allowed(&m, Event::NoteOn(50)) && !allowed(&m, Event::NoteOn(48)));
+        // Parts closer than an octave (a chord, 60 to 67): no room inside, it comps under them.
+        let mut chord = Follow::new();
+        for p in [60, 64, 67] {
+            chord.remember(0.0, p, 0.8, true);
+            chord.hold(p, true);
+        }
+        build(&mut m, &chord);
+        assert!(allowed(&m, Event::NoteOn(55)) && !allowed(&m, Event::NoteOn(62)));
+        // A line again (60 and 76 in turn) for twelve notes: the parts are forgotten, it comps
+        // under the line rather than between its lowest and highest.
+        let mut was_parts = parts;
+        for k in 0..12 {
+            let p = if k % 2 == 0 { 60 } else { 76 };
+            was_parts.remember(2.0 + f64::from(k), p, 0.8, true);
+            was_parts.hold(p, true);
+            was_parts.hold(p, false);
+        }
+        build(&mut m, &was_parts);
+        assert!(allowed(&m, Event::NoteOn(59)) && !allowed(&m, Event::NoteOn(64)));
     }
 
     #[test]
