@@ -68,6 +68,10 @@ CADENZA, PLAYER = 0, 1
 # was trained for). Free: any part, or all of them.
 FREE, MELODY, BASS, HARMONY = 0, 1, 2, 3
 ROLES = ("free", "melody", "bass", "harmony")
+# The roles a single line (a tune with nothing under it) teaches: no bass is written under it, and
+# its only harmony is the block chords drawn from it (`block_chords`), no part anybody wrote; so a
+# style of single tunes offers free and the melody.
+SINGLE_LINE_ROLES = ("free", "melody")
 # An example in which Cadenza plays alone, nobody else ever: no role slot on the style token. A model
 # trained so (ModelConfig.alone) knows it must sound every part itself; others read it as free. (Free
 # alone and free beside a player who has not come in yet look the same to a model without it: v8's

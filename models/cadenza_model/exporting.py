@@ -40,9 +40,11 @@ ROLES = ["free"]
 
 
 def roles_by_style(roles, styles) -> dict:
-    """The styles that play fewer than all of `roles`: single tunes have no bass to learn from."""
+    """The styles that play fewer than all of `roles`: single tunes have no bass or inner part to learn
+    from (`duet.SINGLE_LINE_ROLES`)."""
     from .data import SINGLE_LINE_STYLES
-    single = [r for r in roles if r != "bass"]
+    from .duet import SINGLE_LINE_ROLES
+    single = [r for r in roles if r in SINGLE_LINE_ROLES]
     return {s: single for s in styles if s in SINGLE_LINE_STYLES and single != list(roles)}
 
 

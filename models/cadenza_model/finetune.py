@@ -11,8 +11,8 @@ A model that knows whose notes are whose (format 4) learns your style as it lear
 in duets cut from your files (duet.py), and with roles by track. Each track (part) of a multi-track
 file is a part of the texture: the lowest is the bass, the highest the melody, the ones between the
 harmony, and Cadenza learns to play each against the others, as far as the model plays roles. Your
-style offers the bass only when some file has more than one track (a single line has no bass under
-it); model.json says which roles it plays.
+style offers the bass and the harmony only when some file has more than one track (a single line
+has no part under it); model.json says which roles it plays.
 """
 from __future__ import annotations
 
@@ -67,10 +67,10 @@ def tracks_in_use(notes):
 
 
 def style_roles(base_roles: List[str], pieces: List[Piece]) -> List[str]:
-    """The roles the new style plays: the model's, but the bass only when some file has tracks to
-    learn it from."""
+    """The roles the new style plays: the model's, but the bass and the harmony only when some file
+    has tracks to learn them from (`duet.SINGLE_LINE_ROLES`)."""
     several = any(p.n_parts >= 2 for p in pieces)
-    return [r for r in base_roles if several or r != "bass"]
+    return [r for r in base_roles if several or r in duet.SINGLE_LINE_ROLES]
 
 
 def merged(piece: Piece):

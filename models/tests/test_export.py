@@ -95,8 +95,8 @@ def test_model_json_lists_the_roles_trained_and_which_styles_play_fewer():
     styles = ["chorale", "renaissance", "classical", "celtic", "folk"]
     four = roles_json(cfg, styles, ["free", "melody", "bass", "harmony"])
     assert four["roles"] == ["free", "melody", "bass", "harmony"] and four["role_slots"] == cfg.role_slots
-    # Single tunes have no bass to learn from.
-    assert four["roles_by_style"] == {"celtic": ["free", "melody", "harmony"], "folk": ["free", "melody", "harmony"]}
+    # Single tunes have no bass or inner part to learn from.
+    assert four["roles_by_style"] == {"celtic": ["free", "melody"], "folk": ["free", "melody"]}
     # A model trained before roles: free alone, and nothing narrowed (its model.json unchanged).
     one = roles_json(cfg, styles, ["free"])
     assert one["roles"] == ["free"] and "roles_by_style" not in one
@@ -120,7 +120,7 @@ def test_int8_is_checked_for_every_role_a_style_plays(tmp_path):
     export_dir(m, v, styles, "tiny", {"roles": ["free", "melody", "bass", "harmony"]}, tmp_path)
     report = write_int8(tmp_path, v, cfg, styles)
     assert set(report["per_role"]["chorale"]) == {"melody", "bass", "harmony"}
-    assert set(report["per_role"]["folk"]) == {"melody", "harmony"}  # a single line: no bass
+    assert set(report["per_role"]["folk"]) == {"melody"}  # a single line: no bass, no harmony
     for style, by_role in report["per_role"].items():
         for role, r in by_role.items():
             assert r["steps"] > 0 and 0 <= r["kl_to_fp32"] < 0.05, (style, role, r)
