@@ -58,6 +58,9 @@ def main(argv=None):
     ap.add_argument("--own-past", type=float, default=0.0,
                     help="with --two-streams: scheduled sampling, how often one of Cadenza's note-ons in an "
                          "example beside a player is the model's own draw (training.own_past)")
+    ap.add_argument("--held-penalty", type=float, default=0.0,
+                    help="with --two-streams: weight of the unlikelihood of beginning a key the player holds "
+                         "(training.held_key_penalty; 0: none)")
     ap.add_argument("--init-model-dir", type=Path,
                     help="start from an exported model folder (model.onnx + model.json, e.g. models/default); "
                          "with --two-streams a format 3 model becomes a format 4 one (model.with_two_streams)")
@@ -192,7 +195,7 @@ def main(argv=None):
             if a.own_past > 0:
                 duet_b = own_past(model, duet_b, vocab, a.own_past, rng)
             batch = duet_b.tokens
-            loss = duet_loss(net, duet_b, vocab)
+            loss = duet_loss(net, duet_b, vocab, a.held_penalty)
         else:
             batch, start_ticks = ds.batch_with_ticks(rng, a.batch)
             batch, start_ticks = batch.to(dev), start_ticks.to(dev)

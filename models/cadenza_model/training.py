@@ -154,16 +154,29 @@ def duet_batch(examples, vocab: Vocab) -> DuetBatch:
                      torch.tensor(roles))
 
 
-def duet_logits(model, b: DuetBatch, vocab: Vocab) -> torch.Tensor:
-    """The model's logits (n, seq-1, vocab) for each next token of the batch."""
+def duet_logits(model, b: DuetBatch, vocab: Vocab, with_features: bool = False):
+    """The model's logits (n, seq-1, vocab) for each next token of the batch (and the features it read,
+    `with_features`)."""
     core = model.module if hasattr(model, "module") else model
     x = b.tokens[:, :-1]
-    return model(x, features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1], b.roles))
+    feats = features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1], b.roles)
+    logits = model(x, feats)
+    return (logits, feats) if with_features else logits
 
 
-def duet_nll(model, b: DuetBatch, vocab: Vocab):
-    """Per-position NLL (n, seq-1) as duet.targets scores it (0 where ignored), and the kinds."""
-    logits = duet_logits(model, b, vocab)
+def held_key_penalty(logits: torch.Tensor, player_held: torch.Tensor, vocab: Vocab) -> torch.Tensor:
+    """Per position (n, seq-1): -log(1 - p), p the probability the model puts on beginning a key the
+    player holds there (unlikelihood, Welleck et al. 2019). The corpus never shows such a note
+    (duet.py leaves them out), so the model learns it only as an absence; this says it outright."""
+    on = torch.log_softmax(logits.float(), -1)[..., vocab.note_on_base:vocab.note_on_base + PITCHES]
+    p = (on.exp() * player_held.float()).sum(-1).clamp(max=1 - 1e-6)
+    return -torch.log1p(-p)
+
+
+def duet_nll(model, b: DuetBatch, vocab: Vocab, held_weight: float = 0.0):
+    """Per-position NLL (n, seq-1) as duet.targets scores it (0 where ignored), and the kinds. With
+    `held_weight`, each scored position adds that much of `held_key_penalty`."""
+    logits, feats = duet_logits(model, b, vocab, with_features=True)
     logz = torch.logsumexp(logits, -1)
     ce = logz - logits.gather(-1, b.tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
     shifts = logits[..., vocab.shift_base:vocab.shift_base + vocab.max_shift]
@@ -171,6 +184,9 @@ def duet_nll(model, b: DuetBatch, vocab: Vocab):
     censored = logz - tail.gather(-1, b.js.unsqueeze(-1)).squeeze(-1)
     nll = torch.where(b.kinds == duet.CROSS_ENTROPY, ce,
                       torch.where(b.kinds == duet.CENSORED, censored, torch.zeros_like(ce)))
+    if held_weight > 0:
+        penalty = held_key_penalty(logits, feats.player_held, vocab)
+        nll = nll + held_weight * torch.where(b.kinds == duet.IGNORED, torch.zeros_like(penalty), penalty)
     return nll, b.kinds
 
 
@@ -228,8 +244,8 @@ def own_past(model, b: DuetBatch, vocab: Vocab, rate: float, rng: random.Random)
     return DuetBatch(tokens.to(b.tokens.device), b.owners, b.start_ticks, kinds.to(b.kinds.device), b.js, b.roles)
 
 
-def duet_loss(model, b: DuetBatch, vocab: Vocab) -> torch.Tensor:
-    nll, kinds = duet_nll(model, b, vocab)
+def duet_loss(model, b: DuetBatch, vocab: Vocab, held_weight: float = 0.0) -> torch.Tensor:
+    nll, kinds = duet_nll(model, b, vocab, held_weight)
     return nll[kinds != duet.IGNORED].mean()
 
 

@@ -7,7 +7,7 @@ import torch
 from cadenza_model import duet
 from cadenza_model.features import two_stream_features
 from cadenza_model.model import ModelConfig, MusicTransformer, with_two_streams
-from cadenza_model.training import DuetBatch, duet_batch, duet_nll
+from cadenza_model.training import DuetBatch, duet_batch, duet_nll, held_key_penalty
 from cadenza_model.vocab import Vocab
 
 V = Vocab()
@@ -87,6 +87,37 @@ def test_the_censored_score_is_the_probability_of_waiting_longer():
     assert names(toks, owners)[i] == "+4" and kinds[0, i] == duet.CENSORED
     longer = logp[0, i, V.shift_base + 4:V.shift_base + V.max_shift]
     assert math.isclose(float(nll[0, i]), -float(torch.logsumexp(longer, 0)), rel_tol=1e-5)
+
+
+def test_the_held_key_penalty_is_the_unlikelihood_of_striking_a_key_the_player_holds():
+    # The player holds C4 (60) from tick 0 to 24; Cadenza plays E4 at 6.
+    toks, owners = duet.duet_tokens([(6, 12, 64)], [(0, 24, 60)], V)
+    b = duet_batch([([V.style(0)] + toks, [0] + owners, 0)], V)
+    torch.manual_seed(0)
+    m = MusicTransformer(ModelConfig(vocab_size=V.size, d_model=32, n_layer=1, n_head=2, d_ff=64, window=32,
+                                     features=True, two_streams=True)).eval()
+    with torch.no_grad():
+        plain, kinds = duet_nll(m, b, V)
+        weighed, _ = duet_nll(m, b, V, held_weight=2.0)
+        logp = torch.log_softmax(m(b.tokens[:, :-1], two_stream_features(
+            b.tokens[:, :-1], b.owners[:, :-1], V, b.start_ticks, m.cfg.role_slots, b.roles)), -1)
+    added = (weighed - plain)[0]
+    for i, name in enumerate(names(b.tokens[0, 1:].tolist(), b.owners[0, 1:].tolist())):
+        # Position i reads the tokens up to i (the style token first) and predicts token i + 1.
+        holds = 0 < i < len(toks) and "Poff60" not in names(toks[:i], owners[:i])
+        if kinds[0, i] == duet.IGNORED or not holds:
+            assert float(added[i]) == 0.0, (i, name)
+        else:
+            p60 = float(logp[0, i, V.note_on_base + 60].exp())
+            assert math.isclose(float(added[i]), -2.0 * math.log(1 - p60), rel_tol=1e-4), (i, name)
+    assert float(added.sum()) > 0
+    # A key nobody holds costs nothing; one the model is sure to strike, a lot.
+    logits = torch.zeros(1, 2, V.size)
+    logits[0, :, V.note_on_base + 60] = 20.0
+    held = torch.zeros(1, 2, 128)
+    held[0, 1, 60] = 1
+    pen = held_key_penalty(logits, held, V)
+    assert float(pen[0, 0]) == 0.0 and float(pen[0, 1]) > 10
 
 
 def test_parts_are_split_between_the_player_and_cadenza_or_traded_by_bars():
