@@ -237,7 +237,9 @@ fn with_a_role_cadenza_plays_against_the_prompt_and_a_role_the_style_lacks_is_re
         );
     }
     let o = cadenza(&["info", "--cpu"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("roles:        free, melody, bass, harmony"));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("roles:        free, melody, bass, harmony")
+    );
 }
 
 #[test]
@@ -283,8 +285,15 @@ fn the_harmony_plays_between_a_bass_and_a_melody_given() {
     // hears what the player begins there, as a duet partner does).
     for n in &notes {
         let bar = ((n.beat / 4.0) as usize).min(3);
-        let first = if bar > 0 && (n.beat - 4.0 * bar as f64).abs() < 1e-3 { bar - 1 } else { bar };
-        let (lo, hi) = (bass[first..=bar].iter().min(), soprano[first..=bar].iter().max());
+        let first = if bar > 0 && (n.beat - 4.0 * bar as f64).abs() < 1e-3 {
+            bar - 1
+        } else {
+            bar
+        };
+        let (lo, hi) = (
+            bass[first..=bar].iter().min(),
+            soprano[first..=bar].iter().max(),
+        );
         assert!(
             lo < Some(&n.pitch) && Some(&n.pitch) < hi,
             "{n:?} is not between the bass and the soprano"
