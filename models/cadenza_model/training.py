@@ -168,8 +168,8 @@ def held_key_penalty(logits: torch.Tensor, player_held: torch.Tensor, vocab: Voc
     """Per position (n, seq-1): -log(1 - p), p the probability the model puts on beginning a key the
     player holds there (unlikelihood, Welleck et al. 2019). The corpus never shows such a note
     (duet.py leaves them out), so the model learns it only as an absence; this says it outright."""
-    on = torch.log_softmax(logits.float(), -1)[..., vocab.note_on_base:vocab.note_on_base + PITCHES]
-    p = (on.exp() * player_held.float()).sum(-1).clamp(max=1 - 1e-6)
+    on = torch.softmax(logits.float(), -1)[..., vocab.note_on_base:vocab.note_on_base + PITCHES]
+    p = (on * player_held.float()).sum(-1).clamp(max=1 - 1e-6)
     return -torch.log1p(-p)
 
 

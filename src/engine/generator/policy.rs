@@ -114,8 +114,8 @@ impl Mask {
         let floor = at.floor_ticks;
         let now = floor == 0;
         // The role's register, a lead: the bass under the lowest of the player's part, the melody
-        // over its highest; the harmony between them where the player plays two parts an octave or
-        // more apart (the inner voices), else under the player's line (comping under a melody).
+        // over its highest; the harmony between them where the player plays two parts more than an
+        // octave apart (the inner voices), else under the player's line (comping under a melody).
         let (lowest, highest) = match (at.role, at.follow.register()) {
             (Role::Bass, Some((lo, _))) => (0, lo.saturating_sub(1)),
             (Role::Melody, Some((_, hi))) => (hi.saturating_add(1), 127),
