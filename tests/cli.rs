@@ -66,7 +66,7 @@ fn generate_writes_a_midi_file_within_its_bars_range_and_tempo() {
     assert!((tempo_of(&bytes) - 93.0).abs() < 0.01);
     assert!(
         stderr(&o).contains("6/6 bars"),
-        "a progress bar: {}",
+        "every bar done, in the summary: {}",
         stderr(&o)
     );
     // Same seed, same sketch.
@@ -372,11 +372,47 @@ fn styles_and_info_describe_the_model_and_bad_options_say_what_is_wrong() {
         stderr(&o)
     );
 
-    let o = cadenza(&["generate", "--bars", "many"]);
+    // A malformed command line: clap's usage error (exit 2), naming the option and the value;
+    // nothing is loaded or written.
+    for (args, want) in [
+        (
+            &["generate", "--bars", "many"][..],
+            "`many` is not a number",
+        ),
+        (&["generate", "--bars", "0"][..], "must be positive"),
+        (&["generate", "--low", "130"][..], "130 is not in 0..=127"),
+        (&["generate", "--top-p", "1.5"][..], "1.5 is outside 0..1"),
+        (
+            &["generate", "--time-sig", "3-4"][..],
+            "not a time signature",
+        ),
+        (
+            &["generate", "--scale", "lydian-ish"][..],
+            "unknown scale `lydian-ish`",
+        ),
+        (&["generate", "--role", "bass"][..], "--prompt"),
+        (
+            &["generate", "--bogus"][..],
+            "unexpected argument '--bogus'",
+        ),
+    ] {
+        let o = cadenza(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    let o = cadenza(&["generate", "--low", "80", "--high", "60", "--cpu"]);
+    assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("--bars: `many` is not a number"),
+        stderr(&o).contains("--low 80 is above --high 60"),
         "{}",
         stderr(&o)
+    );
+    let o = cadenza(&["generate", "--help"]);
+    assert!(o.status.success());
+    let help = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        help.contains("--polyphony <N>") && help.contains("[default: 0.95]"),
+        "{help}"
     );
 }
 

@@ -12,52 +12,47 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
+
 use cadenza::host::{BlockLog, ClapHost, PlayedNote, Session, PLAYER_CHANNEL};
 use cadenza::midi_file::{read_notes, write_notes, BeatNote};
 
+/// Roll a headless CLAP host through the built Cadenza.clap and write what it played to a .mid file.
+#[derive(Parser)]
+#[command(name = "cadenza-render")]
 struct Args {
+    /// The built plugin.
+    #[arg(long, default_value = "target/bundled/Cadenza.clap")]
     plugin: PathBuf,
+    /// Bars of 4/4 with the transport rolling.
+    #[arg(long, default_value_t = 8.0, value_parser = positive)]
     bars: f64,
+    /// The host's tempo.
+    #[arg(long, value_name = "BPM", default_value_t = 120.0, value_parser = positive)]
     tempo: f64,
+    /// A clip played into Cadenza as if live, from the transport start.
+    #[arg(long, value_name = "FILE.mid")]
     prompt: Option<PathBuf>,
+    /// Where the played notes go.
+    #[arg(long, default_value = "render-out/cadenza.mid")]
     out: PathBuf,
+    /// Frames per process() call.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     block: u32,
+    /// The host's sample rate.
+    #[arg(long, value_name = "HZ", default_value_t = 48_000.0, value_parser = positive)]
     sample_rate: f64,
+    /// Render as a DAW's bounce does (CLAP render mode offline).
+    #[arg(long)]
     offline: bool,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        plugin: PathBuf::from("target/bundled/Cadenza.clap"),
-        bars: 8.0,
-        tempo: 120.0,
-        prompt: None,
-        out: PathBuf::from("render-out/cadenza.mid"),
-        block: 512,
-        sample_rate: 48_000.0,
-        offline: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
-        let num = |s: String| s.parse::<f64>().map_err(|e| format!("{flag}: {e}"));
-        match flag.as_str() {
-            "--plugin" => a.plugin = val()?.into(),
-            "--bars" => a.bars = num(val()?)?,
-            "--tempo" => a.tempo = num(val()?)?,
-            "--prompt" => a.prompt = Some(val()?.into()),
-            "--out" => a.out = val()?.into(),
-            "--block" => a.block = num(val()?)? as u32,
-            "--sample-rate" => a.sample_rate = num(val()?)?,
-            "--offline" => a.offline = true,
-            "-h" | "--help" => return Err("usage: cadenza-render --plugin Cadenza.clap [--bars N] [--tempo BPM] [--prompt in.mid] [--out out.mid] [--block N] [--sample-rate HZ] [--offline]".into()),
-            other => return Err(format!("unknown option {other}")),
-        }
+fn positive(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("{v} must be positive")),
+        Err(_) => Err(format!("`{s}` is not a number")),
     }
-    if !(a.tempo > 0.0 && a.bars > 0.0 && a.block > 0 && a.sample_rate > 0.0) {
-        return Err("tempo, bars, block and sample rate must be positive".into());
-    }
-    Ok(a)
 }
 
 /// Pair note-ons and note-offs of one channel into notes, in beats from the transport start.
@@ -86,13 +81,7 @@ fn notes_of(logs: &[BlockLog], channel: u8, preroll: u64, samples_per_beat: f64)
 }
 
 fn main() -> ExitCode {
-    let args = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
     let beats = args.bars * 4.0;
     let played: Vec<PlayedNote> = match &args.prompt {
         None => Vec::new(),

@@ -17,39 +17,57 @@
 
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+
 use cadenza::host::{ClapHost, NoteIn, Transport};
 
+/// A long simulated session through the built Cadenza.clap, paced in real time (a benchmark).
+#[derive(Parser)]
+#[command(name = "cadenza-soak")]
+struct Args {
+    /// The built plugin.
+    #[arg(long, default_value = "target/bundled/Cadenza.clap")]
+    plugin: std::path::PathBuf,
+    /// Length of the session.
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// Frames per process() call.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    block: u32,
+    /// The host's sample rate.
+    #[arg(long, default_value_t = 48_000.0)]
+    sample_rate: f64,
+    /// Events the player sends in every block (even; 0: a note every beat or two).
+    #[arg(long, default_value_t = 0)]
+    events: u32,
+    /// MIDI only: the built-in voice off.
+    #[arg(long)]
+    no_voice: bool,
+    /// Blocks back to back, no sleep between them.
+    #[arg(long)]
+    unpaced: bool,
+    /// The simulated audio thread under SCHED_FIFO, as a DAW's.
+    #[arg(long)]
+    realtime: bool,
+    /// Pace by spinning instead of sleeping (a diagnostic).
+    #[arg(long)]
+    spin: bool,
+}
+
 fn main() {
-    let mut plugin = std::path::PathBuf::from("target/bundled/Cadenza.clap");
-    let (mut minutes, mut block, mut sr) = (10.0f64, 64u32, 48_000.0f64);
-    let mut events = 0u32;
-    let mut voice = true;
+    let args = Args::parse();
+    let (plugin, minutes, block, sr, events) = (
+        args.plugin,
+        args.minutes,
+        args.block,
+        args.sample_rate,
+        args.events,
+    );
+    let voice = !args.no_voice;
     // Back to back, no sleep between blocks: the call's own cost with the thread kept warm (the
     // engine then falls behind the faster-than-real-time clock; only the process() figures count).
-    let mut paced = true;
-    let mut realtime = false;
-    let mut spin = false;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if ["--no-voice", "--unpaced", "--realtime", "--spin"].contains(&flag.as_str()) {
-            voice &= flag != "--no-voice";
-            paced &= flag != "--unpaced";
-            realtime |= flag == "--realtime";
-            spin |= flag == "--spin";
-            continue;
-        }
-        let v = it
-            .next()
-            .unwrap_or_else(|| die(&format!("{flag} needs a value")));
-        match flag.as_str() {
-            "--plugin" => plugin = v.into(),
-            "--minutes" => minutes = v.parse().unwrap_or_else(|_| die("--minutes: a number")),
-            "--block" => block = v.parse().unwrap_or_else(|_| die("--block: a number")),
-            "--sample-rate" => sr = v.parse().unwrap_or_else(|_| die("--sample-rate: a number")),
-            "--events" => events = v.parse().unwrap_or_else(|_| die("--events: a number")),
-            _ => die(&format!("unknown option {flag}")),
-        }
-    }
+    let paced = !args.unpaced;
+    let (realtime, spin) = (args.realtime, args.spin);
     let log = std::env::temp_dir().join(format!("cadenza-soak-{}.log", std::process::id()));
     // SAFETY (set_var): before the plugin (and any thread) starts.
     unsafe { std::env::set_var("NICE_LOG", &log) };

@@ -2,13 +2,18 @@
 //!
 //!     cadenza generate [--style NAME] [--bars 8] [--tempo 120] [--seed 0] [--prompt in.mid]
 //!                      [--role free|melody|bass|harmony] [--keep-prompt] [--out cadenza.mid]
-//!                      [--model DIR] ...   (see --help)
+//!                      [--model DIR] ...   (see `cadenza generate --help`)
 //!     cadenza styles [--model DIR]
 //!     cadenza info [--model DIR]
+//!
+//! The command line is clap's (derive): each option's help, default and range are declared once,
+//! beside the field they fill.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use cadenza::midi_file::{write_notes, BeatNote};
 use cadenza::model::{ModelSource, OnnxModel, ProviderChoice};
@@ -16,218 +21,279 @@ use cadenza::offline::{generate, ModelInfo, Request};
 use cadenza::prompt::Prompt;
 use cadenza::settings::{Role, Scale, Settings, KEY_NAMES};
 
-const USAGE: &str = "\
-usage:
-  cadenza generate [options]   write a MIDI sketch
-  cadenza styles [--model M]   the styles the model offers
-  cadenza info [--model M]     model, execution provider, vocabulary
+#[derive(Parser)]
+#[command(
+    name = "cadenza",
+    version,
+    about = "Cadenza on the command line: the plugin's own engine and model, no host needed"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-generate options:
-  --style NAME|N       style by name or slot (default: the first)
-  --bars N             bars to generate (default 8)
-  --tempo BPM          tempo written to the file (default 120)
-  --time-sig N/D       time signature (default 4/4)
-  --temperature T      0.1..2 (default 1.0)
-  --top-p P            0.5..1 (default 0.95)
-  --seed N             variation seed (default 0): the same seed gives the same sketch
-  --prompt FILE.mid    continue this clip (format 0 or 1, any channel but drums); with --role, the
-                       part Cadenza plays against instead (heard as if played live, in a duet)
-  --role NAME          the part Cadenza plays against --prompt: free, melody, bass or harmony, as
-                       far as the model plays it (`cadenza info` lists its roles)
-  --keep-prompt        put the prompt's notes in the output before the continuation
-  --scale NAME         scale lock: major, minor, dorian, blues, ... (default off)
-  --key NAME           key of the scale (default C)
-  --low N / --high N   pitch range, MIDI notes (default 21..108)
-  --density D          -1..1: fewer or more notes (default 0)
-  --polyphony N        1..16: most of Cadenza's notes sounding at once (default 6, as the plugin)
-  --max-note BEATS     longest note (default 8)
-  --out FILE.mid       where to write (default cadenza.mid)
+#[derive(Subcommand)]
+enum Command {
+    /// Write a MIDI sketch: alone, continuing a clip, or playing a role against a part.
+    Generate(Box<Generate>),
+    /// The styles the model offers.
+    Styles(ModelArgs),
+    /// Model, execution provider, vocabulary, roles.
+    Info(ModelArgs),
+}
 
-common options:
-  --model PATH         a model.onnx (with model.json beside it) or its folder; default: the built-in model
-  --ep auto|cpu|cuda   where the model runs (default auto: CUDA when it measures faster;
-                       CUDA asked for but unavailable runs on CPU and says why)
-  --cpu                the same as --ep cpu";
+#[derive(Args)]
+struct ModelArgs {
+    /// A model.onnx (with model.json beside it) or its folder; default: the built-in model.
+    #[arg(long, value_name = "PATH")]
+    model: Option<PathBuf>,
+    /// Where the model runs: auto (CUDA when it measures faster), cpu or cuda. CUDA asked for but
+    /// unavailable runs on the CPU and says why.
+    #[arg(long, value_name = "EP", default_value = "auto", value_parser = parse_provider)]
+    ep: ProviderChoice,
+    /// The same as --ep cpu.
+    #[arg(long)]
+    cpu: bool,
+}
 
-struct Args {
-    command: String,
-    model: ModelSource,
-    runs_on: ProviderChoice,
+impl ModelArgs {
+    fn source(&self) -> ModelSource {
+        self.model
+            .as_ref()
+            .map_or(ModelSource::Embedded, ModelSource::from_path)
+    }
+
+    fn runs_on(&self) -> ProviderChoice {
+        if self.cpu {
+            ProviderChoice::Cpu
+        } else {
+            self.ep
+        }
+    }
+}
+
+#[derive(Args)]
+struct Generate {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Style by name or slot (default: the first).
+    #[arg(long, value_name = "NAME|N")]
     style: Option<String>,
+    /// Bars to generate.
+    #[arg(long, value_name = "N", default_value_t = 8.0, value_parser = positive)]
     bars: f64,
+    /// Tempo written to the file.
+    #[arg(long, value_name = "BPM", default_value_t = 120.0, value_parser = positive)]
     tempo: f64,
+    /// Time signature.
+    #[arg(long, value_name = "N/D", default_value = "4/4", value_parser = parse_time_sig)]
     time_sig: (u32, u32),
-    settings: Settings,
+    /// Sampling temperature (0.1..2 is useful).
+    #[arg(long, value_name = "T", default_value_t = Settings::default().temperature,
+          value_parser = parse_temperature)]
+    temperature: f32,
+    /// Nucleus sampling: the smallest set of tokens whose probability reaches P.
+    #[arg(long, value_name = "P", default_value_t = Settings::default().top_p,
+          value_parser = parse_top_p)]
+    top_p: f32,
+    /// Variation seed: the same seed gives the same sketch.
+    #[arg(long, value_name = "N", default_value_t = Settings::default().seed)]
+    seed: u32,
+    /// Continue this clip (format 0 or 1, any channel but drums); with --role, the part Cadenza
+    /// plays against instead (heard as if played live, in a duet).
+    #[arg(long, value_name = "FILE.mid")]
     prompt: Option<PathBuf>,
-    role: Option<String>,
+    /// The part Cadenza plays against --prompt: free, melody, bass or harmony, as far as the model
+    /// plays it (`cadenza info` lists its roles).
+    #[arg(long, value_name = "NAME", value_parser = parse_role, requires = "prompt")]
+    role: Option<Role>,
+    /// Put the prompt's notes in the output before the continuation.
+    #[arg(long)]
     keep_prompt: bool,
+    /// Scale lock: major, minor, dorian, blues, ... (default off).
+    #[arg(long, value_name = "NAME", value_parser = parse_scale)]
+    scale: Option<Scale>,
+    /// Key of the scale (C, C#, ... B).
+    #[arg(long, value_name = "NAME", default_value = "C", value_parser = parse_key)]
+    key: u32,
+    /// Lowest pitch, a MIDI note.
+    #[arg(long, value_name = "N", default_value_t = Settings::default().low,
+          value_parser = clap::value_parser!(u8).range(0..=127))]
+    low: u8,
+    /// Highest pitch, a MIDI note.
+    #[arg(long, value_name = "N", default_value_t = Settings::default().high,
+          value_parser = clap::value_parser!(u8).range(0..=127))]
+    high: u8,
+    /// Fewer (-1) or more (1) notes.
+    #[arg(long, value_name = "D", default_value_t = Settings::default().density,
+          value_parser = parse_density, allow_negative_numbers = true)]
+    density: f32,
+    /// Most of Cadenza's notes sounding at once (the plugin's Max Polyphony).
+    #[arg(long, value_name = "N", default_value_t = Settings::default().max_polyphony,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    polyphony: u32,
+    /// Longest note, in beats.
+    #[arg(long, value_name = "BEATS", default_value_t = 8.0, value_parser = positive)]
     max_note: f64,
+    /// Where to write.
+    #[arg(long, value_name = "FILE.mid", default_value = "cadenza.mid")]
     out: PathBuf,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
-    let command = it.next().ok_or(USAGE)?;
-    if command == "-h" || command == "--help" || command == "help" {
-        return Err(USAGE.into());
-    }
-    let mut a = Args {
-        command,
-        model: ModelSource::Embedded,
-        runs_on: ProviderChoice::Auto,
-        style: None,
-        bars: 8.0,
-        tempo: 120.0,
-        time_sig: (4, 4),
-        settings: Settings {
-            low: 21,
-            high: 108,
+impl Generate {
+    fn settings(&self) -> Settings {
+        Settings {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed,
+            scale: self.scale.unwrap_or(Scale::Off),
+            key: self.key,
+            low: self.low,
+            high: self.high,
+            density: self.density,
+            max_polyphony: self.polyphony,
+            role: self.role.unwrap_or(Role::Free),
             ..Settings::default()
-        },
-        prompt: None,
-        role: None,
-        keep_prompt: false,
-        max_note: 8.0,
-        out: PathBuf::from("cadenza.mid"),
-    };
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
-        let num = |s: String| {
-            s.parse::<f64>()
-                .map_err(|_| format!("{flag}: `{s}` is not a number"))
-        };
-        match flag.as_str() {
-            "--model" => a.model = ModelSource::from_path(val()?),
-            "--cpu" => a.runs_on = ProviderChoice::Cpu,
-            "--ep" => a.runs_on = val()?.parse()?,
-            "--style" => a.style = Some(val()?),
-            "--bars" => a.bars = num(val()?)?,
-            "--tempo" => a.tempo = num(val()?)?,
-            "--time-sig" => {
-                let v = val()?;
-                let (n, d) = v
-                    .split_once('/')
-                    .ok_or(format!("--time-sig: `{v}` is not N/D"))?;
-                a.time_sig = (
-                    n.parse().map_err(|_| format!("--time-sig: `{v}`"))?,
-                    d.parse().map_err(|_| format!("--time-sig: `{v}`"))?,
-                );
-            }
-            "--temperature" => a.settings.temperature = num(val()?)? as f32,
-            "--top-p" => a.settings.top_p = num(val()?)? as f32,
-            "--seed" => a.settings.seed = num(val()?)? as u32,
-            "--prompt" => a.prompt = Some(val()?.into()),
-            "--role" => a.role = Some(val()?),
-            "--keep-prompt" => a.keep_prompt = true,
-            "--scale" => {
-                let v = val()?;
-                let i = Scale::NAMES
-                    .iter()
-                    .position(|n| {
-                        n.replace(' ', "")
-                            .eq_ignore_ascii_case(&v.replace([' ', '-', '_'], ""))
-                    })
-                    .ok_or(format!(
-                        "--scale: unknown scale `{v}` (one of: {})",
-                        Scale::NAMES.join(", ")
-                    ))?;
-                a.settings.scale = Scale::from_index(i as u32);
-            }
-            "--key" => {
-                let v = val()?;
-                a.settings.key = KEY_NAMES
-                    .iter()
-                    .position(|k| k.eq_ignore_ascii_case(&v))
-                    .ok_or(format!("--key: unknown key `{v}`"))?
-                    as u32;
-            }
-            "--low" => a.settings.low = num(val()?)?.clamp(0.0, 127.0) as u8,
-            "--high" => a.settings.high = num(val()?)?.clamp(0.0, 127.0) as u8,
-            "--density" => a.settings.density = num(val()?)?.clamp(-1.0, 1.0) as f32,
-            "--polyphony" => a.settings.max_polyphony = num(val()?)?.clamp(1.0, 16.0) as u32,
-            "--max-note" => a.max_note = num(val()?)?,
-            "--out" => a.out = val()?.into(),
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
         }
-    }
-    if !(a.tempo > 0.0 && a.bars > 0.0 && a.max_note > 0.0 && a.time_sig.0 > 0 && a.time_sig.1 > 0)
-    {
-        return Err("tempo, bars, max note length and the time signature must be positive".into());
-    }
-    if a.settings.low > a.settings.high {
-        return Err(format!(
-            "--low {} is above --high {}",
-            a.settings.low, a.settings.high
-        ));
-    }
-    if a.settings.temperature.is_nan()
-        || a.settings.temperature <= 0.0
-        || !(0.0..=1.0).contains(&a.settings.top_p)
-    {
-        return Err("--temperature must be > 0 and --top-p within 0..1".into());
-    }
-    Ok(a)
-}
-
-fn load(a: &Args) -> Result<OnnxModel, String> {
-    let (bytes, spec) = a.model.read().map_err(|e| e.to_string())?;
-    OnnxModel::load(&bytes, spec, a.runs_on).map_err(|e| e.to_string())
-}
-
-fn run(a: Args) -> Result<(), String> {
-    match a.command.as_str() {
-        "styles" => {
-            let (_, spec) = a.model.read().map_err(|e| e.to_string())?;
-            for (i, s) in spec.styles.iter().enumerate() {
-                println!("{i}\t{s}");
-            }
-            Ok(())
-        }
-        "info" => {
-            let model = load(&a)?;
-            let s = &model.spec;
-            let v = s.vocab();
-            let (_, lib) = cadenza::runtime::environment().map_err(|e| e.to_string())?;
-            println!(
-                "model:        {} ({}, format {})",
-                s.name, s.architecture, s.format_version
-            );
-            println!(
-                "source:       {}",
-                match &a.model {
-                    ModelSource::Embedded => "built in".to_string(),
-                    ModelSource::File(p) => p.display().to_string(),
-                }
-            );
-            println!(
-                "size:         d_model {}, {} layers, {} heads, attention window {} tokens",
-                s.d_model, s.n_layer, s.n_head, s.window
-            );
-            println!("time:         {} ticks per beat", s.ticks_per_beat);
-            println!("vocabulary:   {} tokens: pad {}, bos {}, eos {}, styles {}..{}, note-on {}.., note-off {}.., time-shift {}..{} (1..{} ticks)",
-                v.size, v.pad, v.bos, v.eos, v.style_base, v.style_base + v.style_slots - 1, v.note_on_base, v.note_off_base,
-                v.shift_base, v.shift_base + v.max_shift - 1, v.max_shift);
-            println!("styles:       {}", s.styles.join(", "));
-            println!("roles:        {}", s.roles_played().join(", "));
-            for (style, roles) in s.styles.iter().zip(s.roles_by_slot()) {
-                if roles != s.roles_played() {
-                    println!("              {style}: {}", roles.join(", "));
-                }
-            }
-            if s.alone {
-                println!("alone:        knows when nobody else plays (a sketch, Improvise): sounds every part");
-            }
-            println!("provider:     {}", model.provider);
-            println!("onnxruntime:  {}", lib.display());
-            Ok(())
-        }
-        "generate" => generate_cmd(a),
-        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
     }
 }
 
-fn generate_cmd(mut a: Args) -> Result<(), String> {
+fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    let v: f64 = number(s)?;
+    (v > 0.0 && v.is_finite())
+        .then_some(v)
+        .ok_or(format!("{v} must be positive"))
+}
+
+fn within(s: &str, lo: f32, hi: f32) -> Result<f32, String> {
+    let v: f32 = number(s)?;
+    (lo..=hi)
+        .contains(&v)
+        .then_some(v)
+        .ok_or(format!("{v} is outside {lo}..{hi}"))
+}
+
+fn parse_temperature(s: &str) -> Result<f32, String> {
+    let v: f32 = number(s)?;
+    (v > 0.0 && v.is_finite())
+        .then_some(v)
+        .ok_or(format!("{v}: the temperature must be above 0"))
+}
+
+fn parse_top_p(s: &str) -> Result<f32, String> {
+    within(s, 0.0, 1.0)
+}
+
+fn parse_density(s: &str) -> Result<f32, String> {
+    within(s, -1.0, 1.0)
+}
+
+fn parse_provider(s: &str) -> Result<ProviderChoice, String> {
+    s.parse()
+}
+
+fn parse_time_sig(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{s}` is not a time signature N/D, such as 3/4");
+    let (n, d) = s.split_once('/').ok_or_else(bad)?;
+    match (n.trim().parse::<u32>(), d.trim().parse::<u32>()) {
+        (Ok(n), Ok(d)) if n > 0 && d > 0 => Ok((n, d)),
+        _ => Err(bad()),
+    }
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or(format!(
+        "unknown role `{s}`: one of free, melody, bass, harmony"
+    ))
+}
+
+fn parse_scale(s: &str) -> Result<Scale, String> {
+    let plain = |n: &str| n.replace([' ', '-', '_'], "");
+    Scale::NAMES
+        .iter()
+        .position(|n| plain(n).eq_ignore_ascii_case(&plain(s)))
+        .map(|i| Scale::from_index(i as u32))
+        .ok_or(format!(
+            "unknown scale `{s}` (one of: {})",
+            Scale::NAMES.join(", ")
+        ))
+}
+
+fn parse_key(s: &str) -> Result<u32, String> {
+    KEY_NAMES
+        .iter()
+        .position(|k| k.eq_ignore_ascii_case(s.trim()))
+        .map(|i| i as u32)
+        .ok_or(format!(
+            "unknown key `{s}` (one of: {})",
+            KEY_NAMES.join(", ")
+        ))
+}
+
+fn load(m: &ModelArgs) -> Result<OnnxModel, String> {
+    let (bytes, spec) = m.source().read().map_err(|e| e.to_string())?;
+    OnnxModel::load(&bytes, spec, m.runs_on()).map_err(|e| e.to_string())
+}
+
+fn styles_cmd(m: &ModelArgs) -> Result<(), String> {
+    let (_, spec) = m.source().read().map_err(|e| e.to_string())?;
+    for (i, s) in spec.styles.iter().enumerate() {
+        println!("{i}\t{s}");
+    }
+    Ok(())
+}
+
+fn info_cmd(m: &ModelArgs) -> Result<(), String> {
+    let model = load(m)?;
+    let s = &model.spec;
+    let v = s.vocab();
+    let (_, lib) = cadenza::runtime::environment().map_err(|e| e.to_string())?;
+    println!(
+        "model:        {} ({}, format {})",
+        s.name, s.architecture, s.format_version
+    );
+    println!(
+        "source:       {}",
+        match m.source() {
+            ModelSource::Embedded => "built in".to_string(),
+            ModelSource::File(p) => p.display().to_string(),
+        }
+    );
+    println!(
+        "size:         d_model {}, {} layers, {} heads, attention window {} tokens",
+        s.d_model, s.n_layer, s.n_head, s.window
+    );
+    println!("time:         {} ticks per beat", s.ticks_per_beat);
+    println!("vocabulary:   {} tokens: pad {}, bos {}, eos {}, styles {}..{}, note-on {}.., note-off {}.., time-shift {}..{} (1..{} ticks)",
+        v.size, v.pad, v.bos, v.eos, v.style_base, v.style_base + v.style_slots - 1, v.note_on_base, v.note_off_base,
+        v.shift_base, v.shift_base + v.max_shift - 1, v.max_shift);
+    println!("styles:       {}", s.styles.join(", "));
+    println!("roles:        {}", s.roles_played().join(", "));
+    for (style, roles) in s.styles.iter().zip(s.roles_by_slot()) {
+        if roles != s.roles_played() {
+            println!("              {style}: {}", roles.join(", "));
+        }
+    }
+    if s.alone {
+        println!(
+            "alone:        knows when nobody else plays (a sketch, Improvise): sounds every part"
+        );
+    }
+    println!("provider:     {}", model.provider);
+    println!("onnxruntime:  {}", lib.display());
+    Ok(())
+}
+
+fn generate_cmd(a: &Generate) -> Result<(), String> {
+    if a.low > a.high {
+        return Err(format!("--low {} is above --high {}", a.low, a.high));
+    }
     let prompt = match &a.prompt {
         Some(p) => {
             let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -247,10 +313,11 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
         }
         None => None,
     };
-    let model = load(&a)?;
+    let model = load(&a.model)?;
     let spec = model.spec.clone();
+    let mut settings = a.settings();
     if let Some(style) = &a.style {
-        a.settings.style = match style.parse::<u32>() {
+        settings.style = match style.parse::<u32>() {
             Ok(i) if (i as usize) < spec.styles.len() => i,
             _ => spec
                 .styles
@@ -262,26 +329,20 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
                 ))? as u32,
         };
     }
-    if let Some(name) = &a.role {
-        let roles = spec.roles_of_style(a.settings.style as usize);
-        let role = Role::parse(name).ok_or(format!(
-            "unknown role `{name}`: one of free, melody, bass, harmony"
-        ))?;
+    let style_name = spec
+        .styles
+        .get(settings.style as usize)
+        .map(String::as_str)
+        .unwrap_or("this style");
+    if let Some(role) = a.role {
+        let roles = spec.roles_of_style(settings.style as usize);
         if role.slot_in(&roles).is_none() {
             return Err(format!(
-                "this model does not play the {} role in {}: it plays {}",
+                "this model does not play the {} role in {style_name}: it plays {}",
                 role.key(),
-                spec.styles
-                    .get(a.settings.style as usize)
-                    .map(String::as_str)
-                    .unwrap_or("this style"),
                 roles.join(", ")
             ));
         }
-        if prompt.is_none() {
-            return Err("--role needs --prompt: the part Cadenza plays against".into());
-        }
-        a.settings.role = role;
     }
     let beats_per_bar = f64::from(a.time_sig.0) * 4.0 / f64::from(a.time_sig.1);
     let beats = a.bars * beats_per_bar;
@@ -293,7 +354,7 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
         (clip, Vec::new())
     };
     let req = Request {
-        settings: a.settings,
+        settings,
         beats,
         tempo: a.tempo,
         beats_per_bar,
@@ -302,12 +363,8 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
         max_note_beats: a.max_note,
     };
     eprintln!(
-        "cadenza: {} bars of {} at {} BPM on {}{}",
+        "cadenza: {} bars of {style_name} at {} BPM on {}{}",
         a.bars,
-        spec.styles
-            .get(a.settings.style as usize)
-            .map(String::as_str)
-            .unwrap_or("?"),
         a.tempo,
         model.provider,
         prompt
@@ -315,7 +372,7 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
             .map(|p| match a.role.is_some() {
                 true => format!(
                     ", playing {} against {} ({} notes)",
-                    a.settings.role.key(),
+                    settings.role.key(),
                     p.name,
                     p.notes.len()
                 ),
@@ -324,19 +381,18 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
             .unwrap_or_default()
     );
     let started = std::time::Instant::now();
+    // Whole bars done; drawn only where stderr is a terminal (indicatif), so a log or a pipe gets
+    // the two summary lines alone.
+    let bars_total = a.bars.ceil() as u64;
+    let bar = ProgressBar::new(bars_total).with_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} bars, {elapsed} ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let notes = generate(model, ModelInfo::of(&spec), &req, |done| {
-        let width = 30;
-        let filled = ((done / beats) * width as f64).round() as usize;
-        eprint!(
-            "\r[{}{}] {}/{} bars",
-            "#".repeat(filled.min(width)),
-            " ".repeat(width - filled.min(width)),
-            (done / beats_per_bar + 1e-9).floor(),
-            a.bars
-        );
-        let _ = std::io::stderr().flush();
-    })?;
-    eprintln!();
+        bar.set_position(((done / beats_per_bar + 1e-9).floor() as u64).min(bars_total));
+    });
+    bar.finish_and_clear();
+    let notes = notes?;
     /// A track: name, notes, MIDI channel.
     type Track<'a> = (&'a str, Vec<BeatNote>, u8);
     let (mut tracks, offset): (Vec<Track>, f64) = match (&prompt, a.keep_prompt) {
@@ -364,7 +420,9 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
     }
     std::fs::write(&a.out, bytes).map_err(|e| format!("{}: {e}", a.out.display()))?;
     eprintln!(
-        "cadenza: wrote {count} notes to {} in {:.1} s",
+        "cadenza: wrote {count} notes, {}/{} bars, to {} in {:.1} s",
+        bar.position(),
+        a.bars,
         a.out.display(),
         started.elapsed().as_secs_f64()
     );
@@ -372,10 +430,18 @@ fn generate_cmd(mut a: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match parse().and_then(run) {
+    // clap answers --help and --version itself (exit 0) and a malformed command line with its usage
+    // (exit 2); what fails after that (a model, a file, a role the style lacks) exits 2 too.
+    let cli = Cli::parse();
+    let done = match &cli.command {
+        Command::Generate(a) => generate_cmd(a),
+        Command::Styles(m) => styles_cmd(m),
+        Command::Info(m) => info_cmd(m),
+    };
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("cadenza: {e}");
             ExitCode::from(2)
         }
     }
