@@ -455,3 +455,92 @@ fn the_execution_provider_setting_falls_back_to_the_cpu_and_says_why() {
         stderr(&o)
     );
 }
+
+/// Cadenza's part (`role`) against a progression held a bar each (C, A minor, F, G, twice), seeds
+/// 0..4 pooled: (bass: onsets on strong beats that are the chord's root or fifth, of those onsets;
+/// harmony: onsets that are the chord's tones, of all onsets), the chord the one sounding where the
+/// note begins.
+fn against_the_progression(role: &str) -> (usize, usize) {
+    // Root, and the triad's pitch classes.
+    let chords: [(u8, [u8; 3]); 4] = [
+        (0, [0, 4, 7]),
+        (9, [9, 0, 4]),
+        (5, [5, 9, 0]),
+        (7, [7, 11, 2]),
+    ];
+    let voicing = |c: &[u8; 3]| c.map(|pc| 60 + pc);
+    let part: Vec<BeatNote> = (0..8)
+        .flat_map(|bar| {
+            voicing(&chords[bar % 4].1).map(|pitch| BeatNote {
+                beat: 4.0 * bar as f64,
+                length: 4.0,
+                pitch,
+                velocity: 90,
+            })
+        })
+        .collect();
+    let clip = tmp(&format!("progression-{role}.mid"));
+    std::fs::write(&clip, write_notes(100.0, &[("chords", &part, 0)])).unwrap();
+    let (mut hits, mut counted) = (0, 0);
+    for seed in 0..4 {
+        let out = tmp(&format!("progression-{role}-{seed}.mid"));
+        let seed = seed.to_string();
+        let o = cadenza(&[
+            "generate",
+            "--prompt",
+            clip.to_str().unwrap(),
+            "--role",
+            role,
+            "--bars",
+            "8",
+            "--seed",
+            &seed,
+            "--cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        for n in cadenzas_part(&out, &part) {
+            let bar = ((n.beat + 1e-6) / 4.0) as usize;
+            if bar >= 8 {
+                continue;
+            }
+            let (root, triad) = chords[bar % 4];
+            let pc = n.pitch % 12;
+            match role {
+                "bass" if ((n.beat + 1e-6) % 2.0) < 1e-3 => {
+                    counted += 1;
+                    hits += usize::from(pc == root || pc == (root + 7) % 12);
+                }
+                "harmony" => {
+                    counted += 1;
+                    hits += usize::from(triad.contains(&pc));
+                }
+                _ => {}
+            }
+        }
+    }
+    (hits, counted)
+}
+
+#[test]
+fn against_held_chords_the_bass_lays_down_roots_and_fifths_and_the_harmony_plays_chord_tones() {
+    // The chord's lead (EVALUATION.md "The chord's lead"): the chord last heard, so on a bar line
+    // where the chord changes the bass and the harmony still play the bar before's (planned before
+    // the new chord is heard): C to A minor and A minor to F share two tones, F to G none; of the
+    // roots and fifths, only G to C keeps one. Measured with cadenza-base-v10, seeds 0-3: without
+    // the lead the bass played 6 roots or fifths of 39 strong-beat onsets (15%) and the harmony 47
+    // chord tones of 136 (35%); with it 21 of 37 (57%: the bar lines' changes are most of the
+    // misses) and 128 of 151 (85%).
+    let (hits, counted) = against_the_progression("bass");
+    eprintln!("bass: {hits} roots or fifths of {counted} strong-beat onsets");
+    assert!(
+        counted >= 16,
+        "a bass with {counted} notes on 32 strong beats"
+    );
+    assert!(hits * 100 >= 45 * counted, "{hits} of {counted}");
+    let (hits, counted) = against_the_progression("harmony");
+    eprintln!("harmony: {hits} chord tones of {counted} onsets");
+    assert!(counted >= 16, "a harmony of {counted} notes in 8 bars");
+    assert!(hits * 100 >= 70 * counted, "{hits} of {counted}");
+}

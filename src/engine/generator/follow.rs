@@ -10,6 +10,20 @@ const FOLLOW_NOTES: usize = 12;
 /// Played notes kept for "capture".
 const PLAYED_LOG: usize = 2048;
 
+/// A major or minor triad: its root (pitch class) and its pitch classes (bit `pc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Chord {
+    pub(super) root: u8,
+    pub(super) classes: u16,
+}
+
+impl Chord {
+    /// The root and the fifth (bits): what a bass lays down.
+    pub(super) fn root_and_fifth(self) -> u16 {
+        1 << self.root | 1 << ((self.root + 7) % 12)
+    }
+}
+
 pub(super) struct Follow {
     /// Keys the player holds.
     held: [bool; 128],
@@ -108,6 +122,34 @@ impl Follow {
     pub(super) fn pitch_classes(&self) -> Option<u16> {
         (self.pitches_len > 0)
             .then(|| (self.pitches[..self.pitches_len].iter()).fold(0u16, |m, p| m | 1 << (p % 12)))
+    }
+
+    /// The chord the player's part implies, once they played: the major or minor triad covering the
+    /// most of the keys they hold (counted twice: what sounds now) and their recent notes, as
+    /// its pitch classes (bit `pc`) and its root; on a tie, the lower root, major before minor. Nothing is known of the chord on the
+    /// beat not yet played: this is the last one heard (see `policy`: the bass's lead).
+    pub(super) fn chord(&self) -> Option<Chord> {
+        let mut weight = [0u32; 12];
+        for &p in &self.pitches[..self.pitches_len] {
+            weight[usize::from(p % 12)] += 1;
+        }
+        for p in (0..128u8).filter(|&p| self.held[p as usize]) {
+            weight[usize::from(p % 12)] += 2;
+        }
+        if weight.iter().all(|&w| w == 0) {
+            return None;
+        }
+        let covered = |root: usize, third: usize| {
+            weight[root] + weight[(root + third) % 12] + weight[(root + 7) % 12]
+        };
+        let ((root, third), _) = (0..12)
+            .flat_map(|r| [((r, 4), covered(r, 4)), ((r, 3), covered(r, 3))])
+            .fold(((0, 4), 0), |best, c| if c.1 > best.1 { c } else { best });
+        let bit = |i: usize| 1u16 << ((root + i) % 12);
+        Some(Chord {
+            root: root as u8,
+            classes: bit(0) | bit(third) | bit(7),
+        })
     }
 
     /// The lowest and highest of the keys the player holds and their recent notes, once they played:

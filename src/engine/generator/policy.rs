@@ -58,8 +58,12 @@ pub(super) struct Situation<'a> {
     pub(super) ceiling_ticks: u32,
     /// The role Cadenza plays (the one its model plays: one it lacks is Free): Bass begins no note
     /// at or above the player's register, Melody none at or below it, Harmony none outside the
-    /// player's outer parts (or, against one line, none at or above it).
+    /// player's outer parts (or, against one line, none at or above it); Bass begins only the
+    /// chord's root or fifth on a strong beat, Harmony only the chord's tones.
     pub(super) role: Role,
+    /// Whether the cursor is on a strong beat (a bar's first beat, or its middle in a bar of an even
+    /// number of beats): where the bass lays down the chord's root or fifth.
+    pub(super) strong_beat: bool,
     /// Alone, the longest shift that keeps a silence within [`ALONE_REST_BEATS`](super::ALONE_REST_BEATS);
     /// beside a player, Cadenza's part's silence within [`ROLE_REST_BEATS`](super::ROLE_REST_BEATS)
     /// in a role or [`FREE_REST_BARS`](super::FREE_REST_BARS) as Free (`u32::MAX`: none; never before
@@ -128,6 +132,16 @@ impl Mask {
             (Role::Harmony, Some((lo, _))) => (0, lo.saturating_sub(1)),
             _ => (0, 127),
         };
+        // The chord's lead, in a role: the bass lays down the root or the fifth on a strong beat, the
+        // harmony plays the chord's tones; the chord the player's part implies, the last one heard
+        // (a beat's own chord is heard after Cadenza decides what it plays on it: EVALUATION.md
+        // "The chord's lead"). Where the scale lock leaves none of them, the scale alone.
+        let led = match (at.role, at.strong_beat, at.follow.chord()) {
+            (Role::Bass, true, Some(chord)) => classes & chord.root_and_fifth(),
+            (Role::Harmony, _, Some(chord)) => classes & chord.classes,
+            _ => classes,
+        };
+        let classes = if led != 0 { led } else { classes };
         let room = open.ours.count_ones() < s.max_polyphony;
         let bias = s.density * DENSITY_NATS;
         for (i, a) in self.allowed.iter_mut().enumerate() {
@@ -235,6 +249,7 @@ mod tests {
             floor_ticks: 0,
             ceiling_ticks: u32::MAX,
             role: Role::Free,
+            strong_beat: false,
             rest_ceiling_ticks: u32::MAX,
         }
     }
@@ -261,6 +276,7 @@ mod tests {
             floor_ticks: 0,
             ceiling_ticks: u32::MAX,
             role: Role::Free,
+            strong_beat: false,
             rest_ceiling_ticks: u32::MAX,
         };
         m.build(&logits, &at, &s);
@@ -335,8 +351,10 @@ mod tests {
             };
             m.build(&logits, &at, &s);
         };
+        // (The pitches below are the chord's tones, C E G, which the harmony keeps to: what refuses
+        // a key here is the register.)
         build(&mut m, &line);
-        assert!(allowed(&m, Event::NoteOn(59)) && !allowed(&m, Event::NoteOn(64)));
+        assert!(allowed(&m, Event::NoteOn(55)) && !allowed(&m, Event::NoteOn(64)));
         // A bass and a soprano together (48 and 72 held): the inner voices, between them.
         let mut parts = Follow::new();
         for p in [48, 72] {
@@ -344,7 +362,7 @@ mod tests {
             parts.hold(p, true);
         }
         build(&mut m, &parts);
-        for (p, ok) in [(49, true), (64, true), (71, true), (47, false), (73, false)] {
+        for (p, ok) in [(52, true), (64, true), (67, true), (43, false), (76, false)] {
             assert_eq!(allowed(&m, Event::NoteOn(p)), ok, "{p}");
         }
         // The bass moves up to 55 while the soprano holds: between what sounds now, not the
@@ -353,12 +371,12 @@ mod tests {
         parts.remember(1.0, 55, 0.8, true);
         parts.hold(55, true);
         build(&mut m, &parts);
-        assert!(!allowed(&m, Event::NoteOn(50)) && allowed(&m, Event::NoteOn(60)));
+        assert!(!allowed(&m, Event::NoteOn(52)) && allowed(&m, Event::NoteOn(60)));
         // Both parts resting: between the register of their last notes.
         parts.hold(55, false);
         parts.hold(72, false);
         build(&mut m, &parts);
-        assert!(allowed(&m, Event::NoteOn(50)) && !allowed(&m, Event::NoteOn(48)));
+        assert!(allowed(&m, Event::NoteOn(52)) && !allowed(&m, Event::NoteOn(48)));
         // Parts closer than an octave (a chord, 60 to 67): no room inside, it comps under them.
         let mut chord = Follow::new();
         for p in [60, 64, 67] {
@@ -366,7 +384,7 @@ mod tests {
             chord.hold(p, true);
         }
         build(&mut m, &chord);
-        assert!(allowed(&m, Event::NoteOn(55)) && !allowed(&m, Event::NoteOn(62)));
+        assert!(allowed(&m, Event::NoteOn(55)) && !allowed(&m, Event::NoteOn(72)));
         // A line again (60 and 76 in turn) for twelve notes: the parts are forgotten, it comps
         // under the line rather than between its lowest and highest.
         let mut was_parts = parts;
@@ -377,7 +395,119 @@ mod tests {
             was_parts.hold(p, false);
         }
         build(&mut m, &was_parts);
-        assert!(allowed(&m, Event::NoteOn(59)) && !allowed(&m, Event::NoteOn(64)));
+        assert!(allowed(&m, Event::NoteOn(55)) && !allowed(&m, Event::NoteOn(64)));
+    }
+
+    #[test]
+    fn in_a_role_cadenza_keeps_to_the_chord_last_heard_the_bass_its_root_or_fifth_on_strong_beats()
+    {
+        let logits = vec![0.0; V.size as usize];
+        let mut m = Mask::new(V);
+        let holding = |keys: &[u8]| {
+            let mut f = Follow::new();
+            for &p in keys {
+                f.remember(0.0, p, 0.8, true);
+                f.hold(p, true);
+            }
+            f
+        };
+        let c_major = holding(&[60, 64, 67]);
+        let a_minor = holding(&[57, 60, 64]);
+        let check = |m: &mut Mask, at: &Situation, s: &Settings, keys: &[(u8, bool)]| {
+            m.build(&logits, at, s);
+            for &(p, ok) in keys {
+                assert_eq!(allowed(m, Event::NoteOn(p)), ok, "{:?} {p}", at.role);
+            }
+        };
+        let s = Settings::default();
+        let mut at = Situation {
+            role: Role::Bass,
+            strong_beat: true,
+            ..nothing_yet(&c_major)
+        };
+        // The bass on a strong beat: C or G, in any octave under the chord; not E, D or F.
+        check(
+            &mut m,
+            &at,
+            &s,
+            &[
+                (48, true),
+                (43, true),
+                (36, true),
+                (52, false),
+                (50, false),
+                (53, false),
+            ],
+        );
+        // Between the strong beats, any key under the chord (the scale is off).
+        at.strong_beat = false;
+        check(
+            &mut m,
+            &at,
+            &s,
+            &[(48, true), (52, true), (50, true), (53, true)],
+        );
+        // The harmony, on any beat: the chord's tones (here under the chord: no room inside it).
+        at.role = Role::Harmony;
+        check(
+            &mut m,
+            &at,
+            &s,
+            &[(55, true), (52, true), (48, true), (53, false), (57, false)],
+        );
+        // A minor chord is heard as one: A C E, not C E G.
+        at.follow = &a_minor;
+        check(
+            &mut m,
+            &at,
+            &s,
+            &[(45, true), (52, true), (55, false), (49, false)],
+        );
+        // Free keeps to no chord.
+        at.role = Role::Free;
+        check(&mut m, &at, &s, &[(53, true), (49, true)]);
+        // A scale lock that holds none of the chord's tones (F# major against C major): the scale.
+        let f_sharp = Settings {
+            scale: Scale::Major,
+            key: 6,
+            ..Settings::default()
+        };
+        at.role = Role::Harmony;
+        at.follow = &c_major;
+        check(
+            &mut m,
+            &at,
+            &f_sharp,
+            &[(54, true), (55, false), (48, false)],
+        );
+        // Nobody has played: no chord, no lead.
+        let nobody = Follow::new();
+        at.follow = &nobody;
+        at.role = Role::Bass;
+        at.strong_beat = true;
+        check(&mut m, &at, &s, &[(50, true), (53, true)]);
+    }
+
+    #[test]
+    fn the_chord_heard_is_the_triad_covering_most_of_the_held_keys_and_the_recent_notes() {
+        // A line alone: C E G A C, its notes alone (nothing held): C major.
+        let mut line = Follow::new();
+        for (b, p) in [(0.0, 60), (1.0, 64), (2.0, 67), (3.0, 69), (4.0, 72)] {
+            line.remember(b, p, 0.8, true);
+            line.hold(p, true);
+            line.hold(p, false);
+        }
+        let c = line.chord().unwrap();
+        assert_eq!((c.root, c.classes), (0, 1 << 0 | 1 << 4 | 1 << 7));
+        // Then D F A held: what sounds counts twice, D minor outweighs the line's C major.
+        for p in [62, 65, 69] {
+            line.remember(5.0, p, 0.8, true);
+            line.hold(p, true);
+        }
+        let d = line.chord().unwrap();
+        assert_eq!((d.root, d.classes), (2, 1 << 2 | 1 << 5 | 1 << 9));
+        assert_eq!(d.root_and_fifth(), 1 << 2 | 1 << 9);
+        assert_eq!(Follow::new().chord(), None);
     }
 
     #[test]

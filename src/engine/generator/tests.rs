@@ -1673,3 +1673,21 @@ fn free_and_alone_a_model_that_knows_it_hears_no_role_slot_and_beside_a_player_o
         }
     }
 }
+
+#[test]
+fn the_strong_beats_are_a_bars_first_and_in_an_even_bar_its_middle() {
+    let mut clock = PlayClock::at(0.0, 120.0);
+    clock.beats_per_bar = 4.0;
+    let strong: Vec<bool> = [0.0, 1.0, 2.0, 3.0, 4.0, 2.5, 6.0, 8.0 - 1e-9]
+        .iter()
+        .map(|&b| super::strong_beat(&clock, b))
+        .collect();
+    assert_eq!(strong, [true, false, true, false, true, false, true, true]);
+    // 3/4: the first beat alone.
+    clock.beats_per_bar = 3.0;
+    let strong: Vec<bool> = [0.0, 1.0, 1.5, 2.0, 3.0]
+        .iter()
+        .map(|&b| super::strong_beat(&clock, b))
+        .collect();
+    assert_eq!(strong, [true, false, false, false, true]);
+}
