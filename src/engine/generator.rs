@@ -718,7 +718,7 @@ impl<B: Backend> Generator<B> {
 /// shifts in floating point).
 fn strong_beat(clock: &PlayClock, beat: f64) -> bool {
     let bar = clock.beats_per_bar.max(1.0);
-    let half = if bar.round() as u64 % 2 == 0 {
+    let half = if (bar.round() as u64).is_multiple_of(2) {
         bar / 2.0
     } else {
         bar
