@@ -14,7 +14,7 @@ from typing import List
 
 import torch
 
-from . import duet
+from . import duet, roles
 from .sections import replace_section
 from .training import build_model, note_on_nll, role_examples
 from .vocab import Vocab
@@ -24,6 +24,11 @@ BEGIN, END = "<!-- roles: begin -->", "<!-- roles: end -->"
 # Styles whose corpus has parts (celtic and folk are single tunes: melody and free only).
 PART_STYLES = ("chorale", "renaissance", "classical")
 ROLE_ROWS = (duet.MELODY, duet.BASS, duet.HARMONY)
+
+
+def duet_parts(piece) -> list:
+    """A piece's parts, lowest first, as (onset, duration, pitch) notes."""
+    return [[n[:3] for n in piece.notes if n[3] == q] for q in duet.parts_by_height(piece.notes)]
 
 
 def load(path: Path):
@@ -85,6 +90,12 @@ def main(argv=None):
              "as the player's, and the same stretches with nobody else playing. The gain is how much less "
              "surprised the model is by its part when it hears the others.", ""]
     lines += table(models, held, list(PART_STYLES), vocab, seq, a.examples)
+    lines += ["", "What a part that chooses its note before it hears the beat's chord can reach (Cadenza "
+              "does: it plans a tick's notes before it hears the player's there), on the held-out "
+              "chorales' parts (roles.before_the_beat; the chord heard is the engine's lead's, "
+              "Follow::chord):", "", "| held-out chorales | share |", "|---|---|"]
+    ceilings = roles.before_the_beat([duet_parts(p) for p in held["chorale"][1]])
+    lines += [f"| {k} | {v:.0%} |" for k, v in ceilings.items()]
     lines.append(END)
     replace_section(a.out, BEGIN, END, lines)
     print("\n".join(lines))

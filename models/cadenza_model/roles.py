@@ -141,3 +141,60 @@ def mean_rows(results: Dict[Tuple[str, str], List[Dict[str, Optional[float]]]]):
     return [(asked, played, len(ms), {**{k: mean(ms, k) for k in ms[0]},
                                       "silent": sum(m["notes"] == 0 for m in ms)})
             for (asked, played), ms in results.items() if ms]
+
+
+def heard_chord(player: Sequence[Note], t: int) -> Optional[Tuple[int, Tuple[int, ...]]]:
+    """The chord a partner who decides before tick `t` has heard of the player's part: the triad
+    covering most of the keys sounding just before `t` (counted twice) and the player's last 12
+    notes begun before it, as the engine's lead takes it (Follow::chord)."""
+    held = sounding(player, t - 1)
+    recent = [p for o, _, p in sorted(player) if o < t][-12:]
+    return triad(held + held + recent)
+
+
+def before_the_beat(scores: Sequence[Sequence[Sequence[Note]]]) -> Dict[str, float]:
+    """What a part that chooses its note before it hears the beat's chord can reach, over `scores`
+    (each a list of parts, lowest first, of four or more parts): the chord of an onset is the triad of
+    all the parts there, as `measure` takes it; the player's part is the soprano (bass against it),
+    the upper parts (bass under them), or soprano and bass (the inner voices).
+    - bass, strong beats (every half bar of 4/4) after the first: the heard chord's root is the
+      onset chord's root or fifth; the heard chord's root or fifth, whichever is right (the best a
+      bass choosing between the two can do); and the composer's bass.
+    - inner voices' onsets: the heard triad is the chord; a tone drawn from it is a chord tone (the
+      mean over its three); its best tone is; and the composer's inner voices."""
+    tally: Dict[str, List[float]] = {}
+
+    def add(key: str, value: float):
+        tally.setdefault(key, []).append(value)
+
+    pcs = lambda t: {(t[0] + i) % 12 for i in t[1]}  # noqa: E731
+    for parts in scores:
+        if len(parts) < 4:
+            continue
+        score = [n for q in parts for n in q]
+        end = max(o + d for o, d, _ in score)
+        for name, player in (("soprano", parts[-1]), ("upper parts", [n for q in parts[1:] for n in q])):
+            for t in range(2 * TPB, end, 2 * TPB):
+                chord = triad(sounding(score, t))
+                heard = heard_chord(player, t)
+                if chord is None or heard is None:
+                    continue
+                right = lambda pc: (pc - chord[0]) % 12 in (0, 7)  # noqa: E731
+                add(f"bass against the {name}: the heard root", right(heard[0]))
+                add(f"bass against the {name}: the heard root or fifth, the right one",
+                    right(heard[0]) or right((heard[0] + 7) % 12))
+                if name == "soprano":
+                    written_bass = sounding(parts[0], t)
+                    if written_bass:
+                        add("bass: the composer's", right(written_bass[0]))
+        outer = parts[0] + parts[-1]
+        for o, _, p in (n for q in parts[1:-1] for n in q):
+            chord, heard = triad(sounding(score, o)), heard_chord(outer, o)
+            if chord is None or heard is None or o == 0:
+                continue
+            good, tones = pcs(chord), pcs(heard)
+            add("inner voices: the heard triad is the chord", heard == chord)
+            add("inner voices: a tone of the heard triad, at random", len(tones & good) / 3)
+            add("inner voices: the heard triad's best tone", bool(tones & good))
+            add("inner voices: the composer's", p % 12 in good)
+    return {k: sum(v) / len(v) for k, v in tally.items()}

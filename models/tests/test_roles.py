@@ -59,3 +59,20 @@ def test_a_silent_part_has_no_shares_and_is_counted_silent():
     rows = roles.mean_rows({("bass", "bass"): [m, roles.measure(BASS, SOPRANO, SCORE, "bass", 8)]})
     assert rows[0][3]["silent"] == 1 and rows[0][3]["lowest"] == 1.0  # the share of the piece it played
     assert "| 1 |" in roles.table(rows)[2]
+
+
+def test_before_the_beat_a_bass_hears_the_chord_of_the_bar_before():
+    # C major, then G major from the bar line; strong beats at 2, 4 (the change) and 6 quarters.
+    # Just before the bar line the upper parts still sound C major: its root C is neither G's root
+    # nor its fifth, its fifth G is G's root. By beat 6 G major has been heard.
+    score = [BASS, INNER, [(0, 4 * Q, 64), (4 * Q, 4 * Q, 62)], SOPRANO]
+    f = roles.before_the_beat([score])
+    assert f["bass against the upper parts: the heard root"] == 2 / 3
+    assert f["bass against the upper parts: the heard root or fifth, the right one"] == 1.0
+    assert f["bass: the composer's"] == 1.0
+    # The inner voices begin on the two chords; the first (at 0) has nothing heard before it; on the
+    # second, soprano and bass have sounded C and E (C major heard), which shares G, one tone of three,
+    # with G major.
+    assert f["inner voices: the heard triad is the chord"] == 0.0
+    assert abs(f["inner voices: a tone of the heard triad, at random"] - 1 / 3) < 1e-9
+    assert f["inner voices: the heard triad's best tone"] == 1.0
