@@ -1,7 +1,7 @@
 //! Musical policy: what the model may write next (the mask; constraints are masks, never tokens),
 //! how much of the model's probability the mask takes away ([`MaskStats`]), and how loud a note is.
 
-use super::follow::Follow;
+use super::follow::{Chord, Follow};
 use super::timeline::Open;
 use crate::bridge::PlayClock;
 use crate::settings::{Dynamics, Role, Scale, Settings, DENSITY_NATS};
@@ -136,12 +136,15 @@ impl Mask {
         // harmony plays the chord's tones; the chord the player's part implies, the last one heard
         // (a beat's own chord is heard after Cadenza decides what it plays on it: EVALUATION.md
         // "The chord's lead"). Where the scale lock leaves none of them, the scale alone.
-        let led = match (at.role, at.strong_beat, at.follow.chord()) {
-            (Role::Bass, true, Some(chord)) => classes & chord.root_and_fifth(),
-            (Role::Harmony, _, Some(chord)) => classes & chord.classes,
+        let led = match at.role {
+            Role::Bass if at.strong_beat => at.follow.chord().map(Chord::root_and_fifth),
+            Role::Harmony => at.follow.chord().map(|chord| chord.classes),
+            _ => None,
+        };
+        let classes = match led.map(|tones| classes & tones) {
+            Some(tones) if tones != 0 => tones,
             _ => classes,
         };
-        let classes = if led != 0 { led } else { classes };
         let room = open.ours.count_ones() < s.max_polyphony;
         let bias = s.density * DENSITY_NATS;
         for (i, a) in self.allowed.iter_mut().enumerate() {
