@@ -243,6 +243,23 @@ mod tests {
         m.allowed[V.encode(e).unwrap() as usize]
     }
 
+    /// The player strikes `keys` together at `beat` and holds them.
+    fn strike(f: &mut Follow, beat: f64, keys: &[u8]) {
+        for &p in keys {
+            f.remember(beat, p, 0.8, true);
+            f.hold(p, true);
+        }
+    }
+
+    /// The player plays `notes` (beat, key) one at a time, each released before the next.
+    fn play_line(f: &mut Follow, notes: impl IntoIterator<Item = (f64, u8)>) {
+        for (b, p) in notes {
+            f.remember(b, p, 0.8, true);
+            f.hold(p, true);
+            f.hold(p, false);
+        }
+    }
+
     /// Nothing sounding, nothing placed ahead, no ceiling, free: each test changes what it tests.
     fn nothing_yet(follow: &Follow) -> Situation<'_> {
         Situation {
@@ -342,11 +359,7 @@ mod tests {
         let mut m = Mask::new(V);
         // One line (each key struck alone), 60 to 72: the harmony comps under it.
         let mut line = Follow::new();
-        for (b, p) in [(0.0, 60), (1.0, 72)] {
-            line.remember(b, p, 0.8, true);
-            line.hold(p, true);
-            line.hold(p, false);
-        }
+        play_line(&mut line, [(0.0, 60), (1.0, 72)]);
         let build = |m: &mut Mask, follow: &Follow| {
             let at = Situation {
                 role: Role::Harmony,
@@ -360,10 +373,7 @@ mod tests {
         assert!(allowed(&m, Event::NoteOn(55)) && !allowed(&m, Event::NoteOn(64)));
         // A bass and a soprano together (48 and 72 held): the inner voices, between them.
         let mut parts = Follow::new();
-        for p in [48, 72] {
-            parts.remember(0.0, p, 0.8, true);
-            parts.hold(p, true);
-        }
+        strike(&mut parts, 0.0, &[48, 72]);
         build(&mut m, &parts);
         for (p, ok) in [(52, true), (64, true), (67, true), (43, false), (76, false)] {
             assert_eq!(allowed(&m, Event::NoteOn(p)), ok, "{p}");
@@ -371,8 +381,7 @@ mod tests {
         // The bass moves up to 55 while the soprano holds: between what sounds now, not the
         // register of the last notes (48 is still among them).
         parts.hold(48, false);
-        parts.remember(1.0, 55, 0.8, true);
-        parts.hold(55, true);
+        strike(&mut parts, 1.0, &[55]);
         build(&mut m, &parts);
         assert!(!allowed(&m, Event::NoteOn(52)) && allowed(&m, Event::NoteOn(60)));
         // Both parts resting: between the register of their last notes.
@@ -382,21 +391,16 @@ mod tests {
         assert!(allowed(&m, Event::NoteOn(52)) && !allowed(&m, Event::NoteOn(48)));
         // Parts closer than an octave (a chord, 60 to 67): no room inside, it comps under them.
         let mut chord = Follow::new();
-        for p in [60, 64, 67] {
-            chord.remember(0.0, p, 0.8, true);
-            chord.hold(p, true);
-        }
+        strike(&mut chord, 0.0, &[60, 64, 67]);
         build(&mut m, &chord);
         assert!(allowed(&m, Event::NoteOn(55)) && !allowed(&m, Event::NoteOn(72)));
         // A line again (60 and 76 in turn) for twelve notes: the parts are forgotten, it comps
         // under the line rather than between its lowest and highest.
         let mut was_parts = parts;
-        for k in 0..12 {
-            let p = if k % 2 == 0 { 60 } else { 76 };
-            was_parts.remember(2.0 + f64::from(k), p, 0.8, true);
-            was_parts.hold(p, true);
-            was_parts.hold(p, false);
-        }
+        play_line(
+            &mut was_parts,
+            (0..12).map(|k| (2.0 + f64::from(k), if k % 2 == 0 { 60 } else { 76 })),
+        );
         build(&mut m, &was_parts);
         assert!(allowed(&m, Event::NoteOn(55)) && !allowed(&m, Event::NoteOn(64)));
     }
@@ -408,10 +412,7 @@ mod tests {
         let mut m = Mask::new(V);
         let holding = |keys: &[u8]| {
             let mut f = Follow::new();
-            for &p in keys {
-                f.remember(0.0, p, 0.8, true);
-                f.hold(p, true);
-            }
+            strike(&mut f, 0.0, keys);
             f
         };
         let c_major = holding(&[60, 64, 67]);
@@ -495,18 +496,14 @@ mod tests {
     fn the_chord_heard_is_the_triad_covering_most_of_the_held_keys_and_the_recent_notes() {
         // A line alone: C E G A C, its notes alone (nothing held): C major.
         let mut line = Follow::new();
-        for (b, p) in [(0.0, 60), (1.0, 64), (2.0, 67), (3.0, 69), (4.0, 72)] {
-            line.remember(b, p, 0.8, true);
-            line.hold(p, true);
-            line.hold(p, false);
-        }
+        play_line(
+            &mut line,
+            [(0.0, 60), (1.0, 64), (2.0, 67), (3.0, 69), (4.0, 72)],
+        );
         let c = line.chord().unwrap();
         assert_eq!((c.root, c.classes), (0, 1 << 0 | 1 << 4 | 1 << 7));
         // Then D F A held: what sounds counts twice, D minor outweighs the line's C major.
-        for p in [62, 65, 69] {
-            line.remember(5.0, p, 0.8, true);
-            line.hold(p, true);
-        }
+        strike(&mut line, 5.0, &[62, 65, 69]);
         let d = line.chord().unwrap();
         assert_eq!((d.root, d.classes), (2, 1 << 2 | 1 << 5 | 1 << 9));
         assert_eq!(d.root_and_fifth(), 1 << 2 | 1 << 9);
