@@ -71,6 +71,20 @@ impl PlayClock {
         (beat - self.bar_origin).rem_euclid(self.beats_per_bar.max(1e-6))
     }
 
+    /// Whether `beat` is a strong beat of the bar: its first beat, or its middle where the bar has
+    /// an even number of beats (beats 1 and 3 of 4/4). On the grid to a hair (the engine's cursor
+    /// sums shifts in floating point).
+    pub fn is_strong_beat(&self, beat: f64) -> bool {
+        let bar = self.beats_per_bar.max(1.0);
+        let half = if (bar.round() as u64).is_multiple_of(2) {
+            bar / 2.0
+        } else {
+            bar
+        };
+        let pos = self.in_bar(beat) % half;
+        pos < 1e-6 || half - pos < 1e-6
+    }
+
     /// The first beat (`bar`: first bar start) at or after `beat`.
     pub fn next_grid(&self, beat: f64, bar: bool) -> f64 {
         let unit = if bar {

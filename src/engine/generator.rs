@@ -516,7 +516,7 @@ impl<B: Backend> Generator<B> {
             floor_ticks,
             ceiling_ticks,
             role,
-            strong_beat: strong_beat(&clock, cursor),
+            strong_beat: clock.is_strong_beat(cursor),
             rest_ceiling_ticks,
         };
         self.mask.build(&self.window.logits, &situation, s);
@@ -711,20 +711,6 @@ impl<B: Backend> Generator<B> {
     pub fn context_len(&self) -> usize {
         self.timeline.len()
     }
-}
-
-/// Whether `beat` is a strong beat of the host's bar: its first beat, or its middle where the bar
-/// has an even number of beats (beats 1 and 3 of 4/4). On the grid to a hair (the cursor sums
-/// shifts in floating point).
-fn strong_beat(clock: &PlayClock, beat: f64) -> bool {
-    let bar = clock.beats_per_bar.max(1.0);
-    let half = if (bar.round() as u64).is_multiple_of(2) {
-        bar / 2.0
-    } else {
-        bar
-    };
-    let pos = clock.in_bar(beat) % half;
-    pos < 1e-6 || half - pos < 1e-6
 }
 
 /// The sampling seed of one context position: a stateless mix (SplitMix64's finalizer), so a token's

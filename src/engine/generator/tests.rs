@@ -1680,14 +1680,14 @@ fn the_strong_beats_are_a_bars_first_and_in_an_even_bar_its_middle() {
     clock.beats_per_bar = 4.0;
     let strong: Vec<bool> = [0.0, 1.0, 2.0, 3.0, 4.0, 2.5, 6.0, 8.0 - 1e-9]
         .iter()
-        .map(|&b| super::strong_beat(&clock, b))
+        .map(|&b| clock.is_strong_beat(b))
         .collect();
     assert_eq!(strong, [true, false, true, false, true, false, true, true]);
     // 3/4: the first beat alone.
     clock.beats_per_bar = 3.0;
     let strong: Vec<bool> = [0.0, 1.0, 1.5, 2.0, 3.0]
         .iter()
-        .map(|&b| super::strong_beat(&clock, b))
+        .map(|&b| clock.is_strong_beat(b))
         .collect();
     assert_eq!(strong, [true, false, false, false, true]);
 }
