@@ -51,10 +51,17 @@ pub struct PlayClock {
     pub beats_per_bar: f64,
     /// The host's transport is rolling.
     pub playing: bool,
+    /// The host's number of the bar that starts at `bar_origin` (0: its first bar); NaN when the
+    /// host does not say (-inf: then `bar_origin` / `beats_per_bar`).
+    pub bar_number: f64,
+    /// The host's loop, in beats, while it loops: from `loop_start` up to `loop_end`, then back
+    /// (-inf: not looping).
+    pub loop_start: f64,
+    pub loop_end: f64,
 }
 
 impl PlayClock {
-    /// 4/4 at `tempo`, bars from beat 0.
+    /// 4/4 at `tempo`, bars from beat 0, no loop.
     pub fn at(playhead: f64, tempo: f64) -> Self {
         Self {
             playhead,
@@ -63,7 +70,22 @@ impl PlayClock {
             bar_origin: 0.0,
             beats_per_bar: 4.0,
             playing: true,
+            bar_number: f64::NEG_INFINITY,
+            loop_start: f64::NEG_INFINITY,
+            loop_end: f64::NEG_INFINITY,
         }
+    }
+
+    /// The host's loop while the transport rolls and loops over at least a tick: (start, end).
+    pub fn loop_range(&self) -> Option<(f64, f64)> {
+        (self.playing && self.loop_start.is_finite() && self.loop_end.is_finite())
+            .then_some((self.loop_start, self.loop_end))
+            .filter(|(a, b)| b - a >= 1.0 / 24.0)
+    }
+
+    /// Whether the host loops now.
+    pub fn loop_active(&self) -> bool {
+        self.loop_range().is_some()
     }
 
     /// Where `beat` sits in its bar, in beats from the bar's start.
@@ -182,6 +204,9 @@ pub struct Clock {
     bar_origin: AtomicF64,
     beats_per_bar: AtomicF64,
     playing: AtomicBool,
+    bar_number: AtomicF64,
+    loop_start: AtomicF64,
+    loop_end: AtomicF64,
 }
 
 impl Default for Clock {
@@ -194,6 +219,9 @@ impl Default for Clock {
             bar_origin: AtomicF64::new(0.0),
             beats_per_bar: AtomicF64::new(4.0),
             playing: AtomicBool::new(false),
+            bar_number: AtomicF64::new(f64::NEG_INFINITY),
+            loop_start: AtomicF64::new(f64::NEG_INFINITY),
+            loop_end: AtomicF64::new(f64::NEG_INFINITY),
         }
     }
 }
@@ -206,6 +234,9 @@ impl Clock {
         self.beats_per_bar.store(clock.beats_per_bar, r);
         self.open_from.store(clock.open_from, r);
         self.playing.store(clock.playing, r);
+        self.bar_number.store(clock.bar_number, r);
+        self.loop_start.store(clock.loop_start, r);
+        self.loop_end.store(clock.loop_end, r);
         self.playhead.store(clock.playhead, Ordering::Release);
     }
 
@@ -220,6 +251,9 @@ impl Clock {
             bar_origin: self.bar_origin.load(r),
             beats_per_bar: self.beats_per_bar.load(r),
             playing: self.playing.load(r),
+            bar_number: self.bar_number.load(r),
+            loop_start: self.loop_start.load(r),
+            loop_end: self.loop_end.load(r),
         }
     }
 }

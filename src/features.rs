@@ -17,8 +17,22 @@
 //!
 //! Engine thread only; no allocation.
 
+use crate::chords::Harmony;
 use crate::model::ModelSpec;
 use crate::tokenizer::{Event, Vocab};
+
+/// What a format 5 model is told of the song at a token: the chord sounding, and the next different
+/// chord with the whole beats until it (`models/cadenza_model/chords.py`). `None`: not known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChordFeature {
+    pub now: Option<Harmony>,
+    pub next: Option<(Harmony, u8)>,
+}
+
+/// Beats until the next chord, one-hot: 0, 1, ... up to this many less one, the last for more.
+pub const UNTIL_BUCKETS: u32 = 8;
+/// Floats of a format 5 row's chord block: now root, now triad, next root, next triad, until.
+pub const CHORD_WIDTH: u32 = 12 * 4 + UNTIL_BUCKETS;
 
 /// One token's features.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,6 +47,8 @@ pub struct Features {
     pub player: bool,
     /// On the style token: the role slot Cadenza plays (format 4; slot 0 is "free").
     pub role: Option<u8>,
+    /// The chord now and next (format 5).
+    pub chord: ChordFeature,
 }
 
 impl Features {
@@ -49,10 +65,12 @@ pub enum Layout {
     /// Format 3: every sounding key (both streams), then the phase one-hot.
     OneStream { ticks_per_beat: u32 },
     /// Format 4: Cadenza's keys, the player's keys, the phase one-hot, the player flag, the role
-    /// slots (`models/cadenza_model/export.py`, `feature_layout`).
+    /// slots (`models/cadenza_model/export.py`, `feature_layout`); format 5 (`chords`) then the
+    /// chord block ([`CHORD_WIDTH`]).
     TwoStreams {
         ticks_per_beat: u32,
         role_slots: u32,
+        chords: bool,
     },
 }
 
@@ -63,6 +81,7 @@ impl Layout {
             Layout::TwoStreams {
                 ticks_per_beat,
                 role_slots: spec.role_slots,
+                chords: spec.hears_chords(),
             }
         } else if spec.has_features() {
             Layout::OneStream { ticks_per_beat }
@@ -79,8 +98,16 @@ impl Layout {
             Layout::TwoStreams {
                 ticks_per_beat,
                 role_slots,
-            } => 257 + (ticks_per_beat + role_slots) as usize,
+                chords,
+            } => {
+                257 + (ticks_per_beat + role_slots + if chords { CHORD_WIDTH } else { 0 }) as usize
+            }
         }
+    }
+
+    /// Whether the graph is told the chords (format 5).
+    pub fn hears_chords(&self) -> bool {
+        matches!(self, Layout::TwoStreams { chords: true, .. })
     }
 
     /// Format 4's `feature_layout` block, as model.json must have it.
@@ -89,6 +116,7 @@ impl Layout {
         if let Layout::TwoStreams {
             ticks_per_beat: t,
             role_slots: r,
+            chords,
         } = *self
         {
             for (name, range) in [
@@ -99,6 +127,18 @@ impl Layout {
                 ("role", [257 + t, 257 + t + r]),
             ] {
                 out.insert(name.to_string(), range);
+            }
+            if chords {
+                let c = 257 + t + r;
+                for (name, range) in [
+                    ("chord_root", [c, c + 12]),
+                    ("chord", [c + 12, c + 24]),
+                    ("next_chord_root", [c + 24, c + 36]),
+                    ("next_chord", [c + 36, c + 48]),
+                    ("beats_to_next_chord", [c + 48, c + CHORD_WIDTH]),
+                ] {
+                    out.insert(name.to_string(), range);
+                }
             }
         }
         out
@@ -128,6 +168,7 @@ impl Layout {
             Layout::TwoStreams {
                 ticks_per_beat,
                 role_slots,
+                chords,
             } => {
                 keys(row, f.held, 0);
                 keys(row, f.player_held, 128);
@@ -138,6 +179,26 @@ impl Layout {
                 }
                 if let Some(r) = f.role.filter(|r| u32::from(*r) < role_slots) {
                     set(row, flag + 1 + r as usize);
+                }
+                if chords {
+                    let at = flag + 1 + role_slots as usize;
+                    let classes = |row: &mut [f32], bits: u16, at: usize| {
+                        for pc in (0..12).filter(|pc| bits >> pc & 1 == 1) {
+                            set(row, at + pc);
+                        }
+                    };
+                    if let Some(now) = f.chord.now {
+                        set(row, at + now.root as usize);
+                        classes(row, now.triad, at + 12);
+                    }
+                    if let Some((next, until)) = f.chord.next {
+                        set(row, at + 24 + next.root as usize);
+                        classes(row, next.triad, at + 36);
+                        set(
+                            row,
+                            at + 48 + usize::from(until).min(UNTIL_BUCKETS as usize - 1),
+                        );
+                    }
                 }
             }
         }
@@ -215,6 +276,7 @@ impl Tracker {
             phase: (self.tick % u64::from(self.ticks_per_beat)) as u32,
             player: player && !shift,
             role: matches!(event, Some(Event::Style(_))).then_some(0),
+            chord: ChordFeature::default(),
         }
     }
 
@@ -279,6 +341,41 @@ mod tests {
         );
         let phase: Vec<u32> = f.iter().map(|f| f.phase).collect();
         assert_eq!(phase, vec![6, 6, 18, 18, 6, 6, 6, 6]);
+    }
+
+    #[test]
+    fn a_format_5_row_tells_the_chord_now_the_next_and_the_beats_until_it_where_python_does() {
+        // The same places as models/cadenza_model/chords.py's `row_floats`: [now root 12 | now
+        // triad 12 | next root 12 | next triad 12 | until 8], after the role slots.
+        let layout = Layout::TwoStreams {
+            ticks_per_beat: 24,
+            role_slots: 4,
+            chords: true,
+        };
+        let at = 257 + 24 + 4;
+        assert_eq!(layout.width(), at + CHORD_WIDTH as usize);
+        let f = Features {
+            chord: ChordFeature {
+                now: Some(Harmony::triad(9, true)),
+                next: Some((Harmony::triad(5, false), 11)),
+            },
+            ..Features::default()
+        };
+        let mut row = vec![0.0; layout.width()];
+        layout.write(&f, &mut row);
+        let set: Vec<usize> = (at..row.len())
+            .filter(|&i| row[i] == 1.0)
+            .map(|i| i - at)
+            .collect();
+        // A (9), {A C E}, F (5), {F A C}, the last bucket (11 beats is "7 or more").
+        assert_eq!(set, [9, 12, 16, 21, 29, 36, 41, 45, 55]);
+        // Nothing known: zeros, as a format 4 row with a chord block.
+        layout.write(&Features::default(), &mut row);
+        assert!(row[at..].iter().all(|&x| x == 0.0));
+        assert_eq!(
+            layout.ranges()["beats_to_next_chord"],
+            [at as u32 + 48, at as u32 + 56]
+        );
     }
 
     #[test]

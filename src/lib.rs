@@ -19,6 +19,7 @@ use nice_plug::prelude::*;
 
 pub mod audio;
 pub mod bridge;
+pub mod chords;
 pub mod editor;
 pub mod engine;
 pub mod features;
@@ -217,7 +218,10 @@ impl Plugin for Cadenza {
             },
             engine_side,
             self.shared.requests.clone(),
-            self.params.prompt.clone(),
+            engine::Slots {
+                prompt: self.params.prompt.clone(),
+                chords: self.params.chords.clone(),
+            },
             self.shared.status.clone(),
         ));
         true
@@ -256,7 +260,8 @@ impl Plugin for Cadenza {
             t.time_sig_numerator,
             t.time_sig_denominator,
             t.bar_start_pos_beats(),
-        );
+        )
+        .with_song_position(t.bar_number(), t.loop_range_beats);
         self.player.begin(transport, bars, self.controls(frames));
         while let Some(ev) = context.next_event() {
             self.player.heard(ev);

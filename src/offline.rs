@@ -26,6 +26,8 @@ pub struct Request {
     pub against: Vec<BeatNote>,
     /// The longest a generated note may sound, in beats (the plugin's Max Note Length).
     pub max_note_beats: f64,
+    /// The chord track (bars from the start, looping), as the plugin's Chords field takes it.
+    pub chords: Option<crate::chords::ChordTrack>,
 }
 
 /// The model's side of a request: what its model.json says.
@@ -39,6 +41,8 @@ pub struct ModelInfo {
     pub style_roles: Vec<Vec<String>>,
     /// It reads no role slot as Cadenza alone (`ModelSpec::alone`).
     pub alone: bool,
+    /// It is told the chords (`ModelSpec::hears_chords`, format 5).
+    pub hears_chords: bool,
 }
 
 impl ModelInfo {
@@ -50,6 +54,7 @@ impl ModelInfo {
             roles: spec.roles_played(),
             style_roles: spec.roles_by_slot(),
             alone: spec.alone,
+            hears_chords: spec.hears_chords(),
         }
     }
 }
@@ -91,6 +96,8 @@ pub fn generate<B: Backend>(
     let mut gen = Generator::new(backend, model.vocab, model.ticks_per_beat, model.n_styles);
     gen.set_roles(&model.roles, model.style_roles.clone());
     gen.set_knows_alone(model.alone);
+    gen.set_hears_chords(model.hears_chords);
+    gen.set_chord_track(req.chords.clone());
     gen.set_offline();
     let mut s = req.settings;
     s.mode = if !req.against.is_empty() {
@@ -117,12 +124,9 @@ pub fn generate<B: Backend>(
     let mut fresh: Vec<Generated> = Vec::new();
     let mut played = Played::default();
     let clock = |playhead: f64| PlayClock {
-        playhead,
-        open_from: playhead,
-        tempo: req.tempo,
-        bar_origin: 0.0,
         beats_per_bar: req.beats_per_bar,
-        playing: true,
+        bar_number: 0.0,
+        ..PlayClock::at(playhead, req.tempo)
     };
     let mut sink = |g: Generated| fresh.push(g);
     gen.on_message(ToEngine::start_at_zero(), clock(0.0), &s, &mut sink);
@@ -244,6 +248,7 @@ mod tests {
             roles: vec!["free".into()],
             style_roles: Vec::new(),
             alone: false,
+            hears_chords: false,
         };
         let req = Request {
             settings: Settings {
@@ -259,6 +264,7 @@ mod tests {
             prompt: Vec::new(),
             against: against.to_vec(),
             max_note_beats: 8.0,
+            chords: None,
         };
         generate(backend, model, &req, |_| {}).unwrap()
     }

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use nice_plug::prelude::*;
 
+use crate::chords::ChordSlot;
 use crate::model::{ModelChoice, ModelSpec, ProviderChoice, ProviderSetting, DEFAULT_MODEL_JSON};
 use crate::prompt::{Prompt, PromptSlot};
 use crate::settings::{AnswerStart, Dynamics, Mode, Role, Scale, Settings, KEY_NAMES};
@@ -113,9 +114,22 @@ pub struct CadenzaParams {
     #[id = "vplay"]
     pub voice_player: BoolParam,
 
+    /// Free: how far Cadenza keeps to a chord known ahead (the chord track, a learned progression)
+    /// on strong beats and changes, from the model's own choice (0) to chord tones only there (1).
+    #[id = "fchord"]
+    pub follow_chords: FloatParam,
+    /// Remember the chords heard (a host loop's last pass, a progression played again) and expect
+    /// them ahead; off: only the chord track is known ahead.
+    #[id = "rchord"]
+    pub remember_chords: BoolParam,
+
     /// The prompt clip for Continue Clip mode, saved with the project.
     #[persist = "prompt"]
     pub prompt: PromptSlot,
+    /// The chord track, as typed (chord symbols, bars from the host's bar 1), saved with the project.
+    /// Only text that parses is kept (`crate::chords`).
+    #[persist = "chords"]
+    pub chords: ChordSlot,
     /// The model the musician loaded (a path; empty: the built-in one), saved with the project.
     #[persist = "model"]
     pub model: ModelChoice,
@@ -344,7 +358,15 @@ impl CadenzaParams {
             .with_step_size(0.1)
             .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS)),
             voice_player: BoolParam::new("Voice Plays Player", false),
+            follow_chords: FloatParam::new(
+                "Follow Chords",
+                d.follow_chords,
+                FloatRange::Linear { min: 0.0, max: 1.0 },
+            )
+            .with_step_size(0.01),
+            remember_chords: BoolParam::new("Remember Chords", d.remember_chords),
             prompt: Arc::new(RwLock::new(Prompt::default())),
+            chords: Arc::new(RwLock::new(String::new())),
             model: Arc::new(RwLock::new(String::new())),
             runs_on: ProviderChoice::Auto.shared(),
             editor_state: crate::editor::default_state(),
@@ -383,6 +405,8 @@ impl CadenzaParams {
             seed: self.seed.value().max(0) as u32,
             reset_on_jump: self.reset_on_jump.value(),
             capture_bars: self.capture_bars.value().max(1) as u32,
+            follow_chords: self.follow_chords.value().clamp(0.0, 1.0),
+            remember_chords: self.remember_chords.value(),
         }
     }
 }

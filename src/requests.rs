@@ -21,6 +21,11 @@ pub enum Request {
     /// Load the model named in the plugin's model slot (the editor's Load, Built-in, Retry; taken by
     /// the engine, and the audio thread ends the old model's notes).
     Model,
+    /// The chord track's text changed (the editor's Chords field; taken by the engine).
+    Chords,
+    /// Write the progression heard into the chord track (the editor's Learn Chords; taken by the
+    /// engine).
+    LearnChords,
 }
 
 /// The counters, one per kind.
@@ -29,6 +34,8 @@ pub struct Requests {
     panic: AtomicU32,
     capture: AtomicU32,
     model: AtomicU32,
+    chords: AtomicU32,
+    learn_chords: AtomicU32,
 }
 
 impl Requests {
@@ -37,6 +44,8 @@ impl Requests {
             Request::Panic => &self.panic,
             Request::Capture => &self.capture,
             Request::Model => &self.model,
+            Request::Chords => &self.chords,
+            Request::LearnChords => &self.learn_chords,
         }
     }
 

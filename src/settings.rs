@@ -235,6 +235,12 @@ pub struct Settings {
     pub reset_on_jump: bool,
     /// Bars a capture of the player's playing takes as the prompt.
     pub capture_bars: u32,
+    /// 0..=1: how far Free keeps to a chord known ahead (the chord track, a learned progression) on
+    /// strong beats and changes: 0 the model's own choice, up to 1, chord tones only there.
+    pub follow_chords: f32,
+    /// Remember the chords heard (a host loop's last pass, a progression the player repeats) and
+    /// expect them ahead; off: only the chord track is known ahead.
+    pub remember_chords: bool,
 }
 
 /// Logit bias (nats) of density ±1 on note-on tokens.
@@ -264,6 +270,8 @@ impl Default for Settings {
             seed: 0,
             reset_on_jump: false,
             capture_bars: 4,
+            follow_chords: 0.5,
+            remember_chords: true,
         }
     }
 }

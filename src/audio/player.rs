@@ -51,6 +51,10 @@ pub struct Bars {
     pub beats_per_bar: f64,
     /// A beat on which a bar starts.
     pub bar_origin: f64,
+    /// The host's number of that bar (0: its first), when it says.
+    pub bar_number: Option<i32>,
+    /// The host's loop in beats (start, end), while it loops.
+    pub loop_range: Option<(f64, f64)>,
 }
 
 impl Bars {
@@ -67,7 +71,20 @@ impl Bars {
         Self {
             beats_per_bar,
             bar_origin: bar_start.filter(|b| b.is_finite()).unwrap_or(0.0),
+            bar_number: None,
+            loop_range: None,
         }
+    }
+
+    /// With the host's bar number (of the bar at `bar_origin`) and its loop, when it says.
+    pub fn with_song_position(
+        mut self,
+        bar_number: Option<i32>,
+        loop_range: Option<(f64, f64)>,
+    ) -> Self {
+        self.bar_number = bar_number;
+        self.loop_range = loop_range.filter(|(a, b)| a.is_finite() && b.is_finite() && b > a);
+        self
     }
 }
 
@@ -302,6 +319,9 @@ impl<P: HostEvent> Player<P> {
                 bar_origin: bars.bar_origin,
                 beats_per_bar: bars.beats_per_bar,
                 playing: clock.playing,
+                bar_number: bars.bar_number.map_or(f64::NEG_INFINITY, f64::from),
+                loop_start: bars.loop_range.map_or(f64::NEG_INFINITY, |r| r.0),
+                loop_end: bars.loop_range.map_or(f64::NEG_INFINITY, |r| r.1),
             };
             audio.publish(published, s);
             if let Some((epoch, heard_until, jumped)) = resync {

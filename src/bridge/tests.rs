@@ -47,6 +47,9 @@ fn playhead_is_shared() {
         bar_origin: 0.5,
         beats_per_bar: 3.0,
         playing: true,
+        bar_number: 7.0,
+        loop_start: 8.0,
+        loop_end: 16.0,
     };
     audio.publish(clock, &Settings::default());
     assert_eq!(engine.clock(), clock);

@@ -39,6 +39,7 @@
 
 use super::listener::Listener;
 use crate::bridge::{Generated, PlayClock, ToEngine};
+use crate::chords::ChordTrack;
 use crate::midi_file::BeatNote;
 use crate::sampler::Sampler;
 use crate::settings::{AnswerStart, Mode, Role, Settings};
@@ -46,6 +47,8 @@ use crate::tokenizer::{Event, Note, Vocab};
 use follow::Follow;
 pub use policy::MaskStats;
 use policy::{Mask, Situation};
+use song::Song;
+pub use song::{Known, SongView, Source};
 use timeline::{Ctx, Timeline};
 pub use window::Backend;
 use window::Window;
@@ -53,6 +56,7 @@ use window::Window;
 mod follow;
 mod hearing;
 mod policy;
+mod song;
 mod timeline;
 mod window;
 
@@ -111,6 +115,12 @@ pub struct Generator<B: Backend> {
     window: Window<B>,
     /// The player's keys, recent notes and level, and what they played.
     follow: Follow,
+    /// The chords known ahead: typed, heard on an earlier pass, repeated.
+    song: Song,
+    /// The model is told the chords (format 5): each context token is labelled with the song's.
+    hears_chords: bool,
+    /// The song's knowledge the plan was made with (`Song::generation`).
+    song_seen: u64,
     /// How the player is heard (when their notes join the context).
     listener: Listener,
     sampler: Sampler,
@@ -164,6 +174,9 @@ impl<B: Backend> Generator<B> {
             timeline: Timeline::new(vocab, tpb),
             window: Window::new(backend, vocab, tpb),
             follow: Follow::new(),
+            song: Song::new(),
+            hears_chords: false,
+            song_seen: 0,
             listener: Listener::new(ticks_per_beat),
             sampler: Sampler::new(vocab.size as usize, 0),
             mask: Mask::new(vocab),
@@ -197,6 +210,37 @@ impl<B: Backend> Generator<B> {
     /// Whether the model reads no role slot as Cadenza alone (model.json's `alone`).
     pub fn set_knows_alone(&mut self, knows: bool) {
         self.knows_alone = knows;
+    }
+
+    /// Whether the model is told the chords (model.json format 5): the context's tokens are
+    /// labelled with what the song knows of them.
+    pub fn set_hears_chords(&mut self, hears: bool) {
+        self.hears_chords = hears;
+    }
+
+    /// The chord track the musician typed (`None`: none). The bass's and the harmony's leads aim at
+    /// its chords, and a format 5 model is told them.
+    pub fn set_chord_track(&mut self, track: Option<ChordTrack>) {
+        self.song.set_track(track);
+    }
+
+    /// What the song knows around the playhead, for the editor's chord lane.
+    pub fn song_view(&self) -> SongView {
+        self.song.view(self.heard_until)
+    }
+
+    /// The progression heard, as chord-track text (Learn Chords): the repeated period, the host's
+    /// loop, else the last four bars. `None` when no chord was heard.
+    pub fn learned_chords(&self) -> Option<String> {
+        self.song.learned_text(4)
+    }
+
+    /// Label the context's new tokens with the song's chords (format 5).
+    fn label_chords(&mut self) {
+        if self.hears_chords {
+            let song = &self.song;
+            self.timeline.label(|beat| song.feature_at(beat));
+        }
     }
 
     /// Offline (a sketch written as fast as it goes, no audio thread to reach in time): no lead
@@ -272,6 +316,7 @@ impl<B: Backend> Generator<B> {
                 token: t,
                 beat,
                 player: !ours,
+                chord: Default::default(),
             });
         }
         let end = beat;
@@ -412,6 +457,17 @@ impl<B: Backend> Generator<B> {
         let playhead = clock.playhead;
         self.heard_until = playhead;
         self.hear_overdue(&clock, s, out);
+        self.song.set_remember(s.remember_chords);
+        self.song.hear(&clock, &self.follow);
+        if self.song.generation() != self.song_seen {
+            // What is expected ahead changed (a period found, the player against the chord
+            // track, a new track): what was planned on the old knowledge and not yet played is
+            // planned again (not an answer in call and response, which is planned in its window).
+            self.song_seen = self.song.generation();
+            if s.mode != Mode::CallResponse && self.timeline.cursor > clock.open_from {
+                self.withdraw_after(clock.open_from, clock.open_from - 1e-6, s, out);
+            }
+        }
         if !self.active(playhead, s) {
             return Ok(false);
         }
@@ -465,6 +521,7 @@ impl<B: Backend> Generator<B> {
             return Ok(false);
         }
         self.end_notes_leaving_window(out);
+        self.label_chords();
         self.window.sync(&self.timeline)?;
         let cursor = self.timeline.cursor;
         // Ticks from the cursor to the first tick anything may be placed at (0: now).
@@ -517,6 +574,8 @@ impl<B: Backend> Generator<B> {
             ceiling_ticks,
             role,
             strong_beat: clock.is_strong_beat(cursor),
+            known: self.song.chord_at(cursor),
+            change: self.song.changes_at(cursor),
             rest_ceiling_ticks,
         };
         self.mask.build(&self.window.logits, &situation, s);
@@ -693,6 +752,7 @@ impl<B: Backend> Generator<B> {
     /// Idle work, for when [`Self::step`] has nothing to do: build the window's next cache in a
     /// spare, one token a call (see [`Window::prepare`]). Returns whether it fed one.
     pub fn prepare(&mut self) -> Result<bool, String> {
+        self.label_chords();
         self.window.prepare(&self.timeline)
     }
 

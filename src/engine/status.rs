@@ -53,6 +53,12 @@ pub struct EngineStatus {
     pub styles: std::sync::Arc<std::sync::RwLock<Vec<String>>>,
     /// The roles the loaded model plays in each style slot (model.json; engine thread writes at load).
     roles: Mutex<Vec<Vec<String>>>,
+    /// What the song knows around the playhead (engine thread writes a few times a second).
+    song: Mutex<super::SongView>,
+    /// Why the chord track (or Learn Chords) was not taken; empty when it was.
+    chord_error: Mutex<String>,
+    /// The loaded model is told the chords (format 5); else a chord track leads through the mask.
+    pub hears_chords: std::sync::atomic::AtomicBool,
 }
 
 /// Copies of the status texts, for the editor.
@@ -167,6 +173,27 @@ impl EngineStatus {
             model: t(&self.model)?,
             origin: t(&self.origin)?,
         })
+    }
+
+    pub fn set_song(&self, view: super::SongView) {
+        *self.song.lock().unwrap_or_else(|p| p.into_inner()) = view;
+    }
+
+    /// What the song knows, without waiting: `None` while the engine writes it.
+    pub fn try_song(&self) -> Option<super::SongView> {
+        match self.song.try_lock() {
+            Ok(g) => Some(g.clone()),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner().clone()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    pub fn set_chord_error(&self, e: &str) {
+        *lock(&self.chord_error) = e.to_string();
+    }
+
+    pub fn chord_error(&self) -> String {
+        lock(&self.chord_error).clone()
     }
 
     /// One line for a status strip or a log.

@@ -73,13 +73,7 @@ fn start(
 ) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
     let (mut audio, side) = Bridge::new();
     let status = Arc::new(EngineStatus::default());
-    let engine = Engine::start_with(
-        side,
-        Arc::default(),
-        PromptSlot::default(),
-        status.clone(),
-        make,
-    );
+    let engine = Engine::start_with(side, Arc::default(), Slots::default(), status.clone(), make);
     audio.publish(PlayClock::at(0.0, 120.0), &Settings::default());
     (engine, audio, status)
 }
@@ -152,7 +146,7 @@ fn a_model_request_reloads_a_failed_engine_which_plays_on_from_where_the_audio_s
     let engine = Engine::start_with(
         side,
         requests.clone(),
-        PromptSlot::default(),
+        Slots::default(),
         status.clone(),
         move |_: &EngineStatus| {
             loads += 1;
@@ -204,13 +198,7 @@ fn lockstep_session(
     let (audio, side) = Bridge::new();
     audio.set_offline(true);
     let status = Arc::new(EngineStatus::default());
-    let engine = Engine::start_with(
-        side,
-        Arc::default(),
-        PromptSlot::default(),
-        status.clone(),
-        make,
-    );
+    let engine = Engine::start_with(side, Arc::default(), Slots::default(), status.clone(), make);
     (engine, audio, status)
 }
 

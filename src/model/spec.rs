@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 
 use crate::tokenizer::Vocab;
 
-/// The newest model.json format this build reads: 4, two streams (the player's notes and Cadenza's):
-/// format 3's features with the held keys split by owner, a player flag and role slots
-/// ([`crate::features`], `feature_layout` in model.json). Format 3: format 2 plus per-token features
-/// (input `features`, the held keys and the beat phase one-hot).
-pub const FORMAT_VERSION: u32 = 4;
+/// The newest model.json format this build reads: 5, format 4 told the song (the chord now, the next
+/// chord and the beats until it, per token: [`crate::features::ChordFeature`]). Format 4: two streams
+/// (the player's notes and Cadenza's): format 3's features with the held keys split by owner, a
+/// player flag and role slots ([`crate::features`], `feature_layout` in model.json). Format 3: format
+/// 2 plus per-token features (input `features`, the held keys and the beat phase one-hot).
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest it still reads: 2, the ring-cache step graph, token ids only.
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 /// The only architecture this build can drive.
@@ -242,6 +243,11 @@ impl ModelSpec {
         self.format_version >= 4
     }
 
+    /// Whether the model is told the chords (format 5): the chord now and the chord coming.
+    pub fn hears_chords(&self) -> bool {
+        self.format_version >= 5
+    }
+
     /// The roles the model plays, in slot order: model.json's `roles`, or Free alone for a model
     /// before format 4 (which has no role slots, and plays as Free).
     pub fn roles_played(&self) -> Vec<String> {
@@ -425,6 +431,41 @@ mod tests {
         }
         let spec = parse(&w).unwrap();
         assert!(spec.has_features() && !spec.two_streams());
+    }
+
+    #[test]
+    fn format_5_hears_the_chords_and_needs_their_place_in_the_feature_layout() {
+        let mut v = good();
+        v["format_version"] = 5.into();
+        // Format 4's layout alone: the chord block is missing.
+        let e = parse(&v).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SpecError::Invalid {
+                    field: "feature_layout",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let r = v["feature_layout"]["role"][1].as_u64().unwrap() as u32;
+        for (name, from, width) in [
+            ("chord_root", 0, 12),
+            ("chord", 12, 12),
+            ("next_chord_root", 24, 12),
+            ("next_chord", 36, 12),
+            ("beats_to_next_chord", 48, 8),
+        ] {
+            v["feature_layout"][name] = serde_json::json!([r + from, r + from + width]);
+        }
+        let spec = parse(&v).unwrap();
+        assert!(spec.hears_chords() && spec.two_streams());
+        let layout = crate::features::Layout::of(&spec);
+        assert_eq!(
+            layout.width(),
+            r as usize + crate::features::CHORD_WIDTH as usize
+        );
     }
 
     #[test]

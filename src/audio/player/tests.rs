@@ -461,8 +461,22 @@ fn bars_default_to_four_four_from_beat_zero() {
         Bars::from_host(Some(6), Some(8), Some(3.0)),
         Bars {
             beats_per_bar: 3.0,
-            bar_origin: 3.0
+            bar_origin: 3.0,
+            bar_number: None,
+            loop_range: None,
         }
+    );
+    // The host's bar number and loop ride along; a loop with no length is none.
+    let looping = Bars::default().with_song_position(Some(4), Some((16.0, 32.0)));
+    assert_eq!(
+        (looping.bar_number, looping.loop_range),
+        (Some(4), Some((16.0, 32.0)))
+    );
+    assert_eq!(
+        Bars::default()
+            .with_song_position(None, Some((8.0, 8.0)))
+            .loop_range,
+        None
     );
     assert_eq!(
         Bars::from_host(Some(0), Some(4), Some(f64::NAN)),

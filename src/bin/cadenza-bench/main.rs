@@ -377,6 +377,7 @@ fn main() {
             prompt: Vec::new(),
             against: Vec::new(),
             max_note_beats: 8.0,
+            chords: None,
         };
         let m = load_model(&config).unwrap();
         let t = Instant::now();

@@ -3,26 +3,13 @@
 //! (capture takes the last bars of them as a prompt).
 
 use crate::bridge::PlayClock;
+use crate::chords::Harmony;
 use crate::midi_file::BeatNote;
 
 /// How many of the player's recent notes "follow the player" (scale and dynamics) looks at.
 const FOLLOW_NOTES: usize = 12;
 /// Played notes kept for "capture".
 const PLAYED_LOG: usize = 2048;
-
-/// A major or minor triad: its root (pitch class) and its pitch classes (bit `pc`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Chord {
-    pub(super) root: u8,
-    pub(super) classes: u16,
-}
-
-impl Chord {
-    /// The root and the fifth (bits): what a bass lays down.
-    pub(super) fn root_and_fifth(self) -> u16 {
-        1 << self.root | 1 << ((self.root + 7) % 12)
-    }
-}
 
 pub(super) struct Follow {
     /// Keys the player holds.
@@ -128,28 +115,51 @@ impl Follow {
     /// most of the keys they hold (counted twice: what sounds now) and their recent notes, as
     /// its pitch classes (bit `pc`) and its root; on a tie, the lower root, major before minor. Nothing is known of the chord on the
     /// beat not yet played: this is the last one heard (see `policy`: the bass's lead).
-    pub(super) fn chord(&self) -> Option<Chord> {
-        let mut weight = [0u32; 12];
+    pub(super) fn chord(&self) -> Option<Harmony> {
+        let mut weight = [0.0f64; 12];
         for &p in &self.pitches[..self.pitches_len] {
-            weight[usize::from(p % 12)] += 1;
+            weight[usize::from(p % 12)] += 1.0;
         }
         for p in (0..128u8).filter(|&p| self.held[p as usize]) {
-            weight[usize::from(p % 12)] += 2;
+            weight[usize::from(p % 12)] += 2.0;
         }
-        if weight.iter().all(|&w| w == 0) {
+        super::song::best_triad(&weight)
+    }
+
+    /// The pitch classes of the keys the player holds now (bit `pc`).
+    pub(super) fn held_classes(&self) -> u16 {
+        (0..128u8)
+            .filter(|&p| self.held[p as usize])
+            .fold(0, |m, p| m | 1 << (p % 12))
+    }
+
+    /// The triad of the keys the player holds now, when they hold two pitch classes or more.
+    pub(super) fn held_chord(&self) -> Option<Harmony> {
+        let classes = self.held_classes();
+        if classes.count_ones() < 2 {
             return None;
         }
-        let covered = |root: usize, third: usize| {
-            weight[root] + weight[(root + third) % 12] + weight[(root + 7) % 12]
-        };
-        let ((root, third), _) = (0..12)
-            .flat_map(|r| [((r, 4), covered(r, 4)), ((r, 3), covered(r, 3))])
-            .fold(((0, 4), 0), |best, c| if c.1 > best.1 { c } else { best });
-        let bit = |i: usize| 1u16 << ((root + i) % 12);
-        Some(Chord {
-            root: root as u8,
-            classes: bit(0) | bit(third) | bit(7),
-        })
+        let mut weight = [0.0f64; 12];
+        for (pc, w) in weight.iter_mut().enumerate() {
+            *w = f64::from(classes >> pc & 1);
+        }
+        super::song::best_triad(&weight)
+    }
+
+    /// When the newest of the keys the player holds now was struck (beats), if they hold any.
+    pub(super) fn held_struck_at(&self) -> Option<f64> {
+        (self.played.iter().rev())
+            .filter(|n| n.length < 0.0 && self.held[n.pitch as usize])
+            .map(|n| n.beat)
+            .next()
+    }
+
+    /// The player's notes that may sound between `from` and `to` (beats): begun before `to`, and
+    /// held or ended after `from` (looks back over the last 64 beats of onsets).
+    pub(super) fn played_around(&self, from: f64, to: f64) -> impl Iterator<Item = &BeatNote> {
+        (self.played.iter().rev())
+            .take_while(move |n| n.beat > from - 64.0)
+            .filter(move |n| n.beat < to && (n.length < 0.0 || n.beat + n.length > from))
     }
 
     /// The lowest and highest of the keys the player holds and their recent notes, once they played:

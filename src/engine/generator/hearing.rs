@@ -133,7 +133,7 @@ impl<B: Backend> Generator<B> {
     /// Withdraw Cadenza's plan after beat `keep_until` (a new plan). The notes it keeps from
     /// `unplayed` (what the audio side has not played) on are sent again under the new plan: the
     /// audio side drops an old plan's pending notes when a newer plan arrives.
-    fn withdraw_after(
+    pub(super) fn withdraw_after(
         &mut self,
         unplayed: f64,
         keep_until: f64,

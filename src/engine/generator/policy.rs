@@ -1,15 +1,20 @@
 //! Musical policy: what the model may write next (the mask; constraints are masks, never tokens),
 //! how much of the model's probability the mask takes away ([`MaskStats`]), and how loud a note is.
 
-use super::follow::{Chord, Follow};
+use super::follow::Follow;
+use super::song::Known;
 use super::timeline::Open;
 use crate::bridge::PlayClock;
+use crate::chords::Harmony;
 use crate::settings::{Dynamics, Role, Scale, Settings, DENSITY_NATS};
 use crate::tokenizer::{Event, Vocab};
 
 /// Harmony plays between the player's outer parts only where they are more than this many
 /// semitones apart (an octave): closer, there is no room for an inner voice, and it comps under them.
 const INNER_ROOM: u8 = 12;
+/// Free's *Follow Chords* at its top: the chord tones' note-ons gain this many nats on a strong beat
+/// or a change where a chord is known (below it, that share of it; at it, chord tones only there).
+pub(super) const FOLLOW_CHORDS_NATS: f32 = 4.0;
 
 /// The probability the sampler's mask took away from the model, over the steps since the last
 /// [`super::Generator::take_mask_stats`] (at temperature 1, before the density bias).
@@ -64,6 +69,11 @@ pub(super) struct Situation<'a> {
     /// Whether the cursor is on a strong beat (a bar's first beat, or its middle in a bar of an even
     /// number of beats): where the bass lays down the chord's root or fifth.
     pub(super) strong_beat: bool,
+    /// The chord the song knows at the cursor (typed, heard there before, repeated, or what the
+    /// player holds against it): the leads aim at it rather than at the last chord heard.
+    pub(super) known: Option<Known>,
+    /// A known chord begins at the cursor: a change, which the bass grounds as a strong beat.
+    pub(super) change: bool,
     /// Alone, the longest shift that keeps a silence within [`ALONE_REST_BEATS`](super::ALONE_REST_BEATS);
     /// beside a player, Cadenza's part's silence within [`ROLE_REST_BEATS`](super::ROLE_REST_BEATS)
     /// in a role or [`FREE_REST_BARS`](super::FREE_REST_BARS) as Free (`u32::MAX`: none; never before
@@ -132,19 +142,36 @@ impl Mask {
             (Role::Harmony, Some((lo, _))) => (0, lo.saturating_sub(1)),
             _ => (0, 127),
         };
-        // The chord's lead, in a role: the bass lays down the root or the fifth on a strong beat, the
-        // harmony plays the chord's tones; the chord the player's part implies, the last one heard
-        // (a beat's own chord is heard after Cadenza decides what it plays on it: EVALUATION.md
-        // "The chord's lead"). Where the scale lock leaves none of them, the scale alone.
+        // The chord's lead, in a role: the bass lays down the root or the fifth on a strong beat or a
+        // change, the harmony plays the chord's tones. The chord is the one the song knows at the
+        // cursor (song.rs: typed, heard there on an earlier pass, repeated); else the one the
+        // player's part implies, the last one heard (a beat's own chord is heard after Cadenza
+        // decides what it plays on it: EVALUATION.md "The chord's lead"). Free follows a known
+        // chord as far as *Follow Chords* asks, on a strong beat or a change. Where the scale lock
+        // leaves none of the chord's tones, the scale alone.
+        let strong = at.strong_beat || at.change;
+        let chord: Option<Harmony> = match at.role {
+            Role::Bass | Role::Harmony => at.known.map(|k| k.harmony).or_else(|| at.follow.chord()),
+            _ => None,
+        };
         let led = match at.role {
-            Role::Bass if at.strong_beat => at.follow.chord().map(Chord::root_and_fifth),
-            Role::Harmony => at.follow.chord().map(|chord| chord.classes),
+            Role::Bass if strong => chord.map(Harmony::bass_tones),
+            Role::Harmony => chord.map(|c| c.tones),
+            Role::Free if strong && s.follow_chords >= 1.0 => at.known.map(|k| k.harmony.tones),
             _ => None,
         };
         let classes = match led.map(|tones| classes & tones) {
             Some(tones) if tones != 0 => tones,
             _ => classes,
         };
+        // Below the top of Follow Chords, a bias toward the known chord's tones.
+        let toward = match (at.role, at.known) {
+            (Role::Free, Some(k)) if strong && s.follow_chords > 0.0 && s.follow_chords < 1.0 => {
+                k.harmony.tones
+            }
+            _ => 0,
+        };
+        let toward_nats = s.follow_chords * FOLLOW_CHORDS_NATS;
         let room = open.ours.count_ones() < s.max_polyphony;
         let bias = s.density * DENSITY_NATS;
         for (i, a) in self.allowed.iter_mut().enumerate() {
@@ -152,7 +179,8 @@ impl Mask {
             self.biased[i] = logit;
             *a = match v.decode(i as u32) {
                 Some(Event::NoteOn(p)) => {
-                    self.biased[i] = logit + bias;
+                    let chord_tone = toward >> (p % 12) & 1 == 1;
+                    self.biased[i] = logit + bias + if chord_tone { toward_nats } else { 0.0 };
                     now && room
                         && !open.ours(p)
                         && !open.theirs(p)
@@ -270,6 +298,8 @@ mod tests {
             ceiling_ticks: u32::MAX,
             role: Role::Free,
             strong_beat: false,
+            known: None,
+            change: false,
             rest_ceiling_ticks: u32::MAX,
         }
     }
@@ -297,6 +327,8 @@ mod tests {
             ceiling_ticks: u32::MAX,
             role: Role::Free,
             strong_beat: false,
+            known: None,
+            change: false,
             rest_ceiling_ticks: u32::MAX,
         };
         m.build(&logits, &at, &s);
@@ -493,6 +525,60 @@ mod tests {
     }
 
     #[test]
+    fn a_chord_known_ahead_leads_instead_of_the_last_heard_and_free_follows_it_as_asked() {
+        use crate::chords::Harmony;
+        use crate::engine::{Known, Source};
+        let logits = vec![0.0; V.size as usize];
+        let mut m = Mask::new(V);
+        // The player held C major; the song knows A minor begins here (a change on a weak beat).
+        let mut c_major = Follow::new();
+        strike(&mut c_major, 0.0, &[60, 64, 67]);
+        let a_minor = Known {
+            harmony: Harmony::triad(9, true),
+            source: Source::Typed,
+        };
+        let s = Settings::default();
+        let mut at = Situation {
+            role: Role::Bass,
+            known: Some(a_minor),
+            change: true,
+            ..nothing_yet(&c_major)
+        };
+        m.build(&logits, &at, &s);
+        for (p, ok) in [(45, true), (52, true), (48, false), (43, false)] {
+            assert_eq!(allowed(&m, Event::NoteOn(p)), ok, "bass {p}");
+        }
+        // Not a change and not a strong beat: the bass is free (under the player's register).
+        at.change = false;
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::NoteOn(50)));
+        // The harmony keeps to A minor's tones, not C major's G.
+        at.role = Role::Harmony;
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::NoteOn(57)) && !allowed(&m, Event::NoteOn(55)));
+        // Free: Follow Chords 0 leaves the model's choice alone, up to 1 only chord tones on a
+        // strong beat or a change; between, a bias toward them.
+        at.role = Role::Free;
+        at.change = true;
+        let follow = |f: f32| Settings {
+            follow_chords: f,
+            ..Settings::default()
+        };
+        let on = |p: u8| V.encode(Event::NoteOn(p)).unwrap() as usize;
+        m.build(&logits, &at, &follow(0.0));
+        assert!(allowed(&m, Event::NoteOn(62)) && m.biased[on(69)] == m.biased[on(62)]);
+        m.build(&logits, &at, &follow(0.5));
+        assert!(allowed(&m, Event::NoteOn(62)));
+        assert!((m.biased[on(69)] - m.biased[on(62)] - 0.5 * FOLLOW_CHORDS_NATS).abs() < 1e-6);
+        m.build(&logits, &at, &follow(1.0));
+        assert!(allowed(&m, Event::NoteOn(69)) && !allowed(&m, Event::NoteOn(62)));
+        // Nothing known: Free follows no chord, however high the knob.
+        at.known = None;
+        m.build(&logits, &at, &follow(1.0));
+        assert!(allowed(&m, Event::NoteOn(62)));
+    }
+
+    #[test]
     fn the_chord_heard_is_the_triad_covering_most_of_the_held_keys_and_the_recent_notes() {
         // A line alone: C E G A C, its notes alone (nothing held): C major.
         let mut line = Follow::new();
@@ -501,12 +587,12 @@ mod tests {
             [(0.0, 60), (1.0, 64), (2.0, 67), (3.0, 69), (4.0, 72)],
         );
         let c = line.chord().unwrap();
-        assert_eq!((c.root, c.classes), (0, 1 << 0 | 1 << 4 | 1 << 7));
+        assert_eq!((c.root, c.tones), (0, 1 << 0 | 1 << 4 | 1 << 7));
         // Then D F A held: what sounds counts twice, D minor outweighs the line's C major.
         strike(&mut line, 5.0, &[62, 65, 69]);
         let d = line.chord().unwrap();
-        assert_eq!((d.root, d.classes), (2, 1 << 2 | 1 << 5 | 1 << 9));
-        assert_eq!(d.root_and_fifth(), 1 << 2 | 1 << 9);
+        assert_eq!((d.root, d.tones), (2, 1 << 2 | 1 << 5 | 1 << 9));
+        assert_eq!(d.bass_tones(), 1 << 2 | 1 << 9);
         assert_eq!(Follow::new().chord(), None);
     }
 

@@ -127,6 +127,8 @@ const S: Settings = Settings {
     seed: 1,
     reset_on_jump: false,
     capture_bars: 4,
+    follow_chords: 0.5,
+    remember_chords: true,
 };
 
 fn gen(window: usize) -> Generator<Fake> {
@@ -1156,12 +1158,9 @@ fn answers_start_on_the_hosts_bar_lines_in_three_four() {
     // 3/4 with bars starting at beat 0.5 (as a host reports after a meter change): the gap ends
     // at 1.5, the next bar line is 3.5, the answer lasts until 6.5.
     let clock = |b: f64| PlayClock {
-        playhead: b,
-        open_from: b,
-        tempo: 120.0,
         bar_origin: 0.5,
         beats_per_bar: 3.0,
-        playing: true,
+        ..PlayClock::at(b, 120.0)
     };
     let mut out = Vec::new();
     let mut b = 1.0;
@@ -1690,4 +1689,77 @@ fn the_strong_beats_are_a_bars_first_and_in_an_even_bar_its_middle() {
         .map(|&b| clock.is_strong_beat(b))
         .collect();
     assert_eq!(strong, [true, false, false, false, true]);
+}
+
+#[test]
+fn a_model_told_the_chords_is_fed_the_chord_each_token_sounds_in_and_the_one_coming() {
+    let mut g = gen(128);
+    g.set_hears_chords(true);
+    g.set_chord_track(crate::chords::ChordTrack::parse("C Am").ok());
+    msg(&mut g, resync(0.0, true, 1), &S);
+    let mut playhead = 0.0;
+    while playhead < 8.0 {
+        fill(&mut g, playhead, &S);
+        playhead += 0.5;
+    }
+    let names = |f: &Features| {
+        (
+            f.chord.now.map(|h| h.name()),
+            f.chord.next.map(|(h, until)| (h.name(), until)),
+        )
+    };
+    // Each token fed is labelled with the chord at its beat: bar 1 C (A minor next), bar 2 A minor
+    // (the last token drawn is labelled before the next feed).
+    let tl = &g.timeline;
+    assert!(
+        tl.labelled + 1 >= tl.len() && tl.labelled > 20,
+        "{}",
+        tl.labelled
+    );
+    for c in &tl.ctx[..tl.labelled] {
+        let bar = (c.beat + 1e-9).floor() as i64 / 4;
+        let want = if bar % 2 == 0 { "C" } else { "Am" };
+        assert_eq!(
+            c.chord.now.map(|h| h.name()).as_deref(),
+            Some(want),
+            "{c:?}"
+        );
+    }
+    // And the backend is fed them as labelled (a token at beat 1.0: C, A minor 3 beats on).
+    let fed: Vec<_> = g.window.backend.feats.iter().map(names).collect();
+    assert!(
+        fed.contains(&(Some("C".into()), Some(("Am".into(), 3)))),
+        "{fed:?}"
+    );
+    // A model not told the chords gets no chord in its features.
+    let mut plain = gen(128);
+    plain.set_chord_track(crate::chords::ChordTrack::parse("C Am").ok());
+    msg(&mut plain, resync(0.0, true, 1), &S);
+    fill(&mut plain, 0.0, &S);
+    assert!(plain
+        .window
+        .backend
+        .feats
+        .iter()
+        .all(|f| f.chord.now.is_none()));
+}
+
+#[test]
+fn a_new_chord_track_withdraws_what_was_planned_on_the_old_one() {
+    let mut g = gen(128);
+    msg(&mut g, resync(0.0, true, 1), &S);
+    fill(&mut g, 0.0, &S);
+    assert!(g.cursor() > 1.0, "a plan ahead");
+    g.set_chord_track(crate::chords::ChordTrack::parse("F").ok());
+    let mut out = Vec::new();
+    g.step(at(0.5), &S, &mut |x| out.push(x)).unwrap();
+    assert!(
+        out.iter().any(Generated::is_plan_mark),
+        "a new plan from what the audio side has not played: {out:?}"
+    );
+    // Nothing changed: no new plan.
+    fill(&mut g, 0.5, &S);
+    let mut again = Vec::new();
+    g.step(at(0.75), &S, &mut |x| again.push(x)).unwrap();
+    assert!(!again.iter().any(Generated::is_plan_mark), "{again:?}");
 }

@@ -5,14 +5,17 @@
 //! logits still follow the context.
 
 use super::MAX_REST_BEATS;
+use crate::features::ChordFeature;
 use crate::tokenizer::{Event, Vocab};
 
-/// One token of context, the beat at which it happens, and whose it is (shifts are nobody's: false).
+/// One token of context, the beat at which it happens, whose it is (shifts are nobody's: false),
+/// and what the song said of its chords when it was labelled (format 5; see `Timeline::labelled`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Ctx {
     pub(super) token: u32,
     pub(super) beat: f64,
     pub(super) player: bool,
+    pub(super) chord: ChordFeature,
 }
 
 /// Keys with a note sounding in the context, by owner (bit p: key p).
@@ -41,6 +44,9 @@ pub(super) struct Timeline {
     pub(super) cursor: f64,
     /// Bumped by every edit of the tokens (not by moving them all in time, nor by dropping the front).
     version: u64,
+    /// Tokens before this index carry their chord label (`Ctx::chord`): a token is labelled once,
+    /// with what the song knew then, so that a cache rebuilt later feeds it as it was fed first.
+    pub(super) labelled: usize,
 }
 
 impl Timeline {
@@ -52,7 +58,17 @@ impl Timeline {
             base: 0,
             cursor: 0.0,
             version: 0,
+            labelled: 0,
         }
+    }
+
+    /// Label each token not yet labelled with `label(beat)`.
+    pub(super) fn label(&mut self, mut label: impl FnMut(f64) -> ChordFeature) {
+        let from = self.labelled.min(self.ctx.len());
+        for c in &mut self.ctx[from..] {
+            c.chord = label(c.beat);
+        }
+        self.labelled = self.ctx.len();
     }
 
     pub(super) fn len(&self) -> usize {
@@ -87,6 +103,7 @@ impl Timeline {
             token,
             beat,
             player: player && !shift,
+            chord: ChordFeature::default(),
         });
         self.version += 1;
     }
@@ -132,6 +149,7 @@ impl Timeline {
         }
         self.cursor = self.beat_before(keep);
         self.ctx.truncate(keep);
+        self.labelled = self.labelled.min(keep);
         self.version += 1;
         true
     }
@@ -148,6 +166,7 @@ impl Timeline {
     pub(super) fn clear(&mut self) {
         self.base += self.ctx.len() as u64;
         self.ctx.clear();
+        self.labelled = 0;
         self.version += 1;
     }
 
@@ -156,14 +175,17 @@ impl Timeline {
         self.clear();
         self.ctx.extend(tokens.iter().map(|c| Ctx {
             beat: start + c.beat,
+            chord: ChordFeature::default(),
             ..*c
         }));
+        self.labelled = 0;
         self.cursor = start;
     }
 
     /// Drop the first `n` tokens, far behind anything that still looks at them.
     pub(super) fn drop_front(&mut self, n: usize) {
         self.ctx.drain(..n);
+        self.labelled = self.labelled.saturating_sub(n);
         self.base += n as u64;
     }
 

@@ -400,6 +400,7 @@ fn features_of(held: (u128, u128), c: &Ctx, ticks_per_beat: u32) -> Features {
         phase: phase_of(c.beat, ticks_per_beat),
         player: c.player,
         role: None,
+        chord: c.chord,
     }
 }
 
