@@ -8,6 +8,7 @@
 //! and undo work), and requests through atomic counters in [`Requests`]. Opening or closing it changes
 //! nothing about the sound.
 
+mod chord_lane;
 mod files;
 mod piano_roll;
 
@@ -21,7 +22,7 @@ use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier};
 
 use crate::engine::StatusTexts;
-use crate::engine::{EngineState, EngineStatus};
+use crate::engine::{EngineState, EngineStatus, SongView};
 use crate::model::ProviderChoice;
 use crate::monitor::{spans, Mark, Monitor};
 use crate::params::CadenzaParams;
@@ -95,6 +96,12 @@ pub struct CadenzaEditor {
     /// Reused buffers for the mark rings.
     heard: Vec<Mark>,
     planned: Vec<Mark>,
+    /// The Chords field as typed, and the chord track's text it last showed from the slot (a
+    /// project loaded, Learn Chords: the field follows the slot while it is not being edited).
+    chords_text: String,
+    chords_shown: String,
+    /// What the song knows (the engine's last view).
+    song: SongView,
 }
 
 impl CadenzaEditor {
@@ -113,6 +120,9 @@ impl CadenzaEditor {
             rate: (Instant::now(), 0, 0.0),
             heard: Vec::new(),
             planned: Vec::new(),
+            chords_text: String::new(),
+            chords_shown: String::new(),
+            song: SongView::default(),
         }
     }
 }
@@ -246,8 +256,16 @@ impl CadenzaEditor {
                 if view.playing { "playing" } else { "stopped" }
             ));
         });
+        if let Some(song) = self.data.status.try_song() {
+            self.song = song;
+        }
+        let (lane, _) = ui.allocate_exact_size(
+            egui::vec2(ui.available_width(), chord_lane::HEIGHT),
+            egui::Sense::hover(),
+        );
+        chord_lane::draw(ui.painter_at(lane), lane, &view, &self.song);
         let (rect, _) = ui.allocate_exact_size(
-            egui::vec2(ui.available_width(), 210.0),
+            egui::vec2(ui.available_width(), 180.0),
             egui::Sense::hover(),
         );
         piano_roll::draw(ui.painter_at(rect), rect, &view, &heard, &planned);
@@ -278,6 +296,8 @@ impl CadenzaEditor {
                 slider(ui, setter, &p.dynamics);
                 slider(ui, setter, &p.velocity);
                 slider(ui, setter, &p.accent);
+                slider(ui, setter, &p.follow_chords);
+                toggle(ui, setter, &p.remember_chords);
             });
             column(&mut cols[2], "Call, answer, clip", |ui| {
                 slider(ui, setter, &p.answer_bars);
@@ -378,6 +398,64 @@ impl CadenzaEditor {
                             provider_label(now)
                         )));
                     }
+                });
+                ui.end_row();
+
+                ui.label("Chords");
+                ui.horizontal(|ui| {
+                    let slot_text = data.params.chords.try_read().map(|t| t.clone()).ok();
+                    let field = ui.add(
+                        egui::TextEdit::singleline(&mut self.chords_text)
+                            .hint_text("Eb Bb Cm Ab, or | Cm7 F7 | Bbmaj7 | (Enter to set)")
+                            .desired_width(420.0),
+                    );
+                    if let Some(t) = slot_text.filter(|t| *t != self.chords_shown) {
+                        // The slot changed elsewhere (a project loaded, Learn Chords).
+                        if !field.has_focus() {
+                            self.chords_text = t.clone();
+                        }
+                        self.chords_shown = t;
+                    }
+                    let entered =
+                        field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    if ui.button("Set").clicked() || entered {
+                        let applied =
+                            chord_lane::apply(&data.params.chords, &data.requests, &self.chords_text);
+                        self.outcome = Some(match applied {
+                            Ok(m) => {
+                                self.chords_shown = self.chords_text.trim().to_string();
+                                Outcome::Ok(m)
+                            }
+                            Err(e) => Outcome::Err(format!("chords not set: {e}")),
+                        });
+                    }
+                    if ui
+                        .button("Learn chords")
+                        .on_hover_text(
+                            "Write the progression Cadenza heard (a host loop, or one you repeat) \
+                             into the chord track, to edit",
+                        )
+                        .clicked()
+                    {
+                        data.requests.ask(Request::LearnChords);
+                        self.outcome = Some(Outcome::Ok("learning the chords heard".into()));
+                    }
+                });
+                ui.end_row();
+                ui.label("");
+                ui.horizontal(|ui| {
+                    let error = data.status.chord_error();
+                    if !error.is_empty() {
+                        ui.label(RichText::new(error).color(ERROR));
+                    } else {
+                        ui.label(&self.song.note);
+                    }
+                    ui.separator();
+                    ui.label(if data.status.hears_chords.load(Ordering::Relaxed) {
+                        "the model hears the chords (format 5)"
+                    } else {
+                        "this model does not hear chords: they lead the bass and the harmony"
+                    });
                 });
                 ui.end_row();
 

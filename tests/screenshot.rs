@@ -142,7 +142,7 @@ impl Image {
 }
 
 /// Rows of the piano roll, and its columns left of the playhead, in the editor's pixels.
-const ROLL_ROWS: (usize, usize) = (85, 285);
+const ROLL_ROWS: (usize, usize) = (120, 300);
 const PLAYED: (usize, usize) = (0, 780);
 
 #[test]
@@ -212,8 +212,9 @@ fn the_standalone_opens_the_editor_and_it_shows_cadenzas_notes() {
             .unwrap_or(false);
         assert!(ok, "import could not capture window {window}");
         let image = Image::read(&out_png);
-        // The roll sits below the two status lines and the legend (rows ~80..290); the playhead is
-        // at 4/5 of its width: Cadenza's played notes are left of it, planned ones right.
+        // The roll sits below the two status lines, the legend and the chord lane (rows ~120..300);
+        // the playhead is at 4/5 of its width: Cadenza's played notes are left of it, planned ones
+        // right.
         if image.orange_in(PLAYED, ROLL_ROWS) > 300 || t0.elapsed() > Duration::from_secs(60) {
             break image;
         }
