@@ -544,3 +544,193 @@ fn against_held_chords_the_bass_lays_down_roots_and_fifths_and_the_harmony_plays
     assert!(counted >= 16, "a harmony of {counted} notes in 8 bars");
     assert!(hits * 100 >= 70 * counted, "{hits} of {counted}");
 }
+
+/// The progression C, A minor, F, G (a bar each) as (root, triad pitch classes).
+const POP: [(u8, [u8; 3]); 4] = [
+    (0, [0, 4, 7]),
+    (9, [9, 0, 4]),
+    (5, [5, 9, 0]),
+    (7, [7, 11, 2]),
+];
+
+/// `chords` (a bar each) as block chords in the middle register, `passes` times round.
+fn held(chords: &[(u8, [u8; 3])], passes: usize) -> Vec<BeatNote> {
+    (0..passes * chords.len())
+        .flat_map(|bar| {
+            chords[bar % chords.len()].1.map(|pc| BeatNote {
+                beat: 4.0 * bar as f64,
+                length: 3.8,
+                pitch: 55 + (pc + 5) % 12,
+                velocity: 90,
+            })
+        })
+        .collect()
+}
+
+/// Cadenza's notes for `bars` bars in `role` at `seed`, over `part` (the player's, when given) and
+/// with the further arguments `extra` (a chord track, --forget-chords).
+fn take(
+    role: &str,
+    part: Option<&[BeatNote]>,
+    extra: &[&str],
+    bars: usize,
+    seed: u32,
+) -> Vec<BeatNote> {
+    let tag = format!("{role}-{seed}-{}-{}", part.is_some(), extra.join("").len());
+    let out = tmp(&format!("song-{tag}.mid"));
+    let (bars, seed) = (bars.to_string(), seed.to_string());
+    let mut args = vec![
+        "generate", "--role", role, "--bars", &bars, "--seed", &seed, "--cpu", "--out",
+    ];
+    let out_s = out.to_str().unwrap().to_string();
+    args.push(&out_s);
+    let clip = tmp(&format!("song-part-{tag}.mid"));
+    let clip_s = clip.to_str().unwrap().to_string();
+    if let Some(part) = part {
+        std::fs::write(&clip, write_notes(100.0, &[("chords", part, 0)])).unwrap();
+        args.extend(["--prompt", &clip_s]);
+    }
+    args.extend(extra);
+    let o = cadenza(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    match part {
+        Some(part) => cadenzas_part(&out, part),
+        None => read_notes(&std::fs::read(&out).unwrap()).unwrap(),
+    }
+}
+
+/// Of Cadenza's notes struck in the first half beat of a bar whose chord differs from the bar
+/// before's, from bar `from_bar` on: (those on the bar's chord's root or fifth (bass) or its tones,
+/// all of them).
+fn at_the_changes(
+    notes: &[BeatNote],
+    chords: &[(u8, [u8; 3])],
+    bass: bool,
+    from_bar: usize,
+) -> (usize, usize) {
+    let (mut hits, mut counted) = (0, 0);
+    for n in notes {
+        let bar = ((n.beat + 1e-6) / 4.0) as usize;
+        let (root, triad) = chords[bar % chords.len()];
+        let changed = bar > 0 && chords[(bar - 1) % chords.len()].0 != root;
+        if bar < from_bar || !changed || (n.beat + 1e-6) % 4.0 >= 0.5 {
+            continue;
+        }
+        let pc = n.pitch % 12;
+        counted += 1;
+        hits += usize::from(if bass {
+            pc == root || pc == (root + 7) % 12
+        } else {
+            triad.contains(&pc)
+        });
+    }
+    (hits, counted)
+}
+
+#[test]
+fn with_a_chord_track_the_bass_and_the_harmony_land_on_the_new_chord_at_every_change() {
+    // Without a player (a bass line or a comp for a progression, as a session player writes it)
+    // and over the player's chords: the chord track says what comes, so the change is met on its
+    // first beat. The lead is a mask: 100% by construction, wherever a chord tone is allowed at all.
+    let track = ["--chords", "C Am F G"];
+    let part = held(&POP, 2);
+    for role in ["bass", "harmony"] {
+        let (mut hits, mut counted) = (0, 0);
+        for seed in 0..3 {
+            for over in [None, Some(&part[..])] {
+                let (h, c) =
+                    at_the_changes(&take(role, over, &track, 8, seed), &POP, role == "bass", 1);
+                hits += h;
+                counted += c;
+            }
+        }
+        eprintln!("{role} with the chord track: {hits} of {counted} at the changes");
+        assert!(counted >= 8, "{role}: {counted} notes at 42 changes");
+        assert!(hits * 100 >= 90 * counted, "{role}: {hits} of {counted}");
+    }
+}
+
+#[test]
+fn a_progression_played_again_is_known_from_the_second_time_round_and_forgetting_it_costs() {
+    // Four times round C Am F G, no chord track: from the second time round Cadenza expects what it
+    // heard a progression earlier. With --forget-chords (the plugin's Remember Chords off) it plays
+    // the chord last heard at each change, as before the song memory. Bass and harmony pooled over
+    // seeds 0-2, at the changes of passes 2-4.
+    let part = held(&POP, 4);
+    let (mut learned, mut forgot) = ((0, 0), (0, 0));
+    for role in ["bass", "harmony"] {
+        for seed in 0..3 {
+            let (h, c) = at_the_changes(
+                &take(role, Some(&part), &[], 16, seed),
+                &POP,
+                role == "bass",
+                4,
+            );
+            learned = (learned.0 + h, learned.1 + c);
+            let (h, c) = at_the_changes(
+                &take(role, Some(&part), &["--forget-chords"], 16, seed),
+                &POP,
+                role == "bass",
+                4,
+            );
+            forgot = (forgot.0 + h, forgot.1 + c);
+        }
+    }
+    eprintln!("later passes: learned {learned:?}, forgot {forgot:?}");
+    assert!(learned.1 >= 20 && forgot.1 >= 10, "{learned:?} {forgot:?}");
+    assert!(learned.0 * 100 >= 80 * learned.1, "learned: {learned:?}");
+    let share = |(h, c): (usize, usize)| h as f64 / c.max(1) as f64;
+    assert!(
+        share(learned) >= share(forgot) + 0.2,
+        "the memory is worth 20 points: {learned:?} against {forgot:?}"
+    );
+}
+
+#[test]
+fn a_player_who_contradicts_the_chord_track_is_followed_within_a_beat() {
+    // The chord track says C Am F G; the player plays E major where it says F (no tone in common).
+    // Planned before it is heard, the first beat of that bar may be F's; from the bar's second beat
+    // on, the harmony plays the chord heard.
+    let e: (u8, [u8; 3]) = (4, [4, 8, 11]);
+    let played = [POP[0], POP[1], e, POP[3]];
+    let part = held(&played, 2);
+    let (mut hits, mut counted) = (0, 0);
+    for seed in 0..3 {
+        for n in take("harmony", Some(&part), &["--chords", "C Am F G"], 8, seed) {
+            let bar = ((n.beat + 1e-6) / 4.0) as usize;
+            if bar % 4 == 2 && (n.beat + 1e-6) % 4.0 >= 1.0 {
+                counted += 1;
+                hits += usize::from(e.1.contains(&(n.pitch % 12)));
+            }
+        }
+    }
+    eprintln!("harmony over E major against the track's F: {hits} of {counted}");
+    assert!(counted >= 4, "{counted} notes");
+    assert!(hits * 100 >= 85 * counted, "{hits} of {counted}");
+}
+
+#[test]
+fn a_chord_track_that_does_not_parse_is_refused_naming_the_symbol_and_its_bar() {
+    let o = cadenza(&[
+        "generate",
+        "--chords",
+        "| C | Am | F Xb7 |",
+        "--out",
+        "/dev/null",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bar 3, chord 2: `Xb7`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = cadenza(&["generate", "--chords", "| C | | G |", "--out", "/dev/null"]);
+    assert!(stderr(&o).contains("bar 2 is empty"), "{}", stderr(&o));
+    let long = vec!["C"; 65].join(" ");
+    let o = cadenza(&["generate", "--chords", &long, "--out", "/dev/null"]);
+    assert!(
+        stderr(&o).contains("65 bars: a chord track holds at most 64"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,7 +1,8 @@
 //! `cadenza`: Cadenza on the command line, with the plugin's own engine and model (no host needed).
 //!
 //!     cadenza generate [--style NAME] [--bars 8] [--tempo 120] [--seed 0] [--prompt in.mid]
-//!                      [--role free|melody|bass|harmony] [--keep-prompt] [--out cadenza.mid]
+//!                      [--chords "Eb Bb Cm Ab"] [--role free|melody|bass|harmony]
+//!                      [--keep-prompt] [--out cadenza.mid]
 //!                      [--model DIR] ...   (see `cadenza generate --help`)
 //!     cadenza styles [--model DIR]
 //!     cadenza info [--model DIR]
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use cadenza::chords::ChordTrack;
 use cadenza::midi_file::{write_notes, BeatNote};
 use cadenza::model::{ModelSource, OnnxModel, ProviderChoice};
 use cadenza::offline::{generate, ModelInfo, Request};
@@ -73,6 +75,7 @@ impl ModelArgs {
 }
 
 #[derive(Args)]
+#[command(group = clap::ArgGroup::new("prompt_or_chords").args(["prompt", "chords"]).multiple(true))]
 struct Generate {
     #[command(flatten)]
     model: ModelArgs,
@@ -103,10 +106,24 @@ struct Generate {
     /// plays against instead (heard as if played live, in a duet).
     #[arg(long, value_name = "FILE.mid")]
     prompt: Option<PathBuf>,
-    /// The part Cadenza plays against --prompt: free, melody, bass or harmony, as far as the model
-    /// plays it (`cadenza info` lists its roles).
-    #[arg(long, value_name = "NAME", value_parser = parse_role, requires = "prompt")]
+    /// The part Cadenza plays against --prompt, or over --chords alone: free, melody, bass or
+    /// harmony, as far as the model plays it (`cadenza info` lists its roles).
+    #[arg(long, value_name = "NAME", value_parser = parse_role, requires = "prompt_or_chords")]
     role: Option<Role>,
+    /// A chord track, as the plugin's Chords field takes it: chord symbols, a bar each ("Eb Bb Cm
+    /// Ab"), or bars between bar lines ("| Cm7 F7 | Bbmaj7 |"), looping from bar 1. Without
+    /// --prompt, with --role bass or harmony: a bass line or a comp for the progression.
+    #[arg(long, value_name = "SYMBOLS", value_parser = parse_chords)]
+    chords: Option<ChordTrack>,
+    /// Free: how far Cadenza keeps to the chord track's chords on strong beats and changes, from
+    /// the model's own choice (0) to chord tones only there (1).
+    #[arg(long, value_name = "F", default_value_t = Settings::default().follow_chords,
+          value_parser = parse_unit)]
+    follow_chords: f32,
+    /// Expect no chord but the chord track's: neither a progression the prompt repeats, nor what was
+    /// heard before (the plugin's Remember Chords, off).
+    #[arg(long)]
+    forget_chords: bool,
     /// Put the prompt's notes in the output before the continuation.
     #[arg(long)]
     keep_prompt: bool,
@@ -153,6 +170,8 @@ impl Generate {
             density: self.density,
             max_polyphony: self.polyphony,
             role: self.role.unwrap_or(Role::Free),
+            follow_chords: self.follow_chords,
+            remember_chords: !self.forget_chords,
             ..Settings::default()
         }
     }
@@ -192,6 +211,18 @@ fn parse_top_p(s: &str) -> Result<f32, String> {
 
 fn parse_density(s: &str) -> Result<f32, String> {
     within(s, -1.0, 1.0)
+}
+
+fn parse_unit(s: &str) -> Result<f32, String> {
+    within(s, 0.0, 1.0)
+}
+
+fn parse_chords(s: &str) -> Result<ChordTrack, String> {
+    match ChordTrack::parse(s) {
+        Ok(t) if t.is_empty() => Err("no chords given".into()),
+        Ok(t) => Ok(t),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_provider(s: &str) -> Result<ProviderChoice, String> {
@@ -346,9 +377,10 @@ fn generate_cmd(a: &Generate) -> Result<(), String> {
     }
     let beats_per_bar = f64::from(a.time_sig.0) * 4.0 / f64::from(a.time_sig.1);
     let beats = a.bars * beats_per_bar;
-    // With a role, the clip is the part Cadenza plays against; without, the line it continues.
+    // With a role (or over a chord track), the clip is the part Cadenza plays against; without,
+    // the line it continues.
     let clip = prompt.as_ref().map(|p| p.notes.clone()).unwrap_or_default();
-    let (continued, against) = if a.role.is_some() {
+    let (continued, against) = if a.role.is_some() || a.chords.is_some() {
         (Vec::new(), clip)
     } else {
         (clip, Vec::new())
@@ -361,15 +393,25 @@ fn generate_cmd(a: &Generate) -> Result<(), String> {
         prompt: continued,
         against: against.clone(),
         max_note_beats: a.max_note,
+        chords: a.chords.clone(),
     };
+    let over = a.chords.as_ref().map(|t| {
+        let how = if spec.hears_chords() {
+            "the model hears them"
+        } else {
+            "leading the bass and the harmony; this model does not hear them"
+        };
+        format!(" over the chords {t} ({how})")
+    });
     eprintln!(
-        "cadenza: {} bars of {style_name} at {} BPM on {}{}",
+        "cadenza: {} bars of {style_name}{} at {} BPM on {}{}",
         a.bars,
+        over.unwrap_or_default(),
         a.tempo,
         model.provider,
         prompt
             .as_ref()
-            .map(|p| match a.role.is_some() {
+            .map(|p| match a.role.is_some() || a.chords.is_some() {
                 true => format!(
                     ", playing {} against {} ({} notes)",
                     settings.role.key(),
