@@ -42,16 +42,19 @@ pub struct Transport {
     pub tempo: f64,
     /// Time signature numerator and denominator; bars start at beat 0.
     pub time_sig: (u16, u16),
+    /// The loop (start, end) in beats, while the host loops.
+    pub loop_range: Option<(f64, f64)>,
 }
 
 impl Transport {
-    /// Rolling (or not) at `beat` and `tempo`, in 4/4.
+    /// Rolling (or not) at `beat` and `tempo`, in 4/4, not looping.
     pub fn at(playing: bool, beat: f64, tempo: f64) -> Self {
         Self {
             playing,
             beat,
             tempo,
             time_sig: (4, 4),
+            loop_range: None,
         }
     }
 }
@@ -471,6 +474,10 @@ fn transport_event(t: Transport, sample_rate: f64) -> TransportEvent {
     if t.playing {
         flags |= TransportFlags::IS_PLAYING;
     }
+    if t.loop_range.is_some() {
+        flags |= TransportFlags::IS_LOOP_ACTIVE;
+    }
+    let (loop_start, loop_end) = t.loop_range.unwrap_or((0.0, 0.0));
     let (num, den) = t.time_sig;
     let beats_per_bar = f64::from(num) * 4.0 / f64::from(den);
     let bar = (t.beat / beats_per_bar + 1e-9).floor();
@@ -481,10 +488,10 @@ fn transport_event(t: Transport, sample_rate: f64) -> TransportEvent {
         song_pos_seconds: SecondsTime::from_float(t.beat * 60.0 / t.tempo),
         tempo: t.tempo,
         tempo_inc: 0.0,
-        loop_start_beats: BeatTime::from_int(0),
-        loop_end_beats: BeatTime::from_int(0),
-        loop_start_seconds: SecondsTime::from_int(0),
-        loop_end_seconds: SecondsTime::from_int(0),
+        loop_start_beats: BeatTime::from_float(loop_start),
+        loop_end_beats: BeatTime::from_float(loop_end),
+        loop_start_seconds: SecondsTime::from_float(loop_start * 60.0 / t.tempo),
+        loop_end_seconds: SecondsTime::from_float(loop_end * 60.0 / t.tempo),
         bar_start: BeatTime::from_float(bar * beats_per_bar),
         bar_number: bar as i32,
         time_signature_numerator: num,

@@ -42,6 +42,7 @@ fn plays_generated_notes_on_the_beat_grid_and_ends_them_all_at_stop() {
         postroll_seconds: 0.5,
         played: played.clone(),
         realtime: true,
+        loop_beats: None,
     };
     let logs = session.run(&mut host).unwrap();
     host.deactivate();

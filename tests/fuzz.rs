@@ -3,7 +3,8 @@
 //! a block), time signatures, transport starts, stops, jumps and loops, sample-accurate automation of
 //! every parameter, random notes (note-offs without note-ons, wildcard keys), host resets,
 //! deactivate/activate cycles (switching between real-time and offline rendering, where the audio
-//! side waits for the engine), and state saved and restored mid-session.
+//! side waits for the engine), state saved and restored mid-session, host loops (some shorter than
+//! a bar) and chord tracks (some that do not parse, as a hand-edited project might hold).
 //!
 //! After every call: events inside the block and in order; every note-off ends a note Cadenza was
 //! playing (except a panic's note-offs); after every transport stop nothing Cadenza started is left
@@ -84,6 +85,18 @@ const PARAMS: &[(&str, u64)] = &[
     ("voice", 1),
     ("vlevel", 0),
     ("vplay", 1),
+    ("fchord", 0),
+    ("rchord", 1),
+];
+
+/// Chord tracks a session's state may hold: progressions, one bar of several chords, and text that
+/// does not parse (the engine refuses it and plays on as with none).
+const CHORD_TRACKS: &[&str] = &[
+    "Eb Bb Cm Ab",
+    "| Cm7 F7 | Bbmaj7 | Gm7 C7 | Fmaj7 |",
+    "| C Am F G C Am F G |",
+    "",
+    "| C | Hm7 |",
 ];
 
 fn random_plain(rng: &mut Rng, steps: u64) -> f64 {
@@ -120,6 +133,9 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
     let mut sr = rates[rng.below(rates.len() as u64) as usize];
     // Even seeds start as a bounce (offline render); every reactivation may switch.
     host.set_render_offline(seed.is_multiple_of(2)).unwrap();
+    let track = CHORD_TRACKS[rng.below(CHORD_TRACKS.len() as u64) as usize];
+    let state = cadenza::host::state_with_field(&host.save_state().unwrap(), "chords", &track);
+    host.load_state(&state).unwrap();
     host.set_param("mode", 0, 2.0); // Improvise
     host.activate(sr, 4096).unwrap();
     let settle = || std::thread::sleep(std::time::Duration::from_millis(300)); // the engine loads
@@ -138,6 +154,8 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
         c.history.push_back(what);
     };
     let (mut playing, mut beat, mut tempo, mut sig) = (false, 0.0f64, 120.0f64, (4u16, 4u16));
+    // The host's loop while it loops: (start, end) in beats, from a tick to eight beats long.
+    let mut looping: Option<(f64, f64)> = None;
     let mut must_close_all = false;
     // The panic switch's value as the plugin saw it in the last block, and its value now.
     let (mut panic_before, mut panic_on) = (false, false);
@@ -172,7 +190,10 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
         }
         if let Some((state, values)) = saved.as_ref().filter(|_| rng.chance(0.002)) {
             note(&mut c, format!("{call}: load state"));
-            host.load_state(state).unwrap();
+            // A project saved with another chord track (or one that does not parse).
+            let track = CHORD_TRACKS[rng.below(CHORD_TRACKS.len() as u64) as usize];
+            let state = cadenza::host::state_with_field(state, "chords", &track);
+            host.load_state(&state).unwrap();
             for (id, v) in values {
                 let now = host.param_value(id).unwrap();
                 assert!(
@@ -196,6 +217,21 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
         if rng.chance(0.01) {
             beat = rng.unit() * 64.0; // a seek or a loop back
         }
+        if rng.chance(0.005) {
+            looping = match looping {
+                Some(_) => None,
+                None => {
+                    let start = (beat - rng.unit() * 4.0).max(0.0);
+                    Some((start, start + 1.0 / 24.0 + rng.unit() * 8.0))
+                }
+            };
+            note(&mut c, format!("{call}: loop {looping:?}"));
+        }
+        if let Some((start, end)) = looping.filter(|_| playing) {
+            if beat >= end {
+                beat = start + (beat - end).rem_euclid(end - start); // the host loops back
+            }
+        }
         if rng.chance(0.01) {
             sig = sigs[rng.below(sigs.len() as u64) as usize];
         }
@@ -211,6 +247,7 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
                     beat: at_beat,
                     tempo,
                     time_sig: sig,
+                    loop_range: None,
                 },
             ));
         } else if rng.chance(0.01) {
@@ -221,6 +258,7 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
             beat,
             tempo,
             time_sig: sig,
+            loop_range: looping,
         };
         // Automation, anywhere in the block.
         // The panic switch's last value in time order (the host sorts a block's events by time).
@@ -335,6 +373,7 @@ fn fuzz(seed: u64, calls: usize) -> u64 {
                 beat,
                 tempo,
                 time_sig: sig,
+                loop_range: None,
             },
             &[],
         )

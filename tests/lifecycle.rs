@@ -20,6 +20,7 @@ fn load_activate_deactivate_unload_cycles() {
                 postroll_seconds: 0.0,
                 played: Vec::new(),
                 realtime: false,
+                loop_beats: None,
             };
             session
                 .run(&mut host)

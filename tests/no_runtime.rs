@@ -33,6 +33,7 @@ fn missing_onnx_runtime_passes_midi_through_and_says_why() {
         postroll_seconds: 0.1,
         played,
         realtime: false,
+        loop_beats: None,
     };
     let logs = session.run(&mut host).unwrap();
     host.deactivate();

@@ -81,6 +81,7 @@ fn onnx_runtime_comes_from_the_bundle_past_decoys_on_the_search_path() {
             velocity: 0.8,
         }],
         realtime: true,
+        loop_beats: None,
     };
     let logs = session.run(&mut host).unwrap();
     host.deactivate();

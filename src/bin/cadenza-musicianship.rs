@@ -70,6 +70,13 @@ struct Case {
     random_blocks: bool,
     #[serde(default)]
     realtime: bool,
+    /// The chord track typed in the Chords field (saved with the project: the state field `chords`).
+    #[serde(default)]
+    chords: Option<String>,
+    /// The host loops over these beats [start, end]; the player's notes and the take stay on the
+    /// rolling time.
+    #[serde(default)]
+    loop_beats: Option<[f64; 2]>,
 }
 
 /// What the engine's mask took away (its log line at deactivation).
@@ -148,6 +155,10 @@ fn play(a: &Args, case: &Case) -> Result<Take, String> {
         let state = state_with_field(&host.save_state()?, "prompt", &prompt);
         host.load_state(&state)?;
     }
+    if let Some(chords) = &case.chords {
+        let state = state_with_field(&host.save_state()?, "chords", chords);
+        host.load_state(&state)?;
+    }
     host.set_render_offline(!case.realtime)?;
     host.activate(sr, case.block)?;
     for (id, v) in &case.params {
@@ -168,6 +179,7 @@ fn play(a: &Args, case: &Case) -> Result<Take, String> {
         postroll_seconds: POSTROLL_SECONDS,
         played: case.player.iter().map(played_note).collect(),
         realtime: case.realtime,
+        loop_beats: case.loop_beats.map(|[a, b]| (a, b)),
     };
     let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ case.id.len() as u64;
     let max = case.block;

@@ -114,6 +114,7 @@ fn main() -> ExitCode {
         postroll_seconds: 0.2,
         played,
         realtime: !args.offline,
+        loop_beats: None,
     };
     let result = (|| -> Result<_, String> {
         let mut host = ClapHost::load(&args.plugin)?;

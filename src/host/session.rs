@@ -41,6 +41,10 @@ pub struct Session {
     pub played: Vec<PlayedNote>,
     /// Pace blocks in real time, as an audio interface would (the engine runs on real time).
     pub realtime: bool,
+    /// The host loops over these beats (start, end) while it rolls: the transport's position goes
+    /// back to the start at the end, and the played notes stay on the rolling time (beats since the
+    /// start, as `beats` counts them). `None`: it plays straight on.
+    pub loop_beats: Option<(f64, f64)>,
 }
 
 impl Session {
@@ -74,21 +78,38 @@ impl Session {
         let mut logs = Vec::new();
         let mut sample = 0u64;
         while sample < total {
-            // Blocks never straddle the start or the stop of the transport, as in a host.
+            // Blocks never straddle the start or the stop of the transport, nor the loop's end,
+            // as in a host. The loop in samples since the roll began: (start, end).
+            let looped = self
+                .loop_beats
+                .map(|(a, b)| ((a * spb).round() as u64, (b * spb).round() as u64))
+                .filter(|(a, b)| b > a);
             let boundary = if sample < pre {
                 pre
             } else if sample < pre + roll {
-                pre + roll
+                let rolled = sample - pre;
+                let next = match looped {
+                    Some((_, end)) if rolled < end => pre + end,
+                    Some((start, end)) => sample + (end - start) - (rolled - start) % (end - start),
+                    None => pre + roll,
+                };
+                next.min(pre + roll)
             } else {
                 total
             };
             let frames = (u64::from(next_block().max(1))).min(boundary - sample) as u32;
             let playing = sample >= pre && sample < pre + roll;
-            let beat = if playing {
-                (sample - pre) as f64 / spb
-            } else {
-                0.0
+            // The transport's position: from the loop's first end on, inside the loop.
+            let position = match (playing, looped) {
+                (false, _) => 0,
+                (true, Some((start, end))) if sample - pre >= end => {
+                    start + (sample - pre - start) % (end - start)
+                }
+                (true, _) => sample - pre,
             };
+            let beat = position as f64 / spb;
+            let mut transport = Transport::at(playing, beat, self.tempo);
+            transport.loop_range = self.loop_beats.filter(|_| playing);
             let notes: Vec<NoteIn> = events
                 .iter()
                 .filter(|e| e.0 >= sample && e.0 < sample + u64::from(frames))
@@ -99,7 +120,7 @@ impl Session {
                     velocity: e.3,
                 })
                 .collect();
-            let out = host.process(frames, Transport::at(playing, beat, self.tempo), &notes)?;
+            let out = host.process(frames, transport, &notes)?;
             logs.push(BlockLog {
                 sample,
                 frames,
