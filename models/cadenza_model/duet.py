@@ -59,8 +59,9 @@ from __future__ import annotations
 
 import bisect
 import random
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from . import chords
 from .vocab import PITCHES, Note, Vocab
 
 CADENZA, PLAYER = 0, 1
@@ -140,6 +141,12 @@ ASTRAY_UNTIL = (0.25, 0.75)
 P_CADENZA_LATE = 0.5
 JOIN_BEATS = (0.5, 8.0)
 CADENZA_JOIN_BEATS = (0.25, 2.0)
+# Format 5: how often an example whose chord track is known and that is a role leaves the player out
+# (Cadenza plays its part from the chart alone: `cadenza generate --chords` without a prompt).
+P_CHART_ONLY = 0.15
+# Format 5: how often an example is told its chord track (the rest are told none, so the model plays
+# without one as a format 4 model does).
+P_CHORDS = 0.65
 
 
 def split_parts(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Random,
@@ -196,26 +203,32 @@ def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Ran
     """`split_parts`, the length of a traded phrase in ticks where the sides trade (else None), the
     role Cadenza's part plays (`role_of`; free when it is not one part of a score's texture), and
     whether it is a tune over the player's block chords."""
+    return _split_blocks(notes, bar, rng, p_alone)[:5]
+
+
+def _split_blocks(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Random,
+                  p_alone: float) -> Tuple[List[Note], List[Note], Optional[int], int, bool, bool]:
+    """`_split`, and whether one side holds block chords (`melody_over_chords`, either way round)."""
     n_parts = 1 + max((n[3] for n in notes), default=0)
     r = rng.random()
     if r < p_alone:
-        return [n[:3] for n in notes], [], None, ALONE, False
+        return [n[:3] for n in notes], [], None, ALONE, False, False
     if rng.random() < (P_CHORDS_MULTI if n_parts >= 2 else P_CHORDS_SINGLE):
-        melody, chords = melody_over_chords(notes, bar)
+        melody, blocks = melody_over_chords(notes, bar)
         if rng.random() < P_CHORDS_UNDER:
-            return chords, melody, None, HARMONY, False
-        return melody, chords, None, MELODY, True
+            return blocks, melody, None, HARMONY, False, True
+        return melody, blocks, None, MELODY, True, True
     by_height = parts_by_height(notes) if n_parts >= 2 else []
     if len(by_height) >= 2 and rng.random() < P_ROLE_MULTI:
         role = rng.choice((MELODY, BASS, HARMONY) if len(by_height) >= 3 else (MELODY, BASS))
         cad, ply = role_split(notes, by_height, role, rng)
-        return cad, ply, None, role, False
+        return cad, ply, None, role, False, False
     if n_parts >= 2 and r >= p_alone + P_TRADE_MULTI:
         k = rng.randint(1, n_parts - 1)
         player = set(rng.sample(range(n_parts), k))
         cad = [n[:3] for n in notes if n[3] not in player]
         ply = [n[:3] for n in notes if n[3] in player]
-        return cad, ply, None, role_of(set(range(n_parts)) - player, by_height), False
+        return cad, ply, None, role_of(set(range(n_parts)) - player, by_height), False, False
     if n_parts == 1 and rng.random() < P_CANON:
         # The tune against itself a bar or two later, at the unison or the octave below; either
         # side may lead.
@@ -223,7 +236,7 @@ def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Ran
         octave = rng.choice((0, -12))
         lead = [n[:3] for n in notes]
         follow = [(o + delay, d, p + octave) for o, d, p, _ in notes if 0 <= p + octave < PITCHES]
-        return ((lead, follow) if rng.random() < P_CANON_CADENZA_LEADS else (follow, lead)) + (None, FREE, False)
+        return ((lead, follow) if rng.random() < P_CANON_CADENZA_LEADS else (follow, lead)) + (None, FREE, False, False)
     # Trading phrases: `bars` bars each, the player first (a phrase of Cadenza's answers one of the
     # player's; `example` keeps the player's before it in the window); the player's phrases may leave
     # their last beat free, as a call does.
@@ -238,7 +251,7 @@ def _split(notes: Sequence[Tuple[int, int, int, int]], bar: int, rng: random.Ran
         elif n[0] % span < span - 24:
             end = (n[0] // span + 1) * span - 24
             ply.append((n[0], min(n[1], end - n[0]), n[2]))
-    return cad, ply, span, FREE, False
+    return cad, ply, span, FREE, False, False
 
 
 def _mean(xs) -> float:
@@ -266,34 +279,15 @@ def melody_over_chords(notes: Sequence[Tuple[int, int, int, int]], bar: int) -> 
 
 
 def block_chords(notes: Sequence[Note], melody: Sequence[Note], span: int) -> List[Note]:
-    """Block chords, one per `span` ticks in which something sounds: of the diatonic triads of the
-    piece's key (the major or minor scale covering the most of its sounding time), the one whose
-    pitch classes cover the most sounding time of `notes` there (ties: I, V, IV... first); its root in
-    the bass (C2-B2) and its three tones close under the melody's lowest note in the span (else under
-    middle C)."""
-    if not notes:
-        return []
-    total = [0.0] * 12
-    for o, d, p in notes:
-        total[p % 12] += d
-    tonic, mode = max(((t, m) for t in range(12) for m in ("major", "minor")),
-                      key=lambda k: sum(total[(k[0] + iv) % 12] for iv in SCALE[k[1]]))
-    triads = [((tonic + deg) % 12, q) for deg, q in DIATONIC[mode]]
-    # Sounding time per span and pitch class, and the melody's lowest pitch per span: one pass.
-    weights: Dict[int, List[float]] = {}
+    """Block chords, one per `span` ticks in which something sounds: the chords of `span_triads`, the
+    root in the bass (C2-B2) and the three tones close under the melody's lowest note in the span (else
+    under middle C)."""
     lowest: Dict[int, int] = {}
-    for o, d, p in notes:
-        for k in range(o // span, (o + d - 1) // span + 1):
-            overlap = min(o + d, (k + 1) * span) - max(o, k * span)
-            if overlap > 0:
-                weights.setdefault(k, [0.0] * 12)[p % 12] += overlap
     for o, d, p in melody:
         for k in range(o // span, (o + d - 1) // span + 1):
             lowest[k] = min(lowest.get(k, 128), p)
     out = []
-    for k in sorted(weights):
-        weight = weights[k]
-        root, quality = max(triads, key=lambda t: sum(weight[(t[0] + iv) % 12] for iv in t[1]))
+    for k, (root, quality) in span_triads(notes, span):
         ceiling = lowest.get(k, 60)
         out.append((k * span, span, 36 + root if root >= 4 else 48 + root))
         for iv in quality:
@@ -302,6 +296,65 @@ def block_chords(notes: Sequence[Note], melody: Sequence[Note], span: int) -> Li
             if pitch > 36 + 11:
                 out.append((k * span, span, pitch))
     return out
+
+
+def span_triads(notes: Sequence[Note], span: int) -> List[Tuple[int, Tuple[int, int, int]]]:
+    """(span index, (root, quality)) for each `span` ticks in which something sounds: of the diatonic
+    triads of the piece's key (the major or minor scale covering the most sounding time), the one whose
+    pitch classes cover the most sounding time of `notes` there (ties: I, V, IV... first)."""
+    if not notes:
+        return []
+    total = [0.0] * 12
+    for o, d, p in notes:
+        total[p % 12] += d
+    tonic, mode = max(((t, m) for t in range(12) for m in ("major", "minor")),
+                      key=lambda k: sum(total[(k[0] + iv) % 12] for iv in SCALE[k[1]]))
+    triads = [((tonic + deg) % 12, q) for deg, q in DIATONIC[mode]]
+    # Sounding time per span and pitch class: one pass.
+    weights: Dict[int, List[float]] = {}
+    for o, d, p in notes:
+        for k in range(o // span, (o + d - 1) // span + 1):
+            overlap = min(o + d, (k + 1) * span) - max(o, k * span)
+            if overlap > 0:
+                weights.setdefault(k, [0.0] * 12)[p % 12] += overlap
+    return [(k, max(triads, key=lambda t: sum(weights[k][(t[0] + iv) % 12] for iv in t[1])))
+            for k in sorted(weights)]
+
+
+def block_harmony(notes: Sequence[Tuple[int, int, int, int]], bar: int) -> List[chords.Segment]:
+    """The chord track of a piece's block chords (`melody_over_chords`): its half-bar diatonic
+    triads, a span where nothing sounds unknown. Remembered per piece."""
+    key = (id(notes), -bar)
+    if key not in _HARMONY:
+        _HARMONY[key] = (notes, _block_harmony(notes, bar))
+    return _HARMONY[key][1]
+
+
+def _block_harmony(notes: Sequence[Tuple[int, int, int, int]], bar: int) -> List[chords.Segment]:
+    span = max(1, bar // 2)
+    spans = span_triads([n[:3] for n in notes], span)
+    out, last = [], None
+    for k, (root, quality) in spans:
+        if last is not None and k > last + 1:
+            out.append(chords.Segment((last + 1) * span, None))
+        out.append(chords.Segment(k * span, chords.triad_chord(root, quality)))
+        last = k
+    return chords.merge(out)
+
+
+def piece_harmony(notes: Sequence[Tuple[int, int, int, int]], bar: int) -> List[chords.Segment]:
+    """A piece's own chord track (chords.py): per beat, the triad of all its parts; a single tune's
+    the diatonic triads of its block chords (one line's notes alone name no chord)."""
+    key = (id(notes), bar)
+    if key not in _HARMONY:
+        n_parts = 1 + max((n[3] for n in notes), default=0)
+        harmony = block_harmony(notes, bar) if n_parts == 1 else chords.beat_chords([n[:3] for n in notes])
+        _HARMONY[key] = (notes, harmony)
+    return _HARMONY[key][1]
+
+
+# A piece's own chord track, by the identity of its note list (as _OVER_CHORDS).
+_HARMONY: Dict[Tuple[int, int], Tuple[object, List[chords.Segment]]] = {}
 
 
 def drop_doubled(cadenza: Sequence[Note], player: Sequence[Note]) -> List[Note]:
@@ -401,18 +454,37 @@ def example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, 
     crop of the two streams (notes begun before the crop are not in it, as `clean_crop` cuts
     windows), transposed by up to `transpose` semitones; Cadenza's part never astray (every token is
     scored: the held-out examples)."""
-    toks, owners, start, _role, _learn_from = role_example(notes, bar, vocab, n_tokens, rng, transpose, p_alone,
-                                                           p_astray=0.0)
-    return toks, owners, start
+    ex = role_example(notes, bar, vocab, n_tokens, rng, transpose, p_alone, p_astray=0.0)
+    return ex.tokens, ex.owners, ex.start
+
+
+class RoleExample(NamedTuple):
+    """One example: tokens and owners, the tick before the first token, the role Cadenza plays, the
+    first token to learn from, and the chord track the model is told (chords.py; None: none)."""
+    tokens: List[int]
+    owners: List[int]
+    start: int
+    role: int
+    learn_from: int
+    chords: Optional[List[chords.Segment]] = None
 
 
 def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, n_tokens: int,
-                 rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE, p_astray: float = P_ASTRAY):
+                 rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE, p_astray: float = P_ASTRAY,
+                 p_chords: float = 0.0) -> RoleExample:
     """`example`, the role Cadenza plays in it (free, a quarter of the time, for a split of a score's
     parts that is a role: free keeps meaning any part; three times in four for a tune over the
-    player's block chords; never for Cadenza's chords under a single tune), and the
-    first token to learn from (0 but where Cadenza's past went `astray`)."""
-    cad, ply, trade_span, role, over_chords = _split(notes, bar, rng, p_alone)
+    player's block chords; never for Cadenza's chords under a single tune), the first token to learn
+    from (0 but where Cadenza's past went `astray`), and, with probability `p_chords`, the chord track
+    (format 5: the piece's own harmony, `piece_harmony`, or the block chords where one side holds
+    them); some of those examples that are a role keep the chart and leave the player out
+    (`P_CHART_ONLY`: a bass line or a comp for a progression, nobody else playing)."""
+    cad, ply, trade_span, role, over_chords, blocks = _split_blocks(notes, bar, rng, p_alone)
+    harmony = None
+    if p_chords > 0 and rng.random() < p_chords:
+        harmony = block_harmony(notes, bar) if blocks else piece_harmony(notes, bar)
+        if role in (MELODY, BASS, HARMONY) and rng.random() < P_CHART_ONLY:
+            ply = []
     n_parts = 1 + max((n[3] for n in notes), default=0)
     # A part of a score's texture may still say free, and so may a tune over the player's chords (most
     # of the time); Cadenza's block chords under a single tune never do: free Cadenza alone in
@@ -430,7 +502,7 @@ def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vo
     joins = bool(cad and ply) and rng.random() < P_JOIN
     onsets = sorted({n[0] for n in cad} | {n[0] for n in ply})
     if not onsets:
-        return [], [], 0, role
+        return RoleExample([], [], 0, role, 0)
     # Start on a random onset (the piece's start one time in ten), or a little before it, so a window
     # may open with a rest as the plugin's window may.
     i = 0 if rng.random() < 0.1 else rng.randrange(len(onsets))
@@ -471,7 +543,9 @@ def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vo
         cad = drop_doubled(cad, ply)
         toks, owners = duet_tokens(cad, ply, vocab, start)
         toks, owners = toks[:n_tokens], owners[:n_tokens]
-    return toks, owners, start, role, (0 if until is None else first_at(toks, vocab, start, until))
+    learn_from = 0 if until is None else first_at(toks, vocab, start, until)
+    return RoleExample(toks, owners, start, role, learn_from,
+                       None if harmony is None else chords.transposed(harmony, k))
 
 
 def astray(cad: Sequence[Note], rng: random.Random, before: Optional[int] = None) -> Tuple[int, List[Note]]:

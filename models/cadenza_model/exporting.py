@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from . import chords
 from .features import features_of, packed_feats, sliced
 from .model import ModelConfig, MusicTransformer, RingStepGraph, ring_inputs
 from .vocab import Vocab
@@ -29,6 +30,8 @@ OUTPUTS = {"logits": "logits", "new_keys": "new_keys", "new_values": "new_values
 
 
 def format_version(cfg: ModelConfig) -> int:
+    if getattr(cfg, "chords", False):
+        return 5
     if getattr(cfg, "two_streams", False):
         return 4
     return 3 if cfg.features else 2
@@ -49,10 +52,16 @@ def roles_by_style(roles, styles) -> dict:
 
 
 def feature_layout(cfg: ModelConfig) -> dict:
-    """Where each feature sits in a row of the `features` input, [start, end) (format 4)."""
+    """Where each feature sits in a row of the `features` input, [start, end) (format 4; format 5 adds
+    the chord now and next, chords.py)."""
     tpb = cfg.ticks_per_beat
-    return {"held": [0, 128], "player_held": [128, 256], "phase": [256, 256 + tpb],
-            "player": [256 + tpb, 257 + tpb], "role": [257 + tpb, 257 + tpb + cfg.role_slots]}
+    r = 257 + tpb + cfg.role_slots
+    out = {"held": [0, 128], "player_held": [128, 256], "phase": [256, 256 + tpb],
+           "player": [256 + tpb, 257 + tpb], "role": [257 + tpb, r]}
+    if getattr(cfg, "chords", False):
+        out.update({"chord_root": [r, r + 12], "chord": [r + 12, r + 24], "next_chord_root": [r + 24, r + 36],
+                    "next_chord": [r + 36, r + 48], "beats_to_next_chord": [r + 48, r + 48 + chords.UNTIL_BUCKETS]})
+    return out
 
 
 def roles_json(cfg: ModelConfig, styles, roles, by_style: Optional[dict] = None) -> dict:
@@ -198,7 +207,10 @@ def onnx_parity(model: MusicTransformer, onnx_path: Path, n_tokens: int, seed: i
     g = torch.Generator().manual_seed(seed)
     toks = torch.randint(3, cfg.vocab_size, (1, n_tokens), generator=g)
     owners = torch.randint(0, 2, (1, n_tokens), generator=g)
-    feats = features_of(cfg, toks, Vocab(), torch.tensor([5]), owners)
+    chord = None
+    if getattr(cfg, "chords", False):
+        chord = (torch.rand(1, n_tokens, chords.WIDTH, generator=g) < 0.2).float()
+    feats = features_of(cfg, toks, Vocab(), torch.tensor([5]), owners, chord=chord)
     with torch.no_grad():
         full = model(toks, feats)[0].numpy()
     dec = RingDecoder(onnx_path, cfg.window)
@@ -237,15 +249,20 @@ def quantize_int8(onnx_path: Path, out_path: Path):
 
 def compare_int8(fp32_path: Path, int8_path: Path, tokens: np.ndarray, window: int, vocab: Vocab = Vocab(),
                  cfg: Optional[ModelConfig] = None, owners: Optional[np.ndarray] = None,
-                 role: Optional[int] = None) -> dict:
+                 role: Optional[int] = None, chord_rows=None) -> dict:
     """Decode the same tokens through both graphs (prefill 16, then single steps on a ring cache):
     mean KL(fp32 || int8) of the next-token distributions, and how often their argmax agrees. `cfg`
     says which features the graphs take (default: format 3's); `owners` whose each token is; `role`
-    the role slot Cadenza plays (format 4; default free)."""
+    the role slot Cadenza plays (format 4; default free); `chord_rows` each token's chord (format 5,
+    chords.chord_rows; default none known)."""
+    from .features import chord_tensor
+
     cfg = cfg or ModelConfig(vocab_size=vocab.size, features=True)
     toks = torch.from_numpy(np.asarray(tokens, np.int64))
+    chord = None if chord_rows is None else chord_tensor(chord_rows, toks.shape[1]).unsqueeze(0)
     feats = features_of(cfg, toks, vocab, owners=None if owners is None else torch.from_numpy(np.asarray(owners)),
-                        roles=None if role is None else torch.full((toks.shape[0],), role, dtype=torch.long))
+                        roles=None if role is None else torch.full((toks.shape[0],), role, dtype=torch.long),
+                        chord=chord)
 
     def run(path):
         dec = RingDecoder(path, window)
@@ -287,7 +304,8 @@ def write_int8(out_dir: Path, vocab: Vocab, cfg: ModelConfig, styles=None) -> di
     by_style = meta.get("roles_by_style") or {}
     keys = ("kl_to_fp32", "argmax_agreement", "steps")
     per_style, per_role = {}, {}
-    for slot, (style, toks, owners) in enumerate(heldout_samples(styles or [], vocab, n)):
+    told = getattr(cfg, "chords", False)
+    for slot, (style, toks, owners, rows) in enumerate(heldout_samples(styles or [], vocab, n)):
         r = compare_int8(onnx_path, int8_path, np.array([toks], np.int64), cfg.window, vocab, cfg,
                          np.array([owners]))
         per_style[style] = {k: r[k] for k in keys}
@@ -300,6 +318,14 @@ def write_int8(out_dir: Path, vocab: Vocab, cfg: ModelConfig, styles=None) -> di
             per_role.setdefault(style, {})[role] = {k: r[k] for k in keys}
             print(f"[export] int8 on held-out {style} as {role}: KL {r['kl_to_fp32']:.2e}, "
                   f"argmax agreement {r['argmax_agreement']:.3f}")
+        if told:
+            # Format 5: the same piece told its own chords, free and in each role.
+            for role in by_style.get(style, roles):
+                r = compare_int8(onnx_path, int8_path, np.array([toks], np.int64), cfg.window, vocab, cfg,
+                                 np.array([owners]), roles.index(role), rows)
+                per_role.setdefault(style, {})[f"{role} with its chords"] = {k: r[k] for k in keys}
+                print(f"[export] int8 on held-out {style} as {role}, told its chords: KL {r['kl_to_fp32']:.2e}, "
+                      f"argmax agreement {r['argmax_agreement']:.3f}")
         if getattr(cfg, "alone", False):
             # The same piece as Cadenza's alone (every note its own, no role slot: duet.ALONE).
             r = compare_int8(onnx_path, int8_path, np.array([toks], np.int64), cfg.window, vocab, cfg)
@@ -316,11 +342,12 @@ def write_int8(out_dir: Path, vocab: Vocab, cfg: ModelConfig, styles=None) -> di
 
 
 def heldout_samples(styles, vocab: Vocab, n: int):
-    """(style, [STYLE] + tokens, owners) of a held-out piece per style, with a player (two streams),
-    when the corpus cache holds the style; nothing otherwise."""
+    """(style, [STYLE] + tokens, owners, chord rows of the piece's own harmony) of a held-out piece
+    per style, with a player (two streams), when the corpus cache holds the style; nothing otherwise."""
     import random
 
     from . import data, duet
+    from .features import ticks_before
 
     out = []
     for slot, style in enumerate(styles):
@@ -336,5 +363,8 @@ def heldout_samples(styles, vocab: Vocab, n: int):
             toks, owners, _start = duet.example(piece.notes, piece.bar, vocab, n - 1, rng, 0, p_alone=0.0)
             if len(toks) == n - 1:
                 break
-        out.append((style, [vocab.style(slot)] + toks, [0] + owners))
+        tokens = [vocab.style(slot)] + toks
+        rows = chords.chord_rows([_start + t for t in ticks_before(tokens, vocab)[1:]],
+                                 duet.piece_harmony(piece.notes, piece.bar))
+        out.append((style, tokens, [0] + owners, rows))
     return out

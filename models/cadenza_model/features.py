@@ -27,6 +27,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
+from . import chords
 from .duet import ALONE, FREE
 from .vocab import PITCHES, Vocab
 
@@ -58,20 +59,23 @@ def token_features(tokens: torch.Tensor, vocab: Vocab, start_ticks: Optional[tor
 
 class Feats(NamedTuple):
     """A model's per-token inputs beside the ids, (B,T,...) each. Format 3 has `held` and `phase`;
-    format 4 all of them."""
+    format 4 the next three; format 5 `chord` too (chords.WIDTH floats: the chord now, the next,
+    beats until it; zeros where unknown)."""
     held: torch.Tensor
     phase: torch.Tensor
     player_held: Optional[torch.Tensor] = None
     player: Optional[torch.Tensor] = None
     role: Optional[torch.Tensor] = None
+    chord: Optional[torch.Tensor] = None
 
 
 def two_stream_features(tokens: torch.Tensor, owners: Optional[torch.Tensor], vocab: Vocab,
                         start_ticks: Optional[torch.Tensor] = None, role_slots: int = 4,
-                        role=0) -> Feats:
+                        role=0, chord: Optional[torch.Tensor] = None) -> Feats:
     """Format 4 inputs for tokens (B,T) whose owners (B,T) are 0 (Cadenza) or 1 (the player); None:
     all Cadenza's. The first token is taken as the style token and carries `role`: one slot for the
-    whole batch, or a tensor (B,) of slots, one per example; a negative one (duet.ALONE) sets none."""
+    whole batch, or a tensor (B,) of slots, one per example; a negative one (duet.ALONE) sets none.
+    `chord` (B,T,chords.WIDTH): format 5's chord rows, passed on as they are."""
     if owners is None:
         owners = torch.zeros_like(tokens)
     mine = owners == 0
@@ -84,22 +88,45 @@ def two_stream_features(tokens: torch.Tensor, owners: Optional[torch.Tensor], vo
         roles[torch.arange(tokens.shape[0], device=tokens.device)[some], 0, role[some]] = 1.0
     elif role >= 0:
         roles[:, 0, role] = 1.0
-    return Feats(held, phase, player_held, owners.float(), roles)
+    return Feats(held, phase, player_held, owners.float(), roles, chord)
 
 
 def features_of(cfg, tokens: torch.Tensor, vocab: Vocab, start_ticks: Optional[torch.Tensor] = None,
-                owners: Optional[torch.Tensor] = None, roles: Optional[torch.Tensor] = None):
+                owners: Optional[torch.Tensor] = None, roles: Optional[torch.Tensor] = None,
+                chord: Optional[torch.Tensor] = None):
     """The per-token inputs a model of config `cfg` takes with `tokens` (B,T): None (format 2), (held,
     phase) (format 3) or a `Feats` (format 4; `owners` 1 for the player's tokens, None: all Cadenza's;
     `roles` (B,) the role slot of each example, None: free, or alone where `owners` is None too and the
-    model was trained to know it is alone)."""
+    model was trained to know it is alone; format 5: `chord` (B,T,chords.WIDTH), None: no chord known)."""
     if not getattr(cfg, "features", False):
         return None
     if getattr(cfg, "two_streams", False):
         if roles is None:
             roles = ALONE if owners is None and getattr(cfg, "alone", False) else FREE
-        return two_stream_features(tokens, owners, vocab, start_ticks, cfg.role_slots, roles)
+        if getattr(cfg, "chords", False) and chord is None:
+            chord = torch.zeros(*tokens.shape, chords.WIDTH, device=tokens.device)
+        elif not getattr(cfg, "chords", False):
+            chord = None
+        return two_stream_features(tokens, owners, vocab, start_ticks, cfg.role_slots, roles, chord)
     return token_features(tokens, vocab, start_ticks)
+
+
+def chord_tensor(rows, length: int) -> torch.Tensor:
+    """Per-token chord rows (chords.chord_rows) of one example, padded with unknown to `length`, as
+    (length, chords.WIDTH) floats."""
+    out = torch.zeros(length, chords.WIDTH)
+    rows = list(rows[:length])
+    if not rows:
+        return out
+    r = torch.tensor(rows, dtype=torch.long)  # (n, 5): now root, now classes, next root, next classes, until
+    n = torch.arange(len(rows))
+    bits = (r[:, [1, 3]].unsqueeze(-1) >> torch.arange(12)) & 1  # (n, 2, 12)
+    out[:len(rows), 12:24] = bits[:, 0].float()
+    out[:len(rows), 36:48] = bits[:, 1].float()
+    for col, base in ((0, 0), (2, 24), (4, 48)):
+        known = r[:, col] >= 0
+        out[n[known], base + r[known, col]] = 1.0
+    return out
 
 
 def sliced(feats, a: int, b: int):
@@ -122,9 +149,11 @@ def packed_feats(f, ticks_per_beat: int) -> torch.Tensor:
     f = Feats(*f)
     if f.player_held is None:
         return packed(f.held, f.phase, ticks_per_beat)
-    return torch.cat([f.held.float(), f.player_held.float(),
-                      torch.nn.functional.one_hot(f.phase.long(), ticks_per_beat).float(),
-                      f.player.float().unsqueeze(-1), f.role.float()], -1)
+    parts = [f.held.float(), f.player_held.float(), torch.nn.functional.one_hot(f.phase.long(), ticks_per_beat).float(),
+             f.player.float().unsqueeze(-1), f.role.float()]
+    if f.chord is not None:
+        parts.append(f.chord.float())
+    return torch.cat(parts, -1)
 
 
 def ticks_before(piece: Sequence[int], vocab: Vocab):
@@ -142,8 +171,11 @@ class FeatureState:
     (`role_slots` > 0): the first token taken is the style token and carries `role` (negative: none,
     Cadenza alone)."""
 
-    def __init__(self, vocab: Vocab, start_tick: int = 0, role_slots: int = 0, role: int = 0):
+    def __init__(self, vocab: Vocab, start_tick: int = 0, role_slots: int = 0, role: int = 0,
+                 chords_known: bool = False):
         self.vocab = vocab
+        # Format 5: each batch of features carries chord rows (unknown: zeros), see `take`.
+        self.chords_known = chords_known
         self.tick = start_tick
         self.held = torch.zeros(1, PITCHES, dtype=torch.bool)
         self.player_held = torch.zeros(1, PITCHES, dtype=torch.bool)
@@ -151,9 +183,10 @@ class FeatureState:
         self.role = role
         self.first = True
 
-    def take(self, tokens: Sequence[int], owners: Optional[Sequence[int]] = None):
+    def take(self, tokens: Sequence[int], owners: Optional[Sequence[int]] = None, chord_rows=None):
         """Features of `tokens` following those taken before: (held (1,T,128), phase (1,T)), or for
-        format 4 a `Feats`. `owners`: 1 for the player's tokens (default: all Cadenza's)."""
+        format 4 a `Feats`. `owners`: 1 for the player's tokens (default: all Cadenza's). Format 5
+        (`chords_known`): `chord_rows`, one chords.chord_rows row per token (None: unknown)."""
         x = torch.tensor([list(tokens)], dtype=torch.long)
         own = torch.tensor([list(owners) if owners is not None else [0] * len(tokens)])
         mine = own == 0
@@ -169,4 +202,7 @@ class FeatureState:
         if self.first and self.role >= 0:
             roles[0, 0, self.role] = 1.0
         self.first = False
-        return Feats(held, phase, player_held, own.float(), roles)
+        chord = None
+        if self.chords_known:
+            chord = chord_tensor(chord_rows or [], len(tokens)).unsqueeze(0)
+        return Feats(held, phase, player_held, own.float(), roles, chord)

@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .chords import WIDTH as CHORD_WIDTH
+
 
 @dataclass
 class ModelConfig:
@@ -40,6 +42,9 @@ class ModelConfig:
     # Format 4: trained with examples in which Cadenza plays alone carrying no role slot (duet.ALONE),
     # so that no slot tells it nobody else will play (model.json's "alone").
     alone: bool = False
+    # Format 5 (chords.py): the chord now, the next chord and the beats until it, per token (zeros:
+    # unknown).
+    chords: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -53,7 +58,8 @@ class ModelConfig:
         """Floats per token of the exported graph's `features` input (0: none)."""
         if not self.features:
             return 0
-        return 128 + self.ticks_per_beat + (128 + 1 + self.role_slots if self.two_streams else 0)
+        return 128 + self.ticks_per_beat + (128 + 1 + self.role_slots if self.two_streams else 0) \
+            + (CHORD_WIDTH if self.chords else 0)
 
     def __post_init__(self):
         if self.d_model % self.n_head:
@@ -174,6 +180,10 @@ class MusicTransformer(nn.Module):
             self.player_proj = nn.Linear(128, cfg.d_model, bias=False)
             self.player_vec = nn.Parameter(torch.zeros(cfg.d_model))
             self.role_emb = nn.Embedding(cfg.role_slots, cfg.d_model)
+        if cfg.chords:
+            if not cfg.two_streams:
+                raise ValueError("the chord track (format 5) needs the two streams of format 4")
+            self.chord_proj = nn.Linear(CHORD_WIDTH, cfg.d_model, bias=False)
         self.apply(self._init)
 
     @staticmethod
@@ -200,6 +210,10 @@ class MusicTransformer(nn.Module):
                 player_held, player, role = feats[2], feats[3], feats[4]
                 x = x + self.player_proj(player_held) + player.unsqueeze(-1) * self.player_vec \
                     + role @ self.role_emb.weight
+                if self.cfg.chords:
+                    if len(feats) < 6 or feats[5] is None:
+                        raise ValueError("a format 5 model takes chord rows (features.features_of, chord=)")
+                    x = x + self.chord_proj(feats[5])
         return x * math.sqrt(self.cfg.d_model)
 
     def forward(self, tokens: torch.Tensor, feats=None) -> torch.Tensor:
@@ -226,6 +240,18 @@ class MusicTransformer(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def with_chords(model: MusicTransformer) -> MusicTransformer:
+    """A format 4 model as a format 5 one that plays exactly as it did: the same weights, and a chord
+    projection that starts at zero (the chord track says nothing until training teaches it to)."""
+    cfg = ModelConfig(**{**model.cfg.to_dict(), "chords": True})
+    out = MusicTransformer(cfg)
+    missing = out.load_state_dict(model.state_dict(), strict=False).missing_keys
+    assert set(missing) <= {"chord_proj.weight"}, missing
+    with torch.no_grad():
+        out.chord_proj.weight.zero_()
+    return out
 
 
 def with_two_streams(model: MusicTransformer) -> MusicTransformer:
@@ -279,9 +305,12 @@ class RingStepGraph(nn.Module):
             tpb = cfg.ticks_per_beat
             if cfg.two_streams:
                 p = 256 + tpb
+                r = p + 1 + cfg.role_slots
                 x = x + features[:, :128] @ m.held_proj.weight.t() + features[:, 128:256] @ m.player_proj.weight.t() \
                     + features[:, 256:p] @ m.phase_emb.weight + features[:, p:p + 1] * m.player_vec \
-                    + features[:, p + 1:] @ m.role_emb.weight
+                    + features[:, p + 1:r] @ m.role_emb.weight
+                if cfg.chords:
+                    x = x + features[:, r:r + CHORD_WIDTH] @ m.chord_proj.weight.t()
             else:
                 x = x + features[:, :128] @ m.held_proj.weight.t() + features[:, 128:] @ m.phase_emb.weight
         x = x * math.sqrt(d)

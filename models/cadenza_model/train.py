@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from . import duet
-from .model import with_two_streams
+from .model import with_chords, with_two_streams
 from .training import (ARCHS, DuetDataset, StyleDataset, agreed_elapsed, build_model, duet_examples,
                        duet_heldout_nll, duet_loss, heldout_nll, loss_on, own_past, save_curve,
                        tokenize_pieces)
@@ -61,6 +61,10 @@ def main(argv=None):
     ap.add_argument("--held-penalty", type=float, default=0.0,
                     help="with --two-streams: weight of the unlikelihood of beginning a key the player holds "
                          "(training.held_key_penalty; 0: none)")
+    ap.add_argument("--chords", type=float, default=None, metavar="P",
+                    help="format 5, with --two-streams: the chord now and the chord coming as inputs (chords.py); "
+                         f"P of the examples are told their piece's own chords, the rest none (duet.P_CHORDS is "
+                         f"{duet.P_CHORDS}); a format 4 model starts with a silent chord input (model.with_chords)")
     ap.add_argument("--init-model-dir", type=Path,
                     help="start from an exported model folder (model.onnx + model.json, e.g. models/default); "
                          "with --two-streams a format 3 model becomes a format 4 one (model.with_two_streams)")
@@ -118,6 +122,11 @@ def main(argv=None):
         if arch != "transformer" or not model.cfg.features:
             raise SystemExit("--two-streams needs a Transformer with features (format 3) to start from")
         model = with_two_streams(model)
+    if a.chords is not None:
+        if not getattr(model.cfg, "two_streams", False):
+            raise SystemExit("--chords needs --two-streams (format 4) to start from")
+        if not getattr(model.cfg, "chords", False):
+            model = with_chords(model)
     cfg = model.cfg
     two = getattr(cfg, "two_streams", False)
     if a.alone:
@@ -141,9 +150,14 @@ def main(argv=None):
     if two:
         # Two streams: examples built from each piece's parts as they are drawn (duet.py).
         ds = DuetDataset({styles.index(s): tr for s, (tr, _) in corpus.items()}, vocab, seq,
-                         p_astray=duet.P_ASTRAY if a.astray is None else a.astray, alone=cfg.alone)
+                         p_astray=duet.P_ASTRAY if a.astray is None else a.astray, alone=cfg.alone,
+                         p_chords=(a.chords if a.chords is not None else duet.P_CHORDS) if cfg.chords else 0.0)
         held_duet = {styles.index(s): duet_examples(ho, styles.index(s), vocab, seq, 48)
                      for s, (_, ho) in corpus.items()}
+        if getattr(cfg, "chords", False):
+            # The same examples told their piece's own chords: what the chord track is worth.
+            held_chords = {styles.index(s): duet_examples(ho, styles.index(s), vocab, seq, 48, with_chords=True)
+                           for s, (_, ho) in corpus.items()}
     else:
         ds = StyleDataset(train, vocab, seq)
     if rank == 0:
@@ -170,6 +184,7 @@ def main(argv=None):
                            "init": str(a.init or a.init_model_dir or "") or None, "max_files": a.max_files,
                            "expand_repeats": a.expand_repeats, "two_streams": two,
                            "roles": list(duet.ROLES) if two else None,
+                           "chords": ds.p_chords if getattr(cfg, "chords", False) else None,
                            "parameters": model.num_params(), "seq": seq},
         }, a.out)
 
@@ -212,7 +227,11 @@ def main(argv=None):
             ev = sum(heldout_nll(model, held[sl], sl, vocab, seq, 20) for sl in held) / max(len(held), 1)
             if two:
                 dv = sum(duet_heldout_nll(model, held_duet[sl][:16], vocab) for sl in held_duet) / len(held_duet)
-                print(f"[train] step {step}: held-out NLL alone {ev:.3f}, Cadenza's tokens beside a player {dv:.3f}",
+                told = ""
+                if getattr(cfg, "chords", False):
+                    dc = sum(duet_heldout_nll(model, held_chords[sl][:16], vocab) for sl in held_chords) / len(held_chords)
+                    told = f", told the chords {dc:.3f}"
+                print(f"[train] step {step}: held-out NLL alone {ev:.3f}, Cadenza's tokens beside a player {dv:.3f}{told}",
                       flush=True)
         if rank == 0 and a.save_every and time.time() - saved_at > a.save_every * 60:
             save({}, {})
@@ -233,6 +252,11 @@ def main(argv=None):
         if two:
             print("[train] held-out NLL of Cadenza's tokens beside a player: "
                   + ", ".join(f"{s} {v:.3f}" for s, v in final_duet.items()))
+        if getattr(cfg, "chords", False):
+            final_chords = {s: duet_heldout_nll(model, held_chords[styles.index(s)], vocab) for s in train_styles}
+            final_duet = {**final_duet, **{f"{s} with its chords": v for s, v in final_chords.items()}}
+            print("[train] ... told the piece's own chords: "
+                  + ", ".join(f"{s} {v:.3f}" for s, v in final_chords.items()))
         save(final, final_duet)
         save_curve(history, a.out.with_suffix(".loss.png"))
         print(f"[train] wrote {a.out} and {a.out.with_suffix('.loss.png')}")

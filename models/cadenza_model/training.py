@@ -12,9 +12,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from . import duet
+from . import chords, duet
 from .baselines import LSTMConfig, LSTMModel
-from .features import features_of, ticks_before
+from .features import chord_tensor, features_of, ticks_before
 from .model import ModelConfig, MusicTransformer
 from .vocab import PITCHES, Vocab, clean_crop, clean_crop_indices, notes_to_tokens
 
@@ -86,24 +86,27 @@ def tokenize_pieces(pieces, vocab: Vocab) -> List[List[int]]:
     return [notes_to_tokens(p, vocab) for p in pieces]
 
 
-def features_for(model, tokens: torch.Tensor, vocab: Vocab, start_ticks=None, owners=None, roles=None):
+def features_for(model, tokens: torch.Tensor, vocab: Vocab, start_ticks=None, owners=None, roles=None,
+                 chord=None):
     """The per-token inputs `model` takes with `tokens` (None for a tokens-only model). A format 4 model
     takes `owners` (1 for the player's tokens; None: all Cadenza's, playing alone) and `roles` (B,),
-    the part Cadenza plays in each example (duet.ROLES; None: free)."""
-    return features_of(getattr(model, "cfg", None), tokens, vocab, start_ticks, owners, roles)
+    the part Cadenza plays in each example (duet.ROLES; None: free); a format 5 model `chord` (B,T,
+    chords.WIDTH; None: no chord known)."""
+    return features_of(getattr(model, "cfg", None), tokens, vocab, start_ticks, owners, roles, chord)
 
 
 class DuetBatch:
     """Two-stream examples (duet.py): tokens, owners (n, seq), ticks before each crop (n,), how each
-    position's prediction is scored: kinds, js (n, seq-1), and the role Cadenza plays (n,)."""
+    position's prediction is scored: kinds, js (n, seq-1), the role Cadenza plays (n,), and (format 5)
+    each token's chord row (n, seq, chords.WIDTH; None: no example is told a chord)."""
 
-    def __init__(self, tokens, owners, start_ticks, kinds, js, roles):
+    def __init__(self, tokens, owners, start_ticks, kinds, js, roles, chords=None):
         self.tokens, self.owners, self.start_ticks, self.kinds, self.js = tokens, owners, start_ticks, kinds, js
-        self.roles = roles
+        self.roles, self.chords = roles, chords
 
     def to(self, dev):
-        return DuetBatch(*(t.to(dev) for t in (self.tokens, self.owners, self.start_ticks, self.kinds,
-                                               self.js, self.roles)))
+        moved = [t.to(dev) for t in (self.tokens, self.owners, self.start_ticks, self.kinds, self.js, self.roles)]
+        return DuetBatch(*moved, None if self.chords is None else self.chords.to(dev))
 
 
 class DuetDataset:
@@ -112,46 +115,58 @@ class DuetDataset:
 
     def __init__(self, pieces_by_slot: Dict[int, list], vocab: Vocab, seq: int, transpose: int = 5,
                  p_alone: float = duet.P_ALONE, roles: Optional[set] = None, p_astray: float = duet.P_ASTRAY,
-                 alone: bool = False):
+                 alone: bool = False, p_chords: float = 0.0):
         """`roles`: the role indices (duet.ROLES) examples may be labelled with; any other is free (a
         model that plays no roles learns every split as free). `p_astray`: how often Cadenza's past goes
-        astray (duet.role_example). `alone`: Cadenza alone carries no role slot (duet.ALONE), else free."""
+        astray (duet.role_example). `alone`: Cadenza alone carries no role slot (duet.ALONE), else free.
+        `p_chords` (format 5): how often an example is told its chord track."""
         self.vocab, self.seq, self.transpose, self.p_alone, self.roles = vocab, seq, transpose, p_alone, roles
-        self.p_astray, self.alone = p_astray, alone
+        self.p_astray, self.alone, self.p_chords = p_astray, alone, p_chords
         self.by_slot = {s: [p for p in ps if len(p.notes) >= 8] for s, ps in pieces_by_slot.items()}
         self.by_slot = {s: ps for s, ps in self.by_slot.items() if ps}
         self.weights = {s: [len(p.notes) for p in ps] for s, ps in self.by_slot.items()}
 
     def sample(self, rng: random.Random):
-        """(tokens, owners, start tick, role) of one example, padded to seq."""
+        """(tokens, owners, start tick, role, learn from, chord rows) of one example, padded to seq (the
+        chord rows, chords.chord_rows per token, are None when the example is told no chord)."""
         slot = rng.choice(list(self.by_slot))
         piece = rng.choices(self.by_slot[slot], weights=self.weights[slot])[0]
-        toks, owners, start, role, learn_from = duet.role_example(piece.notes, piece.bar, self.vocab,
-                                                                  self.seq - 1, rng, self.transpose, self.p_alone,
-                                                                  self.p_astray)
+        ex = duet.role_example(piece.notes, piece.bar, self.vocab, self.seq - 1, rng, self.transpose,
+                               self.p_alone, self.p_astray, self.p_chords)
+        toks, owners, start, role, learn_from = ex[:5]
         if role == duet.ALONE:
             role = duet.ALONE if self.alone else duet.FREE
         elif self.roles is not None and role not in self.roles:
             role = duet.FREE
         pad = self.seq - 1 - len(toks)
-        return ([self.vocab.style(slot)] + toks + [self.vocab.pad] * pad,
-                [duet.CADENZA] + owners + [duet.CADENZA] * pad, start, role, 1 + learn_from)
+        tokens = [self.vocab.style(slot)] + toks + [self.vocab.pad] * pad
+        rows = None
+        if ex.chords is not None:
+            # The tick after each token (the style token's: the crop's start), as the phase counts.
+            rows = chords.chord_rows([start + t for t in ticks_before(tokens, self.vocab)[1:]], ex.chords)
+        return (tokens, [duet.CADENZA] + owners + [duet.CADENZA] * pad, start, role, 1 + learn_from, rows)
 
     def batch(self, rng: random.Random, n: int) -> DuetBatch:
         ex = [self.sample(rng) for _ in range(n)]
-        return duet_batch(ex, self.vocab)
+        return duet_batch(ex, self.vocab, with_chords=self.p_chords > 0)
 
 
-def duet_batch(examples, vocab: Vocab) -> DuetBatch:
-    """A batch of (tokens, owners, start tick[, role[, learn from]]) examples of equal length (no role:
-    free; nothing is learned from predicting a token before `learn from`)."""
+def duet_batch(examples, vocab: Vocab, with_chords: bool = False) -> DuetBatch:
+    """A batch of (tokens, owners, start tick[, role[, learn from[, chord rows]]]) examples of equal
+    length (no role: free; nothing is learned from predicting a token before `learn from`; no chord
+    rows: nothing known). `with_chords`: the batch carries chord rows (format 5), zeros where unknown."""
     kinds, js = zip(*(duet.targets(e[0], e[1], vocab) for e in examples))
     kinds = [k if len(e) < 5 else [duet.IGNORED] * max(0, e[4] - 1) + k[max(0, e[4] - 1):]
              for k, e in zip(kinds, examples)]
     roles = [e[3] if len(e) > 3 else duet.FREE for e in examples]
+    chord = None
+    if with_chords or any(len(e) > 5 and e[5] is not None for e in examples):
+        seq = len(examples[0][0])
+        chord = torch.stack([chord_tensor(e[5] if len(e) > 5 and e[5] is not None else [], seq)
+                             for e in examples])
     return DuetBatch(torch.tensor([e[0] for e in examples]), torch.tensor([e[1] for e in examples]),
                      torch.tensor([e[2] for e in examples]), torch.tensor(kinds), torch.tensor(js),
-                     torch.tensor(roles))
+                     torch.tensor(roles), chord)
 
 
 def duet_logits(model, b: DuetBatch, vocab: Vocab, with_features: bool = False):
@@ -159,7 +174,8 @@ def duet_logits(model, b: DuetBatch, vocab: Vocab, with_features: bool = False):
     `with_features`)."""
     core = model.module if hasattr(model, "module") else model
     x = b.tokens[:, :-1]
-    feats = features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1], b.roles)
+    feats = features_for(core, x, vocab, b.start_ticks, b.owners[:, :-1], b.roles,
+                         None if b.chords is None else b.chords[:, :-1])
     logits = model(x, feats)
     return (logits, feats) if with_features else logits
 
@@ -249,9 +265,10 @@ def duet_loss(model, b: DuetBatch, vocab: Vocab, held_weight: float = 0.0) -> to
     return nll[kinds != duet.IGNORED].mean()
 
 
-def duet_examples(pieces, slot: int, vocab: Vocab, seq: int, n: int, seed: int = 0):
+def duet_examples(pieces, slot: int, vocab: Vocab, seq: int, n: int, seed: int = 0, with_chords: bool = False):
     """`n` fixed held-out two-stream examples of a style (the same ones for every model), none of them
-    Cadenza alone: what the model is scored on while a player plays."""
+    Cadenza alone: what the model is scored on while a player plays. `with_chords`: each also carries
+    the chord rows of its piece's own harmony (duet.piece_harmony; format 5), as (.., free, 1, rows)."""
     rng = random.Random(seed)
     out = []
     usable = [p for p in pieces if len(p.notes) >= 8]
@@ -262,7 +279,12 @@ def duet_examples(pieces, slot: int, vocab: Vocab, seq: int, n: int, seed: int =
         toks, owners, start = duet.example(p.notes, p.bar, vocab, seq - 1, rng, transpose=0, p_alone=0.0)
         if duet.PLAYER in owners and duet.CADENZA in owners:
             pad = seq - 1 - len(toks)
-            out.append(([vocab.style(slot)] + toks + [vocab.pad] * pad, [0] + owners + [0] * pad, start))
+            tokens = [vocab.style(slot)] + toks + [vocab.pad] * pad
+            ex = (tokens, [0] + owners + [0] * pad, start)
+            if with_chords:
+                ticks = [start + t for t in ticks_before(tokens, vocab)[1:]]
+                ex += (duet.FREE, 1, chords.chord_rows(ticks, duet.piece_harmony(p.notes, p.bar)))
+            out.append(ex)
     return out
 
 
