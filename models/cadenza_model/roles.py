@@ -108,6 +108,57 @@ def measure(cadenza: Sequence[Note], player: Sequence[Note], score: Sequence[Not
             "consonant with the player": share(consonant, both), "crossings": crossings}
 
 
+# A second, a seventh or a tritone (mod 12): what `dissonance` counts.
+DISSONANT = (1, 2, 6, 10, 11)
+
+
+def dissonance(cadenza: Sequence[Note], player: Sequence[Note], beats: int) -> Optional[float]:
+    """The share of sixteenths on which Cadenza's notes and the player's both sound and some pair of
+    them makes a second, a seventh or a tritone (mod 12); None where they never sound together."""
+    both = clash = 0
+    for t in range(0, beats * TPB, TPB // 4):
+        mine, theirs = sounding(cadenza, t), sounding(player, t)
+        if mine and theirs:
+            both += 1
+            clash += any((a - b) % 12 in DISSONANT for a in mine for b in theirs)
+    return clash / both if both else None
+
+
+def line(notes: Sequence[Note], top: bool) -> List[Tuple[int, int]]:
+    """A part's line: at each onset, its highest (`top`) or lowest note sounding then, as (tick, key),
+    a note held on counted once."""
+    out: List[Tuple[int, int]] = []
+    for t in sorted({o for o, _, _ in notes}):
+        now = sounding(notes, t)
+        if now:
+            key = max(now) if top else min(now)
+            if not out or out[-1][1] != key:
+                out.append((t, key))
+    return out
+
+
+def parallels(lower: Sequence[Tuple[int, int]], upper: Sequence[Tuple[int, int]]) -> Tuple[int, int]:
+    """(parallel fifths and octaves, shared moves) between two lines (`line`): a shared move is both
+    lines moving to a new key at the same tick; it is parallel when both move the same way and the
+    interval between them is the same fifth or octave (mod 12, unison included) before and after."""
+    moves = {t: k for t, k in upper}
+    before_upper = {}
+    prev = None
+    for t, k in upper:
+        before_upper[t] = prev
+        prev = k
+    shared = parallel = 0
+    prev_low = None
+    for t, k in lower:
+        if prev_low is not None and t in moves and before_upper.get(t) is not None:
+            a0, a1, b0, b1 = prev_low, k, before_upper[t], moves[t]
+            shared += 1
+            same_way = (a1 - a0) * (b1 - b0) > 0
+            parallel += same_way and (b0 - a0) % 12 in (0, 7) and (b0 - a0) % 12 == (b1 - a1) % 12
+        prev_low = k
+    return parallel, shared
+
+
 FIGURES = ("lowest", "highest", "chord tones", "root or fifth on strong beats", "consonant with the player")
 
 

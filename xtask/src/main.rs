@@ -27,6 +27,11 @@
 //!   (`cadenza-musicianship`), measured into MUSICIANSHIP.md and musicianship/ (with `--quick`, a
 //!   few cases into target/musicianship/); with `--compare-model`, the same cases played again with
 //!   that model folder (`CADENZA_MODEL`), side by side.
+//! - `knowing [--quick] [--model DIR]`: the musicianship benchmark's "Knowing the song" section:
+//!   progressions repeated, with the chord track typed, the host looping, the player repeating, or
+//!   nothing known, and the held-out chorales with their own chords, through the bundled CLAP and
+//!   the `cadenza` program (`python -m cadenza_model.knowing`), into MUSICIANSHIP.md (with `--quick`,
+//!   a few cases into target/knowing/); `--model`: another model folder (`CADENZA_MODEL`).
 //!
 //! Anything else goes to nice-plug's xtask unchanged.
 
@@ -63,6 +68,7 @@ fn main() -> Result<()> {
         Some("screenshot") => screenshot(),
         Some("soak") => soak(&args[1..]),
         Some("musicianship") => musicianship(&args[1..]),
+        Some("knowing") => knowing(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
 }
@@ -411,6 +417,87 @@ fn musicianship(args: &[String]) -> Result<()> {
         report.push("--quick-notes-off".as_ref());
     }
     python(&report)
+}
+
+fn knowing(args: &[String]) -> Result<()> {
+    let (mut quick, mut model) = (false, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--model" => model = Some(std::fs::canonicalize(it.next().context("--model DIR")?)?),
+            _ => bail!("knowing takes --quick (a few cases, into target/knowing/) and --model DIR"),
+        }
+    }
+    run(Command::new("bash").arg("models/setup.sh"))?;
+    let root = std::env::current_dir()?;
+    let dir = root.join(target_dir()).join("knowing");
+    std::fs::create_dir_all(&dir)?;
+    let (cases, takes, cli) = (
+        dir.join("cases.json"),
+        dir.join("takes.json"),
+        dir.join("cli.json"),
+    );
+    let python = |args: &[&std::ffi::OsStr]| {
+        let mut cmd = Command::new(".venv/bin/python");
+        cmd.args(["-m", "cadenza_model.knowing"])
+            .args(args)
+            .current_dir("models");
+        if let Some(m) = &model {
+            cmd.env("CADENZA_MODEL", m);
+        }
+        run(&mut cmd)
+    };
+    let mut write_cases = vec![std::ffi::OsStr::new("cases"), cases.as_os_str()];
+    if quick {
+        write_cases.push("--quick".as_ref());
+    }
+    python(&write_cases)?;
+    bundle(&["bundle".into(), "cadenza".into(), "--release".into()])?;
+    let mut play = Command::new("cargo");
+    play.args(["run", "--quiet", "--release", "--features", "host", "--bin"])
+        .arg("cadenza-musicianship")
+        .arg("--")
+        .arg("--plugin")
+        .arg(target_dir().join("bundled/Cadenza.clap"))
+        .arg("--cases")
+        .arg(&cases)
+        .arg("--out")
+        .arg(&takes);
+    if let Some(m) = &model {
+        play.env("CADENZA_MODEL", m);
+    }
+    run(&mut play)?;
+    let lib = std::fs::canonicalize(fetch_ort()?)?;
+    run(Command::new("cargo").args(["build", "--quiet", "--release", "--bin", "cadenza"]))?;
+    let cadenza = root.join(target_dir()).join("release/cadenza");
+    let mut report: Vec<std::ffi::OsString> =
+        vec!["report".into(), cases.clone().into(), takes.clone().into()];
+    if !quick {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "cli".into(),
+            cli.clone().into(),
+            "--cadenza".into(),
+            cadenza.into(),
+            "--ort".into(),
+            lib.into(),
+        ];
+        if let Some(m) = &model {
+            args.extend(["--model".into(), m.clone().into()]);
+        }
+        python(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>())?;
+        report.push(cli.into());
+    }
+    let out = if quick {
+        dir.join("MUSICIANSHIP.md")
+    } else {
+        root.join("MUSICIANSHIP.md")
+    };
+    report.extend(["--out".into(), out.into()]);
+    if let Some(m) = &model {
+        report.extend(["--model".into(), m.display().to_string().into()]);
+    }
+    python(&report.iter().map(|a| a.as_os_str()).collect::<Vec<_>>())
 }
 
 fn soak(args: &[String]) -> Result<()> {
