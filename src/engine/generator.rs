@@ -179,7 +179,7 @@ impl<B: Backend> Generator<B> {
             song_seen: 0,
             listener: Listener::new(ticks_per_beat),
             sampler: Sampler::new(vocab.size as usize, 0),
-            mask: Mask::new(vocab),
+            mask: Mask::new(vocab, ticks_per_beat),
             epoch: 0,
             plan: 0,
             synced: false,
@@ -576,6 +576,10 @@ impl<B: Backend> Generator<B> {
             strong_beat: clock.is_strong_beat(cursor),
             known: self.song.chord_at(cursor),
             change: self.song.changes_at(cursor),
+            phase_ticks: crate::features::phase_of(cursor, self.ticks_per_beat as u32),
+            // An answer (re)enters on the grid: a rest the model ends a tick or five off it keeps
+            // the whole answer on that offset (MUSICIANSHIP.md, "Call & Response").
+            rest_on_grid: s.mode == Mode::CallResponse && open.ours == 0,
             rest_ceiling_ticks,
         };
         self.mask.build(&self.window.logits, &situation, s);

@@ -74,6 +74,10 @@ pub(super) struct Situation<'a> {
     pub(super) known: Option<Known>,
     /// A known chord begins at the cursor: a change, which the bass grounds as a strong beat.
     pub(super) change: bool,
+    /// The cursor's tick within the beat, and whether a rest must end on the grid (a sixteenth or
+    /// a triplet eighth): a call and response answer whose part is silent, before it (re)enters.
+    pub(super) phase_ticks: u32,
+    pub(super) rest_on_grid: bool,
     /// Alone, the longest shift that keeps a silence within [`ALONE_REST_BEATS`](super::ALONE_REST_BEATS);
     /// beside a player, Cadenza's part's silence within [`ROLE_REST_BEATS`](super::ROLE_REST_BEATS)
     /// in a role or [`FREE_REST_BARS`](super::FREE_REST_BARS) as Free (`u32::MAX`: none; never before
@@ -85,16 +89,18 @@ pub(super) struct Situation<'a> {
 /// The mask and the logits the next token is drawn from (reused), and what the mask took away.
 pub(super) struct Mask {
     vocab: Vocab,
+    ticks_per_beat: u32,
     pub(super) allowed: Vec<bool>,
     pub(super) biased: Vec<f32>,
     pub(super) stats: MaskStats,
 }
 
 impl Mask {
-    pub(super) fn new(vocab: Vocab) -> Self {
+    pub(super) fn new(vocab: Vocab, ticks_per_beat: u32) -> Self {
         let size = vocab.size as usize;
         Self {
             vocab,
+            ticks_per_beat: ticks_per_beat.max(1),
             allowed: vec![false; size],
             biased: vec![0.0; size],
             stats: MaskStats::default(),
@@ -109,16 +115,32 @@ impl Mask {
     /// lasts no time: the corpus has none, and a model stuck writing such pairs filled a window with
     /// them in one instant, notes nobody hears). No rest past the rest ceiling, unless no
     /// note may be begun (then the rest goes on). Counts what the mask takes away.
+    /// A rest that must end on the grid (`Situation::rest_on_grid`) ends anywhere when no grid point
+    /// is in reach.
     pub(super) fn build(&mut self, logits: &[f32], at: &Situation, s: &Settings) {
         let rest = at.ceiling_ticks.min(at.rest_ceiling_ticks);
-        if !self.fill(logits, at, s, rest) && rest < at.ceiling_ticks {
-            self.fill(logits, at, s, at.ceiling_ticks);
-        }
+        let grid = at.rest_on_grid;
+        let _ = self.fill(logits, at, s, rest, grid)
+            || (rest < at.ceiling_ticks && self.fill(logits, at, s, at.ceiling_ticks, grid))
+            || (grid && self.fill(logits, at, s, at.ceiling_ticks, false));
         self.count_refused(logits, at);
     }
 
-    /// The mask with shifts up to `ceiling`; whether it allows anything.
-    fn fill(&mut self, logits: &[f32], at: &Situation, s: &Settings, ceiling: u32) -> bool {
+    /// The mask with shifts up to `ceiling` (and, with `grid`, only shifts that end on a sixteenth
+    /// or a triplet eighth); whether it allows anything.
+    fn fill(
+        &mut self,
+        logits: &[f32],
+        at: &Situation,
+        s: &Settings,
+        ceiling: u32,
+        grid: bool,
+    ) -> bool {
+        let tpb = self.ticks_per_beat;
+        let on_grid = |k: u32| {
+            let phase = (at.phase_ticks + k) % tpb;
+            phase % (tpb / 4).max(1) == 0 || phase % (tpb / 3).max(1) == 0
+        };
         let v = self.vocab;
         let open = at.open;
         let classes = match (s.scale, at.follow.pitch_classes()) {
@@ -160,6 +182,7 @@ impl Mask {
             Role::Free if strong && s.follow_chords >= 1.0 => at.known.map(|k| k.harmony.tones),
             _ => None,
         };
+        let scale = classes;
         let classes = match led.map(|tones| classes & tones) {
             Some(tones) if tones != 0 => tones,
             _ => classes,
@@ -171,9 +194,15 @@ impl Mask {
             }
             _ => 0,
         };
+        // Free leaning to the chord moves the model's note-on probability to the chord's tones and
+        // leaves how likely a note is at all as it was: Follow Chords is no density knob.
+        let keep_mass = at.role == Role::Free && (toward != 0 || led.is_some());
         let toward_nats = s.follow_chords * FOLLOW_CHORDS_NATS;
         let room = open.ours.count_ones() < s.max_polyphony;
         let bias = s.density * DENSITY_NATS;
+        // Log-sum-exp of the note-ons' logits before the lean (over those the rest of the mask
+        // allows) and after it (over those allowed).
+        let (mut before, mut after) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
         for (i, a) in self.allowed.iter_mut().enumerate() {
             let logit = logits.get(i).copied().unwrap_or(f32::NEG_INFINITY);
             self.biased[i] = logit;
@@ -181,20 +210,36 @@ impl Mask {
                 Some(Event::NoteOn(p)) => {
                     let chord_tone = toward >> (p % 12) & 1 == 1;
                     self.biased[i] = logit + bias + if chord_tone { toward_nats } else { 0.0 };
-                    now && room
+                    let playable = now
+                        && room
                         && !open.ours(p)
                         && !open.theirs(p)
                         && !at.follow.holds(p)
                         && (s.low..=s.high).contains(&p)
-                        && (lowest..=highest).contains(&p)
-                        && classes & (1 << (p % 12)) != 0
+                        && (lowest..=highest).contains(&p);
+                    let ok = playable && classes & (1 << (p % 12)) != 0;
+                    if keep_mass && playable && scale & (1 << (p % 12)) != 0 {
+                        before = log_add(before, logit + bias);
+                    }
+                    if keep_mass && ok {
+                        after = log_add(after, self.biased[i]);
+                    }
+                    ok
                 }
                 Some(Event::NoteOff(p)) => now && open.ours(p) && at.begun_now & (1 << p) == 0,
                 Some(Event::Shift(k)) => {
-                    (now || k >= floor || (k == v.max_shift && floor > v.max_shift)) && k <= ceiling
+                    (now || k >= floor || (k == v.max_shift && floor > v.max_shift))
+                        && k <= ceiling
+                        && (!grid || on_grid(k) || (k == v.max_shift && floor > v.max_shift))
                 }
                 _ => false,
             };
+        }
+        if keep_mass && before.is_finite() && after.is_finite() {
+            let shift = before - after;
+            for p in 0..128u32 {
+                self.biased[(v.note_on_base + p) as usize] += shift;
+            }
         }
         self.allowed.iter().any(|&a| a)
     }
@@ -239,6 +284,16 @@ impl Mask {
                 st.over_fifth_floor += 1;
             }
         }
+    }
+}
+
+/// ln(e^a + e^b), for the note-ons' mass.
+fn log_add(a: f32, b: f32) -> f32 {
+    let (hi, lo) = if a > b { (a, b) } else { (b, a) };
+    if lo == f32::NEG_INFINITY {
+        hi
+    } else {
+        hi + (lo - hi).exp().ln_1p()
     }
 }
 
@@ -300,6 +355,8 @@ mod tests {
             strong_beat: false,
             known: None,
             change: false,
+            phase_ticks: 0,
+            rest_on_grid: false,
             rest_ceiling_ticks: u32::MAX,
         }
     }
@@ -315,7 +372,7 @@ mod tests {
             high: 90,
             ..Settings::default()
         };
-        let mut m = Mask::new(V);
+        let mut m = Mask::new(V, 24);
         let mut at = Situation {
             open: Open {
                 ours: 1 << 60,
@@ -329,6 +386,8 @@ mod tests {
             strong_beat: false,
             known: None,
             change: false,
+            phase_ticks: 0,
+            rest_on_grid: false,
             rest_ceiling_ticks: u32::MAX,
         };
         m.build(&logits, &at, &s);
@@ -364,7 +423,7 @@ mod tests {
         follow.hold(55, true);
         let logits = vec![0.0; V.size as usize];
         let s = Settings::default();
-        let mut m = Mask::new(V);
+        let mut m = Mask::new(V, 24);
         let mut at = Situation {
             role: Role::Bass,
             ..nothing_yet(&nobody)
@@ -388,7 +447,7 @@ mod tests {
     fn the_harmony_plays_between_the_players_outer_parts_or_under_one_line() {
         let logits = vec![0.0; V.size as usize];
         let s = Settings::default();
-        let mut m = Mask::new(V);
+        let mut m = Mask::new(V, 24);
         // One line (each key struck alone), 60 to 72: the harmony comps under it.
         let mut line = Follow::new();
         play_line(&mut line, [(0.0, 60), (1.0, 72)]);
@@ -441,7 +500,7 @@ mod tests {
     fn in_a_role_cadenza_keeps_to_the_chord_last_heard_the_bass_its_root_or_fifth_on_strong_beats()
     {
         let logits = vec![0.0; V.size as usize];
-        let mut m = Mask::new(V);
+        let mut m = Mask::new(V, 24);
         let holding = |keys: &[u8]| {
             let mut f = Follow::new();
             strike(&mut f, 0.0, keys);
@@ -529,7 +588,7 @@ mod tests {
         use crate::chords::Harmony;
         use crate::engine::{Known, Source};
         let logits = vec![0.0; V.size as usize];
-        let mut m = Mask::new(V);
+        let mut m = Mask::new(V, 24);
         // The player held C major; the song knows A minor begins here (a change on a weak beat).
         let mut c_major = Follow::new();
         strike(&mut c_major, 0.0, &[60, 64, 67]);
@@ -572,6 +631,30 @@ mod tests {
         assert!((m.biased[on(69)] - m.biased[on(62)] - 0.5 * FOLLOW_CHORDS_NATS).abs() < 1e-6);
         m.build(&logits, &at, &follow(1.0));
         assert!(allowed(&m, Event::NoteOn(69)) && !allowed(&m, Event::NoteOn(62)));
+        // However far it leans, a note is as likely as the model made it: the note-ons' share of
+        // the probability the mask leaves stays the same.
+        let note_share = |m: &Mask| {
+            let (mut ons, mut all) = (0.0f64, 0.0f64);
+            for (i, (&b, &ok)) in m.biased.iter().zip(&m.allowed).enumerate() {
+                if ok {
+                    let e = f64::from(b).exp();
+                    all += e;
+                    if matches!(V.decode(i as u32), Some(Event::NoteOn(_))) {
+                        ons += e;
+                    }
+                }
+            }
+            ons / all
+        };
+        let mut shares = Vec::new();
+        for f in [0.0, 0.5, 1.0] {
+            m.build(&logits, &at, &follow(f));
+            shares.push(note_share(&m));
+        }
+        assert!(
+            shares.iter().all(|x| (x - shares[0]).abs() < 1e-4),
+            "{shares:?}"
+        );
         // Nothing known: Free follows no chord, however high the knob.
         at.known = None;
         m.build(&logits, &at, &follow(1.0));
@@ -601,7 +684,7 @@ mod tests {
         let follow = Follow::new();
         let logits = vec![0.0; V.size as usize];
         let s = Settings::default();
-        let mut m = Mask::new(V);
+        let mut m = Mask::new(V, 24);
         let mut at = Situation {
             rest_ceiling_ticks: 12,
             ..nothing_yet(&follow)
@@ -625,6 +708,47 @@ mod tests {
         at.floor_ticks = 6;
         m.build(&logits, &at, &s);
         assert!(allowed(&m, Event::Shift(6)) && !allowed(&m, Event::NoteOn(60)));
+    }
+
+    #[test]
+    fn a_silent_answer_ends_its_rest_on_a_sixteenth_or_a_triplet_eighth() {
+        let follow = Follow::new();
+        let logits = vec![0.0; V.size as usize];
+        let s = Settings::default();
+        let mut m = Mask::new(V, 24);
+        // Five ticks into a beat: a rest of 1 reaches the sixteenth (6), 3 the triplet eighth (8).
+        let mut at = Situation {
+            phase_ticks: 5,
+            rest_on_grid: true,
+            ..nothing_yet(&follow)
+        };
+        m.build(&logits, &at, &s);
+        for (k, ok) in [
+            (1, true),
+            (3, true),
+            (2, false),
+            (6, false),
+            (7, true),
+            (11, true),
+        ] {
+            assert_eq!(allowed(&m, Event::Shift(k)), ok, "shift {k}");
+        }
+        assert!(
+            allowed(&m, Event::NoteOn(60)),
+            "the rest is not forced: a note may come now"
+        );
+        // No grid point in reach under the ceiling: any rest that is allowed.
+        at.ceiling_ticks = 0;
+        at.floor_ticks = 0;
+        at.phase_ticks = 1;
+        at.ceiling_ticks = 2;
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::Shift(2)) || allowed(&m, Event::NoteOn(60)));
+        // Not asked: any rest.
+        at.rest_on_grid = false;
+        at.ceiling_ticks = u32::MAX;
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::Shift(2)));
     }
 
     #[test]
