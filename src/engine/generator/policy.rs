@@ -139,7 +139,7 @@ impl Mask {
         let tpb = self.ticks_per_beat;
         let on_grid = |k: u32| {
             let phase = (at.phase_ticks + k) % tpb;
-            phase % (tpb / 4).max(1) == 0 || phase % (tpb / 3).max(1) == 0
+            phase.is_multiple_of((tpb / 4).max(1)) || phase.is_multiple_of((tpb / 3).max(1))
         };
         let v = self.vocab;
         let open = at.open;
