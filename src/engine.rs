@@ -25,13 +25,22 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::bridge::{self, EngineSide, Generated, Phase, ToEngine};
+use crate::chords::{self, ChordSlot, ChordTrack};
 use crate::model::{ModelSource, OnnxModel, ProviderChoice, ProviderSetting};
 use crate::monitor::{Mark, Who};
 use crate::prompt::{self, Prompt, PromptSlot};
 use crate::requests::{Request, Requests, Seen};
 pub use crate::settings::{Mode, Settings};
-pub use generator::{Backend, Generator, MaskStats, REACTION_SECONDS};
+pub use generator::{Backend, Generator, Known, MaskStats, SongView, Source, REACTION_SECONDS};
 pub use status::{EngineState, EngineStatus, StatusTexts};
+
+/// What the musician set beside the parameters that the engine plays by, shared with the editor and
+/// saved with the project: the prompt clip and the chord track.
+#[derive(Debug, Clone, Default)]
+pub struct Slots {
+    pub prompt: PromptSlot,
+    pub chords: ChordSlot,
+}
 
 /// Consecutive inference errors after which the engine gives up until a reload or the next activation.
 const MAX_CONSECUTIVE_ERRORS: u32 = 3;
@@ -40,6 +49,8 @@ const IDLE_SLEEP: Duration = Duration::from_micros(500);
 /// In lockstep, how long the loop waits for the audio side's next block before it looks at its
 /// other duties (stop, reload) again.
 const LOCKSTEP_POLL: Duration = Duration::from_millis(2);
+/// How often the engine shows the editor what the song knows.
+const SONG_VIEW_EVERY: Duration = Duration::from_millis(50);
 /// In lockstep, the most tokens one block's plan may take (a plan reaches its lookahead in far
 /// fewer; this only bounds a model that never moves time on).
 const MAX_TOKENS_PER_BLOCK: usize = 4096;
@@ -127,13 +138,13 @@ impl Engine {
         config: EngineConfig,
         side: EngineSide,
         requests: Arc<Requests>,
-        prompt: PromptSlot,
+        slots: Slots,
         status: Arc<EngineStatus>,
     ) -> Self {
         Self::start_with(
             side,
             requests,
-            prompt,
+            slots,
             status,
             move |status: &EngineStatus| {
                 let started = Instant::now();
@@ -155,6 +166,7 @@ impl Engine {
                 status.set_model(&spec.name);
                 status.set_styles(&spec.styles);
                 status.set_roles(spec.roles_by_slot());
+                (status.hears_chords).store(spec.hears_chords(), Ordering::Relaxed);
                 status
                     .load_millis
                     .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -172,6 +184,7 @@ impl Engine {
                 );
                 generator.set_roles(&spec.roles_played(), spec.roles_by_slot());
                 generator.set_knows_alone(spec.alone);
+                generator.set_hears_chords(spec.hears_chords());
                 Ok(generator)
             },
         )
@@ -184,7 +197,7 @@ impl Engine {
     pub fn start_with<B, F>(
         side: EngineSide,
         requests: Arc<Requests>,
-        prompt: PromptSlot,
+        slots: Slots,
         status: Arc<EngineStatus>,
         make: F,
     ) -> Self
@@ -206,7 +219,7 @@ impl Engine {
                     // A panic must not cross into the host: catch it and report it as a failure.
                     let st = status.clone();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run(make, side, requests, prompt, status, stop)
+                        run(make, side, requests, slots, status, stop)
                     }));
                     if let Err(p) = result {
                         let msg = p
@@ -268,10 +281,11 @@ fn run<B: Backend>(
     mut make: impl FnMut(&EngineStatus) -> Result<Generator<B>, String>,
     mut side: EngineSide,
     requests: Arc<Requests>,
-    slot: PromptSlot,
+    slots: Slots,
     status: Arc<EngineStatus>,
     stop: Arc<AtomicBool>,
 ) {
+    let slot = slots.prompt;
     let mut timeline = AudioTimeline::default();
     let mut loads = Seen::from_now(&requests, Request::Model);
     let mut steps = StepTimes::default();
@@ -295,6 +309,10 @@ fn run<B: Backend>(
         };
         status.set_state(EngineState::Ready);
         side.set_phase(Phase::Live);
+        let mut chord_seen = Seen::from_now(&requests, Request::Chords);
+        let mut learn_seen = Seen::from_now(&requests, Request::LearnChords);
+        refresh_chords(&mut gen, &slots.chords, &status);
+        let mut song_shown = Instant::now();
         let mut prompt = Prompt::default();
         // A reload mid-session: pick the timeline up where the audio side is.
         if let Some((playing, epoch)) = timeline.last {
@@ -359,6 +377,16 @@ fn run<B: Backend>(
                 gen.on_message(msg, clock, &s, &mut |g| send(&mut side, &status, g));
             }
             let s = side.settings();
+            if chord_seen.take(&requests) {
+                refresh_chords(&mut gen, &slots.chords, &status);
+            }
+            if learn_seen.take(&requests) {
+                learn_chords(&mut gen, &slots.chords, &status);
+            }
+            if song_shown.elapsed() >= SONG_VIEW_EVERY {
+                song_shown = Instant::now();
+                status.set_song(gen.song_view());
+            }
             if captures.take(&requests) {
                 let bars = s.capture_bars.max(1);
                 let notes = gen.capture_bars(bars);
@@ -498,6 +526,45 @@ fn send(side: &mut EngineSide, status: &EngineStatus, g: Generated) {
         tag: (g.epoch & 0xffff) << 16 | (g.plan & 0xffff),
     });
     side.send(g);
+}
+
+/// Give the generator the chord track in the slot (an empty or unreadable one: none; the status
+/// says why it was not taken).
+fn refresh_chords<B: Backend>(gen: &mut Generator<B>, slot: &ChordSlot, status: &EngineStatus) {
+    let text = chords::read_slot(slot);
+    match ChordTrack::parse(&text) {
+        Ok(track) => {
+            if !track.is_empty() {
+                tracing::info!(
+                    "Cadenza engine: chord track {} ({} bars)",
+                    track,
+                    track.len()
+                );
+            }
+            status.set_chord_error("");
+            gen.set_chord_track(Some(track));
+        }
+        Err(e) => {
+            tracing::warn!("Cadenza engine: the chord track is not taken: {e}");
+            status.set_chord_error(&format!("the chord track is not taken: {e}"));
+            gen.set_chord_track(None);
+        }
+    }
+}
+
+/// Learn Chords: the progression heard into the chord track (the slot, as text), which then leads.
+fn learn_chords<B: Backend>(gen: &mut Generator<B>, slot: &ChordSlot, status: &EngineStatus) {
+    match gen.learned_chords() {
+        Some(text) => match chords::write_slot(slot, &text) {
+            Ok(track) => {
+                tracing::info!("Cadenza engine: learned the chords {track}");
+                status.set_chord_error("");
+                gen.set_chord_track(Some(track));
+            }
+            Err(e) => status.set_chord_error(&format!("could not learn the chords: {e}")),
+        },
+        None => status.set_chord_error("no chords heard yet to learn: play a progression first"),
+    }
 }
 
 /// In Continue Clip mode, give the generator the prompt clip if it changed.
