@@ -264,3 +264,89 @@ fn in_lockstep_an_engine_that_failed_to_load_is_not_waited_for() {
     assert_eq!(audio.lockstep_timeouts(), 0);
     engine.stop();
 }
+
+#[test]
+fn the_chord_track_is_taken_on_request_a_bad_one_refused_and_learn_chords_writes_what_was_heard() {
+    let (mut audio, side) = Bridge::new();
+    let status = Arc::new(EngineStatus::default());
+    let requests = Arc::new(Requests::default());
+    let slots = Slots::default();
+    let engine = Engine::start_with(
+        side,
+        requests.clone(),
+        slots.clone(),
+        status.clone(),
+        move |_: &EngineStatus| Ok(flaky(vec![], false)),
+    );
+    audio.publish(PlayClock::at(0.0, 120.0), &Settings::default());
+    wait_for("ready", || status.state() == EngineState::Ready);
+    let note = |status: &EngineStatus| status.try_song().map(|v| v.note).unwrap_or_default();
+    // A track typed (the editor writes only text that parses; a project may hold any).
+    *slots.chords.write().unwrap() = "Eb Bb Cm Ab".into();
+    requests.ask(Request::Chords);
+    wait_for("the track followed", || {
+        note(&status) == "following the chord track"
+    });
+    *slots.chords.write().unwrap() = "| C | Hm7 |".into();
+    requests.ask(Request::Chords);
+    wait_for("the bad track refused", || {
+        status.chord_error().contains("bar 2, chord 1: `Hm7`")
+    });
+    wait_for("no track followed", || {
+        note(&status).starts_with("no chord known ahead")
+    });
+    // Learn Chords with nothing heard says so and leaves the slot alone.
+    requests.ask(Request::LearnChords);
+    wait_for("nothing to learn", || {
+        status.chord_error().contains("no chords heard yet")
+    });
+    assert_eq!(*slots.chords.read().unwrap(), "| C | Hm7 |");
+    // The player plays C and F a bar each, twice: learned, written as text, and followed.
+    audio.send(ToEngine::start_at_zero());
+    let mut beat = 0.0;
+    for bar in 0..4 {
+        let keys: [u8; 3] = if bar % 2 == 0 {
+            [60, 64, 67]
+        } else {
+            [53, 57, 60]
+        };
+        for &p in &keys {
+            audio.send(ToEngine::Played {
+                beat: 4.0 * f64::from(bar),
+                pitch: p,
+                velocity: 0.8,
+                on: true,
+            });
+        }
+        while beat < 4.0 * f64::from(bar) + 3.8 {
+            beat += 0.1;
+            audio.publish(PlayClock::at(beat, 120.0), &Settings::default());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for &p in &keys {
+            audio.send(ToEngine::Played {
+                beat,
+                pitch: p,
+                velocity: 0.0,
+                on: false,
+            });
+        }
+    }
+    audio.publish(PlayClock::at(16.5, 120.0), &Settings::default());
+    std::thread::sleep(Duration::from_millis(100));
+    requests.ask(Request::LearnChords);
+    wait_for("the chords learned", || {
+        crate::chords::read_slot(&slots.chords).contains('F')
+    });
+    let learned =
+        crate::chords::ChordTrack::parse(&crate::chords::read_slot(&slots.chords)).unwrap();
+    let names: Vec<String> = (0..learned.len() as i64)
+        .map(|b| learned.bar(b)[0].harmony.unwrap().name())
+        .collect();
+    assert!(
+        names.windows(2).all(|w| w[0] != w[1]) && names.iter().all(|n| n == "C" || n == "F"),
+        "{names:?}"
+    );
+    assert_eq!(status.chord_error(), "");
+    engine.stop();
+}

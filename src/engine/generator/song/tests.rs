@@ -214,3 +214,38 @@ fn a_single_line_names_no_chord_and_teaches_no_progression() {
     assert_eq!(song.chord_at(49.0), None);
     assert_eq!(song.learned_text(4), None);
 }
+
+#[test]
+fn after_a_change_of_meter_the_chord_track_keeps_to_the_hosts_bars() {
+    let mut song = Song::new();
+    song.set_track(ChordTrack::parse("C Am F G").ok());
+    // Two bars of 4/4, then 3/4 from beat 8: the host says bar 3 starts there.
+    let waltz = |beat: f64| PlayClock {
+        beats_per_bar: 3.0,
+        bar_origin: 8.0,
+        bar_number: 2.0,
+        ..at(beat)
+    };
+    song.hear(&waltz(8.5), &Follow::new());
+    assert_eq!(named(song.chord_at(9.0)), Some("F".into()));
+    assert_eq!(named(song.chord_at(11.0)), Some("G".into()));
+    assert_eq!(
+        named(song.chord_at(14.0)),
+        Some("C".into()),
+        "the track loops"
+    );
+    assert!(song.changes_at(11.0) && !song.changes_at(12.0));
+    // A host loop shorter than a bar (half a beat): no place repeats a whole beat, nothing breaks.
+    let mut short = Song::new();
+    let mut f = Follow::new();
+    chord(&mut f, 0.0, 8.0, &C);
+    for k in 0..40 {
+        let tiny = PlayClock {
+            loop_start: 2.0,
+            loop_end: 2.5,
+            ..at(2.0 + f64::from(k % 5) * 0.1)
+        };
+        short.hear(&tiny, &f);
+        let _ = (short.chord_at(2.4), short.feature_at(2.4), short.view(2.4));
+    }
+}
