@@ -55,6 +55,9 @@ PROGRESSIONS = {
     "12-bar blues in G": "G7 C7 G7 G7 C7 C7 G7 G7 D7 C7 G7 D7",
 }
 CONDITIONS = ("chord track typed", "host looping", "player repeating", "nothing known")
+# The chord track typed, the player playing another chord in each pass's third chord's place (the
+# same quality a tritone away: no tone in common with a triad): Cadenza follows what it hears.
+CONTRADICTED = "chord track contradicted"
 # The live pass: these progressions and conditions, seed 1, every role (real time is slow to play).
 LIVE = (("Eb Bb Cm Ab", "ii-V-I in Bb"), ("chord track typed", "host looping"))
 CHORALES = Path(__file__).resolve().parent.parent / "musicianship_chorales.json"
@@ -131,10 +134,26 @@ def changes(tl: Sequence[Tuple[float, float, int, int]], beats_per_pass: float) 
     return out
 
 
+def contradicted(tl: Sequence[Tuple[float, float, int, int]]) -> List[Tuple[float, float, int, int]]:
+    """`tl` with the third chord of each pass a tritone away (what the player plays against the
+    track in the contradicted condition)."""
+    per_pass = len(tl) // PASSES
+    moved = lambda r, t: ((r + 6) % 12, sum(1 << ((pc + 6) % 12) for pc in range(12) if t >> pc & 1))  # noqa: E731
+    return [(s, e, *moved(r, t)) if i % per_pass == 2 else (s, e, r, t) for i, (s, e, r, t) in enumerate(tl)]
+
+
+def heard_timeline(c: dict) -> List[Tuple[float, float, int, int]]:
+    """The chords the player plays in case `c`."""
+    tl = timeline(PROGRESSIONS[c["progression"]])
+    return contradicted(tl) if c["condition"] == CONTRADICTED else tl
+
+
 def case(prog: str, role: str, seed: int, condition: str, realtime: bool = False) -> dict:
     """A plugin case (cadenza-musicianship's format)."""
     text = PROGRESSIONS[prog]
     tl = timeline(text)
+    if condition == CONTRADICTED:
+        tl = contradicted(tl)
     beats = tl[-1][1]
     per_pass = beats / PASSES
     params = {"mode": 0, "seed": seed, "voice": 0, "style": 0, "role": ROLE_VALUES[role],
@@ -143,7 +162,7 @@ def case(prog: str, role: str, seed: int, condition: str, realtime: bool = False
          "progression": prog, "role": role, "seed": seed, "condition": condition, "tempo": TEMPO,
          "beats_per_bar": 4, "beats": beats, "per_pass": per_pass, "player": block_chords(tl), "prompt": [],
          "params": params, "block": 512, "realtime": realtime}
-    if condition == "chord track typed":
+    if condition in ("chord track typed", CONTRADICTED):
         c["chords"] = text
     if condition == "host looping":
         c["loop_beats"] = [0.0, per_pass]
@@ -155,7 +174,7 @@ def cases(quick: bool = False, seeds: Sequence[int] = SEEDS) -> List[dict]:
     parts are at hand). `quick`: one progression, the bass, seed 1 (tests)."""
     if quick:
         return [case("Eb Bb Cm Ab", "bass", 1, c) for c in CONDITIONS]
-    out = [case(p, r, s, c) for p in PROGRESSIONS for r in ROLES for s in seeds for c in CONDITIONS]
+    out = [case(p, r, s, c) for p in PROGRESSIONS for r in ROLES for s in seeds for c in (*CONDITIONS, CONTRADICTED)]
     out += [case(p, r, 1, c, realtime=True) for p in LIVE[0] for r in ROLES for c in LIVE[1]]
     if CHORALES.exists():
         out += chorale_cases(json.loads(CHORALES.read_text()), seeds)
@@ -200,8 +219,10 @@ def read_take(path: Path, tempo: float) -> List[List[float]]:
 
 
 def figures(c: dict, take: dict) -> Dict[str, Optional[float]]:
-    """At the changes (first pass, later passes) and overall, as the module says."""
-    tl = timeline(PROGRESSIONS[c["progression"]])
+    """At the changes (first pass, later passes) and overall, as the module says; where the player
+    contradicts the track, the notes struck in the second beat of the chord they play instead
+    ("heard": on its root or fifth, or its tones)."""
+    tl = heard_timeline(c)
     notes = [n for n in take["cadenza"] if n[0] < c["beats"]]
     fits = (lambda root, tones, k: (k - root) % 12 in (0, 7)) if c["role"] == "bass" else \
         (lambda root, tones, k: tones >> (k % 12) & 1 == 1)
@@ -218,10 +239,19 @@ def figures(c: dict, take: dict) -> Dict[str, Optional[float]]:
             if start - 1e-6 <= n[0] < end - 1e-6:
                 tone += tones >> (int(n[2]) % 12) & 1
                 break
+    heard = [0, 0]
+    if c["condition"] == CONTRADICTED:
+        typed = timeline(PROGRESSIONS[c["progression"]])
+        for (start, end, root, tones), was in zip(tl, typed):
+            if (root, tones) != was[2:]:
+                for n in notes:
+                    if start + 1.0 - 1e-6 <= n[0] < min(end, start + 2.0) - 1e-6:
+                        heard[0] += fits(root, tones, int(n[2]))
+                        heard[1] += 1
     share = lambda a, b: a / b if b else None  # noqa: E731
     return {"first": share(*tally["first"]), "later": share(*tally["later"]),
             "overall": share(tone, len(notes)), "notes per bar": len(notes) / (c["beats"] / 4),
-            "at changes": tally["first"][1] + tally["later"][1]}
+            "at changes": tally["first"][1] + tally["later"][1], "heard": share(*heard)}
 
 
 # The chorales.
@@ -369,6 +399,17 @@ def section(cases_list: List[dict], takes: List[dict], cli_takes: Optional[List[
                 lines.append(f"| {cond} | {role} | {pct(pooled(rs, 'first'), at if cond == 'chord track typed' else None)} "
                              f"| {pct(pooled(rs, 'later'), at)} | {pct(pooled(rs, 'overall'), overall)} "
                              f"| {mean(r['notes per bar'] for r in rs):.1f} | {len(rs)} |")
+        contra = {r: rows.get((CONTRADICTED, r)) for r in ROLES}
+        if any(contra.values()):
+            lines += ["", "Where the player plays another chord than the track's (each pass's third chord, a tritone "
+                      "away): Cadenza's notes in that chord's second beat on what the player plays (its root or "
+                      "fifth for the bass, its tones else).", "",
+                      "| role | on the chord heard, from its second beat | at the other changes | takes |",
+                      "|---|---|---|---|"]
+            for role, rs in contra.items():
+                if rs:
+                    lines.append(f"| {role} | {pct(mean(r['heard'] for r in rs))} "
+                                 f"| {pct(mean(mean([r['first'], r['later']]) for r in rs))} | {len(rs)} |")
         lines.append("")
     chorale_rows = defaultdict(list)
     bach = {}

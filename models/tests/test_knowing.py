@@ -64,3 +64,15 @@ def test_a_chorales_chords_are_written_four_to_a_bar_and_the_section_replaces_it
     once = knowing.replace_section(doc, [knowing.SECTION_START, "one", knowing.SECTION_END])
     twice = knowing.replace_section(once, [knowing.SECTION_START, "two", knowing.SECTION_END])
     assert "one" not in twice and twice.count(knowing.SECTION_START) == 1 and twice.startswith(doc.rstrip())
+
+
+def test_where_the_player_contradicts_the_track_the_chord_heard_is_what_counts():
+    c = knowing.case("Eb Bb Cm Ab", "bass", 1, knowing.CONTRADICTED)
+    assert c["chords"] == "Eb Bb Cm Ab"
+    heard = knowing.heard_timeline(c)
+    # Cm is played as F#m (a tritone away: no tone in common).
+    assert heard[2][2] == 6 and heard[2][3] & knowing.timeline("Cm")[0][3] == 0
+    follows = [[s + 1.0, 1.0, 36 + r, 0.7] for s, _, r, _ in heard]
+    typed = [[s + 1.0, 1.0, 36 + r, 0.7] for s, _, r, _ in knowing.timeline(c["chords"])]
+    assert knowing.figures(c, {"cadenza": follows})["heard"] == 1.0
+    assert knowing.figures(c, {"cadenza": typed})["heard"] == 0.0
