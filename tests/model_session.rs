@@ -219,6 +219,10 @@ struct Fixture {
     owners: Vec<u8>,
     #[serde(default)]
     player_held: Vec<Vec<u32>>,
+    /// Format 5: per token the chord row Python fed (now root, now classes, next root, next
+    /// classes, beats until it; -1/0 where unknown).
+    #[serde(default)]
+    chords: Vec<[i32; 5]>,
     /// Tokens fed → the logits that follow them.
     steps: std::collections::BTreeMap<usize, Vec<f32>>,
 }
@@ -238,6 +242,27 @@ impl Fixture {
         } else {
             Tracker::of_owned(vocab, tpb, &self.tokens, &players)
         };
+        assert_eq!(
+            model.spec.hears_chords(),
+            !self.chords.is_empty(),
+            "the fixture was written for this model's format: rewrite it (python -m cadenza_model.golden)"
+        );
+        let mut f = f;
+        for (x, row) in f.iter_mut().zip(&self.chords) {
+            // The same chord through the Rust layout: a wrong place gives other logits below.
+            let chord = |root: i32, classes: i32| {
+                (root >= 0).then(|| cadenza::chords::Harmony {
+                    root: root as u8,
+                    tones: classes as u16,
+                    triad: classes as u16,
+                    bass: root as u8,
+                })
+            };
+            x.chord = cadenza::features::ChordFeature {
+                now: chord(row[0], row[1]),
+                next: chord(row[2], row[3]).map(|h| (h, row[4].max(0) as u8)),
+            };
+        }
         let phase: Vec<u32> = f.iter().map(|x| x.phase).collect();
         assert_eq!(phase, self.phase, "beat phase per token, Rust vs Python");
         let keys = |bits: u128| {

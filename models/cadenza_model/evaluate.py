@@ -60,8 +60,10 @@ def generate(model, vocab: Vocab, slot: int, n_tokens: int, temperature: float, 
         # As the plugin restarts its window: [STYLE] + the newest tokens, keys counted from there on,
         # the phase that of the time before the first of them.
         before = ticks - ticks_before(ctx, vocab)[-1]
+        # Sketches are alone, with no chord track: a format 5 model is told no chord.
         state = FeatureState(vocab, before, cfg.role_slots if getattr(cfg, "two_streams", False) else 0,
-                             duet.ALONE if getattr(cfg, "alone", False) else duet.FREE)
+                             duet.ALONE if getattr(cfg, "alone", False) else duet.FREE,
+                             chords_known=getattr(cfg, "chords", False))
         toks = [vocab.style(slot)] + ctx
         pk, pv = model.empty_cache()
         return model.step(torch.tensor([toks]), pk, pv, feats(toks))

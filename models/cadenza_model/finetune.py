@@ -152,8 +152,11 @@ def main(argv=None):
         f", beside a player {before_beside:.3f}" if before_beside is not None else ""))
     if two:
         allowed = {duet.ROLES.index(r) for r in base_roles if r in duet.ROLES}
+        # A model that hears the chords (format 5) learns the new style told its pieces' own chords
+        # as often as it was trained so, so it keeps hearing them.
         ds = DuetDataset({slot: [p for _, p in train]}, vocab, seq, roles=allowed,
-                         alone=bool(getattr(model.cfg, "alone", False)))
+                         alone=bool(getattr(model.cfg, "alone", False)),
+                         p_chords=duet.P_CHORDS if getattr(model.cfg, "chords", False) else 0.0)
     else:
         ds = StyleDataset({slot: train_toks}, vocab, seq)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)

@@ -61,7 +61,9 @@ def ring_logits(model_dir: Path = DEFAULT_MODEL) -> dict:
     cache) over 300 tokens of the chorale: the logits after the tokens counted in RING_STEPS. The Rust
     session must give the same (tests/model_session.rs). The per-token features (held keys and beat
     phase, from tick 0) are written too, so the Rust side checks its own against them. For a format 4
-    model the chorale's top voice is the player's (owners 1) and the rest Cadenza's (duet.py)."""
+    model the chorale's top voice is the player's (owners 1) and the rest Cadenza's (duet.py); a
+    format 5 model is told the chorale's own chords (a triad a beat), and the rows are written for the
+    Rust side to feed as it labels them (src/features.rs writes them into the graph's input)."""
     import numpy as np
     import torch
 
@@ -84,8 +86,16 @@ def ring_logits(model_dir: Path = DEFAULT_MODEL) -> dict:
     toks = [v.style(0)] + (piece * reps)[:299]
     own = [0] + ((owners or [0] * len(piece)) * reps)[:299]
     x = torch.tensor([toks])
+    rows = None
+    if meta["format_version"] >= 5:
+        # The chorale told its own chords (a triad a beat), as the engine labels each token.
+        from .chords import beat_chords, chord_rows
+        from .features import chord_tensor, ticks_before
+
+        rows = chord_rows(ticks_before(toks, v)[1:], beat_chords(tokens_to_notes(toks[1:], v)))
     if owners is not None:
-        feats = two_stream_features(x, torch.tensor([own]), v, role_slots=meta["role_slots"])
+        chord = None if rows is None else chord_tensor(rows, len(toks)).unsqueeze(0)
+        feats = two_stream_features(x, torch.tensor([own]), v, role_slots=meta["role_slots"], chord=chord)
     else:
         feats = Feats(*token_features(x, v))
     dec = RingDecoder(model_dir / "model.onnx", meta["window"])
@@ -93,6 +103,8 @@ def ring_logits(model_dir: Path = DEFAULT_MODEL) -> dict:
     out = {"tokens": toks, "phase": feats.phase[0].tolist(), "held": keys(feats.held), "steps": {}}
     if owners is not None:
         out.update(owners=own, player_held=keys(feats.player_held))
+    if rows is not None:
+        out["chords"] = [list(r) for r in rows]
     one_stream = owners is None
 
     def feed(a, b):
