@@ -32,7 +32,7 @@ use files::ExportWhat;
 
 /// The editor's size in logical pixels.
 pub const WIDTH: u32 = 1000;
-pub const HEIGHT: u32 = 800;
+pub const HEIGHT: u32 = 860;
 
 /// Set before the plugin is created to run without an editor (the standalone's `--headless`).
 static HEADLESS: AtomicBool = AtomicBool::new(false);
@@ -100,6 +100,8 @@ pub struct CadenzaEditor {
     /// project loaded, Learn Chords: the field follows the slot while it is not being edited).
     chords_text: String,
     chords_shown: String,
+    /// What the Chords field's last Set did.
+    chords_outcome: Option<Outcome>,
     /// What the song knows (the engine's last view).
     song: SongView,
 }
@@ -122,6 +124,7 @@ impl CadenzaEditor {
             planned: Vec::new(),
             chords_text: String::new(),
             chords_shown: String::new(),
+            chords_outcome: None,
             song: SongView::default(),
         }
     }
@@ -163,6 +166,7 @@ impl NiceEguiApp for CadenzaEditor {
         self.status_strip(ui);
         ui.separator();
         self.roll(ui);
+        self.chords_row(ui);
         ui.separator();
         self.knobs(ui, &setter);
         ui.separator();
@@ -271,6 +275,87 @@ impl CadenzaEditor {
         piano_roll::draw(ui.painter_at(rect), rect, &view, &heard, &planned);
     }
 
+    /// The chord track's text (Enter or Set), Learn Chords, and what leads, under the chord lane.
+    fn chords_row(&mut self, ui: &mut Ui) {
+        let data = self.data.clone();
+        egui::Grid::new("chords")
+            .num_columns(2)
+            .spacing([8.0, 4.0])
+            .show(ui, |ui| {
+                ui.label("Chords");
+                ui.horizontal(|ui| {
+                    let slot_text = data.params.chords.try_read().map(|t| t.clone()).ok();
+                    let field = ui.add(
+                        egui::TextEdit::singleline(&mut self.chords_text)
+                            .hint_text("Eb Bb Cm Ab, or | Cm7 F7 | Bbmaj7 | (Enter to set)")
+                            .desired_width(420.0),
+                    );
+                    if let Some(t) = slot_text.filter(|t| *t != self.chords_shown) {
+                        // The slot changed elsewhere (a project loaded, Learn Chords).
+                        if !field.has_focus() {
+                            self.chords_text = t.clone();
+                        }
+                        self.chords_shown = t;
+                    }
+                    let entered =
+                        field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    if ui.button("Set").clicked() || entered {
+                        let applied = chord_lane::apply(
+                            &data.params.chords,
+                            &data.requests,
+                            &self.chords_text,
+                        );
+                        self.chords_outcome = Some(match applied {
+                            Ok(m) => {
+                                self.chords_shown = self.chords_text.trim().to_string();
+                                Outcome::Ok(m)
+                            }
+                            Err(e) => Outcome::Err(format!("chords not set: {e}")),
+                        });
+                    }
+                    if ui
+                        .button("Learn chords")
+                        .on_hover_text(
+                            "Write the progression Cadenza heard (a host loop, or one you repeat) \
+                             into the chord track, to edit",
+                        )
+                        .clicked()
+                    {
+                        data.requests.ask(Request::LearnChords);
+                        self.chords_outcome = None;
+                    }
+                });
+                ui.end_row();
+                ui.label("");
+                ui.horizontal(|ui| {
+                    let error = data.status.chord_error();
+                    match &self.chords_outcome {
+                        Some(Outcome::Err(e)) => {
+                            ui.label(RichText::new(e).color(ERROR));
+                        }
+                        _ if !error.is_empty() => {
+                            ui.label(RichText::new(error).color(ERROR));
+                        }
+                        Some(Outcome::Ok(m)) => {
+                            ui.label(RichText::new(m).color(OK));
+                            ui.separator();
+                            ui.label(&self.song.note);
+                        }
+                        None => {
+                            ui.label(&self.song.note);
+                        }
+                    }
+                    ui.separator();
+                    ui.label(if data.status.hears_chords.load(Ordering::Relaxed) {
+                        "the model hears the chords (format 5)"
+                    } else {
+                        "this model does not hear chords: they lead the bass and the harmony"
+                    });
+                });
+                ui.end_row();
+            });
+    }
+
     fn knobs(&mut self, ui: &mut Ui, setter: &ParamSetter) {
         let p = self.data.params.clone();
         let requests = self.data.requests.clone();
@@ -296,8 +381,6 @@ impl CadenzaEditor {
                 slider(ui, setter, &p.dynamics);
                 slider(ui, setter, &p.velocity);
                 slider(ui, setter, &p.accent);
-                slider(ui, setter, &p.follow_chords);
-                toggle(ui, setter, &p.remember_chords);
             });
             column(&mut cols[2], "Call, answer, clip", |ui| {
                 slider(ui, setter, &p.answer_bars);
@@ -314,6 +397,10 @@ impl CadenzaEditor {
                     requests.ask(Request::Capture);
                 }
                 slider(ui, setter, &p.max_note);
+                ui.add_space(4.0);
+                ui.label(RichText::new("Chords").strong());
+                slider(ui, setter, &p.follow_chords);
+                toggle(ui, setter, &p.remember_chords);
             });
             column(&mut cols[3], "Output", |ui| {
                 slider(ui, setter, &p.channel);
@@ -398,64 +485,6 @@ impl CadenzaEditor {
                             provider_label(now)
                         )));
                     }
-                });
-                ui.end_row();
-
-                ui.label("Chords");
-                ui.horizontal(|ui| {
-                    let slot_text = data.params.chords.try_read().map(|t| t.clone()).ok();
-                    let field = ui.add(
-                        egui::TextEdit::singleline(&mut self.chords_text)
-                            .hint_text("Eb Bb Cm Ab, or | Cm7 F7 | Bbmaj7 | (Enter to set)")
-                            .desired_width(420.0),
-                    );
-                    if let Some(t) = slot_text.filter(|t| *t != self.chords_shown) {
-                        // The slot changed elsewhere (a project loaded, Learn Chords).
-                        if !field.has_focus() {
-                            self.chords_text = t.clone();
-                        }
-                        self.chords_shown = t;
-                    }
-                    let entered =
-                        field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                    if ui.button("Set").clicked() || entered {
-                        let applied =
-                            chord_lane::apply(&data.params.chords, &data.requests, &self.chords_text);
-                        self.outcome = Some(match applied {
-                            Ok(m) => {
-                                self.chords_shown = self.chords_text.trim().to_string();
-                                Outcome::Ok(m)
-                            }
-                            Err(e) => Outcome::Err(format!("chords not set: {e}")),
-                        });
-                    }
-                    if ui
-                        .button("Learn chords")
-                        .on_hover_text(
-                            "Write the progression Cadenza heard (a host loop, or one you repeat) \
-                             into the chord track, to edit",
-                        )
-                        .clicked()
-                    {
-                        data.requests.ask(Request::LearnChords);
-                        self.outcome = Some(Outcome::Ok("learning the chords heard".into()));
-                    }
-                });
-                ui.end_row();
-                ui.label("");
-                ui.horizontal(|ui| {
-                    let error = data.status.chord_error();
-                    if !error.is_empty() {
-                        ui.label(RichText::new(error).color(ERROR));
-                    } else {
-                        ui.label(&self.song.note);
-                    }
-                    ui.separator();
-                    ui.label(if data.status.hears_chords.load(Ordering::Relaxed) {
-                        "the model hears the chords (format 5)"
-                    } else {
-                        "this model does not hear chords: they lead the bass and the harmony"
-                    });
                 });
                 ui.end_row();
 
