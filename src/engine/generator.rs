@@ -576,6 +576,7 @@ impl<B: Backend> Generator<B> {
             strong_beat: clock.is_strong_beat(cursor),
             known: self.song.chord_at(cursor),
             change: self.song.changes_at(cursor),
+            ours_lowest: self.timeline.ours_lowest(open),
             phase_ticks: crate::features::phase_of(cursor, self.ticks_per_beat as u32),
             // An answer (re)enters on the grid: a rest the model ends a tick or five off it keeps
             // the whole answer on that offset (MUSICIANSHIP.md, "Call & Response").

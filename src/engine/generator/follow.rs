@@ -162,6 +162,19 @@ impl Follow {
             .filter(move |n| n.beat < to && (n.length < 0.0 || n.beat + n.length > from))
     }
 
+    /// The player's outer parts now: the lowest and highest key they hold, else their last note
+    /// (both), once they played.
+    pub(super) fn outer_now(&self) -> Option<(u8, u8)> {
+        let lo = (0..128u8).find(|&p| self.held[p as usize]);
+        let hi = (0..128u8).rev().find(|&p| self.held[p as usize]);
+        lo.zip(hi).or_else(|| {
+            (self.pitches_len > 0).then(|| {
+                let p = self.pitches[self.pitches_len - 1];
+                (p, p)
+            })
+        })
+    }
+
     /// The lowest and highest of the keys the player holds and their recent notes, once they played:
     /// the register of their part.
     pub(super) fn register(&self) -> Option<(u8, u8)> {

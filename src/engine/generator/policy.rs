@@ -74,6 +74,9 @@ pub(super) struct Situation<'a> {
     pub(super) known: Option<Known>,
     /// A known chord begins at the cursor: a change, which the bass grounds as a strong beat.
     pub(super) change: bool,
+    /// Cadenza's lowest key sounding, else the lowest it struck last: where its lowest line moves
+    /// on from (the guard against parallel fifths and octaves with the player's outer part).
+    pub(super) ours_lowest: Option<u8>,
     /// The cursor's tick within the beat, and whether a rest must end on the grid (a sixteenth or
     /// a triplet eighth): a call and response answer whose part is silent, before it (re)enters.
     pub(super) phase_ticks: u32,
@@ -187,6 +190,40 @@ impl Mask {
             Some(tones) if tones != 0 => tones,
             _ => classes,
         };
+        // No parallel fifths or octaves with the player's outer part (a role's voice leading), as
+        // far as Cadenza can tell before it hears the player's next note: from a fifth or an octave
+        // with the player's top note, the bass does not move by step (the melody it doubles moves
+        // by step, and did so with it in half the moves measured); from one with the player's
+        // lowest note, at a change of a known chord, the harmony does not move as the bass will to
+        // the new chord's bass note (the nearest), into the same fifth or octave, nor by step (the
+        // bass stepping to an inversion).
+        let perfect = |a: u8, b: u8| matches!((i16::from(b) - i16::from(a)).rem_euclid(12), 0 | 7);
+        let parallel = |p: u8| -> bool {
+            let (Some(c0), Some((b0, t0))) = (at.ours_lowest, at.follow.outer_now()) else {
+                return false;
+            };
+            let step = (i16::from(p) - i16::from(c0)).abs();
+            match (at.role, at.known) {
+                (Role::Bass, _) => perfect(c0, t0) && (1..=2).contains(&step),
+                (Role::Harmony, Some(k)) if at.change && perfect(b0, c0) => {
+                    let pc = i16::from(k.harmony.bass);
+                    let up = (pc - i16::from(b0)).rem_euclid(12);
+                    let nb = if up <= 6 {
+                        i16::from(b0) + up
+                    } else {
+                        i16::from(b0) + up - 12
+                    };
+                    let moves = (nb - i16::from(b0)).signum();
+                    let as_predicted = moves != 0
+                        && (i16::from(p) - i16::from(c0)).signum() == moves
+                        && (i16::from(p) - nb).rem_euclid(12)
+                            == (i16::from(c0) - i16::from(b0)).rem_euclid(12);
+                    // Or the bass steps to an inversion: no step with it either.
+                    as_predicted || (1..=2).contains(&step)
+                }
+                _ => false,
+            }
+        };
         // Below the top of Follow Chords, a bias toward the known chord's tones.
         let toward = match (at.role, at.known) {
             (Role::Free, Some(k)) if strong && s.follow_chords > 0.0 && s.follow_chords < 1.0 => {
@@ -216,7 +253,8 @@ impl Mask {
                         && !open.theirs(p)
                         && !at.follow.holds(p)
                         && (s.low..=s.high).contains(&p)
-                        && (lowest..=highest).contains(&p);
+                        && (lowest..=highest).contains(&p)
+                        && !parallel(p);
                     let ok = playable && classes & (1 << (p % 12)) != 0;
                     if keep_mass && playable && scale & (1 << (p % 12)) != 0 {
                         before = log_add(before, logit + bias);
@@ -355,6 +393,7 @@ mod tests {
             strong_beat: false,
             known: None,
             change: false,
+            ours_lowest: None,
             phase_ticks: 0,
             rest_on_grid: false,
             rest_ceiling_ticks: u32::MAX,
@@ -386,6 +425,7 @@ mod tests {
             strong_beat: false,
             known: None,
             change: false,
+            ours_lowest: None,
             phase_ticks: 0,
             rest_on_grid: false,
             rest_ceiling_ticks: u32::MAX,
@@ -708,6 +748,70 @@ mod tests {
         at.floor_ticks = 6;
         m.build(&logits, &at, &s);
         assert!(allowed(&m, Event::Shift(6)) && !allowed(&m, Event::NoteOn(60)));
+    }
+
+    #[test]
+    fn a_role_does_not_move_into_parallel_fifths_or_octaves_with_the_players_outer_part() {
+        use crate::chords::Harmony;
+        use crate::engine::{Known, Source};
+        let logits = vec![0.0; V.size as usize];
+        let s = Settings::default();
+        let mut m = Mask::new(V, 24);
+        // The player holds C5 at the top; Cadenza's bass sounded C3 last: an octave. A step (the
+        // melody it doubles moving by step with it) is refused, staying or leaping is not.
+        let mut soprano = Follow::new();
+        strike(&mut soprano, 0.0, &[72]);
+        let at = Situation {
+            role: Role::Bass,
+            ours_lowest: Some(48),
+            ..nothing_yet(&soprano)
+        };
+        m.build(&logits, &at, &s);
+        for (p, ok) in [
+            (50, false),
+            (46, false),
+            (47, false),
+            (48, true),
+            (53, true),
+            (43, true),
+        ] {
+            assert_eq!(allowed(&m, Event::NoteOn(p)), ok, "bass {p}");
+        }
+        // A third under the soprano: any step.
+        let at = Situation {
+            ours_lowest: Some(45),
+            ..at
+        };
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::NoteOn(47)));
+        // The harmony a fifth over the player's bass (G3 over C3, under their C5) at a change to F:
+        // the bass will likely go to F3; G3 up to C4 would be a fifth over it again.
+        let mut bass = Follow::new();
+        strike(&mut bass, 0.0, &[48, 72]);
+        let to_f = Known {
+            harmony: Harmony::triad(5, false),
+            source: Source::Typed,
+        };
+        let at = Situation {
+            role: Role::Harmony,
+            ours_lowest: Some(55),
+            known: Some(to_f),
+            change: true,
+            ..nothing_yet(&bass)
+        };
+        m.build(&logits, &at, &s);
+        assert!(!allowed(&m, Event::NoteOn(60)) && allowed(&m, Event::NoteOn(65)));
+        assert!(
+            !allowed(&m, Event::NoteOn(57)),
+            "nor a step (the bass to an inversion)"
+        );
+        // Not at a change: the bass is not expected to move.
+        let at = Situation {
+            change: false,
+            ..at
+        };
+        m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::NoteOn(60)));
     }
 
     #[test]

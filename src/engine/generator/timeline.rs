@@ -263,6 +263,27 @@ impl Timeline {
         last_note.map_or_else(|| self.beat_before(0), |c| c.beat)
     }
 
+    /// Cadenza's lowest key sounding (`open`), else the lowest of the last it struck: the note its
+    /// lowest line moves on from.
+    pub(super) fn ours_lowest(&self, open: Open) -> Option<u8> {
+        if open.ours != 0 {
+            return Some(open.ours.trailing_zeros() as u8);
+        }
+        let last =
+            self.ctx.iter().rev().find(|c| {
+                !c.player && matches!(self.vocab.decode(c.token), Some(Event::NoteOn(_)))
+            })?;
+        let at = last.beat;
+        (self.ctx.iter().rev())
+            .take_while(|c| c.beat >= at - 1e-9)
+            .filter(|c| !c.player)
+            .filter_map(|c| match self.vocab.decode(c.token) {
+                Some(Event::NoteOn(p)) => Some(p),
+                _ => None,
+            })
+            .min()
+    }
+
     /// Cadenza's keys struck since the last rest (at the cursor's tick).
     pub(super) fn begun_now(&self) -> u128 {
         let mut begun = 0u128;
