@@ -251,7 +251,7 @@ impl Fixture {
         for (x, row) in f.iter_mut().zip(&self.chords) {
             // The same chord through the Rust layout: a wrong place gives other logits below.
             let chord = |root: i32, classes: i32| {
-                (root >= 0).then(|| cadenza::chords::Harmony {
+                (root >= 0).then_some(cadenza::chords::Harmony {
                     root: root as u8,
                     tones: classes as u16,
                     triad: classes as u16,
