@@ -410,6 +410,10 @@ def main(argv=None):
             row = {"style": s, "examples": len(ex), "two": duet_heldout_nll(tf, ex, vocab)}
             if before is not None:
                 row["one"] = duet_heldout_nll(before, ex, vocab)
+            if getattr(tf.cfg, "chords", False):
+                # The same windows told their piece's own chords (format 5).
+                told = duet_examples(pieces[s][1], slot, vocab, seq, 96, seed=a.seed, with_chords=True)
+                row["told"] = duet_heldout_nll(tf, told, vocab)
             two_rows.append(row)
             print(f"[eval] {s} beside a player: {row}", flush=True)
 
@@ -499,12 +503,14 @@ def main(argv=None):
                   "are split between a player and Cadenza as in training (cadenza_model/duet.py: some voices the "
                   "player's, traded phrases, canons; Cadenza never alone here), a fixed set of windows per style. "
                   "The two-stream model is told whose each token is; " + compared, "",
-                  "| style | windows | this model | " + (a.before.name if a.before else "one stream") + " | gain |",
-                  "|---|---|---|---|---|"]
+                  "| style | windows | this model | " + (a.before.name if a.before else "one stream") + " | gain |"
+                  + (" this model told the piece's own chords | gain |" if "told" in two_rows[0] else ""),
+                  "|---|---|---|---|---|" + ("---|---|" if "told" in two_rows[0] else "")]
         for r in two_rows:
             one = r.get("one")
+            told = (f" {r['told']:.3f} | {(r['two'] - r['told']) / r['two']:+.1%} |" if "told" in r else "")
             lines.append(f"| {r['style']} | {r['examples']} | {r['two']:.3f} | "
-                         + (f"{one:.3f} | {(one - r['two']) / one:+.1%} |" if one is not None else "– | – |"))
+                         + (f"{one:.3f} | {(one - r['two']) / one:+.1%} |" if one is not None else "– | – |") + told)
     if curves:
         ctxs = list(next(iter(curves.values()))[0]["transformer"])
         lines += ["", "## Where the gain comes from: how much was heard", "",

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import duet, roles
+from . import duet, knowing, roles
 
 STYLES = ["chorale", "renaissance", "classical", "celtic", "folk"]
 MODES = {"duet": 0, "call": 1, "improvise": 2, "continue": 3}
@@ -839,6 +839,10 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
                 lines.append(f"![{style}, {MODE_NAMES[mode]}]({rel.as_posix()})")
         lines.append("")
     text = "\n".join(lines) + "\n"
+    # The Knowing the song section comes from its own run (knowing.py): kept as it was.
+    kept = knowing.section_of(out.read_text()) if out.exists() else None
+    if kept:
+        text = knowing.replace_section(text, kept)
     out.write_text(text)
     return text
 

@@ -64,6 +64,11 @@ def test_a_chorales_chords_are_written_four_to_a_bar_and_the_section_replaces_it
     once = knowing.replace_section(doc, [knowing.SECTION_START, "one", knowing.SECTION_END])
     twice = knowing.replace_section(once, [knowing.SECTION_START, "two", knowing.SECTION_END])
     assert "one" not in twice and twice.count(knowing.SECTION_START) == 1 and twice.startswith(doc.rstrip())
+    # It goes before MUSICIANSHIP.md's case-by-case listing, and survives a regenerated report.
+    report = "# M\n\n## Roles\n\n## Every case\n\nx\n"
+    placed = knowing.replace_section(report, [knowing.SECTION_START, "one", knowing.SECTION_END])
+    assert placed.index("one") < placed.index("## Every case")
+    assert knowing.replace_section(report, knowing.section_of(placed)) == placed
 
 
 def test_where_the_player_contradicts_the_track_the_chord_heard_is_what_counts():
