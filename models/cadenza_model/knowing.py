@@ -40,7 +40,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import chords, roles
+from . import chords, roles, sections
 
 TPB = 24
 TEMPO = 100.0
@@ -469,15 +469,7 @@ def attach_pieces(cases_list: List[dict]) -> None:
 def replace_section(doc: str, lines: List[str]) -> str:
     """`doc` with its Knowing the song section replaced (or added before MUSICIANSHIP.md's case by
     case listing, else at the end)."""
-    block = "\n".join(lines)
-    if SECTION_START in doc and SECTION_END in doc:
-        head, rest = doc.split(SECTION_START, 1)
-        _, tail = rest.split(SECTION_END, 1)
-        return head + block + tail
-    if EVERY_CASE in doc:
-        head, tail = doc.split(EVERY_CASE, 1)
-        return head + block + "\n\n" + EVERY_CASE + tail
-    return doc.rstrip("\n") + "\n\n" + block + "\n"
+    return sections.replaced(doc, SECTION_START, SECTION_END, lines, before=EVERY_CASE)
 
 
 def section_of(doc: str) -> Optional[List[str]]:

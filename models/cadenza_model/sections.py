@@ -3,19 +3,25 @@ EVALUATION.md beside evaluate.py's text. No I/O but the one file."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 
 def replace_section(path: Path, begin: str, end: str, lines: List[str]) -> None:
     """Put `lines` (which start with `begin` and end with `end`) where the file has its section between
     those markers, or at its end when it has none."""
-    text = path.read_text() if path.exists() else ""
+    path.write_text(replaced(path.read_text() if path.exists() else "", begin, end, lines))
+
+
+def replaced(text: str, begin: str, end: str, lines: List[str], before: Optional[str] = None) -> str:
+    """`text` with `lines` (which start with `begin` and end with `end`) where it has its section between
+    those markers; where it has none, before the line `before` (when given and there), else at its end."""
     body = "\n".join(lines)
     if begin in text and end in text:
-        text = text[:text.index(begin)] + body + text[text.index(end) + len(end):]
-    else:
-        text = (text.rstrip() + "\n\n" if text.strip() else "") + body + "\n"
-    path.write_text(text)
+        return text[:text.index(begin)] + body + text[text.index(end) + len(end):]
+    if before and before in text:
+        at = text.index(before)
+        return text[:at] + body + "\n\n" + text[at:]
+    return (text.rstrip() + "\n\n" if text.strip() else "") + body + "\n"
 
 
 def others_sections(path: Path) -> str:
