@@ -77,7 +77,7 @@ def test_where_the_player_contradicts_the_track_the_chord_heard_is_what_counts()
     heard = knowing.heard_timeline(c)
     # Cm is played as F#m (a tritone away: no tone in common).
     assert heard[2][2] == 6 and heard[2][3] & knowing.timeline("Cm")[0][3] == 0
-    follows = [[s + 1.0, 1.0, 36 + r, 0.7] for s, _, r, _ in heard]
-    typed = [[s + 1.0, 1.0, 36 + r, 0.7] for s, _, r, _ in knowing.timeline(c["chords"])]
+    follows = [[s + 2.0, 1.0, 36 + r, 0.7] for s, _, r, _ in heard]
+    typed = [[s + 2.0, 1.0, 36 + r, 0.7] for s, _, r, _ in knowing.timeline(c["chords"])]
     assert knowing.figures(c, {"cadenza": follows})["heard"] == 1.0
     assert knowing.figures(c, {"cadenza": typed})["heard"] == 0.0
