@@ -497,6 +497,10 @@ fn knowing(args: &[String]) -> Result<()> {
     if let Some(m) = &model {
         report.extend(["--model".into(), m.display().to_string().into()]);
     }
+    if quick || model.is_some() {
+        // models/knowing_notes.md is written about the full run's takes with the built-in model.
+        report.push("--notes-off".into());
+    }
     python(&report.iter().map(|a| a.as_os_str()).collect::<Vec<_>>())
 }
 
