@@ -471,17 +471,19 @@ class RoleExample(NamedTuple):
 
 def role_example(notes: Sequence[Tuple[int, int, int, int]], bar: int, vocab: Vocab, n_tokens: int,
                  rng: random.Random, transpose: int = 5, p_alone: float = P_ALONE, p_astray: float = P_ASTRAY,
-                 p_chords: float = 0.0) -> RoleExample:
+                 p_chords: float = 0.0, p_chords_alone: Optional[float] = None) -> RoleExample:
     """`example`, the role Cadenza plays in it (free, a quarter of the time, for a split of a score's
     parts that is a role: free keeps meaning any part; three times in four for a tune over the
     player's block chords; never for Cadenza's chords under a single tune), the first token to learn
-    from (0 but where Cadenza's past went `astray`), and, with probability `p_chords`, the chord track
-    (format 5: the piece's own harmony, `piece_harmony`, or the block chords where one side holds
-    them); some of those examples that are a role keep the chart and leave the player out
-    (`P_CHART_ONLY`: a bass line or a comp for a progression, nobody else playing)."""
+    from (0 but where Cadenza's past went `astray`), and, with probability `p_chords` (`p_chords_alone`
+    for an example of Cadenza alone, when given), the chord track (format 5: the piece's own harmony,
+    `piece_harmony`, or the block chords where one side holds them); some of those examples that are a
+    role keep the chart and leave the player out (`P_CHART_ONLY`: a bass line or a comp for a
+    progression, nobody else playing)."""
     cad, ply, trade_span, role, over_chords, blocks = _split_blocks(notes, bar, rng, p_alone)
     harmony = None
-    if p_chords > 0 and rng.random() < p_chords:
+    told = p_chords if p_chords_alone is None or role != ALONE else p_chords_alone
+    if p_chords > 0 and rng.random() < told:
         harmony = block_harmony(notes, bar) if blocks else piece_harmony(notes, bar)
         if role in (MELODY, BASS, HARMONY) and rng.random() < P_CHART_ONLY:
             ply = []

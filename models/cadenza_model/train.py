@@ -65,6 +65,9 @@ def main(argv=None):
                     help="format 5, with --two-streams: the chord now and the chord coming as inputs (chords.py); "
                          f"P of the examples are told their piece's own chords, the rest none (duet.P_CHORDS is "
                          f"{duet.P_CHORDS}); a format 4 model starts with a silent chord input (model.with_chords)")
+    ap.add_argument("--chords-alone", type=float, default=None, metavar="P",
+                    help="with --chords: how often an example of Cadenza alone is told its chords (default: as "
+                         "any other); lower keeps the sketches, which are told none, as they were")
     ap.add_argument("--init-model-dir", type=Path,
                     help="start from an exported model folder (model.onnx + model.json, e.g. models/default); "
                          "with --two-streams a format 3 model becomes a format 4 one (model.with_two_streams)")
@@ -151,7 +154,8 @@ def main(argv=None):
         # Two streams: examples built from each piece's parts as they are drawn (duet.py).
         ds = DuetDataset({styles.index(s): tr for s, (tr, _) in corpus.items()}, vocab, seq,
                          p_astray=duet.P_ASTRAY if a.astray is None else a.astray, alone=cfg.alone,
-                         p_chords=(a.chords if a.chords is not None else duet.P_CHORDS) if cfg.chords else 0.0)
+                         p_chords=(a.chords if a.chords is not None else duet.P_CHORDS) if cfg.chords else 0.0,
+                         p_chords_alone=a.chords_alone)
         held_duet = {styles.index(s): duet_examples(ho, styles.index(s), vocab, seq, 48)
                      for s, (_, ho) in corpus.items()}
         if getattr(cfg, "chords", False):
@@ -185,6 +189,7 @@ def main(argv=None):
                            "expand_repeats": a.expand_repeats, "two_streams": two,
                            "roles": list(duet.ROLES) if two else None,
                            "chords": ds.p_chords if getattr(cfg, "chords", False) else None,
+                           "chords_alone": ds.p_chords_alone if getattr(cfg, "chords", False) else None,
                            "parameters": model.num_params(), "seq": seq},
         }, a.out)
 

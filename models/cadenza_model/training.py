@@ -115,13 +115,14 @@ class DuetDataset:
 
     def __init__(self, pieces_by_slot: Dict[int, list], vocab: Vocab, seq: int, transpose: int = 5,
                  p_alone: float = duet.P_ALONE, roles: Optional[set] = None, p_astray: float = duet.P_ASTRAY,
-                 alone: bool = False, p_chords: float = 0.0):
+                 alone: bool = False, p_chords: float = 0.0, p_chords_alone: Optional[float] = None):
         """`roles`: the role indices (duet.ROLES) examples may be labelled with; any other is free (a
         model that plays no roles learns every split as free). `p_astray`: how often Cadenza's past goes
         astray (duet.role_example). `alone`: Cadenza alone carries no role slot (duet.ALONE), else free.
-        `p_chords` (format 5): how often an example is told its chord track."""
+        `p_chords` (format 5): how often an example is told its chord track (`p_chords_alone`, when
+        given, for an example of Cadenza alone)."""
         self.vocab, self.seq, self.transpose, self.p_alone, self.roles = vocab, seq, transpose, p_alone, roles
-        self.p_astray, self.alone, self.p_chords = p_astray, alone, p_chords
+        self.p_astray, self.alone, self.p_chords, self.p_chords_alone = p_astray, alone, p_chords, p_chords_alone
         self.by_slot = {s: [p for p in ps if len(p.notes) >= 8] for s, ps in pieces_by_slot.items()}
         self.by_slot = {s: ps for s, ps in self.by_slot.items() if ps}
         self.weights = {s: [len(p.notes) for p in ps] for s, ps in self.by_slot.items()}
@@ -132,7 +133,7 @@ class DuetDataset:
         slot = rng.choice(list(self.by_slot))
         piece = rng.choices(self.by_slot[slot], weights=self.weights[slot])[0]
         ex = duet.role_example(piece.notes, piece.bar, self.vocab, self.seq - 1, rng, self.transpose,
-                               self.p_alone, self.p_astray, self.p_chords)
+                               self.p_alone, self.p_astray, self.p_chords, self.p_chords_alone)
         toks, owners, start, role, learn_from = ex[:5]
         if role == duet.ALONE:
             role = duet.ALONE if self.alone else duet.FREE
