@@ -31,7 +31,9 @@ use crate::monitor::{Mark, Who};
 use crate::prompt::{self, Prompt, PromptSlot};
 use crate::requests::{Request, Requests, Seen};
 pub use crate::settings::{Mode, Settings};
-pub use generator::{Backend, Generator, Known, MaskStats, SongView, Source, REACTION_SECONDS};
+pub use generator::{
+    progression_of, Backend, Generator, Known, MaskStats, SongView, Source, REACTION_SECONDS,
+};
 pub use status::{EngineState, EngineStatus, StatusTexts};
 
 /// What the musician set beside the parameters that the engine plays by, shared with the editor and

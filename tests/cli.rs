@@ -734,3 +734,30 @@ fn a_chord_track_that_does_not_parse_is_refused_naming_the_symbol_and_its_bar() 
         stderr(&o)
     );
 }
+
+#[test]
+fn the_chords_a_file_names_are_written_as_a_chord_track_that_reads_back() {
+    // Learn Chords on the command line: C Am F G played three times round, as text for --chords.
+    let part = held(&POP, 3);
+    let clip = tmp("learn.mid");
+    std::fs::write(&clip, write_notes(100.0, &[("chords", &part, 0)])).unwrap();
+    let o = cadenza(&["chords", clip.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_eq!(text, "| C | Am | F | G |");
+    let track = cadenza::chords::ChordTrack::parse(&text).unwrap();
+    assert_eq!(track.len(), 4);
+    // A single line names no chord: said so.
+    let line: Vec<BeatNote> = (0..16)
+        .map(|i| BeatNote {
+            beat: f64::from(i),
+            length: 0.9,
+            pitch: 60 + (i % 5) as u8,
+            velocity: 90,
+        })
+        .collect();
+    std::fs::write(&clip, write_notes(100.0, &[("line", &line, 0)])).unwrap();
+    let o = cadenza(&["chords", clip.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no chord heard"), "{}", stderr(&o));
+}

@@ -6,6 +6,7 @@
 //!                      [--model DIR] ...   (see `cadenza generate --help`)
 //!     cadenza styles [--model DIR]
 //!     cadenza info [--model DIR]
+//!     cadenza chords FILE.mid [--time-sig 4/4]
 //!
 //! The command line is clap's (derive): each option's help, default and range are declared once,
 //! beside the field they fill.
@@ -42,6 +43,24 @@ enum Command {
     Styles(ModelArgs),
     /// Model, execution provider, vocabulary, roles.
     Info(ModelArgs),
+    /// The chords a MIDI file's part names, as the plugin's Learn Chords writes them (a chord track
+    /// to edit and give to --chords or the Chords field): the progression it repeats, else its last
+    /// bars.
+    Chords(ChordsArgs),
+}
+
+#[derive(Args)]
+struct ChordsArgs {
+    /// The part (format 0 or 1, any channel but drums).
+    #[arg(value_name = "FILE.mid")]
+    file: PathBuf,
+    /// Time signature.
+    #[arg(long, value_name = "N/D", default_value = "4/4", value_parser = parse_time_sig)]
+    time_sig: (u32, u32),
+    /// Bars written when the part repeats no progression: its last this many.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(i64).range(1..=64))]
+    bars: i64,
 }
 
 #[derive(Args)]
@@ -471,6 +490,23 @@ fn generate_cmd(a: &Generate) -> Result<(), String> {
     Ok(())
 }
 
+fn chords_cmd(a: &ChordsArgs) -> Result<(), String> {
+    let bytes = std::fs::read(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
+    let clip =
+        Prompt::from_midi("part", &bytes).map_err(|e| format!("{}: {e}", a.file.display()))?;
+    let beats_per_bar = f64::from(a.time_sig.0) * 4.0 / f64::from(a.time_sig.1);
+    match cadenza::engine::progression_of(&clip.notes, beats_per_bar, a.bars) {
+        Some(text) => {
+            println!("{text}");
+            Ok(())
+        }
+        None => Err(format!(
+            "{}: no chord heard (two or more keys sounding in a beat make one)",
+            a.file.display()
+        )),
+    }
+}
+
 fn main() -> ExitCode {
     // clap answers --help and --version itself (exit 0) and a malformed command line with its usage
     // (exit 2); what fails after that (a model, a file, a role the style lacks) exits 2 too.
@@ -479,6 +515,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => generate_cmd(a),
         Command::Styles(m) => styles_cmd(m),
         Command::Info(m) => info_cmd(m),
+        Command::Chords(a) => chords_cmd(a),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,

@@ -778,6 +778,45 @@ impl<B: Backend> Generator<B> {
     }
 }
 
+/// The chords a player's part names, as Learn Chords writes them (chord-track text): the part heard
+/// as the engine hears it, a beat at a time, in bars of `beats_per_bar` from beat 0, the progression
+/// it repeats (else its last `fallback_bars` bars). `None` when it names no chord (a single line).
+pub fn progression_of(
+    notes: &[BeatNote],
+    beats_per_bar: f64,
+    fallback_bars: i64,
+) -> Option<String> {
+    let mut follow = Follow::new();
+    let mut song = Song::new();
+    let mut keys: Vec<(f64, bool, u8, f32)> = (notes.iter())
+        .flat_map(|n| {
+            let v = f32::from(n.velocity) / 127.0;
+            [
+                (n.beat, true, n.pitch, v),
+                (n.beat + n.length, false, n.pitch, 0.0),
+            ]
+        })
+        .collect();
+    keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let end = keys.last().map_or(0.0, |k| k.0);
+    let clock = |playhead: f64| PlayClock {
+        beats_per_bar,
+        bar_number: 0.0,
+        ..PlayClock::at(playhead, 120.0)
+    };
+    let mut keys = keys.into_iter().peekable();
+    let mut beat = 0.0;
+    while beat <= end + 1.0 {
+        while let Some((at, on, pitch, velocity)) = keys.next_if(|k| k.0 < beat) {
+            follow.remember(at, pitch, velocity, on);
+            follow.hold(pitch, on);
+        }
+        song.hear(&clock(beat), &follow);
+        beat += 0.25;
+    }
+    song.learned_text(fallback_bars)
+}
+
 /// The sampling seed of one context position: a stateless mix (SplitMix64's finalizer), so a token's
 /// draw depends on the seed and its position only, never on withdrawn plans.
 fn mix(seed: u64, position: u64) -> u64 {
