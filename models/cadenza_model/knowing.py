@@ -60,6 +60,11 @@ CONDITIONS = ("chord track typed", "host looping", "player repeating", "nothing 
 CONTRADICTED = "chord track contradicted"
 # The live pass: these progressions and conditions, seed 1, every role (real time is slow to play).
 LIVE = (("Eb Bb Cm Ab", "ii-V-I in Bb"), ("chord track typed", "host looping"))
+# The Follow Chords sweep: Free with the chord track typed at these settings (offline, every
+# progression and seed). FOLLOW_DEFAULT is the plugin's default (src/settings.rs; a test keeps the two
+# the same): the lowest setting swept at which Free plays the overall target's chord tones.
+FOLLOW_SWEEP = (0.0, 0.25, 0.5, 0.75, 0.85, 1.0)
+FOLLOW_DEFAULT = 0.85
 CHORALES = Path(__file__).resolve().parent.parent / "musicianship_chorales.json"
 # What the figures say, written about the committed run's takes (put under the section's heading).
 NOTES = Path(__file__).resolve().parent.parent / "knowing_notes.md"
@@ -173,6 +178,15 @@ def case(prog: str, role: str, seed: int, condition: str, realtime: bool = False
     return c
 
 
+def follow_case(prog: str, seed: int, follow: float) -> dict:
+    """A case of the Follow Chords sweep: Free, the chord track typed, Follow Chords at `follow`."""
+    c = case(prog, "free", seed, "chord track typed")
+    c["params"]["fchord"] = follow
+    c["follow"] = follow
+    c["id"] = c["id"].replace("|bounce", f"|follow {follow}")
+    return c
+
+
 def cases(quick: bool = False, seeds: Sequence[int] = SEEDS) -> List[dict]:
     """Every progression, role, seed and condition offline; the live pass; the chorales (when their
     parts are at hand). `quick`: one progression, the bass, seed 1 (tests)."""
@@ -180,6 +194,7 @@ def cases(quick: bool = False, seeds: Sequence[int] = SEEDS) -> List[dict]:
         return [case("Eb Bb Cm Ab", "bass", 1, c) for c in CONDITIONS]
     out = [case(p, r, s, c) for p in PROGRESSIONS for r in ROLES for s in seeds for c in (*CONDITIONS, CONTRADICTED)]
     out += [case(p, r, 1, c, realtime=True) for p in LIVE[0] for r in ROLES for c in LIVE[1]]
+    out += [follow_case(p, s, f) for p in PROGRESSIONS for s in seeds for f in FOLLOW_SWEEP]
     if CHORALES.exists():
         out += chorale_cases(json.loads(CHORALES.read_text()), seeds)
     return out
@@ -429,6 +444,25 @@ def section(cases_list: List[dict], takes: List[dict], cli_takes: Optional[List[
                     other = [sum(r["counts"][k][i] for r in rs for k in ("first", "later")) for i in (0, 1)]
                     lines.append(f"| {role} | {pct(pooled(rs, 'heard'))} "
                                  f"| {pct(other[0] / other[1] if other[1] else None)} | {len(rs)} |")
+        lines.append("")
+    sweep = defaultdict(list)
+    for c in cases_list:
+        if "follow" in c and c["id"] in by_id:
+            sweep[c["follow"]].append(figures(c, by_id[c["id"]]))
+    if sweep:
+        lines += ["### The Follow Chords knob", "",
+                  "Free, the chord track typed, offline, every progression and seed, at each setting of Follow "
+                  f"Chords (0: the model's own choice; 1: chord tones only on strong beats and at changes). The "
+                  f"default, {FOLLOW_DEFAULT}, is the lowest setting here at which Free plays "
+                  f"{TARGETS['free overall']:.0%} chord tones overall.", "",
+                  "| Follow Chords | first time round, at the changes | later passes, at the changes "
+                  "| chord tones overall | notes a bar | takes |",
+                  "|---|---|---|---|---|---|"]
+        for f in sorted(sweep):
+            rs = sweep[f]
+            lines.append(f"| {f}{' (default)' if f == FOLLOW_DEFAULT else ''} | {pct(pooled(rs, 'first'))} "
+                         f"| {pct(pooled(rs, 'later'))} | {pct(pooled(rs, 'overall'), TARGETS['free overall'])} "
+                         f"| {mean(r['notes per bar'] for r in rs):.1f} | {len(rs)} |")
         lines.append("")
     chorale_rows = defaultdict(list)
     bach = {}

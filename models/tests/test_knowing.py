@@ -81,3 +81,23 @@ def test_where_the_player_contradicts_the_track_the_chord_heard_is_what_counts()
     typed = [[s + 2.0, 1.0, 36 + r, 0.7] for s, _, r, _ in knowing.timeline(c["chords"])]
     assert knowing.figures(c, {"cadenza": follows})["heard"] == 1.0
     assert knowing.figures(c, {"cadenza": typed})["heard"] == 0.0
+
+
+def test_the_follow_chords_sweep_sets_the_knob_and_reports_the_plugins_default():
+    import re
+    from pathlib import Path
+
+    c = knowing.follow_case("Eb Bb Cm Ab", 2, 0.25)
+    assert c["params"]["fchord"] == 0.25 and c["role"] == "free" and c["chords"] == "Eb Bb Cm Ab"
+    assert not c["id"].endswith("|bounce"), "kept out of the conditions' table"
+    # The report names the plugin's own default: the two stay the same.
+    settings = (Path(knowing.__file__).resolve().parents[2] / "src" / "settings.rs").read_text()
+    assert float(re.search(r"follow_chords: ([0-9.]+),", settings).group(1)) == knowing.FOLLOW_DEFAULT
+    assert knowing.FOLLOW_DEFAULT in knowing.FOLLOW_SWEEP
+    # A sweep row is reported per setting, the default marked.
+    tl = knowing.timeline("Eb Bb Cm Ab")
+    on = {"cadenza": [[s, 1.0, 48 + r, 0.7] for s, _, r, _ in tl]}
+    cs = [knowing.follow_case("Eb Bb Cm Ab", 1, f) for f in (0.0, knowing.FOLLOW_DEFAULT)]
+    lines = knowing.section(cs, [{"id": x["id"], **on} for x in cs])
+    rows = [ln for ln in lines if ln.startswith(f"| {knowing.FOLLOW_DEFAULT} (default)") or ln.startswith("| 0.0 ")]
+    assert len(rows) == 2 and "100% ✓" in rows[0]
