@@ -349,7 +349,7 @@ impl CadenzaEditor {
                     ui.label(if data.status.hears_chords.load(Ordering::Relaxed) {
                         "the model hears the chords (format 5)"
                     } else {
-                        "this model does not hear chords: they lead the bass and the harmony"
+                        "this model does not hear chords: they lead its notes through the mask (format 4)"
                     });
                 });
                 ui.end_row();
