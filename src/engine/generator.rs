@@ -578,9 +578,11 @@ impl<B: Backend> Generator<B> {
             change: self.song.changes_at(cursor),
             ours_lowest: self.timeline.ours_lowest(open),
             phase_ticks: crate::features::phase_of(cursor, self.ticks_per_beat as u32),
-            // An answer (re)enters on the grid: a rest the model ends a tick or five off it keeps
-            // the whole answer on that offset (MUSICIANSHIP.md, "Call & Response").
-            rest_on_grid: s.mode == Mode::CallResponse && open.ours == 0,
+            // An answer keeps to the grid: every rest in it ends on a sixteenth or a triplet
+            // eighth. A rest the model ends a tick or five off it (as it does beside a humanized
+            // call, taking up the call's offsets) would keep the answer on that offset
+            // (MUSICIANSHIP.md, "Call & Response").
+            rest_on_grid: s.mode == Mode::CallResponse,
             rest_ceiling_ticks,
         };
         self.mask.build(&self.window.logits, &situation, s);

@@ -78,7 +78,7 @@ pub(super) struct Situation<'a> {
     /// on from (the guard against parallel fifths and octaves with the player's outer part).
     pub(super) ours_lowest: Option<u8>,
     /// The cursor's tick within the beat, and whether a rest must end on the grid (a sixteenth or
-    /// a triplet eighth): a call and response answer whose part is silent, before it (re)enters.
+    /// a triplet eighth): in a call and response answer.
     pub(super) phase_ticks: u32,
     pub(super) rest_on_grid: bool,
     /// Alone, the longest shift that keeps a silence within [`ALONE_REST_BEATS`](super::ALONE_REST_BEATS);
@@ -815,7 +815,7 @@ mod tests {
     }
 
     #[test]
-    fn a_silent_answer_ends_its_rest_on_a_sixteenth_or_a_triplet_eighth() {
+    fn an_answers_rest_ends_on_a_sixteenth_or_a_triplet_eighth() {
         let follow = Follow::new();
         let logits = vec![0.0; V.size as usize];
         let s = Settings::default();

@@ -1763,3 +1763,39 @@ fn a_new_chord_track_withdraws_what_was_planned_on_the_old_one() {
     g.step(at(0.75), &S, &mut |x| again.push(x)).unwrap();
     assert!(!again.iter().any(Generated::is_plan_mark), "{again:?}");
 }
+
+#[test]
+fn an_answer_keeps_to_the_grid_whatever_rests_the_model_takes() {
+    // The fake's logits are as good as random: left to them, most rests would end a tick or five
+    // off the sixteenths and triplet eighths (as a model does beside a humanized call).
+    let s = Settings {
+        mode: Mode::CallResponse,
+        listen_gap_beats: 0.5,
+        answer_bars: 2,
+        density: 1.0,
+        ..S
+    };
+    let mut g = gen(256);
+    msg(&mut g, resync(0.0, true, 1), &s);
+    let mut onsets = Vec::new();
+    for call in 0..4 {
+        let at = f64::from(call) * 16.0;
+        // A humanized call: a tick off the beat, let go off the grid too.
+        msg(&mut g, play(at + 0.04, 60, true), &s);
+        msg(&mut g, play(at + 1.29, 60, false), &s);
+        onsets.extend(
+            roll(&mut g, at + 1.29, at + 15.0, &s)
+                .into_iter()
+                .filter(|n| n.on && !n.is_plan_mark())
+                .map(|n| n.beat),
+        );
+    }
+    assert!(onsets.len() >= 8, "the answers play: {onsets:?}");
+    for b in onsets {
+        let tick = (b * 24.0).round() as i64 % 24;
+        assert!(
+            tick % 6 == 0 || tick % 8 == 0,
+            "an answer's note off the grid at beat {b}"
+        );
+    }
+}
