@@ -472,9 +472,12 @@ def main(argv=None):
     if expanded:
         lines += ["The corpus with its repeat signs played out (`--expand-repeats`), in training and here.", ""]
     if getattr(tf.cfg, "two_streams", False):
-        lines += ["Inputs: two streams, the player's and Cadenza's (model format 4, cadenza_model/duet.py): each token "
-                  "with whose it is, Cadenza's and the player's keys sounding after it, and its tick within the beat "
-                  "(cadenza_model/features.py). Scored alone below (every part Cadenza's), as format 3 was.", ""]
+        chords = getattr(tf.cfg, "chords", False)
+        lines += [f"Inputs: two streams, the player's and Cadenza's (model format {5 if chords else 4}, "
+                  "cadenza_model/duet.py): each token with whose it is, Cadenza's and the player's keys sounding "
+                  "after it, and its tick within the beat"
+                  + ("; the chord sounding, the next and the beats until it, or unknown" if chords else "")
+                  + " (cadenza_model/features.py). Scored alone below (every part Cadenza's), as format 3 was.", ""]
     elif tf.cfg.features:
         lines += ["Inputs: each token with the keys sounding after it and its tick within the beat (model format 3, "
                   "cadenza_model/features.py); the LSTM gets the same inputs.", ""]
