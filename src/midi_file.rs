@@ -34,6 +34,25 @@ pub struct BeatNote {
     pub velocity: u8,
 }
 
+/// A key pressed or let go, as a player's hands make it: (beat, pressed, pitch, velocity 0..=1; 0
+/// for a release).
+pub type KeyEvent = (f64, bool, u8, f32);
+
+/// Notes as key presses and releases in time order (on one beat, releases first).
+pub fn key_events(notes: &[BeatNote]) -> Vec<KeyEvent> {
+    let mut keys: Vec<KeyEvent> = (notes.iter())
+        .flat_map(|n| {
+            let v = f32::from(n.velocity) / 127.0;
+            [
+                (n.beat, true, n.pitch, v),
+                (n.beat + n.length, false, n.pitch, 0.0),
+            ]
+        })
+        .collect();
+    keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    keys
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MidiFileError {
     #[error("not a readable MIDI file: {0}")]

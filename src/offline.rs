@@ -110,16 +110,7 @@ pub fn generate<B: Backend>(
     // A sketch's prompt is continued as Cadenza's own line.
     gen.set_prompt(&req.prompt, false);
     // The player's part as key presses and releases, in time order (releases first on a beat).
-    let mut keys: Vec<(f64, bool, u8, f32)> = (req.against.iter())
-        .flat_map(|n| {
-            let v = f32::from(n.velocity) / 127.0;
-            [
-                (n.beat, true, n.pitch, v),
-                (n.beat + n.length, false, n.pitch, 0.0),
-            ]
-        })
-        .collect();
-    keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let keys = crate::midi_file::key_events(&req.against);
     let mut keys = keys.into_iter().peekable();
     let mut fresh: Vec<Generated> = Vec::new();
     let mut played = Played::default();

@@ -790,16 +790,7 @@ pub fn progression_of(
 ) -> Option<String> {
     let mut follow = Follow::new();
     let mut song = Song::new();
-    let mut keys: Vec<(f64, bool, u8, f32)> = (notes.iter())
-        .flat_map(|n| {
-            let v = f32::from(n.velocity) / 127.0;
-            [
-                (n.beat, true, n.pitch, v),
-                (n.beat + n.length, false, n.pitch, 0.0),
-            ]
-        })
-        .collect();
-    keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let keys = crate::midi_file::key_events(notes);
     let end = keys.last().map_or(0.0, |k| k.0);
     let clock = |playhead: f64| PlayClock {
         beats_per_bar,
