@@ -497,6 +497,8 @@ def section(cases_list: List[dict], takes: List[dict], cli_takes: Optional[List[
                     f"| {pct(mean(r['parallels'] for r in rs), TARGETS['parallels'] if goal else None, below=True)} "
                     f"| {sum(r['shared moves'] for r in rs)} |")
             bs = [v for (s, _), v in bach.items() if s == setting]
+            if not bs:
+                continue
             lines.append(
                 f"| {setting} | Bach | {mean(r['notes'] for r in bs):.1f} "
                 f"| {pct(mean(r['root or fifth on strong beats'] for r in bs))} | {pct(mean(r['chord tones'] for r in bs))} "

@@ -181,6 +181,8 @@ impl Mask {
         };
         let led = match at.role {
             Role::Bass if strong => chord.map(Harmony::bass_tones),
+            // On the other beats, a chord known ahead's tones (off the beat it passes freely).
+            Role::Bass if at.phase_ticks == 0 => at.known.map(|k| k.harmony.tones),
             Role::Harmony => chord.map(|c| c.tones),
             Role::Free if strong && s.follow_chords >= 1.0 => at.known.map(|k| k.harmony.tones),
             _ => None,
@@ -647,10 +649,15 @@ mod tests {
         for (p, ok) in [(45, true), (52, true), (48, false), (43, false)] {
             assert_eq!(allowed(&m, Event::NoteOn(p)), ok, "bass {p}");
         }
-        // Not a change and not a strong beat: the bass is free (under the player's register).
+        // Not a change and not a strong beat: on the beat, any of the chord's tones; off it, the
+        // bass is free (under the player's register).
         at.change = false;
         m.build(&logits, &at, &s);
+        assert!(allowed(&m, Event::NoteOn(48)) && !allowed(&m, Event::NoteOn(50)));
+        at.phase_ticks = 12;
+        m.build(&logits, &at, &s);
         assert!(allowed(&m, Event::NoteOn(50)));
+        at.phase_ticks = 0;
         // The harmony keeps to A minor's tones, not C major's G.
         at.role = Role::Harmony;
         m.build(&logits, &at, &s);
