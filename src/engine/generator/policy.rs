@@ -200,8 +200,10 @@ impl Mask {
         // the new chord's bass note (the nearest), into the same fifth or octave, nor by step (the
         // bass stepping to an inversion).
         let perfect = |a: u8, b: u8| matches!((i16::from(b) - i16::from(a)).rem_euclid(12), 0 | 7);
+        // Where the lines stand now: read once, not for each key.
+        let outer = at.ours_lowest.zip(at.follow.outer_now());
         let parallel = |p: u8| -> bool {
-            let (Some(c0), Some((b0, t0))) = (at.ours_lowest, at.follow.outer_now()) else {
+            let Some((c0, (b0, t0))) = outer else {
                 return false;
             };
             let step = (i16::from(p) - i16::from(c0)).abs();
