@@ -476,7 +476,7 @@ impl CadenzaEditor {
                         .response
                         .on_hover_text(
                             "Auto measures the loaded model on CPU and CUDA and keeps the faster; \
-                             CUDA needs ONNX Runtime's GPU build (see the README). Changing it reloads the model.",
+                             CUDA needs ONNX Runtime's GPU build (see docs/gpu.md). Changing it reloads the model.",
                         );
                     if now != before {
                         choose_provider(&data, now);

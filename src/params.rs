@@ -1,6 +1,6 @@
 //! Host parameters: every knob is automatable and saved with the project; the prompt clip is saved
 //! beside them. Style names come from the model's metadata (model.json). Each parameter is
-//! documented for musicians in the README's parameter table.
+//! documented for musicians in docs/parameters.md.
 
 use std::sync::{Arc, RwLock};
 

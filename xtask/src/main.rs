@@ -52,7 +52,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("fetch-ort") => fetch_ort().map(|p| println!("{}", p.display())),
         Some("fetch-ort-gpu") => fetch_wheel(&GPU_WHEEL).map(|p| {
-            eprintln!("[xtask] ONNX Runtime with CUDA: point Cadenza at it with CADENZA_ORT_LIB (README, \"Running on a GPU\")");
+            eprintln!("[xtask] ONNX Runtime with CUDA: point Cadenza at it with CADENZA_ORT_LIB (docs/gpu.md)");
             println!("{}", std::fs::canonicalize(&p).unwrap_or(p).display())
         }),
         Some("bundle") => bundle(&args),
@@ -130,7 +130,7 @@ const CPU_WHEEL: Wheel = Wheel {
 
 /// The CUDA 13 build of the same version (256 MB): for musicians with an NVIDIA GPU, and for the
 /// benchmark's CUDA rows. Its CUDA provider needs CUDA 13's cuBLAS, cuDNN 9, cuFFT, cuRAND and runtime
-/// on the loader's path (README, "Running on a GPU").
+/// on the loader's path (docs/gpu.md).
 const GPU_WHEEL: Wheel = Wheel {
     package: "onnxruntime-gpu",
     platform: WHEEL_PLATFORM,

@@ -171,7 +171,7 @@ impl Mask {
         // change, the harmony plays the chord's tones. The chord is the one the song knows at the
         // cursor (song.rs: typed, heard there on an earlier pass, repeated); else the one the
         // player's part implies, the last one heard (a beat's own chord is heard after Cadenza
-        // decides what it plays on it: EVALUATION.md "The chord's lead"). Free follows a known
+        // decides what it plays on it: CHANGELOG.md "The chord's lead"). Free follows a known
         // chord as far as *Follow Chords* asks, on a strong beat or a change. Where the scale lock
         // leaves none of the chord's tones, the scale alone.
         let strong = at.strong_beat || at.change;

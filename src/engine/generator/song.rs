@@ -1,5 +1,5 @@
 //! The song: which chord sounds at each beat, known before it is heard. A partner decides a beat's
-//! note before it hears the player's chord on that beat (models/EVALUATION.md, "The chord's lead");
+//! note before it hears the player's chord on that beat (CHANGELOG.md, "The chord's lead");
 //! a musician gets the change right by knowing the song. This is the one place the engine knows it,
 //! filled from:
 //! - the **chord track** the musician typed (`crate::chords`): bars from the host's bar 1, looping;
