@@ -65,7 +65,7 @@ pub enum Layout {
     /// Format 3: every sounding key (both streams), then the phase one-hot.
     OneStream { ticks_per_beat: u32 },
     /// Format 4: Cadenza's keys, the player's keys, the phase one-hot, the player flag, the role
-    /// slots (`models/cadenza_model/export.py`, `feature_layout`); format 5 (`chords`) then the
+    /// slots (`models/cadenza_model/cli/export.py`, `feature_layout`); format 5 (`chords`) then the
     /// chord block ([`CHORD_WIDTH`]).
     TwoStreams {
         ticks_per_beat: u32,

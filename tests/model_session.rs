@@ -206,7 +206,7 @@ fn the_built_in_int8_model_agrees_with_the_fp32_graph() {
 }
 
 /// models/tests/fixtures/ring_logits.json: the shipped fp32 graph decoded by Python's RingDecoder
-/// (prefill 16, then single steps) over 300 tokens; written by `python -m cadenza_model.golden`.
+/// (prefill 16, then single steps) over 300 tokens; written by `python -m cadenza_model.cli.golden`.
 #[derive(serde::Deserialize)]
 struct Fixture {
     tokens: Vec<u32>,
@@ -234,7 +234,7 @@ impl Fixture {
         assert_eq!(
             model.spec.two_streams(),
             !self.owners.is_empty(),
-            "the fixture was written for this model's format: rewrite it (python -m cadenza_model.golden)"
+            "the fixture was written for this model's format: rewrite it (python -m cadenza_model.cli.golden)"
         );
         let players: Vec<bool> = self.owners.iter().map(|&o| o == 1).collect();
         let f = if players.is_empty() {
@@ -245,7 +245,7 @@ impl Fixture {
         assert_eq!(
             model.spec.hears_chords(),
             !self.chords.is_empty(),
-            "the fixture was written for this model's format: rewrite it (python -m cadenza_model.golden)"
+            "the fixture was written for this model's format: rewrite it (python -m cadenza_model.cli.golden)"
         );
         let mut f = f;
         for (x, row) in f.iter_mut().zip(&self.chords) {

@@ -13,13 +13,11 @@ two phrases twice, a tune's AABB), cached apart in <style>.expanded.json.gz.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import gzip
 import hashlib
 import json
 import multiprocessing as mp
-import os
 import sys
 import time
 from pathlib import Path
@@ -229,18 +227,3 @@ def load_corpus(styles: List[str], max_files: Optional[int] = None, workers: int
 def merged(piece: Piece) -> List[Note]:
     """A piece's notes with the parts merged, as formats 1-3 learned them."""
     return sorted(n[:3] for n in piece.notes)
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="Parse music21's corpus into the note cache.")
-    ap.add_argument("--styles", nargs="*", default=STYLE_ORDER)
-    ap.add_argument("--max-files", type=int, default=None, help="cap per style (quick runs)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--expand-repeats", action="store_true", help="play repeat signs out (cached apart)")
-    a = ap.parse_args(argv)
-    for s, (tr, ho) in load_corpus(a.styles, a.max_files, a.workers, a.expand_repeats).items():
-        print(f"{s}: {len(tr)} train pieces ({sum(map(len, tr))} notes), {len(ho)} held out ({sum(map(len, ho))} notes)")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Exporting a checkpoint: model.onnx (one step graph with an explicit KV cache) + model.json (the
 contract), the int8 graph and its checks, and reading an export back into PyTorch. A library: the
-scripts (export.py, finetune.py, bench.py) import it. The graph's inputs are described in export.py.
+scripts (cli/export.py, cli/finetune.py, bench.py) import it. The graph's inputs are described in cli/export.py.
 """
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def load_onnx_model(model_dir: Path):
     meta = json.loads((model_dir / "model.json").read_text())
     config = meta.get("training", {}).get("config")
     if not config:
-        raise SystemExit(f"{model_dir / 'model.json'} has no training.config: re-export it with cadenza_model.export")
+        raise SystemExit(f"{model_dir / 'model.json'} has no training.config: re-export it with cadenza_model.cli.export")
     cfg = ModelConfig(**config)
     model = MusicTransformer(cfg)
     weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(model_dir / "model.onnx")).graph.initializer}
@@ -162,7 +162,7 @@ def load_onnx_model(model_dir: Path):
         w = weights.get("model." + name)
         if w is None or tuple(w.shape) != tuple(param.shape):
             raise SystemExit(f"{model_dir / 'model.onnx'} has no weight `{name}` of shape {tuple(param.shape)}: "
-                             "it was not exported by cadenza_model.export with named weights")
+                             "it was not exported by cadenza_model.cli.export with named weights")
         state[name] = torch.from_numpy(w.copy())
     missing = model.load_state_dict(state, strict=False).missing_keys
     aliases = {n for n, p in model.state_dict(keep_vars=True).items()

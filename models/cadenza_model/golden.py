@@ -1,6 +1,6 @@
 """Golden tokenizer fixtures: note lists -> tokens, written by Python, checked by the Rust tokenizer.
 
-    python -m cadenza_model.golden            # rewrite models/tests/fixtures/golden_tokens.json
+    python -m cadenza_model.cli.golden            # rewrite models/tests/fixtures/golden_tokens.json
 
 Cases: hand-made edge cases (chords, overlaps, re-struck keys, long gaps, zero lengths) and the
 opening of a real chorale as music21 parses it (from a committed excerpt, so no corpus is needed).
@@ -118,16 +118,3 @@ def ring_logits(model_dir: Path = DEFAULT_MODEL) -> dict:
         if i < len(toks):
             last = feed(i, i + 1)
     return out
-
-
-def main():
-    if not CHORALE.exists():
-        write_chorale_excerpt()
-    GOLDEN.write_text(json.dumps(build(), indent=1) + "\n")
-    print(f"wrote {GOLDEN}")
-    RING_LOGITS.write_text(json.dumps(ring_logits()) + "\n")
-    print(f"wrote {RING_LOGITS}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,5 +1,5 @@
 """A file's marked section, rewritten in place: what role_eval.py and style_check.py keep in
-EVALUATION.md beside evaluate.py's text. No I/O but the one file."""
+EVALUATION.md beside evaluation.py's render. No I/O but the one file."""
 from __future__ import annotations
 
 from pathlib import Path

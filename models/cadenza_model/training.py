@@ -1,13 +1,16 @@
-"""The training pieces the scripts share (train.py, finetune.py, evaluate.py): datasets of style
-crops and duet examples, the losses, the held-out evaluation and the model registry. No I/O but the
+"""The training pieces the scripts share (cli/train.py, cli/finetune.py, cli/evaluate.py): datasets of style
+crops and duet examples, the losses, the held-out evaluation, the model registry, and the one
+training loop (`fit`). No I/O but the
 loss-curve picture; the scripts import it, never each other.
 """
 from __future__ import annotations
 
+import math
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -389,7 +392,7 @@ def eval_windows(pieces: List[List[int]], slot: int, vocab: Vocab, seq: int, max
     and scores only its last `stride` tokens (the first window scores all of its own), so each token is
     still scored once but, past a piece's opening, with seq-1-stride to seq-2 tokens before it. At
     stride = seq-1 - seq//2 that is the plugin's context as it plays: it keeps the newest half window
-    when it restarts one and fills it up to the full window again (generate() in evaluate.py does the
+    when it restarts one and fills it up to the full window again (generate() in evaluation.py does the
     same).
     """
     n = seq - 1
@@ -475,3 +478,99 @@ def agreed_elapsed(t0: float, dev: str, distributed: bool) -> float:
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
         el = float(t.item())
     return el
+
+
+def lr_at(base: float, step: int, warmup: int, frac: float) -> float:
+    """The one learning-rate schedule: a linear warm-up over `warmup` steps (0: none), then a cosine
+    from `base` down to a tenth of it as `frac` (the share of the budget spent) goes from 0 to 1."""
+    return base * min(1.0, (step + 1) / max(warmup, 1)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+@dataclass
+class FitOptions:
+    """What one training run may spend and how it learns; cli/train.py and cli/finetune.py fill it from their
+    command lines."""
+    minutes: float = 10.0
+    steps: int = 10**9
+    batch: int = 16
+    lr: float = 1e-3
+    warmup: int = 0
+    # Two streams only: scheduled sampling (own_past) and the held-key unlikelihood (held_key_penalty).
+    own_past: float = 0.0
+    held_penalty: float = 0.0
+    # Call `evaluate` every this many steps (0: never), `save` every this many minutes (0: never).
+    eval_every: int = 0
+    save_every: float = 0.0
+    # Print a progress line every this many steps, headed by `label`.
+    log_every: int = 20
+    label: str = "train"
+
+
+@dataclass
+class FitResult:
+    steps: int
+    tokens: int
+    minutes: float
+    history: List[Tuple[int, float, Optional[float]]] = field(default_factory=list)
+
+
+def fit(model, ds, vocab: Vocab, opts: FitOptions, rng: random.Random, *, net=None, dev: str = "cpu",
+        distributed: bool = False, world: int = 1, rank: int = 0,
+        evaluate: Optional[Callable[[int], Optional[float]]] = None,
+        save: Optional[Callable[["FitResult"], None]] = None) -> FitResult:
+    """The training loop: AdamW, the schedule of `lr_at` over the wall-clock budget, gradients clipped
+    at 1, batches from `ds` (a DuetDataset: two streams; a StyleDataset: one). `net` is what the loss
+    runs through (DistributedDataParallel under torchrun; the model itself otherwise). `evaluate(step)`
+    prints and returns a held-out figure for the curve; `save(result so far)` writes a checkpoint.
+    Tokens are counted in this process (times `world` in the lines it prints)."""
+    net = net if net is not None else model
+    two = isinstance(ds, DuetDataset)
+    opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=0.01)
+    t0 = time.time()
+    saved_at = t0
+    budget = opts.minutes * 60
+    res = FitResult(steps=0, tokens=0, minutes=0.0)
+    ema = None
+    while True:
+        el = agreed_elapsed(t0, dev, distributed)
+        if res.steps >= opts.steps or el >= budget:
+            break
+        lr = lr_at(opts.lr, res.steps, opts.warmup, min(1.0, el / budget))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        net.train()
+        if two:
+            duet_b = ds.batch(rng, opts.batch).to(dev)
+            if opts.own_past > 0:
+                duet_b = own_past(model, duet_b, vocab, opts.own_past, rng)
+            batch = duet_b.tokens
+            loss = duet_loss(net, duet_b, vocab, opts.held_penalty)
+        else:
+            batch, start_ticks = ds.batch_with_ticks(rng, opts.batch)
+            batch, start_ticks = batch.to(dev), start_ticks.to(dev)
+            loss = loss_on(net, batch, vocab.pad, vocab, start_ticks)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        res.steps += 1
+        res.tokens += int((batch != vocab.pad).sum())
+        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        res.minutes = (time.time() - t0) / 60
+        ev = None
+        if rank == 0 and evaluate is not None and opts.eval_every and res.steps % opts.eval_every == 0:
+            ev = evaluate(res.steps)
+        if rank == 0 and save is not None and opts.save_every and time.time() - saved_at > opts.save_every * 60:
+            save(res)
+            saved_at = time.time()
+        if rank == 0:
+            res.history.append((res.steps, ema, ev))
+            if res.steps % opts.log_every == 0 or ev is not None:
+                el = time.time() - t0
+                bar = "#" * int(30 * min(1.0, max(el / budget, res.steps / opts.steps)))
+                print(f"[{opts.label}] [{bar:<30}] step {res.steps} loss {ema:.3f} lr {lr:.2e} "
+                      f"{world * res.tokens / el:.0f} tok/s {el / 60:.1f}/{opts.minutes:g} min"
+                      + (f" held-out {ev:.3f}" if ev is not None else ""), flush=True)
+    res.minutes = (time.time() - t0) / 60
+    return res
+

@@ -3,7 +3,7 @@ import math
 import torch
 
 from cadenza_model.baselines import LSTMConfig, LSTMModel, NGram
-from cadenza_model.evaluate import StyleClassifier, features, generate
+from cadenza_model.evaluation import StyleClassifier, features, generate
 from cadenza_model.model import ModelConfig, MusicTransformer
 from cadenza_model.vocab import PITCHES, Vocab, tokens_to_notes
 

@@ -61,8 +61,8 @@ def test_int8_variant_stays_close_to_fp32(tmp_path):
 
 def test_the_ring_fixture_matches_the_shipped_model():
     # The Rust session is checked against models/tests/fixtures/ring_logits.json; after a re-export of
-    # models/default, `python -m cadenza_model.golden` must rewrite it.
-    from cadenza_model.golden import RING_LOGITS, ring_logits
+    # models/default, `python -m cadenza_model.cli.golden` must rewrite it.
+    from cadenza_model.cli.golden import RING_LOGITS, ring_logits
 
     saved, now = json.loads(RING_LOGITS.read_text()), ring_logits()
     assert saved["tokens"] == now["tokens"] and saved["steps"].keys() == now["steps"].keys()
@@ -72,7 +72,7 @@ def test_the_ring_fixture_matches_the_shipped_model():
 
 def test_a_stretched_window_keeps_the_model_within_its_trained_window():
     # The benchmark's 512/1024 variants: the same weights; inside the trained window nothing changes.
-    from cadenza_model.bench import stretched
+    from cadenza_model.cli.bench import stretched
 
     torch.manual_seed(0)
     cfg = ModelConfig(vocab_size=Vocab().size, d_model=32, n_layer=2, n_head=2, d_ff=64, window=16, dropout=0.0)

@@ -6,8 +6,8 @@ import subprocess
 import pytest
 import torch
 
-from cadenza_model import finetune
-from cadenza_model.evaluate import write_midi
+from cadenza_model.cli import finetune
+from cadenza_model.evaluation import write_midi
 from cadenza_model.exporting import export_dir, load_onnx_model
 from cadenza_model.model import ModelConfig, MusicTransformer
 from cadenza_model.vocab import Vocab

@@ -5,19 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from cadenza_model import musicianship as m
+from cadenza_model.musicianship import cases as mc, figures as mf, reference as mr
 
 
 def case(mode="duet", player=(), beats=16.0):
     return {"mode": mode, "beats": beats, "beats_per_bar": 4, "player": [list(x) for x in player]}
 
 
-C_MAJOR = m.Input("c", "progression", [], 4, [(0.0, 0, "major")])
+C_MAJOR = mc.Input("c", "progression", [], 4, [(0.0, 0, "major")])
 
 
 def test_grid_shares_and_the_longest_run_off_both_grids():
     onsets = [0.0, 0.25, 1 / 3, 0.5, 0.54, 0.58, 1.0, 1.1]
-    g = m.grid_figures(onsets)
+    g = mf.grid_figures(onsets)
     assert g["grid16"] == pytest.approx(4 / 8)
     assert g["triplet"] == pytest.approx(3 / 8)  # 0, 1/3, 1
     assert g["grid16_or_triplet"] == pytest.approx(5 / 8)
@@ -27,17 +27,17 @@ def test_grid_shares_and_the_longest_run_off_both_grids():
 
 def test_notes_per_bar_count_only_the_bars_cadenza_plays_in():
     take = {"cadenza": [[0, 1, 60, .5], [1, 1, 62, .5], [2, 1, 64, .5], [12, 1, 65, .5]]}
-    f = m.figures(case(), take, C_MAJOR)
+    f = mf.figures(case(), take, C_MAJOR)
     assert f.notes == 4 and f.notes_per_bar == 2.0
 
 
 def test_in_scale_follows_the_key_of_the_moment_and_chord_tones_what_the_player_holds():
-    inp = m.Input("mod", "progression", [], 8, [(0.0, 0, "major"), (16.0, 3, "major")], modulation_at=16.0)
+    inp = mc.Input("mod", "progression", [], 8, [(0.0, 0, "major"), (16.0, 3, "major")], modulation_at=16.0)
     # The player holds C E G for the first bar; Cadenza plays E (chord tone), F (scale, not chord),
     # F# (neither); after the move to E-flat (bar 5), from bar 7 on: E-flat (in), E (out).
     player = [(0, 4, 48, .7), (0, 4, 52, .7), (0, 4, 55, .7)]
     cad = [[0, 1, 64, .5], [1, 1, 65, .5], [2, 1, 66, .5], [24, 1, 63, .5], [25, 1, 64, .5]]
-    f = m.figures(case(player=player, beats=32.0), {"cadenza": cad}, inp)
+    f = mf.figures(case(player=player, beats=32.0), {"cadenza": cad}, inp)
     assert f.in_scale == pytest.approx(3 / 5)  # E, F, E-flat
     assert f.in_scale_chance == pytest.approx(7 / 12)
     assert f.chord_tone == pytest.approx(1 / 3)
@@ -49,42 +49,42 @@ def test_call_and_response_delay_and_overlap_with_the_next_call():
     player = [(0, 1, 60, .7), (1, 1, 62, .7), (2, 1, 64, .7), (16, 1, 60, .7)]
     # The call ends at 3; the answer starts at 4 (delay 1) and one note still sounds at 16.
     cad = [[4, 2, 67, .5], [14, 3, 65, .5]]
-    f = m.figures(case("call", player, 20.0), {"cadenza": cad}, C_MAJOR)
+    f = mf.figures(case("call", player, 20.0), {"cadenza": cad}, C_MAJOR)
     assert f.answer_delay == pytest.approx(1.0)
     assert f.overlap == 1
 
 
 def test_humanized_input_stays_within_30_ms_and_half_to_full_length():
-    inp = m.inputs()[5]
-    h = m.humanized(inp.notes, inp.tempo, 7)
+    inp = mc.inputs()[5]
+    h = mc.humanized(inp.notes, inp.tempo, 7)
     jitter = 0.030 * inp.tempo / 60
     for (b, l, k, _), (hb, hl, hk, hv) in zip(sorted(inp.notes), h):
         assert k == hk and abs(hb - b) <= jitter + 1e-9 and 0.5 * l - 1e-9 <= hl <= l + 1e-9 and 0 < hv < 1
 
 
 def test_every_case_has_its_mode_and_the_call_and_response_player_leaves_room_to_answer():
-    cases = m.cases()
-    assert {c["mode"] for c in cases} == set(m.MODES)
-    assert {c["style"] for c in cases} == set(m.STYLES)
+    cases = mc.cases()
+    assert {c["mode"] for c in cases} == set(mc.MODES)
+    assert {c["style"] for c in cases} == set(mc.STYLES)
     call = next(c for c in cases if c["mode"] == "call")
     assert all((b % 16) + l <= 7.0 + 1e-9 for b, l, _, _ in call["player"])
     # The host takes CLAP values: 2 answer bars are 1 step from the minimum, a half-beat gap is near
     # the bottom of its 0.25-8 beat range (as plain values the plugin heard 3 bars and 4.25 beats).
     assert call["params"]["ansbar"] == 1 and abs(call["params"]["gap"] - 0.25 / 7.75) < 1e-9
     assert any(c["realtime"] and c["block"] == 4096 for c in cases)
-    alone = [c for c in cases if c["input"] == m.ALONE]
-    assert {c["seed"] for c in alone} == set(m.ALONE_SEEDS) and all(not c["player"] for c in alone)
-    assert {c["params"]["seed"] for c in alone} == set(m.ALONE_SEEDS)
+    alone = [c for c in cases if c["input"] == mc.ALONE]
+    assert {c["seed"] for c in alone} == set(mc.ALONE_SEEDS) and all(not c["player"] for c in alone)
+    assert {c["params"]["seed"] for c in alone} == set(mc.ALONE_SEEDS)
 
 
 def test_role_cases_ask_each_role_against_the_other_parts_and_the_same_as_free():
-    parts = json.loads(m.ROLE_PARTS.read_text())
-    cases = m.role_cases(parts, seed=1)
+    parts = json.loads(mc.ROLE_PARTS.read_text())
+    cases = mc.role_cases(parts, seed=1)
     assert len(cases) == len(parts["pieces"]) * 4 * 2
     assert len({c["id"] for c in cases}) == len(cases)
     for c in cases:
         r = c["role"]
-        assert c["params"]["role"] == m.ROLE_VALUES[r["played_as"]] and r["played_as"] in (r["asked"], "free")
+        assert c["params"]["role"] == mc.ROLE_VALUES[r["played_as"]] and r["played_as"] in (r["asked"], "free")
         lowest, highest = r["parts"][0], r["parts"][-1]
         heard = sorted(map(tuple, c["player"]))
         want = {"bass": highest, "melody": lowest, "harmony": lowest + highest,
@@ -92,17 +92,17 @@ def test_role_cases_ask_each_role_against_the_other_parts_and_the_same_as_free()
         assert heard == sorted(map(tuple, want))
         assert r["asked"] == ("bass" if r["setting"].startswith("bass") else r["setting"])
     # In the full benchmark, beside the other cases; never among the quick ones.
-    assert sum(bool(c.get("role")) for c in m.cases()) == len(cases)
-    assert not any(c.get("role") for c in m.cases(quick=True))
+    assert sum(bool(c.get("role")) for c in mc.cases()) == len(cases)
+    assert not any(c.get("role") for c in mc.cases(quick=True))
 
 
 def test_role_figures_of_the_parts_bach_wrote_are_the_corpus_rows():
-    parts = json.loads(m.ROLE_PARTS.read_text())
-    cases = [c for c in m.role_cases(parts, seed=1) if c["role"]["played_as"] != "free"]
+    parts = json.loads(mc.ROLE_PARTS.read_text())
+    cases = [c for c in mc.role_cases(parts, seed=1) if c["role"]["played_as"] != "free"]
     # Takes in which "Cadenza" played exactly the part Bach wrote for the role asked.
     takes = [{"id": c["id"], "cadenza": [n for q in {"bass": [0], "melody": [-1], "harmony": [1, 2]}[c["role"]["asked"]]
                                          for n in c["role"]["parts"][q]]} for c in cases]
-    lines = m.role_figures(cases, takes)
+    lines = mf.role_figures(cases, takes)
     rows = {tuple(x.strip() for x in ln.split("|")[1:3]): [x.strip(" ✓✗") for x in ln.split("|")[3:]]
             for ln in lines if ln.startswith("| ")}
     for asked in ("bass", "melody", "harmony"):
@@ -137,11 +137,11 @@ def play(d: Path, cases) -> dict:
 def played(tmp_path_factory):
     """The quick cases (chorale, celtic) played through the bundled plugin."""
     plugin_tools()
-    cases = [c for c in m.cases(quick=True) if not c["realtime"]
+    cases = [c for c in mc.cases(quick=True) if not c["realtime"]
              and c["style"] in ("chorale", "celtic")]
     takes = play(tmp_path_factory.mktemp("musicianship"), cases)
-    ins = {i.name: i for i in m.inputs()}
-    return {c["id"]: (c, takes[c["id"]], m.figures(c, takes[c["id"]], ins[c["input"]])) for c in cases}
+    ins = {i.name: i for i in mc.inputs()}
+    return {c["id"]: (c, takes[c["id"]], mf.figures(c, takes[c["id"]], ins[c["input"]])) for c in cases}
 
 
 @pytest.fixture(scope="module")
@@ -149,9 +149,9 @@ def more_seeds(tmp_path_factory):
     """The pop progression's Duet cases (chorale, celtic) at POP_SEEDS and their alone cases at
     ALONE_POOL_SEEDS, played as `played` plays the quick cases: {id: (case, figures)}."""
     plugin_tools()
-    base = [c for c in m.cases(quick=True) if not c["realtime"] and c["style"] in ("chorale", "celtic")]
+    base = [c for c in mc.cases(quick=True) if not c["realtime"] and c["style"] in ("chorale", "celtic")]
     pop = [c for c in base if c["mode"] == "duet" and c["input"] == "pop in C"]
-    alone = {c["style"]: c for c in base if c["input"] == m.ALONE}
+    alone = {c["style"]: c for c in base if c["input"] == mc.ALONE}
     cases = []
     for seeds, group in ((POP_SEEDS, pop), (ALONE_POOL_SEEDS, alone.values())):
         for seed in seeds:
@@ -161,11 +161,11 @@ def more_seeds(tmp_path_factory):
                 d["id"] = f"{c['style']}|{c['mode']}|{c['input']}|{c.get('feel', '')}|seed {seed}"
                 cases.append(d)
     takes = play(tmp_path_factory.mktemp("seeds"), cases)
-    ins = {i.name: i for i in m.inputs()}
-    return {c["id"]: (c, m.figures(c, takes[c["id"]], ins[c["input"]])) for c in cases}
+    ins = {i.name: i for i in mc.inputs()}
+    return {c["id"]: (c, mf.figures(c, takes[c["id"]], ins[c["input"]])) for c in cases}
 
 
-REF = json.loads(m.REFERENCE.read_text())
+REF = json.loads(mr.REFERENCE.read_text())
 # Pooled checks over more seeds than the quick cases' one: a pool of four takes (the pop
 # progression) or three (alone) at fixed seeds is one draw of the model, and one draw can sit on a
 # margin either way. With cadenza-base-v9, the pop progression's chord tones pooled over chorale and
@@ -183,7 +183,7 @@ ALONE_POOL_SEEDS = tuple(range(1, 13))
 
 def duets(played, style=None):
     return [(cid, c, t, f) for cid, (c, t, f) in played.items()
-            if c["mode"] == "duet" and c["input"] != m.ALONE and (style is None or c["style"] == style)]
+            if c["mode"] == "duet" and c["input"] != mc.ALONE and (style is None or c["style"] == style)]
 
 
 def pooled(rows, attr):
@@ -212,7 +212,7 @@ def test_cadenza_plays_about_as_many_notes_as_its_style_does(played):
         # two-beat bar): cadenza-base-v7 played one in 2 of 12 celtic seeds (14.0 and 15.5 notes a
         # bar at seeds 11 and 12), v8 in 2 of 12 (seeds 2 and 9). So one take alone is held to twice
         # the 90th percentile (a sixteenth in every beat) and the style's alone takes, pooled, to 1.5x.
-        most = (2 if c["input"] == m.ALONE else 1.5) * npb["p90"]
+        most = (2 if c["input"] == mc.ALONE else 1.5) * npb["p90"]
         assert 0.5 * npb["p10"] <= f.notes_per_bar <= most, \
             f"{cid}: {f.notes_per_bar:.1f} notes a bar, the style's 10th-90th percentile {npb['p10']}-{npb['p90']}"
     for style in ("chorale", "celtic"):
@@ -229,7 +229,7 @@ def test_alone_a_style_plays_about_as_many_notes_as_it_does_over_twelve_seeds(mo
     for style in ("chorale", "celtic"):
         npb = REF["styles"][style]["notes_per_bar"]
         alone = [f.notes_per_bar for c, f in more_seeds.values()
-                 if c["input"] == m.ALONE and c["style"] == style and f.notes]
+                 if c["input"] == mc.ALONE and c["style"] == style and f.notes]
         assert len(alone) >= 10, f"{style}: played alone in {len(alone)} of {len(ALONE_POOL_SEEDS)} seeds"
         assert sum(alone) / len(alone) <= 1.5 * npb["p90"], f"{style} alone: {alone} notes a bar"
         assert all(x <= 2 * npb["p90"] for x in alone), f"{style} alone: {alone} notes a bar"
@@ -269,13 +269,13 @@ def test_humanized_playing_gets_musically_the_same_answer(played):
 
 
 def test_with_nobody_playing_cadenza_begins_soon_and_keeps_playing(played):
-    alone = [(cid, c, f) for cid, (c, t, f) in played.items() if c["input"] == m.ALONE]
+    alone = [(cid, c, f) for cid, (c, t, f) in played.items() if c["input"] == mc.ALONE]
     assert len(alone) == 6
     # The transport starts, nobody plays: a partner that waits for someone who does not come is silent
     # (a two-stream model that learned only duets the player began waited 3 to 32 beats). The target is
     # the first bar: cadenza-base-v7 begins there in all six (v6 in five; celtic seed 1: beat 15).
     firsts = [f.first_note for _, _, f in alone]
-    assert all(x is not None and x <= m.TARGETS["first_note"] for x in firsts), firsts
+    assert all(x is not None and x <= mf.TARGETS["first_note"] for x in firsts), firsts
     for cid, c, f in alone:
         bars = {int(b // c["beats_per_bar"]) for b, _, _, _ in played[cid][1]["cadenza"] if b < c["beats"]}
         assert len(bars) >= 4, f"{cid}: played in bars {sorted(bars)} of 8"
@@ -297,18 +297,18 @@ def played_roles(tmp_path_factory):
     meta = json.loads(((chosen if chosen.is_dir() else chosen.parent) / "model.json").read_text())
     if not {"melody", "bass"} <= set(meta.get("roles", [])):
         pytest.skip(f"the built-in model plays no roles ({meta.get('roles')})")
-    parts = json.loads(m.ROLE_PARTS.read_text())
+    parts = json.loads(mc.ROLE_PARTS.read_text())
     parts["pieces"] = parts["pieces"][:ROLE_PIECES_PINNED]
-    cases = [c for c in m.role_cases(parts, seed=1) if c["role"]["setting"] in ("bass", "melody")]
+    cases = [c for c in mc.role_cases(parts, seed=1) if c["role"]["setting"] in ("bass", "melody")]
     takes = play(tmp_path_factory.mktemp("roles"), cases)
     out = {}
     for c in cases:
         r = c["role"]
         parts_ = r["parts"]
-        cad = m.ticks(x for x in takes[c["id"]]["cadenza"] if 0 <= x[0] < c["beats"])
-        score = m.ticks([n for q in parts_ for n in q])
+        cad = mf.ticks(x for x in takes[c["id"]]["cadenza"] if 0 <= x[0] < c["beats"])
+        score = mf.ticks([n for q in parts_ for n in q])
         out.setdefault((r["asked"], r["played_as"]), []).append(
-            roles.measure(cad, m.ticks(c["player"]), score, r["asked"], int(c["beats"])))
+            roles.measure(cad, mf.ticks(c["player"]), score, r["asked"], int(c["beats"])))
     return out
 
 

@@ -109,7 +109,7 @@ def test_windows_as_the_plugin_plays_score_every_token_once_with_half_a_window_b
 
 
 def test_context_curve_scores_the_same_tokens_at_every_length_of_context():
-    from cadenza_model.evaluate import context_curve
+    from cadenza_model.evaluation import context_curve
 
     class Unigram(torch.nn.Module):
         """The same guess whatever came before: the same targets must give the same NLL."""
@@ -137,7 +137,8 @@ def test_training_a_two_stream_model_from_the_command_line_writes_a_format_4_che
     import gzip
     import json
 
-    from cadenza_model import data, train
+    from cadenza_model import data
+    from cadenza_model.cli import train
 
     # A tiny part-labelled corpus in the cache's format: four-part "chorales", one held out.
     pieces = []
@@ -156,3 +157,56 @@ def test_training_a_two_stream_model_from_the_command_line_writes_a_format_4_che
     assert ck["config"]["two_streams"] and ck["train_info"]["two_streams"]
     assert ck["train_info"]["steps"] == 6
     assert set(ck["train_info"]["heldout_nll_beside_player"]) == {"chorale"}
+
+
+def test_the_one_schedule_warms_up_then_falls_by_a_cosine_to_a_tenth():
+    from cadenza_model.training import lr_at
+
+    assert lr_at(1.0, 0, 0, 0.0) == 1.0  # no warm-up: the full rate at once
+    assert abs(lr_at(1.0, 0, 10, 0.0) - 0.1) < 1e-12 and abs(lr_at(1.0, 9, 10, 0.0) - 1.0) < 1e-12
+    assert abs(lr_at(1.0, 50, 10, 0.5) - 0.55) < 1e-12
+    assert abs(lr_at(2e-3, 50, 10, 1.0) - 2e-4) < 1e-12
+
+
+def test_fit_stops_at_its_steps_counts_tokens_and_evaluates_on_schedule():
+    from cadenza_model.training import FitOptions, fit
+
+    torch.manual_seed(0)
+    v = Vocab()
+    pieces = {0: [notes_to_tokens(p, v) for p in scales(60)]}
+    ds = StyleDataset(pieces, v, seq=48)
+    m = MusicTransformer(ModelConfig(vocab_size=v.size, d_model=32, n_layer=1, n_head=2, d_ff=64, window=48,
+                                     dropout=0.0))
+    seen, saved = [], []
+    res = fit(m, ds, v, FitOptions(minutes=5, steps=7, batch=2, lr=3e-3, eval_every=3, save_every=1e-9),
+              random.Random(0), evaluate=lambda s: seen.append(s) or 1.5, save=lambda r: saved.append(r.steps))
+    assert res.steps == 7 and seen == [3, 6]
+    assert 0 < res.tokens <= 7 * 2 * 48 and saved == list(range(1, 8))
+    assert [h[2] for h in res.history] == [None, None, 1.5, None, None, 1.5, None]
+
+
+def test_fine_tuning_takes_the_training_options_own_past_and_the_held_key_penalty(tmp_path):
+    """The options train.py has, through the one loop: a two-stream model fine-tuned with scheduled
+    sampling, the held-key penalty and a warm-up."""
+    import json
+
+    from cadenza_model.cli import finetune
+    from cadenza_model.evaluation import write_midi
+    from cadenza_model.exporting import export_dir
+
+    torch.manual_seed(0)
+    v = Vocab()
+    m = MusicTransformer(ModelConfig(vocab_size=v.size, d_model=32, n_layer=1, n_head=2, d_ff=64, window=32,
+                                     features=True, two_streams=True, dropout=0.0))
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    export_dir(m.eval(), v, ["chorale"], "tiny", {"roles": ["free"]}, tmp_path / "base")
+    rng = random.Random(0)
+    (tmp_path / "mine").mkdir()
+    for f in range(3):
+        write_midi([(i * 12, 12, 60 + rng.choice([0, 2, 4, 7])) for i in range(40)], tmp_path / "mine" / f"t{f}.mid")
+    finetune.main(["--midi-dir", str(tmp_path / "mine"), "--style", "mine", "--out", str(tmp_path / "out"),
+                   "--model", str(tmp_path / "base"), "--steps", "3", "--batch", "2", "--min-notes", "50",
+                   "--threads", "1", "--warmup", "2", "--own-past", "0.5", "--held-penalty", "2"])
+    assert json.loads((tmp_path / "out" / "model.json").read_text())["training"]["steps"] == 3

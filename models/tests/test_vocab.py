@@ -1,6 +1,6 @@
 import json
 
-from cadenza_model.golden import GOLDEN, build
+from cadenza_model.cli.golden import GOLDEN, build
 from cadenza_model.vocab import Vocab, clean_crop, notes_to_tokens, tokens_to_notes, transpose
 
 

@@ -1,6 +1,6 @@
 //! Plays the musicianship benchmark's cases through the real plugin (the bundled `.clap`, in the
 //! project's CLAP host) and writes what Cadenza played. The music is measured elsewhere: the cases
-//! come from, and the takes go to, `python -m cadenza_model.musicianship` (`cargo xtask
+//! come from, and the takes go to, `python -m cadenza_model.cli.musicianship` (`cargo xtask
 //! musicianship` runs all three). A case says what the player plays, the settings, the tempo, the
 //! host's block sizes, and whether the host renders offline (a bounce: the same take every time) or
 //! in real time (blocks paced to the wall clock, as an audio interface calls them).
@@ -31,7 +31,7 @@ struct Args {
     /// The Cadenza.clap to play.
     #[arg(long)]
     plugin: PathBuf,
-    /// The cases (JSON, from `python -m cadenza_model.musicianship cases`).
+    /// The cases (JSON, from `python -m cadenza_model.cli.musicianship cases`).
     #[arg(long)]
     cases: PathBuf,
     /// Where the takes go (JSON).

@@ -1,7 +1,7 @@
 //! One ONNX Runtime session running the step graph, with the ring KV cache it reads and fills.
 //!
 //! Engine thread only. Inputs and outputs follow model.json format 2 (see
-//! `models/cadenza_model/export.py`, `RingStepGraph`): tokens (1,T) i64; past keys and values
+//! `models/cadenza_model/cli/export.py`, `RingStepGraph`): tokens (1,T) i64; past keys and values
 //! (n_layer, n_head, C, head_dim) f32 with C = window - 1 ring slots; rel_index (n_head, T, C+T) i64 and
 //! mask (T, C+T) f32, built here, saying per new token which relative distance each key is at and
 //! whether it may be seen -> logits (T, vocab); the new tokens' keys and values (n_layer, n_head, T,

@@ -1,6 +1,6 @@
 //! model.json: the contract between the Python export and the plugin, validated with typed errors.
 //!
-//! Written by `models/cadenza_model/export.py` beside model.onnx. Every error names the field.
+//! Written by `models/cadenza_model/cli/export.py` beside model.onnx. Every error names the field.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -34,7 +34,7 @@ pub enum SpecError {
 /// What to do about a model.json of another format version.
 fn format_hint(found: &u32, supported: &u32) -> &'static str {
     if found < supported {
-        "re-export it: python -m cadenza_model.export --from-model-dir FOLDER FOLDER"
+        "re-export it: python -m cadenza_model.cli.export --from-model-dir FOLDER FOLDER"
     } else {
         "update Cadenza, or re-export the model with this Cadenza's models/ pipeline"
     }

@@ -23,14 +23,14 @@
 //! - `screenshot`: the standalone's editor under Xvfb, captured to target/screenshots/cadenza-editor.png
 //!   (the screenshot test; installs Xvfb and ImageMagick when missing).
 //! - `musicianship [--quick] [--compare-model DIR]`: the musicianship benchmark: release bundles, the
-//!   cases (`python -m cadenza_model.musicianship cases`), played through the bundled CLAP
+//!   cases (`python -m cadenza_model.cli.musicianship cases`), played through the bundled CLAP
 //!   (`cadenza-musicianship`), measured into MUSICIANSHIP.md and musicianship/ (with `--quick`, a
 //!   few cases into target/musicianship/); with `--compare-model`, the same cases played again with
 //!   that model folder (`CADENZA_MODEL`), side by side.
 //! - `knowing [--quick] [--model DIR]`: the musicianship benchmark's "Knowing the song" section:
 //!   progressions repeated, with the chord track typed, the host looping, the player repeating, or
 //!   nothing known, and the held-out chorales with their own chords, through the bundled CLAP and
-//!   the `cadenza` program (`python -m cadenza_model.knowing`), into MUSICIANSHIP.md (with `--quick`,
+//!   the `cadenza` program (`python -m cadenza_model.cli.knowing`), into MUSICIANSHIP.md (with `--quick`,
 //!   a few cases into target/knowing/); `--model`: another model folder (`CADENZA_MODEL`).
 //!
 //! Anything else goes to nice-plug's xtask unchanged.
@@ -345,7 +345,7 @@ fn musicianship(args: &[String]) -> Result<()> {
     let takes = dir.join("takes.json");
     let python = |args: &[&std::ffi::OsStr]| {
         run(Command::new(".venv/bin/python")
-            .args(["-m", "cadenza_model.musicianship"])
+            .args(["-m", "cadenza_model.cli.musicianship"])
             .args(args)
             .current_dir("models"))
     };
@@ -440,7 +440,7 @@ fn knowing(args: &[String]) -> Result<()> {
     );
     let python = |args: &[&std::ffi::OsStr]| {
         let mut cmd = Command::new(".venv/bin/python");
-        cmd.args(["-m", "cadenza_model.knowing"])
+        cmd.args(["-m", "cadenza_model.cli.knowing"])
             .args(args)
             .current_dir("models");
         if let Some(m) = &model {

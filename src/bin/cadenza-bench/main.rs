@@ -119,7 +119,7 @@ fn provider_rows() -> Result<(), String> {
 
 /// The decode-step rows: Cadenza (Rust, ort) int8 and fp32, Python onnxruntime and PyTorch eager on
 /// the same weights, at contexts 64 and 256 (the shipped 256-token window) and 512 and 1024 (the
-/// same weights with the window stretched, written by `cadenza_model.bench`; timing only); the same
+/// same weights with the window stretched, written by `cadenza_model.cli.bench`; timing only); the same
 /// on CUDA when this ONNX Runtime and machine have it; and a larger random-weight config (d=512,
 /// 8 layers, window 512; timing only) on each provider.
 fn decode_rows(music: &[u32], cuda: &Result<(), String>) {
@@ -129,7 +129,7 @@ fn decode_rows(music: &[u32], cuda: &Result<(), String>) {
     let py: Option<serde_json::Value> = if python.exists() {
         eprintln!("bench: PyTorch and Python onnxruntime (models/.venv)…");
         std::process::Command::new(&python)
-            .args(["-m", "cadenza_model.bench"])
+            .args(["-m", "cadenza_model.cli.bench"])
             .arg(&variants)
             .current_dir(root.join("models"))
             .stderr(std::process::Stdio::null())
@@ -144,7 +144,7 @@ fn decode_rows(music: &[u32], cuda: &Result<(), String>) {
         None
     };
     if py.is_none() {
-        println!("| decode step: PyTorch and Python onnxruntime rows | not run: models/.venv missing or its bench failed (models/setup.sh, then `python -m cadenza_model.bench`) | | |");
+        println!("| decode step: PyTorch and Python onnxruntime rows | not run: models/.venv missing or its bench failed (models/setup.sh, then `python -m cadenza_model.cli.bench`) | | |");
     }
     let eps: &[Ep] = if cuda.is_ok() {
         &[Ep::Cpu, Ep::Cuda]
@@ -209,7 +209,7 @@ fn decode_rows(music: &[u32], cuda: &Result<(), String>) {
     if let Err(why) = cuda {
         println!("| decode step on CUDA (every row above, and the larger config below) | not run: {why} | | |");
     }
-    // The larger config: random weights, timing only (cadenza_model.bench writes it).
+    // The larger config: random weights, timing only (cadenza_model.cli.bench writes it).
     let large = variants.join("large");
     let what = "decode step, larger config (d=512, 8 layers, 8 heads, window 512; random weights), context 512";
     for &ep in eps {

@@ -1,7 +1,7 @@
 """Train (or fine-tune) the Music Transformer on style-labelled corpus pieces.
 
-    python -m cadenza_model.train --out runs/base.pt --minutes 20
-    python -m cadenza_model.train --init runs/base.pt --styles celtic --out runs/celtic.pt --minutes 5
+    python -m cadenza_model.cli.train --out runs/base.pt --minutes 20
+    python -m cadenza_model.cli.train --init runs/base.pt --styles celtic --out runs/celtic.pt --minutes 5
 
 CPU by default, CUDA when present (--device), and multi-GPU under torchrun (DistributedDataParallel,
 picked up from the WORLD_SIZE/LOCAL_RANK environment variables).
@@ -11,24 +11,21 @@ token always sits inside the attention window, in training as in the plugin.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import random
-import time
 from pathlib import Path
 
 import torch
 
-from . import duet
-from .model import with_chords, with_two_streams
-from .training import (ARCHS, DuetDataset, StyleDataset, agreed_elapsed, build_model, duet_examples,
-                       duet_heldout_nll, duet_loss, heldout_nll, loss_on, own_past, save_curve,
-                       tokenize_pieces)
-from .vocab import Vocab
+from .. import duet
+from ..model import with_chords, with_two_streams
+from ..training import (ARCHS, DuetDataset, FitOptions, FitResult, StyleDataset, build_model, duet_examples,
+                       duet_heldout_nll, fit, heldout_nll, save_curve, tokenize_pieces)
+from ..vocab import Vocab
 
 
 def main(argv=None):
-    from .data import STYLE_ORDER, load_pieces, merged, without_drifted
+    from ..data import STYLE_ORDER, load_pieces, merged, without_drifted
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
@@ -105,7 +102,7 @@ def main(argv=None):
         vocab = Vocab.from_json(ck["vocab"])
         styles = list(ck["styles"])
     elif a.init_model_dir:
-        from .exporting import load_onnx_model
+        from ..exporting import load_onnx_model
 
         arch = "transformer"
         model, vocab, styles, _ = load_onnx_model(a.init_model_dir)
@@ -172,16 +169,15 @@ def main(argv=None):
 
     model.to(dev)
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
     if rank == 0:
         print(f"[train] {arch}: {model.num_params() / 1e6:.2f} M parameters on {dev}, examples of {seq} tokens")
 
-    def save(final_nll, final_duet):
+    def save(final_nll, final_duet, res: FitResult):
         a.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save({
             "arch": arch, "config": cfg.to_dict(), "vocab": vocab.to_json(), "styles": styles,
             "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            "train_info": {"steps": step, "minutes": (time.time() - t0) / 60, "tokens": world * tokens_seen,
+            "train_info": {"steps": res.steps, "minutes": res.minutes, "tokens": world * res.tokens,
                            "processes": world,
                            "train_styles": train_styles, "heldout_nll": final_nll,
                            "heldout_nll_beside_player": final_duet,
@@ -193,62 +189,24 @@ def main(argv=None):
                            "parameters": model.num_params(), "seq": seq},
         }, a.out)
 
-    history = []
-    t0 = time.time()
-    saved_at = t0
-    budget = a.minutes * 60
-    warmup = max(a.warmup, 1)
-    step = 0
-    tokens_seen = 0
-    ema = None
-    while True:
-        el = agreed_elapsed(t0, dev, distributed)
-        if step >= a.steps or el >= budget:
-            break
-        frac = min(1.0, el / budget)
-        lr = a.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        net.train()
+    def evaluate(step: int) -> float:
+        ev = sum(heldout_nll(model, held[sl], sl, vocab, seq, 20) for sl in held) / max(len(held), 1)
         if two:
-            duet_b = ds.batch(rng, a.batch).to(dev)
-            if a.own_past > 0:
-                duet_b = own_past(model, duet_b, vocab, a.own_past, rng)
-            batch = duet_b.tokens
-            loss = duet_loss(net, duet_b, vocab, a.held_penalty)
-        else:
-            batch, start_ticks = ds.batch_with_ticks(rng, a.batch)
-            batch, start_ticks = batch.to(dev), start_ticks.to(dev)
-            loss = loss_on(net, batch, vocab.pad, vocab, start_ticks)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        tokens_seen += int((batch != vocab.pad).sum())
-        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
-        ev = None
-        if rank == 0 and (step % a.eval_every == 0):
-            ev = sum(heldout_nll(model, held[sl], sl, vocab, seq, 20) for sl in held) / max(len(held), 1)
-            if two:
-                dv = sum(duet_heldout_nll(model, held_duet[sl][:16], vocab) for sl in held_duet) / len(held_duet)
-                told = ""
-                if getattr(cfg, "chords", False):
-                    dc = sum(duet_heldout_nll(model, held_chords[sl][:16], vocab) for sl in held_chords) / len(held_chords)
-                    told = f", told the chords {dc:.3f}"
-                print(f"[train] step {step}: held-out NLL alone {ev:.3f}, Cadenza's tokens beside a player {dv:.3f}{told}",
-                      flush=True)
-        if rank == 0 and a.save_every and time.time() - saved_at > a.save_every * 60:
-            save({}, {})
-            saved_at = time.time()
-        if rank == 0:
-            history.append((step, ema, ev))
-            if step % 20 == 0 or ev is not None:
-                el = time.time() - t0
-                bar = "#" * int(30 * el / budget)
-                print(f"[train] [{bar:<30}] step {step} loss {ema:.3f} lr {lr:.2e} "
-                      f"{world * tokens_seen / el:.0f} tok/s {el / 60:.1f}/{a.minutes:.0f} min"
-                      + (f" held-out {ev:.3f}" if ev is not None else ""), flush=True)
+            dv = sum(duet_heldout_nll(model, held_duet[sl][:16], vocab) for sl in held_duet) / len(held_duet)
+            told = ""
+            if getattr(cfg, "chords", False):
+                dc = sum(duet_heldout_nll(model, held_chords[sl][:16], vocab) for sl in held_chords) / len(held_chords)
+                told = f", told the chords {dc:.3f}"
+            print(f"[train] step {step}: held-out NLL alone {ev:.3f}, Cadenza's tokens beside a player {dv:.3f}{told}",
+                  flush=True)
+        return ev
+
+    opts = FitOptions(minutes=a.minutes, steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup,
+                      own_past=a.own_past if two else 0.0, held_penalty=a.held_penalty if two else 0.0,
+                      eval_every=a.eval_every, save_every=a.save_every, log_every=20, label="train")
+    res = fit(model, ds, vocab, opts, rng, net=net, dev=dev, distributed=distributed, world=world, rank=rank,
+              evaluate=evaluate, save=lambda r: save({}, {}, r))
+    history = res.history
 
     if rank == 0:
         final = {s: heldout_nll(model, held[styles.index(s)], styles.index(s), vocab, seq, 60) for s in train_styles}
@@ -262,7 +220,7 @@ def main(argv=None):
             final_duet = {**final_duet, **{f"{s} with its chords": v for s, v in final_chords.items()}}
             print("[train] ... told the piece's own chords: "
                   + ", ".join(f"{s} {v:.3f}" for s, v in final_chords.items()))
-        save(final, final_duet)
+        save(final, final_duet, res)
         save_curve(history, a.out.with_suffix(".loss.png"))
         print(f"[train] wrote {a.out} and {a.out.with_suffix('.loss.png')}")
     if distributed:

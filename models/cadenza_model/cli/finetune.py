@@ -1,6 +1,6 @@
 """Your own style: fine-tune the shipped model on a folder of your MIDI files, export a new model.
 
-    python -m cadenza_model.finetune --midi-dir ~/my-tunes --style "my tunes" --out ~/cadenza-my-tunes
+    python -m cadenza_model.cli.finetune --midi-dir ~/my-tunes --style "my tunes" --out ~/cadenza-my-tunes
 
 Transfer learning, as in the style study this project grew from: the model that already knows the
 corpus styles learns yours under a new style token, in minutes on a CPU. The export (model.onnx +
@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import math
 import random
 import sys
-import time
 from pathlib import Path
 from typing import List, Tuple
 
 import torch
 
-from . import duet
-from .data import Piece
-from .exporting import DEFAULT_MODEL, export_dir, load_onnx_model, write_int8
-from .training import (DuetDataset, StyleDataset, duet_examples, duet_heldout_nll, duet_loss, heldout_nll,
-                       loss_on, tokenize_pieces)
+from .. import duet
+from ..data import Piece
+from ..exporting import DEFAULT_MODEL, export_dir, load_onnx_model, write_int8
+from ..training import (DuetDataset, FitOptions, StyleDataset, duet_examples, duet_heldout_nll, fit, heldout_nll,
+                       tokenize_pieces)
 
 MIN_NOTES = 200
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
@@ -42,7 +40,7 @@ def read_midi_folder(folder: Path) -> Tuple[List[Tuple[str, Piece]], List[str]]:
     problems met (unreadable files)."""
     from music21 import converter
 
-    from .data import score_to_part_notes
+    from ..data import score_to_part_notes
 
     pieces, problems = [], []
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
@@ -99,6 +97,13 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=10**9, help="stop after this many steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--warmup", type=int, default=0, help="learning-rate warm-up steps (train.py's option)")
+    ap.add_argument("--own-past", type=float, default=0.0,
+                    help="a two-stream model: scheduled sampling, how often one of Cadenza's note-ons beside a "
+                         "player is the model's own draw (train.py's option)")
+    ap.add_argument("--held-penalty", type=float, default=0.0,
+                    help="a two-stream model: weight of the unlikelihood of beginning a key the player holds "
+                         "(train.py's option)")
     ap.add_argument("--min-notes", type=int, default=MIN_NOTES, help="refuse with fewer usable notes than this")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -159,34 +164,18 @@ def main(argv=None):
                          p_chords=duet.P_CHORDS if getattr(model.cfg, "chords", False) else 0.0)
     else:
         ds = StyleDataset({slot: train_toks}, vocab, seq)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
-    t0, step, budget = time.time(), 0, a.minutes * 60
-    while step < a.steps and time.time() - t0 < budget:
-        frac = min(1.0, (time.time() - t0) / budget)
-        for g in opt.param_groups:
-            g["lr"] = a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-        model.train()
-        if two:
-            loss = duet_loss(model, ds.batch(rng, a.batch), vocab)
-        else:
-            batch, start_ticks = ds.batch_with_ticks(rng, a.batch)
-            loss = loss_on(model, batch, vocab.pad, vocab, start_ticks)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        if step % 10 == 0:
-            el = time.time() - t0
-            bar = "#" * int(30 * min(1.0, max(el / budget, step / a.steps)))
-            print(f"[finetune] [{bar:<30}] step {step} loss {loss.item():.3f} {el / 60:.1f}/{a.minutes:g} min", flush=True)
+    opts = FitOptions(minutes=a.minutes, steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup,
+                      own_past=a.own_past if two else 0.0, held_penalty=a.held_penalty if two else 0.0,
+                      log_every=10, label="finetune")
+    res = fit(model, ds, vocab, opts, rng)
+    step = res.steps
     model.eval()
     after, after_beside = measure()
     print(f"[finetune] held-out NLL after {step} steps: {after:.3f} nats/token (before {before:.3f})" + (
         f", beside a player {after_beside:.3f} (before {before_beside:.3f})" if after_beside is not None else ""))
 
     info = {"finetuned_from": meta["name"], "style": a.style, "files": len(pieces), "notes": total,
-            "steps": step, "minutes": (time.time() - t0) / 60,
+            "steps": step, "minutes": res.minutes,
             "heldout_nll_before": before, "heldout_nll_after": after, "base_training": meta.get("training", {})}
     if two:
         by_style = {k: v for k, v in (meta.get("roles_by_style") or {}).items() if k != a.style}

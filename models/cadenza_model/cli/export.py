@@ -1,7 +1,7 @@
 """Checkpoint -> model.onnx (one step graph with an explicit KV cache) + model.json (the contract).
 
-    python -m cadenza_model.export runs/base.pt models/default [--int8]
-    python -m cadenza_model.export --from-model-dir old_model_dir new_model_dir [--int8]
+    python -m cadenza_model.cli.export runs/base.pt models/default [--int8]
+    python -m cadenza_model.cli.export --from-model-dir old_model_dir new_model_dir [--int8]
 
 Format 2 (`RingStepGraph`): tokens (1,T) int64; past_keys/past_values (n_layer,n_head,C,head_dim) f32,
 C = window-1 ring slots the caller keeps; rel_index (n_head,T,C+T) int64 and mask (T,C+T) f32, which say
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .exporting import export_dir, load_checkpoint, load_onnx_model, write_int8
+from ..exporting import export_dir, load_checkpoint, load_onnx_model, write_int8
 
 
 def main(argv=None):
