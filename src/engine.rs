@@ -15,6 +15,8 @@
 //! reach it as the bridge's settings snapshot and [`Requests`] (atomic counters), notes through the
 //! bridge.
 
+pub(crate) mod backend;
+mod engine_loop;
 mod generator;
 mod listener;
 mod status;
@@ -22,17 +24,20 @@ mod status;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::bridge::{self, EngineSide, Generated, Phase, ToEngine};
+use crate::bridge::{EngineSide, Generated};
 use crate::chords::{self, ChordSlot, ChordTrack};
 use crate::model::{ModelSource, OnnxModel, ProviderChoice, ProviderSetting};
 use crate::monitor::{Mark, Who};
 use crate::prompt::{self, Prompt, PromptSlot};
-use crate::requests::{Request, Requests, Seen};
+use crate::requests::Requests;
 pub use crate::settings::{Mode, Settings};
+pub use backend::{Backend, BackendError};
+use engine_loop::EngineLoop;
 pub use generator::{
-    progression_of, Backend, Generator, Known, MaskStats, SongView, Source, REACTION_SECONDS,
+    progression_of, GenerateError, Generator, Known, MaskStats, SongView, Source, Step,
+    REACTION_SECONDS,
 };
 pub use status::{EngineState, EngineStatus, StatusTexts};
 
@@ -44,40 +49,19 @@ pub struct Slots {
     pub chords: ChordSlot,
 }
 
-/// Consecutive inference errors after which the engine gives up until a reload or the next activation.
-const MAX_CONSECUTIVE_ERRORS: u32 = 3;
-/// How long the loop sleeps when there is nothing to do.
-const IDLE_SLEEP: Duration = Duration::from_micros(500);
-/// In lockstep, how long the loop waits for the audio side's next block before it looks at its
-/// other duties (stop, reload) again.
-const LOCKSTEP_POLL: Duration = Duration::from_millis(2);
-/// How often the engine shows the editor what the song knows.
-const SONG_VIEW_EVERY: Duration = Duration::from_millis(50);
-/// In lockstep, the most tokens one block's plan may take (a plan reaches its lookahead in far
-/// fewer; this only bounds a model that never moves time on).
-const MAX_TOKENS_PER_BLOCK: usize = 4096;
-
-/// The ONNX model gives the generator its logits.
-impl Backend for OnnxModel {
-    fn feed(
-        &mut self,
-        tokens: &[u32],
-        feats: &[crate::features::Features],
-    ) -> Result<&[f32], String> {
-        OnnxModel::feed(self, tokens, feats).map_err(|e| e.to_string())
-    }
-    fn reset(&mut self) {
-        OnnxModel::reset(self)
-    }
-    fn truncate(&mut self, len: usize) {
-        OnnxModel::truncate(self, len)
-    }
-    fn window(&self) -> usize {
-        self.spec.window as usize
-    }
-    fn swap_caches(&mut self, spare: usize) {
-        OnnxModel::swap_caches(self, spare)
-    }
+/// Why a model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The model could not be read, loaded or warmed up (`model`: where it came from).
+    #[error("{source} (model: {model})")]
+    Model {
+        source: crate::model::ModelError,
+        model: String,
+    },
+    /// A backend a test scripts could not be built.
+    #[cfg(test)]
+    #[error("{0}")]
+    Scripted(&'static str),
 }
 
 /// How to start the engine.
@@ -157,7 +141,10 @@ impl Engine {
                     choice: None,
                     ..config.clone()
                 })
-                .map_err(|e| format!("{e} (model: {})", source.describe()))?;
+                .map_err(|source_error| LoadError::Model {
+                    source: source_error,
+                    model: source.describe(),
+                })?;
                 let bytes = match &source {
                     ModelSource::Embedded => crate::model::DEFAULT_MODEL_ONNX.len() as u64,
                     ModelSource::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
@@ -205,7 +192,7 @@ impl Engine {
     ) -> Self
     where
         B: Backend,
-        F: FnMut(&EngineStatus) -> Result<Generator<B>, String> + Send + 'static,
+        F: FnMut(&EngineStatus) -> Result<Generator<B>, LoadError> + Send + 'static,
     {
         let stop = Arc::new(AtomicBool::new(false));
         status.set_state(EngineState::Loading);
@@ -221,7 +208,7 @@ impl Engine {
                     // A panic must not cross into the host: catch it and report it as a failure.
                     let st = status.clone();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run(make, side, requests, slots, status, stop)
+                        EngineLoop::new(make, side, requests, slots, status, stop).run()
                     }));
                     if let Err(p) = result {
                         let msg = p
@@ -277,236 +264,6 @@ pub fn load_model(config: &EngineConfig) -> Result<OnnxModel, crate::model::Mode
     model.feed(&off, &crate::features::Tracker::of(vocab, tpb, &off))?;
     model.reset();
     Ok(model)
-}
-
-fn run<B: Backend>(
-    mut make: impl FnMut(&EngineStatus) -> Result<Generator<B>, String>,
-    mut side: EngineSide,
-    requests: Arc<Requests>,
-    slots: Slots,
-    status: Arc<EngineStatus>,
-    stop: Arc<AtomicBool>,
-) {
-    let slot = slots.prompt;
-    let mut timeline = AudioTimeline::default();
-    let mut loads = Seen::from_now(&requests, Request::Model);
-    let mut steps = StepTimes::default();
-    // Offline rendering: answer the audio side's blocks one by one (see `bridge::Lockstep`).
-    let lockstep = side.in_lockstep();
-    let mut answered = 0u64;
-    // Each pass loads a model (again, after a request) and plays until stopped or asked to reload.
-    'load: while !stop.load(Ordering::Acquire) {
-        status.set_state(EngineState::Loading);
-        side.set_phase(Phase::Loading);
-        let mut gen = match make(&status) {
-            Ok(g) => g,
-            Err(e) => {
-                status.fail(&e);
-                side.set_phase(Phase::Down);
-                match idle_until(&mut side, &stop, &requests, &mut loads, &mut timeline) {
-                    Wake::Reload => continue 'load,
-                    Wake::Stop => break 'load,
-                }
-            }
-        };
-        status.set_state(EngineState::Ready);
-        side.set_phase(Phase::Live);
-        let mut chord_seen = Seen::from_now(&requests, Request::Chords);
-        let mut learn_seen = Seen::from_now(&requests, Request::LearnChords);
-        refresh_chords(&mut gen, &slots.chords, &status);
-        let mut song_shown = Instant::now();
-        let mut prompt = Prompt::default();
-        // A reload mid-session: pick the timeline up where the audio side is.
-        if let Some((playing, epoch)) = timeline.last {
-            let clock = side.clock();
-            let beat = clock.playhead;
-            let s = side.settings();
-            let msg = ToEngine::Resync {
-                beat,
-                playing,
-                epoch,
-                heard_until: beat,
-                jumped: true,
-            };
-            refresh_prompt(&mut gen, &s, &slot, &mut prompt);
-            gen.on_message(msg, clock, &s, &mut |g| send(&mut side, &status, g));
-        }
-        let mut messages: Vec<ToEngine> = Vec::with_capacity(bridge::TO_ENGINE_CAPACITY);
-        let mut captures = Seen::from_now(&requests, Request::Capture);
-        let mut errors = 0u32;
-        while !stop.load(Ordering::Acquire) {
-            if loads.take(&requests) {
-                tracing::info!("Cadenza engine: loading the chosen model");
-                continue 'load;
-            }
-            // In lockstep, act only when the audio side asks: its messages up to the block are all
-            // queued then, and it waits (its playhead holds still) until the block is answered.
-            let block = if lockstep {
-                let asked = side.asked();
-                if asked == answered {
-                    bridge::wait_until(LOCKSTEP_POLL, || {
-                        side.asked() != answered || stop.load(Ordering::Relaxed)
-                    });
-                    continue;
-                }
-                Some(asked)
-            } else {
-                None
-            };
-            // The messages first, then the clock: the audio side publishes a block's clock before it
-            // sends the block's messages, so the clock is never older than a message it meets.
-            messages.clear();
-            while let Some(msg) = side.receive() {
-                messages.push(msg);
-            }
-            let clock = side.clock();
-            for &msg in &messages {
-                // Settings read after the message: the audio thread publishes them before it sends.
-                let s = side.settings();
-                if let ToEngine::Resync {
-                    beat,
-                    playing,
-                    epoch,
-                    ..
-                } = msg
-                {
-                    tracing::debug!(
-                        "Cadenza engine: resync to beat {beat:.3} (playing: {playing}, epoch {epoch})"
-                    );
-                    timeline.last = Some((playing, epoch));
-                    refresh_prompt(&mut gen, &s, &slot, &mut prompt);
-                }
-                gen.on_message(msg, clock, &s, &mut |g| send(&mut side, &status, g));
-            }
-            let s = side.settings();
-            if chord_seen.take(&requests) {
-                refresh_chords(&mut gen, &slots.chords, &status);
-            }
-            if learn_seen.take(&requests) {
-                learn_chords(&mut gen, &slots.chords, &status);
-            }
-            if song_shown.elapsed() >= SONG_VIEW_EVERY {
-                song_shown = Instant::now();
-                status.set_song(gen.song_view());
-            }
-            if captures.take(&requests) {
-                let bars = s.capture_bars.max(1);
-                let notes = gen.capture_bars(bars);
-                tracing::info!(
-                    "Cadenza engine: captured {} notes from the last {bars} bars as the prompt",
-                    notes.len()
-                );
-                if !notes.is_empty() {
-                    prompt::write(
-                        &slot,
-                        Prompt {
-                            name: format!("captured {bars} bars"),
-                            notes,
-                        },
-                    );
-                }
-            }
-            // In real time one token per pass, so new messages are taken between tokens; in
-            // lockstep the whole block's plan (bounded, should a model never move time on).
-            let budget = if block.is_some() {
-                MAX_TOKENS_PER_BLOCK
-            } else {
-                1
-            };
-            for _ in 0..budget {
-                let t0 = Instant::now();
-                match gen.step(clock, &s, &mut |g| send(&mut side, &status, g)) {
-                    Ok(true) => {
-                        errors = 0;
-                        let micros = t0.elapsed().as_micros() as u64;
-                        steps.record(micros);
-                        status.last_step_micros.store(micros, Ordering::Relaxed);
-                        status.tokens.fetch_add(1, Ordering::Relaxed);
-                        status
-                            .reactions
-                            .fetch_add(gen.take_reactions(), Ordering::Release);
-                    }
-                    Ok(false) => {
-                        // Nothing to plan: in real time, use the pause to build the next window's
-                        // cache (one token a pass, so a played note never waits on more than one);
-                        // sleep once that is done. (Offline renders have no answer time to save.)
-                        if block.is_none() && !prepare(&mut gen) {
-                            std::thread::sleep(IDLE_SLEEP);
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        errors += 1;
-                        status.recovered_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!("Cadenza engine: inference error ({errors} in a row): {e}");
-                        if errors >= MAX_CONSECUTIVE_ERRORS {
-                            status.fail(&format!("inference keeps failing: {e}"));
-                            side.set_phase(Phase::Down);
-                            match idle_until(&mut side, &stop, &requests, &mut loads, &mut timeline)
-                            {
-                                Wake::Reload => continue 'load,
-                                Wake::Stop => break 'load,
-                            }
-                        }
-                        gen.reset_cache();
-                    }
-                }
-            }
-            let masked = gen.take_mask_stats();
-            if masked.steps > 0 {
-                status.add_masked(&masked);
-            }
-            if let Some(b) = block {
-                side.answer(b);
-                answered = b;
-            }
-            let dropped = side.dropped();
-            status
-                .dropped_in_queues
-                .store(dropped.to_audio + dropped.to_engine, Ordering::Relaxed);
-        }
-    }
-    side.set_phase(Phase::Down);
-    let (median, p99, max) = steps.summary();
-    let m = status.masked();
-    let dropped = side.dropped();
-    // The musicianship benchmark reads this line (`cadenza-musicianship`): keep its words.
-    tracing::info!(
-        "Cadenza engine mask: {} steps, refused per step mean {:.4} max {:.3}; steps over a fifth {} (player's keys {}, leads {})",
-        m.steps,
-        m.mean(),
-        m.max,
-        m.over_fifth,
-        m.over_fifth_player_key,
-        m.over_fifth_floor,
-    );
-    tracing::info!(
-        "Cadenza engine stopped: {} tokens, step median {median} µs, p99 {p99} µs, max {max} µs; dropped {} to audio, {} from audio, {} refused by the host",
-        status.tokens.load(Ordering::Relaxed),
-        dropped.to_audio,
-        dropped.to_engine,
-        status.dropped_to_host.load(Ordering::Relaxed),
-    );
-    if lockstep {
-        let late = side.lockstep_timeouts();
-        if late > 0 {
-            tracing::warn!(
-                "Cadenza engine: offline render: {late} blocks went on without the engine's plan (it took longer than {} s)",
-                bridge::LOCKSTEP_STEP_TIMEOUT.as_secs()
-            );
-        } else {
-            tracing::info!("Cadenza engine: offline render: every block had its plan");
-        }
-    }
-}
-
-/// One token of idle work ([`Generator::prepare`]); whether there may be more. A failure here costs
-/// only the spare cache (the next re-anchor feeds from scratch), so it is logged, not counted.
-fn prepare<B: Backend>(gen: &mut Generator<B>) -> bool {
-    gen.prepare().unwrap_or_else(|e| {
-        tracing::debug!("Cadenza engine: building the next window's cache failed: {e}");
-        false
-    })
 }
 
 /// Queue a generated note for the audio side and show it to the editor as planned.
@@ -589,73 +346,6 @@ fn refresh_prompt<B: Backend>(
             current.notes.len()
         );
         *prompt = current;
-    }
-}
-
-/// The audio timeline as the engine last heard of it: (playing, epoch) of the last resync.
-#[derive(Debug, Default)]
-struct AudioTimeline {
-    last: Option<(bool, u32)>,
-}
-
-enum Wake {
-    Stop,
-    Reload,
-}
-
-/// After a failure: stay alive but idle, draining the queue so the audio side never finds it full
-/// (it keeps passing MIDI through meanwhile), until stopped or asked to load a model again.
-fn idle_until(
-    side: &mut EngineSide,
-    stop: &AtomicBool,
-    requests: &Requests,
-    loads: &mut Seen,
-    timeline: &mut AudioTimeline,
-) -> Wake {
-    while !stop.load(Ordering::Acquire) {
-        if loads.take(requests) {
-            return Wake::Reload;
-        }
-        while let Some(msg) = side.receive() {
-            if let ToEngine::Resync { playing, epoch, .. } = msg {
-                timeline.last = Some((playing, epoch));
-            }
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Wake::Stop
-}
-
-/// The last step durations (µs), for the summary in the log at stop. Fixed size: no growth.
-struct StepTimes {
-    ring: Box<[u64; 4096]>,
-    count: usize,
-}
-
-impl Default for StepTimes {
-    fn default() -> Self {
-        Self {
-            ring: Box::new([0; 4096]),
-            count: 0,
-        }
-    }
-}
-
-impl StepTimes {
-    fn record(&mut self, micros: u64) {
-        self.ring[self.count % self.ring.len()] = micros;
-        self.count += 1;
-    }
-
-    /// (median, p99, max) of the recorded window.
-    fn summary(&self) -> (u64, u64, u64) {
-        let n = self.count.min(self.ring.len());
-        if n == 0 {
-            return (0, 0, 0);
-        }
-        let mut v = self.ring[..n].to_vec();
-        v.sort_unstable();
-        (v[n / 2], v[(n * 99 / 100).min(n - 1)], v[n - 1])
     }
 }
 

@@ -3,7 +3,7 @@
 //! plugin would on a rolling transport with nobody playing along (or primed by a clip).
 
 use crate::bridge::{Generated, PlayClock, ToEngine};
-use crate::engine::{Backend, Generator};
+use crate::engine::{Backend, GenerateError, Generator, Step};
 use crate::midi_file::BeatNote;
 use crate::settings::{Mode, Settings};
 
@@ -92,7 +92,7 @@ pub fn generate<B: Backend>(
     model: ModelInfo,
     req: &Request,
     mut progress: impl FnMut(f64),
-) -> Result<Vec<BeatNote>, String> {
+) -> Result<Vec<BeatNote>, GenerateError> {
     let mut gen = Generator::new(backend, model.vocab, model.ticks_per_beat, model.n_styles);
     gen.set_roles(&model.roles, model.style_roles.clone());
     gen.set_knows_alone(model.alone);
@@ -142,9 +142,9 @@ pub fn generate<B: Backend>(
         }
         loop {
             let mut sink = |g: Generated| fresh.push(g);
-            let stepped = gen.step(clock(playhead), &s, &mut sink)?;
+            let step = gen.step(clock(playhead), &s, &mut sink)?;
             played.take(&mut fresh, playhead);
-            if !stepped {
+            if step == Step::Idle {
                 break;
             }
         }
@@ -194,44 +194,13 @@ pub fn pair(events: &[Generated], end: f64, max_len: f64) -> Vec<BeatNote> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::Features;
+    use crate::engine::backend::fake::FakeBackend;
     use crate::tokenizer::Vocab;
-
-    /// Uniform logits over a cache of up to `window - 1` tokens.
-    struct Uniform {
-        len: usize,
-        spares: [usize; crate::model::SPARE_CACHES],
-        logits: Vec<f32>,
-    }
-
-    impl Backend for Uniform {
-        fn feed(&mut self, tokens: &[u32], _: &[Features]) -> Result<&[f32], String> {
-            self.len += tokens.len();
-            assert!(self.len < 128, "past the window");
-            Ok(&self.logits)
-        }
-        fn reset(&mut self) {
-            self.len = 0;
-        }
-        fn truncate(&mut self, len: usize) {
-            self.len = len;
-        }
-        fn window(&self) -> usize {
-            128
-        }
-        fn swap_caches(&mut self, spare: usize) {
-            std::mem::swap(&mut self.len, &mut self.spares[spare]);
-        }
-    }
 
     /// 16 beats of a uniform "model" in the range 60..=75, with `against` played along.
     fn sketch(against: &[BeatNote]) -> Vec<BeatNote> {
         let v = Vocab::DEFAULT;
-        let backend = Uniform {
-            len: 0,
-            spares: [0; crate::model::SPARE_CACHES],
-            logits: vec![0.0; v.size as usize],
-        };
+        let backend = FakeBackend::new(v, 128);
         let model = ModelInfo {
             vocab: v,
             ticks_per_beat: 24,

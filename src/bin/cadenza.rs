@@ -453,7 +453,7 @@ fn generate_cmd(a: &Generate) -> Result<(), String> {
         bar.set_position(((done / beats_per_bar + 1e-9).floor() as u64).min(bars_total));
     });
     bar.finish_and_clear();
-    let notes = notes?;
+    let notes = notes.map_err(|e| e.to_string())?;
     /// A track: name, notes, MIDI channel.
     type Track<'a> = (&'a str, Vec<BeatNote>, u8);
     let (mut tracks, offset): (Vec<Track>, f64) = match (&prompt, a.keep_prompt) {

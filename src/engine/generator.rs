@@ -37,6 +37,7 @@
 //! and [`super::listener`] (when the player's notes are heard). This file is the plan: messages in,
 //! one token per step out.
 
+use super::backend::{Backend, BackendError};
 use super::listener::Listener;
 use crate::bridge::{Generated, PlayClock, ToEngine};
 use crate::chords::ChordTrack;
@@ -50,7 +51,7 @@ use policy::{Mask, Situation};
 use song::Song;
 pub use song::{Known, SongView, Source};
 use timeline::{Ctx, Timeline};
-pub use window::Backend;
+use timing::{limits, Limits, LimitsIn, Timing};
 use window::Window;
 
 mod follow;
@@ -58,6 +59,7 @@ mod hearing;
 mod policy;
 mod song;
 mod timeline;
+mod timing;
 mod window;
 
 /// After a played note, the engine plans on past its lookahead until the new plan's first note, up to
@@ -97,6 +99,34 @@ pub const REACTION_SECONDS: f64 = 0.03;
 /// off the grid.
 pub const RESYNC_SECONDS: f64 = 0.1;
 
+/// What a [`Generator::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// It planned a token (or ended an answer's notes): call again.
+    Planned,
+    /// Nothing to plan now (the plan reaches its lookahead, or the engine is not active).
+    Idle,
+}
+
+impl Step {
+    /// Whether it planned (call again).
+    pub fn planned(self) -> bool {
+        self == Step::Planned
+    }
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The backend gave no logits; the cache is rebuilt from the context at the next step.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The mask refused every token (a contract fault between the mask and the vocabulary).
+    #[error("the mask allowed no token")]
+    NoTokenAllowed,
+}
+
+/// The plan: the musical context, the model's cache over it, and the notes planned ahead.
 pub struct Generator<B: Backend> {
     vocab: Vocab,
     ticks_per_beat: f64,
@@ -126,30 +156,12 @@ pub struct Generator<B: Backend> {
     sampler: Sampler,
     /// What the model may write next.
     mask: Mask,
-    epoch: u32,
-    plan: u32,
-    synced: bool,
-    playing: bool,
-    /// Last note-on of the player (beats), for listening while stopped.
-    last_played: f64,
-    /// Last note-on or note-off of the player: a call ends a gap after it.
-    last_activity: f64,
-    /// What the next plan reacts to (a resync's beat, a played note's beat).
-    reaction_from: f64,
-    /// How long after `reaction_from` the plan may start, in seconds.
-    reaction_seconds: f64,
+    /// Where the plan stands on the audio side's timeline: what a resync sets anew.
+    timing: Timing,
     /// The lead after a transport start, seek or loop ([`RESYNC_SECONDS`]; none offline).
     resync_seconds: f64,
-    /// A played note awaits the new plan's first note: plan past the lookahead for it (up to
-    /// `reaction_from + ANSWER_REACH_BEATS`).
-    answer_due: bool,
-    /// A played note awaits Cadenza's decision at the first tick it may play on: a note there, or
-    /// its rest past it (the engine's response; what the model plays later is its own choice).
-    reacting: bool,
     /// Played notes Cadenza has decided its response to, since the last report.
     reactions: u64,
-    /// The playhead as of the last step: how far the audio side has played on the current timeline.
-    heard_until: f64,
     /// The audio side's bar grid and tempo as of the last step.
     clock: PlayClock,
     /// The prompt as tokens with beats relative to its end (≤ 0).
@@ -180,19 +192,9 @@ impl<B: Backend> Generator<B> {
             listener: Listener::new(ticks_per_beat),
             sampler: Sampler::new(vocab.size as usize, 0),
             mask: Mask::new(vocab, ticks_per_beat),
-            epoch: 0,
-            plan: 0,
-            synced: false,
-            playing: false,
-            last_played: f64::NEG_INFINITY,
-            last_activity: f64::NEG_INFINITY,
-            reaction_from: 0.0,
-            reaction_seconds: REACTION_SECONDS,
+            timing: Timing::unsynced(),
             resync_seconds: RESYNC_SECONDS,
-            answer_due: false,
-            reacting: false,
             reactions: 0,
-            heard_until: 0.0,
             clock: PlayClock::at(0.0, 120.0),
             prompt: Vec::new(),
             tail_buf: Vec::with_capacity(4096),
@@ -226,7 +228,7 @@ impl<B: Backend> Generator<B> {
 
     /// What the song knows around the playhead, for the editor's chord lane.
     pub fn song_view(&self) -> SongView {
-        self.song.view(self.heard_until)
+        self.song.view(self.timing.heard_until)
     }
 
     /// The progression heard, as chord-track text (Learn Chords): the repeated period, the host's
@@ -380,25 +382,14 @@ impl<B: Backend> Generator<B> {
                     self.timeline.cursor = (beat + lead - 1e-9).ceil();
                     reaction_from = beat;
                 }
-                // A stop means stop: while stopped, Cadenza only answers notes played after it.
-                let moved = |b: f64| {
-                    if playing {
-                        b + shift
-                    } else {
-                        f64::NEG_INFINITY
-                    }
-                };
-                self.last_played = moved(self.last_played);
-                self.last_activity = moved(self.last_activity);
-                self.epoch = epoch;
-                self.plan = 0;
-                self.synced = true;
-                self.playing = playing;
-                self.heard_until = start;
-                self.reaction_from = reaction_from;
-                self.reaction_seconds = self.resync_seconds;
-                self.answer_due = false;
-                self.reacting = false;
+                self.timing = self.timing.resynced(
+                    epoch,
+                    playing,
+                    start,
+                    shift,
+                    reaction_from,
+                    self.resync_seconds,
+                );
             }
             ToEngine::Played {
                 beat,
@@ -412,10 +403,10 @@ impl<B: Backend> Generator<B> {
     /// Start a new plan (what was planned after the context's end is withdrawn) and tell the audio
     /// side at once, so the withdrawn notes go even when the new plan opens with a rest.
     fn new_plan(&mut self, out: &mut impl FnMut(Generated)) {
-        self.plan += 1;
+        self.timing.plan += 1;
         out(Generated::plan_mark(
-            self.epoch,
-            self.plan,
+            self.timing.epoch,
+            self.timing.plan,
             self.timeline.cursor,
         ));
     }
@@ -428,16 +419,16 @@ impl<B: Backend> Generator<B> {
             ),
             _ => LISTEN_BEATS_WHEN_STOPPED,
         };
-        self.synced && (self.playing || playhead - self.last_played < listen)
+        self.timing.synced && (self.timing.playing || playhead - self.timing.last_played < listen)
     }
 
     /// Call and response: the beats of the answer to the player's last phrase, once no key is held.
     pub fn answer_window(&self, s: &Settings) -> Option<(f64, f64)> {
-        if self.follow.holds_any() || !self.last_activity.is_finite() {
+        if self.follow.holds_any() || !self.timing.last_activity.is_finite() {
             return None;
         }
         let start = self.clock.next_grid(
-            self.last_activity + s.listen_gap_beats,
+            self.timing.last_activity + s.listen_gap_beats,
             s.answer_start == AnswerStart::NextBar,
         );
         Some((
@@ -446,16 +437,16 @@ impl<B: Backend> Generator<B> {
         ))
     }
 
-    /// Generate one token if the plan is short of the lookahead. Returns whether it did.
+    /// Generate one token if the plan is short of the lookahead, or end an answer that is over.
     pub fn step(
         &mut self,
         clock: PlayClock,
         s: &Settings,
         out: &mut impl FnMut(Generated),
-    ) -> Result<bool, String> {
+    ) -> Result<Step, GenerateError> {
         self.clock = clock;
         let playhead = clock.playhead;
-        self.heard_until = playhead;
+        self.timing.heard_until = playhead;
         self.hear_overdue(&clock, s, out);
         self.song.set_remember(s.remember_chords);
         self.song.hear(&clock, &self.follow);
@@ -469,7 +460,7 @@ impl<B: Backend> Generator<B> {
             }
         }
         if !self.active(playhead, s) {
-            return Ok(false);
+            return Ok(Step::Idle);
         }
         let style = if s.style < self.n_styles { s.style } else { 0 };
         let role = (!self.alone(s, style)).then(|| self.role_slot(s.role, style));
@@ -481,23 +472,14 @@ impl<B: Backend> Generator<B> {
             }
             self.window.set_head(style, role);
         }
-        let lead = self.reaction_seconds * clock.tempo.max(1.0) / 60.0;
-        // Plan from what we react to, a fixed lead after it (so the result does not depend on when
-        // this thread got to run); only an engine so late that this beat has already been played
-        // starts from the playhead instead. Never inside what the audio side has already played: in
-        // real time a whole block is played at once, and a block can be longer than the lead.
-        let floor = self.reaction_from + lead;
-        let mut earliest = if floor < playhead {
-            playhead + lead
-        } else {
-            floor
-        }
-        .max(clock.open_from);
+        let lead = self.timing.reaction_seconds * clock.tempo.max(1.0) / 60.0;
+        let mut earliest =
+            timing::earliest(self.timing.reaction_from, lead, playhead, clock.open_from);
         let mut answer_end = f64::INFINITY;
         let mut bar_line = f64::INFINITY;
         if s.mode == Mode::CallResponse {
             let Some((start, end)) = self.answer_window(s) else {
-                return Ok(false);
+                return Ok(Step::Idle);
             };
             // No key held for the listening gap: the call is over, its last releases are heard
             // now (no legato next note can come), before the answer is planned.
@@ -511,31 +493,23 @@ impl<B: Backend> Generator<B> {
         let cursor = self.timeline.cursor;
         if cursor >= answer_end {
             // The answer is over: end what still sounds, then listen.
-            return Ok(self.end_our_notes(out));
+            return Ok(if self.end_our_notes(out) {
+                Step::Planned
+            } else {
+                Step::Idle
+            });
         }
         let mut reach = playhead + s.lookahead_beats;
-        if self.answer_due {
-            reach = reach.max(self.reaction_from + ANSWER_REACH_BEATS);
+        if self.timing.answer_due {
+            reach = reach.max(self.timing.reaction_from + ANSWER_REACH_BEATS);
         }
         if cursor >= reach || cursor >= answer_end {
-            return Ok(false);
+            return Ok(Step::Idle);
         }
         self.end_notes_leaving_window(out);
         self.label_chords();
         self.window.sync(&self.timeline)?;
         let cursor = self.timeline.cursor;
-        // Ticks from the cursor to the first tick anything may be placed at (0: now).
-        let floor_ticks = ((earliest - cursor) * self.ticks_per_beat - 1e-6)
-            .ceil()
-            .max(0.0) as u32;
-        // An answer ends on its bar line: no rest runs past it.
-        let ceiling_ticks = if bar_line.is_finite() {
-            ((bar_line - cursor) * self.ticks_per_beat)
-                .round()
-                .max(f64::from(floor_ticks.max(1))) as u32
-        } else {
-            u32::MAX
-        };
         // Alone and silent, or Cadenza's part silent beside a player: rest no longer than
         // ALONE_REST_BEATS, ROLE_REST_BEATS in a role or FREE_REST_BARS as Free, to the next beat
         // after it (on the grid). Not in call and response, whose silences are the player's turn.
@@ -546,26 +520,26 @@ impl<B: Backend> Generator<B> {
         } else {
             ROLE_REST_BEATS
         };
-        let silence = match self.timeline.alone_silent_since(open) {
+        let silence_end = match self.timeline.alone_silent_since(open) {
             Some(since) => Some(since + ALONE_REST_BEATS),
             None => self
                 .timeline
                 .ours_silent_since(open)
                 .map(|since| since + longest_rest),
         };
-        let floor_at = cursor + f64::from(floor_ticks) / self.ticks_per_beat;
-        let rest_ceiling_ticks = match silence {
-            Some(end) if s.mode != Mode::CallResponse => {
-                // A silence already past its longest rest (a transport start after a prompt clip,
-                // a seek) ends on the first beat Cadenza may play on, not at the floor itself:
-                // the start's lead is off the grid, and every later shift would keep the offset.
-                let deadline = (end.max(floor_at) - 1e-6).ceil();
-                ((deadline - cursor) * self.ticks_per_beat)
-                    .round()
-                    .max(f64::from(floor_ticks)) as u32
-            }
-            _ => u32::MAX,
-        };
+        let Limits {
+            floor_ticks,
+            ceiling_ticks,
+            rest_ceiling_ticks,
+            floor_at,
+        } = limits(&LimitsIn {
+            cursor,
+            earliest,
+            bar_line,
+            silence_end,
+            call_response: s.mode == Mode::CallResponse,
+            ticks_per_beat: self.ticks_per_beat,
+        });
         let situation = Situation {
             open,
             begun_now: self.timeline.begun_now(),
@@ -596,7 +570,7 @@ impl<B: Backend> Generator<B> {
                 s.temperature,
                 s.top_p,
             )
-            .ok_or("no token allowed")?;
+            .ok_or(GenerateError::NoTokenAllowed)?;
         let emit = match self.vocab.decode(token) {
             Some(Event::NoteOn(p)) => Some((p, true)),
             Some(Event::NoteOff(p)) => Some((p, false)),
@@ -606,16 +580,16 @@ impl<B: Backend> Generator<B> {
         if let Some((p, on)) = emit {
             let v = self.velocity_at(self.timeline.cursor, s);
             out(self.note(p, on, v));
-            self.answer_due &= !on;
+            self.timing.answer_due &= !on;
         }
         // Decided at the floor: a note struck on or after its tick, or the plan's time past it.
         let decided = matches!(emit, Some((_, true)))
             || self.timeline.cursor > floor_at + 0.5 / self.ticks_per_beat;
-        if self.reacting && decided {
-            self.reacting = false;
+        if self.timing.reacting && decided {
+            self.timing.reacting = false;
             self.reactions += 1;
         }
-        Ok(true)
+        Ok(Step::Planned)
     }
 
     /// A note of Cadenza's at the cursor.
@@ -625,8 +599,8 @@ impl<B: Backend> Generator<B> {
 
     fn note_at(&self, beat: f64, pitch: u8, on: bool, velocity: f32) -> Generated {
         Generated {
-            epoch: self.epoch,
-            plan: self.plan,
+            epoch: self.timing.epoch,
+            plan: self.timing.plan,
             beat,
             pitch,
             velocity,
@@ -758,7 +732,7 @@ impl<B: Backend> Generator<B> {
 
     /// Idle work, for when [`Self::step`] has nothing to do: build the window's next cache in a
     /// spare, one token a call (see [`Window::prepare`]). Returns whether it fed one.
-    pub fn prepare(&mut self) -> Result<bool, String> {
+    pub fn prepare(&mut self) -> Result<bool, BackendError> {
         self.label_chords();
         self.window.prepare(&self.timeline)
     }

@@ -2,54 +2,17 @@
 //! errors, and the offline lockstep.
 
 use super::*;
-use crate::bridge::{Bridge, PlayClock};
+use crate::bridge::{Bridge, PlayClock, ToEngine};
+use crate::requests::Request;
 use crate::tokenizer::Vocab;
 use std::time::Duration;
 
-/// A backend that fails on the feeds numbered in `fail_on` (1-based), or on every feed.
-struct Flaky {
-    fail_on: Vec<usize>,
-    always: bool,
-    feeds: usize,
-    cached: usize,
-    spares: [usize; crate::model::SPARE_CACHES],
-    logits: Vec<f32>,
-}
+use crate::engine::backend::fake::FakeBackend;
 
-impl Backend for Flaky {
-    fn feed(&mut self, tokens: &[u32], _: &[crate::features::Features]) -> Result<&[f32], String> {
-        self.feeds += 1;
-        if self.always || self.fail_on.contains(&self.feeds) {
-            return Err("injected failure".into());
-        }
-        self.cached += tokens.len();
-        Ok(&self.logits)
-    }
-    fn reset(&mut self) {
-        self.cached = 0;
-    }
-    fn truncate(&mut self, len: usize) {
-        self.cached = len;
-    }
-    fn window(&self) -> usize {
-        64
-    }
-    fn swap_caches(&mut self, spare: usize) {
-        std::mem::swap(&mut self.cached, &mut self.spares[spare]);
-    }
-}
-
-fn flaky(fail_on: Vec<usize>, always: bool) -> Generator<Flaky> {
+/// A uniform model that fails on the feeds numbered in `fail_on` (1-based), or on every feed.
+fn flaky(fail_on: Vec<usize>, always: bool) -> Generator<FakeBackend> {
     let v = Vocab::DEFAULT;
-    let backend = Flaky {
-        fail_on,
-        always,
-        feeds: 0,
-        cached: 0,
-        spares: Default::default(),
-        logits: vec![0.0; v.size as usize],
-    };
-    Generator::new(backend, v, 24, 5)
+    Generator::new(FakeBackend::new(v, 64).failing(fail_on, always), v, 24, 5)
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
@@ -63,13 +26,13 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn session(make: Generator<Flaky>) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
+fn session(make: Generator<FakeBackend>) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
     let mut once = Some(make);
-    start(move |_: &EngineStatus| once.take().ok_or_else(|| "loaded twice".to_string()))
+    start(move |_: &EngineStatus| once.take().ok_or(LoadError::Scripted("loaded twice")))
 }
 
 fn start(
-    make: impl FnMut(&EngineStatus) -> Result<Generator<Flaky>, String> + Send + 'static,
+    make: impl FnMut(&EngineStatus) -> Result<Generator<FakeBackend>, LoadError> + Send + 'static,
 ) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
     let (mut audio, side) = Bridge::new();
     let status = Arc::new(EngineStatus::default());
@@ -129,7 +92,9 @@ fn errors_that_keep_coming_stop_generation_with_the_reason_and_the_queue_keeps_d
 #[test]
 fn a_failed_load_says_why() {
     let (engine, audio, status) = start(|_: &EngineStatus| {
-        Err("model.onnx could not be loaded (corrupt or not an ONNX model?): test".to_string())
+        Err(LoadError::Scripted(
+            "model.onnx could not be loaded (corrupt or not an ONNX model?): test",
+        ))
     });
     wait_for("the failure", || status.state() == EngineState::Failed);
     assert!(status.message().contains("corrupt or not an ONNX model"));
@@ -151,7 +116,7 @@ fn a_model_request_reloads_a_failed_engine_which_plays_on_from_where_the_audio_s
         move |_: &EngineStatus| {
             loads += 1;
             if loads == 1 {
-                Err("model.json: missing field `styles`".to_string())
+                Err(LoadError::Scripted("model.json: missing field `styles`"))
             } else {
                 Ok(flaky(vec![], false))
             }
@@ -193,7 +158,7 @@ fn a_model_request_reloads_a_failed_engine_which_plays_on_from_where_the_audio_s
 
 /// A lockstep (offline-render) session: the engine answers each block the audio side asks for.
 fn lockstep_session(
-    make: impl FnMut(&EngineStatus) -> Result<Generator<Flaky>, String> + Send + 'static,
+    make: impl FnMut(&EngineStatus) -> Result<Generator<FakeBackend>, LoadError> + Send + 'static,
 ) -> (Engine, crate::bridge::AudioSide, Arc<EngineStatus>) {
     let (audio, side) = Bridge::new();
     audio.set_offline(true);
@@ -256,7 +221,7 @@ fn in_lockstep_the_engine_plans_only_when_asked_and_two_bounces_are_the_same() {
 #[test]
 fn in_lockstep_an_engine_that_failed_to_load_is_not_waited_for() {
     let (engine, mut audio, status) =
-        lockstep_session(|_: &EngineStatus| Err("model.onnx is missing".to_string()));
+        lockstep_session(|_: &EngineStatus| Err(LoadError::Scripted("model.onnx is missing")));
     wait_for("the failure", || status.state() == EngineState::Failed);
     for _ in 0..100 {
         assert_eq!(audio.lockstep(), crate::bridge::Answer::Down);

@@ -24,9 +24,9 @@ impl<B: Backend> Generator<B> {
     ) {
         let clock = self.clock;
         self.follow.remember(beat, p, velocity, on);
-        self.last_activity = beat;
+        self.timing.last_activity = beat;
         if on {
-            self.last_played = beat;
+            self.timing.last_played = beat;
         }
         if s.mode == Mode::Improvise {
             // A soloist: the player's notes neither enter its context, nor move its plan, nor
@@ -34,7 +34,7 @@ impl<B: Backend> Generator<B> {
             return;
         }
         self.follow.hold(p, on);
-        self.heard_until = self.heard_until.max(beat);
+        self.timing.heard_until = self.timing.heard_until.max(beat);
         if !on {
             // Heard on the player's next onset when it comes soon (legato), else on the
             // grid once overdue (`hear_overdue`). Nothing to withdraw: Cadenza's plan did
@@ -65,11 +65,11 @@ impl<B: Backend> Generator<B> {
             .at_onset(beat, heard, clock.tempo, |q, at| buf.push((at, q, false)));
         self.heard_buf.push((heard, p, true));
         self.hear_buffered();
-        self.reaction_from = beat;
-        self.reaction_seconds = REACTION_SECONDS;
-        self.answer_due = true;
+        self.timing.reaction_from = beat;
+        self.timing.reaction_seconds = REACTION_SECONDS;
+        self.timing.answer_due = true;
         // A call is answered after its gap, not at once: its response is the withdrawal.
-        self.reacting = s.mode != Mode::CallResponse;
+        self.timing.reacting = s.mode != Mode::CallResponse;
     }
 
     /// Put the player's events of `heard_buf` into the context at their heard beats, releases
@@ -126,8 +126,8 @@ impl<B: Backend> Generator<B> {
         self.hear_buffered();
         let lead = REACTION_SECONDS * clock.tempo.max(1.0) / 60.0;
         self.withdraw_after(clock.open_from, clock.open_from + lead - 1e-6, s, out);
-        self.reaction_from = clock.open_from;
-        self.reaction_seconds = REACTION_SECONDS;
+        self.timing.reaction_from = clock.open_from;
+        self.timing.reaction_seconds = REACTION_SECONDS;
     }
 
     /// Withdraw Cadenza's plan after beat `keep_until` (a new plan). The notes it keeps from
@@ -185,12 +185,12 @@ impl<B: Backend> Generator<B> {
 
     /// The notes the player played from `from` (beats) on, shifted to start at 0: a prompt.
     pub fn capture(&self, from: f64) -> Vec<BeatNote> {
-        self.follow.capture(from, self.heard_until)
+        self.follow.capture(from, self.timing.heard_until)
     }
 
     /// The last `bars` bars the player played (up to the playhead), as a prompt.
     pub fn capture_bars(&self, bars: u32) -> Vec<BeatNote> {
         self.follow
-            .capture_bars(bars, self.heard_until, &self.clock)
+            .capture_bars(bars, self.timing.heard_until, &self.clock)
     }
 }

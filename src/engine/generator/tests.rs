@@ -3,106 +3,13 @@
 
 use super::*;
 use crate::features::{held_after, phase_of, Features};
-use crate::model::SPARE_CACHES;
 use crate::settings::{Dynamics, Role, Scale};
 
-/// Uniform logits; records what it was fed and checks the window is never exceeded.
-struct Fake {
-    window: usize,
-    /// The cache's tokens since the last reset, and their features.
-    since_reset: Vec<u32>,
-    feats: Vec<Features>,
-    /// The spare caches' tokens and features.
-    spares: [(Vec<u32>, Vec<Features>); SPARE_CACHES],
-    /// Feeds of more than one token into an empty cache (a cache built from scratch at once).
-    prefills: usize,
-    logits: Vec<f32>,
-    resets: usize,
-    truncations: usize,
-    style_base: u32,
-    style_slots: u32,
-    /// A token the fake strongly prefers (to script what the "model" plays)...
-    favor: Option<u32>,
-    /// ...while its cache holds fewer tokens than this.
-    favor_until: usize,
-}
+use crate::engine::backend::fake::FakeBackend;
 
-impl Fake {
-    fn new(vocab: Vocab, window: usize) -> Self {
-        Self {
-            window,
-            since_reset: Vec::new(),
-            feats: Vec::new(),
-            spares: Default::default(),
-            prefills: 0,
-            logits: vec![0.0; vocab.size as usize],
-            resets: 0,
-            truncations: 0,
-            style_base: vocab.style_base,
-            style_slots: vocab.style_slots,
-            favor: None,
-            favor_until: usize::MAX,
-        }
-    }
-}
-
-impl Fake {
-    /// Logits that depend on the whole cache, like a model's: a determinism check must see it.
-    fn logits_of(&self, cache: &[u32]) -> Vec<f32> {
-        let h = cache
-            .iter()
-            .fold(7u64, |h, &t| h.wrapping_mul(31).wrapping_add(u64::from(t)));
-        let mut logits: Vec<f32> = (0..self.logits.len())
-            .map(|i| ((h.wrapping_add(i as u64 * 2_654_435_761) >> 7) % 100) as f32 / 100.0)
-            .collect();
-        if let Some(t) = self.favor.filter(|_| cache.len() < self.favor_until) {
-            logits[t as usize] = 30.0;
-        }
-        logits
-    }
-}
-
-impl Backend for Fake {
-    fn feed(&mut self, tokens: &[u32], feats: &[Features]) -> Result<&[f32], String> {
-        assert!(!tokens.is_empty());
-        assert_eq!(tokens.len(), feats.len(), "one set of features per token");
-        self.feats.extend_from_slice(feats);
-        if self.since_reset.is_empty() {
-            self.prefills += usize::from(tokens.len() > 1);
-            let first = tokens[0];
-            assert!(
-                (self.style_base..self.style_base + self.style_slots).contains(&first),
-                "a fresh cache starts with a style token, got {first}"
-            );
-        }
-        let len = self.since_reset.len() + tokens.len();
-        assert!(len < self.window, "cache would exceed the window: {len}");
-        self.since_reset.extend_from_slice(tokens);
-        self.logits = self.logits_of(&self.since_reset);
-        Ok(&self.logits)
-    }
-    fn reset(&mut self) {
-        self.since_reset.clear();
-        self.feats.clear();
-        self.resets += 1;
-    }
-    fn truncate(&mut self, len: usize) {
-        assert!(
-            len >= 1 && len <= self.since_reset.len(),
-            "truncate to {len} of {}",
-            self.since_reset.len()
-        );
-        self.since_reset.truncate(len);
-        self.feats.truncate(len);
-        self.truncations += 1;
-    }
-    fn window(&self) -> usize {
-        self.window
-    }
-    fn swap_caches(&mut self, spare: usize) {
-        std::mem::swap(&mut self.since_reset, &mut self.spares[spare].0);
-        std::mem::swap(&mut self.feats, &mut self.spares[spare].1);
-    }
+/// The tests' backend with logits that depend on the whole cache.
+fn fake(vocab: Vocab, window: usize) -> FakeBackend {
+    FakeBackend::new(vocab, window).of_cache()
 }
 
 const S: Settings = Settings {
@@ -131,13 +38,13 @@ const S: Settings = Settings {
     remember_chords: true,
 };
 
-fn gen(window: usize) -> Generator<Fake> {
+fn gen(window: usize) -> Generator<FakeBackend> {
     let v = Vocab::DEFAULT;
-    Generator::new(Fake::new(v, window), v, 24, 5)
+    Generator::new(fake(v, window), v, 24, 5)
 }
 
 /// A generator whose model plays free, melody and bass in every style.
-fn gen_playing_every_role(window: usize) -> Generator<Fake> {
+fn gen_playing_every_role(window: usize) -> Generator<FakeBackend> {
     let mut g = gen(window);
     let roles = ["free", "melody", "bass"].map(String::from);
     g.set_roles(&roles, (0..5).map(|_| roles.to_vec()).collect());
@@ -169,7 +76,7 @@ fn play(beat: f64, pitch: u8, on: bool) -> ToEngine {
 
 /// Handle a message, collecting what it sends at once. The audio side's block starts on the
 /// message's beat (as in a bounce: nothing after it has been played).
-fn msg(g: &mut Generator<Fake>, m: ToEngine, s: &Settings) -> Vec<Generated> {
+fn msg(g: &mut Generator<FakeBackend>, m: ToEngine, s: &Settings) -> Vec<Generated> {
     let beat = match m {
         ToEngine::Played { beat, .. } | ToEngine::Resync { beat, .. } => beat,
     };
@@ -177,7 +84,12 @@ fn msg(g: &mut Generator<Fake>, m: ToEngine, s: &Settings) -> Vec<Generated> {
 }
 
 /// Handle a message with the audio side at `clock`.
-fn msg_at(g: &mut Generator<Fake>, m: ToEngine, clock: PlayClock, s: &Settings) -> Vec<Generated> {
+fn msg_at(
+    g: &mut Generator<FakeBackend>,
+    m: ToEngine,
+    clock: PlayClock,
+    s: &Settings,
+) -> Vec<Generated> {
     let mut out = Vec::new();
     g.on_message(m, clock, s, &mut |x| out.push(x));
     out
@@ -185,13 +97,17 @@ fn msg_at(g: &mut Generator<Fake>, m: ToEngine, clock: PlayClock, s: &Settings) 
 
 /// Step until the plan reaches the lookahead; collect the notes. After every token: it was
 /// drawn from the logits of the cache as it is (never those of a cache since cut or swapped).
-fn fill(g: &mut Generator<Fake>, playhead: f64, s: &Settings) -> Vec<Generated> {
+fn fill(g: &mut Generator<FakeBackend>, playhead: f64, s: &Settings) -> Vec<Generated> {
     let mut out = Vec::new();
     let mut n = 0;
-    while g.step(at(playhead), s, &mut |x| out.push(x)).unwrap() {
+    while g
+        .step(at(playhead), s, &mut |x| out.push(x))
+        .unwrap()
+        .planned()
+    {
         assert_eq!(
             g.window.logits,
-            g.window.backend.logits_of(&g.window.backend.since_reset),
+            g.window.backend.logits_of(&g.window.backend.cache),
             "token {n}: drawn from the logits of the cache as it is"
         );
         n += 1;
@@ -201,7 +117,7 @@ fn fill(g: &mut Generator<Fake>, playhead: f64, s: &Settings) -> Vec<Generated> 
 }
 
 /// Walk the playhead from `from` to `to` in quarter beats, filling the plan each time.
-fn roll(g: &mut Generator<Fake>, from: f64, to: f64, s: &Settings) -> Vec<Generated> {
+fn roll(g: &mut Generator<FakeBackend>, from: f64, to: f64, s: &Settings) -> Vec<Generated> {
     let mut out = Vec::new();
     let mut b = from;
     while b < to {
@@ -216,14 +132,16 @@ fn nothing_happens_before_the_first_resync_or_while_stopped_and_idle() {
     let mut g = gen(64);
     assert!(!g
         .step(at(0.0), &S, &mut |_| panic!("no notes before a resync"))
-        .unwrap());
+        .unwrap()
+        .planned());
     msg(&mut g, resync(0.0, false, 1), &S);
     assert!(!g
         .step(at(0.0), &S, &mut |_| panic!("stopped and nobody played"))
-        .unwrap());
+        .unwrap()
+        .planned());
     msg(&mut g, play(0.1, 60, true), &S);
     assert!(
-        g.step(at(0.1), &S, &mut |_| {}).unwrap(),
+        g.step(at(0.1), &S, &mut |_| {}).unwrap().planned(),
         "the player played: answer even while stopped"
     );
 }
@@ -237,10 +155,11 @@ fn a_transport_stop_silences_until_the_player_plays_again() {
     msg(&mut g, resync(1.0, false, 2), &S);
     assert!(!g
         .step(at(1.0), &S, &mut |_| panic!("nothing after a stop"))
-        .unwrap());
+        .unwrap()
+        .planned());
     msg(&mut g, play(1.5, 62, true), &S);
     assert!(
-        g.step(at(1.5), &S, &mut |_| {}).unwrap(),
+        g.step(at(1.5), &S, &mut |_| {}).unwrap().planned(),
         "a note played while stopped starts a jam"
     );
 }
@@ -334,7 +253,7 @@ fn a_cut_keeps_the_cache_to_the_cut_and_the_next_feed_brings_fresh_logits() {
     g.window.sync(&g.timeline).unwrap();
     let len = g.context_len();
     assert!(len > 8, "a plan to cut: {len}");
-    let (resets, fed) = (g.window.backend.resets, g.window.backend.since_reset.len());
+    let (resets, fed) = (g.window.backend.resets, g.window.backend.cache.len());
     // A cut that leaves nothing new to feed: the cache ends on a token whose logits were
     // overwritten since, so that token is fed again.
     let beat = g.timeline.ctx[len / 2].beat;
@@ -343,14 +262,14 @@ fn a_cut_keeps_the_cache_to_the_cut_and_the_next_feed_brings_fresh_logits() {
     g.window.sync(&g.timeline).unwrap();
     assert_eq!(g.window.backend.resets, resets, "cut, not rebuilt");
     assert_eq!(
-        g.window.backend.since_reset.len(),
+        g.window.backend.cache.len(),
         1 + kept,
         "[STYLE] + the context up to the cut"
     );
-    assert!(g.window.backend.since_reset.len() < fed);
+    assert!(g.window.backend.cache.len() < fed);
     assert_eq!(
         g.window.logits,
-        g.window.backend.logits_of(&g.window.backend.since_reset)
+        g.window.backend.logits_of(&g.window.backend.cache)
     );
     // A cut followed by new tokens feeds only those.
     let beat = g.timeline.ctx[kept / 2].beat;
@@ -363,10 +282,10 @@ fn a_cut_keeps_the_cache_to_the_cut_and_the_next_feed_brings_fresh_logits() {
         g.window.backend.truncations, truncations,
         "no second cut for the logits"
     );
-    assert_eq!(g.window.backend.since_reset.len(), 2 + kept);
+    assert_eq!(g.window.backend.cache.len(), 2 + kept);
     assert_eq!(
         g.window.logits,
-        g.window.backend.logits_of(&g.window.backend.since_reset)
+        g.window.backend.logits_of(&g.window.backend.cache)
     );
 }
 
@@ -458,7 +377,7 @@ fn same_seed_and_input_give_the_same_notes_however_far_the_engine_had_planned() 
 }
 
 /// The player's tokens in the context: (tick, token).
-fn heard(g: &Generator<Fake>) -> Vec<(i64, u32)> {
+fn heard(g: &Generator<FakeBackend>) -> Vec<(i64, u32)> {
     g.timeline
         .ctx
         .iter()
@@ -478,7 +397,7 @@ fn the_lead_is_a_mask_the_models_own_rest_reaches_it_and_nothing_is_written_for_
     g.take_mask_stats();
     let before = g.context_len();
     let mut out = Vec::new();
-    g.step(at(1.0), &S, &mut |n| out.push(n)).unwrap();
+    g.step(at(1.0), &S, &mut |n| out.push(n)).unwrap().planned();
     // The lead after a played note is 30 ms (0.06 beat, 1.44 ticks at 120 BPM): the note is
     // refused, and the one token written is a shift the model drew, reaching past the lead.
     assert_eq!(
@@ -497,7 +416,7 @@ fn the_lead_is_a_mask_the_models_own_rest_reaches_it_and_nothing_is_written_for_
     let past = g.cursor() > 1.0 + 2.5 / 24.0;
     let mut reactions = g.take_reactions();
     assert_eq!(reactions, u64::from(past), "at {}", g.cursor());
-    g.step(at(1.0), &S, &mut |n| out.push(n)).unwrap();
+    g.step(at(1.0), &S, &mut |n| out.push(n)).unwrap().planned();
     assert!(
         out.iter().any(|n| n.on && n.pitch == 60 && n.beat >= 1.06),
         "{out:?}"
@@ -505,7 +424,7 @@ fn the_lead_is_a_mask_the_models_own_rest_reaches_it_and_nothing_is_written_for_
     reactions += g.take_reactions();
     assert_eq!(reactions, 1, "decided once, by the rest or the note");
     for _ in 0..8 {
-        g.step(at(1.0), &S, &mut |_| {}).unwrap();
+        g.step(at(1.0), &S, &mut |_| {}).unwrap().planned();
     }
     assert_eq!(
         g.take_reactions(),
@@ -531,7 +450,7 @@ fn a_start_with_nothing_heard_begins_the_timeline_where_cadenza_may_first_play()
     g.window.backend.favor = Some(v.note_on_base + 60);
     g.take_mask_stats();
     let mut out = Vec::new();
-    g.step(at(0.0), &S, &mut |n| out.push(n)).unwrap();
+    g.step(at(0.0), &S, &mut |n| out.push(n)).unwrap().planned();
     // The start's lead is 0.1 s (4.8 ticks at 120 BPM): the timeline begins on the first beat
     // after it, and the model's first token is its own note there, nothing refused, no rest
     // written; its phase is the beat's.
@@ -550,7 +469,7 @@ fn a_start_with_nothing_heard_begins_the_timeline_where_cadenza_may_first_play()
         g.on_message(resync(start, true, 1), clock, &S, &mut |_| {});
         g.window.backend.favor = Some(v.note_on_base + 60);
         let mut out = Vec::new();
-        g.step(clock, &S, &mut |n| out.push(n)).unwrap();
+        g.step(clock, &S, &mut |n| out.push(n)).unwrap().planned();
         assert_eq!(out[0].beat, first, "start {start} at {tempo} BPM");
     }
     // Offline, no lead: a sketch begins on the start's own beat (or the next, between beats).
@@ -560,7 +479,9 @@ fn a_start_with_nothing_heard_begins_the_timeline_where_cadenza_may_first_play()
         msg(&mut g, resync(start, true, 1), &S);
         g.window.backend.favor = Some(v.note_on_base + 60);
         let mut out = Vec::new();
-        g.step(at(start), &S, &mut |n| out.push(n)).unwrap();
+        g.step(at(start), &S, &mut |n| out.push(n))
+            .unwrap()
+            .planned();
         assert_eq!(out[0].beat, first, "offline start {start}");
     }
     // A player's note before that tick starts the timeline where it is heard.
@@ -617,7 +538,7 @@ fn nothing_is_planned_into_a_block_the_host_already_played() {
         "Cadenza's played notes stay, in order, around the player's"
     );
     let mut out = Vec::new();
-    while g.step(block, &s, &mut |n| out.push(n)).unwrap() {}
+    while g.step(block, &s, &mut |n| out.push(n)).unwrap().planned() {}
     let new: Vec<&Generated> = out.iter().filter(|n| !n.is_plan_mark()).collect();
     assert!(!new.is_empty());
     for n in new {
@@ -806,8 +727,11 @@ fn after_a_played_note_the_first_answer_note_is_planned_at_once_even_past_the_lo
     // The "model" rests two 2-beat shifts after the played note, then plays freely.
     g.window.backend.favor = Some(v.shift_base + v.max_shift - 1);
     let mut notes = Vec::new();
-    assert!(g.step(at(1.5), &s, &mut |n| notes.push(n)).unwrap());
-    g.window.backend.favor_until = g.window.backend.since_reset.len() + 2;
+    assert!(g
+        .step(at(1.5), &s, &mut |n| notes.push(n))
+        .unwrap()
+        .planned());
+    g.window.backend.favor_until = g.window.backend.cache.len() + 2;
     notes.extend(fill(&mut g, 1.5, &s));
     let first = notes
         .iter()
@@ -840,7 +764,7 @@ fn after_a_played_note_the_first_answer_note_is_planned_at_once_even_past_the_lo
         fill(&mut g, first.beat, &s).is_empty(),
         "nothing more until the playhead nears"
     );
-    assert!(!g.step(at(first.beat), &s, &mut |_| {}).unwrap());
+    assert!(!g.step(at(first.beat), &s, &mut |_| {}).unwrap().planned());
 }
 
 #[test]
@@ -853,13 +777,14 @@ fn a_reanchor_ends_our_notes_whose_start_leaves_the_window_but_not_the_players()
     let mut out = Vec::new();
     // The lead after the played note is a mask: the model's own rest reaches it, then the note.
     for _ in 0..4 {
-        g.step(at(0.1), &S, &mut |n| out.push(n)).unwrap();
+        g.step(at(0.1), &S, &mut |n| out.push(n)).unwrap().planned();
     }
     assert!(out.iter().any(|n| n.on && n.pitch == 60), "{out:?}");
     g.window.backend.favor = Some(v.shift_base); // then only one-tick rests
     for i in 0..400 {
         g.step(at(0.1 + f64::from(i) * 0.01), &S, &mut |n| out.push(n))
-            .unwrap();
+            .unwrap()
+            .planned();
     }
     assert!(g.window.backend.resets > 1, "re-anchored");
     let off = out
@@ -1164,10 +1089,16 @@ fn answers_start_on_the_hosts_bar_lines_in_three_four() {
     };
     let mut out = Vec::new();
     let mut b = 1.0;
-    g.step(clock(b), &s, &mut |x| out.push(x)).unwrap();
+    g.step(clock(b), &s, &mut |x| out.push(x))
+        .unwrap()
+        .planned();
     assert_eq!(g.answer_window(&s), Some((3.5, 6.5)));
     while b < 9.0 {
-        while g.step(clock(b), &s, &mut |x| out.push(x)).unwrap() {}
+        while g
+            .step(clock(b), &s, &mut |x| out.push(x))
+            .unwrap()
+            .planned()
+        {}
         b += 0.25;
     }
     let ons: Vec<f64> = out.iter().filter(|n| n.on).map(|n| n.beat).collect();
@@ -1223,7 +1154,7 @@ fn improvise_ignores_the_players_timing_and_continue_starts_from_the_prompt() {
     msg(&mut g, resync(8.0, true, 1), &c);
     fill(&mut g, 8.0, &c);
     let v = Vocab::DEFAULT;
-    let fed = &g.window.backend.since_reset;
+    let fed = &g.window.backend.cache;
     assert_eq!(fed[0], v.style_base + 2);
     assert_eq!(
         fed[1..7],
@@ -1270,7 +1201,9 @@ fn cadenza_ends_only_its_own_open_notes_never_the_players_and_the_refusal_is_cou
         g.window.backend.favor = Some(v.note_off_base + favor);
         for _ in 0..50 {
             playhead += 0.05;
-            g.step(at(playhead), &S, &mut |n| out.push(n)).unwrap();
+            g.step(at(playhead), &S, &mut |n| out.push(n))
+                .unwrap()
+                .planned();
         }
     }
     assert!(
@@ -1305,7 +1238,7 @@ fn features_count_keys_from_the_cache_start_and_take_the_phase_from_the_host_bea
             msg(&mut g, play(beat, 48 + (i % 12) as u8, i % 2 == 1), &S);
         }
         fill(&mut g, beat, &S);
-        let (toks, feats) = (&g.window.backend.since_reset, &g.window.backend.feats);
+        let (toks, feats) = (&g.window.backend.cache, &g.window.backend.feats);
         assert_eq!(
             feats[0].held | feats[0].player_held,
             0,
@@ -1386,8 +1319,8 @@ fn idle_work_builds_the_next_window_so_a_reanchor_feeds_a_token_not_half_a_windo
             }
         }
         assert_eq!(
-            (&busy.window.backend.since_reset, &busy.window.backend.feats),
-            (&lazy.window.backend.since_reset, &lazy.window.backend.feats),
+            (&busy.window.backend.cache, &busy.window.backend.feats),
+            (&lazy.window.backend.cache, &lazy.window.backend.feats),
             "at beat {b}: the same cache, token for token and feature for feature"
         );
         if b >= next_played {
@@ -1431,10 +1364,7 @@ fn a_long_session_reanchors_and_keeps_the_style_token_in_the_window() {
         "re-anchored {} times",
         g.window.backend.resets
     );
-    assert_eq!(
-        g.window.backend.since_reset[0],
-        Vocab::DEFAULT.style_base + 2
-    );
+    assert_eq!(g.window.backend.cache[0], Vocab::DEFAULT.style_base + 2);
     assert!(
         g.context_len() < 8 * 32 + 64,
         "context stays bounded: {}",
@@ -1449,13 +1379,10 @@ fn a_style_change_withdraws_the_plan_and_restarts_on_the_new_style() {
     fill(&mut g, 0.0, &S);
     let other = Settings { style: 4, ..S };
     let notes = fill(&mut g, 0.25, &other);
-    assert_eq!(
-        g.window.backend.since_reset[0],
-        Vocab::DEFAULT.style_base + 4
-    );
+    assert_eq!(g.window.backend.cache[0], Vocab::DEFAULT.style_base + 4);
     assert!(notes.iter().all(|n| n.plan == 1));
     fill(&mut g, 0.5, &Settings { style: 15, ..S });
-    assert_eq!(g.window.backend.since_reset[0], Vocab::DEFAULT.style_base);
+    assert_eq!(g.window.backend.cache[0], Vocab::DEFAULT.style_base);
 }
 
 #[test]
@@ -1474,7 +1401,7 @@ fn the_role_rides_on_the_style_token_a_new_role_restarts_the_cache_and_an_unlist
     };
     msg(&mut g, resync(0.0, true, 1), &bass);
     fill(&mut g, 0.0, &bass);
-    let head = |g: &Generator<Fake>| g.window.backend.feats[0].role;
+    let head = |g: &Generator<FakeBackend>| g.window.backend.feats[0].role;
     assert_eq!(head(&g), Some(2), "bass is the model's third role");
     // A new role withdraws the plan and starts the cache again on the style token with it.
     let resets = g.window.backend.resets;
@@ -1620,7 +1547,7 @@ fn a_silence_already_past_its_longest_rest_ends_on_the_first_beat_cadenza_may_pl
 #[test]
 fn free_and_alone_a_model_that_knows_it_hears_no_role_slot_and_beside_a_player_or_in_a_role_its_slot(
 ) {
-    let head = |g: &Generator<Fake>| g.window.backend.feats[0].role;
+    let head = |g: &Generator<FakeBackend>| g.window.backend.feats[0].role;
     let improvise = Settings {
         mode: Mode::Improvise,
         ..S
@@ -1752,7 +1679,7 @@ fn a_new_chord_track_withdraws_what_was_planned_on_the_old_one() {
     assert!(g.cursor() > 1.0, "a plan ahead");
     g.set_chord_track(crate::chords::ChordTrack::parse("F").ok());
     let mut out = Vec::new();
-    g.step(at(0.5), &S, &mut |x| out.push(x)).unwrap();
+    g.step(at(0.5), &S, &mut |x| out.push(x)).unwrap().planned();
     assert!(
         out.iter().any(Generated::is_plan_mark),
         "a new plan from what the audio side has not played: {out:?}"
@@ -1760,7 +1687,9 @@ fn a_new_chord_track_withdraws_what_was_planned_on_the_old_one() {
     // Nothing changed: no new plan.
     fill(&mut g, 0.5, &S);
     let mut again = Vec::new();
-    g.step(at(0.75), &S, &mut |x| again.push(x)).unwrap();
+    g.step(at(0.75), &S, &mut |x| again.push(x))
+        .unwrap()
+        .planned();
     assert!(!again.iter().any(Generated::is_plan_mark), "{again:?}");
 }
 

@@ -5,31 +5,10 @@
 //! swap instead of a prefill.
 
 use super::timeline::{Ctx, Timeline};
+use crate::engine::backend::{Backend, BackendError};
 use crate::features::{held_after_owned, phase_of, Features};
 pub use crate::model::SPARE_CACHES;
 use crate::tokenizer::{Event, Vocab};
-
-/// Where the logits come from. `OnnxModel` in the plugin (its impl lives beside the engine thread);
-/// a fake in tests.
-///
-/// A backend holds the cache every call acts on and [`SPARE_CACHES`] spares that
-/// [`Backend::swap_caches`] exchanges it with (the generator builds the next window's cache in one
-/// while idle, and keeps the previous window's in another).
-pub trait Backend {
-    /// Feed tokens after the cache, each with its features ([`crate::features`]; a model without
-    /// them ignores them); return the logits following the last one.
-    fn feed(&mut self, tokens: &[u32], feats: &[Features]) -> Result<&[f32], String>;
-    /// Empty the cache.
-    fn reset(&mut self);
-    /// Keep only the first `len` cache entries (exact: a causal cache does not depend on what
-    /// came later).
-    fn truncate(&mut self, len: usize);
-    /// The attention window, in tokens (the cache holds at most `window - 1`).
-    fn window(&self) -> usize;
-    /// Exchange the cache with spare number `spare` (< [`SPARE_CACHES`]; empty at first), without
-    /// copying either.
-    fn swap_caches(&mut self, spare: usize);
-}
 
 /// A spare cache: [STYLE] + ctx[anchor..fed], exactly what a re-anchor at `anchor` would feed
 /// (the same tokens with the same features), so it can stand in for one.
@@ -193,7 +172,7 @@ impl<B: Backend> Window<B> {
     }
 
     /// Feed the backend whatever context it has not seen, moving the cache's start when due.
-    pub(super) fn sync(&mut self, tl: &Timeline) -> Result<(), String> {
+    pub(super) fn sync(&mut self, tl: &Timeline) -> Result<(), BackendError> {
         if self.ready(tl) {
             return Ok(());
         }
@@ -269,7 +248,7 @@ impl<B: Backend> Window<B> {
     /// prefill groups them into runs, so the two differ by float rounding (fp32) or by int8's
     /// per-run activation scales (KL ~1e-4, see `model::INT8_RUN_TOKENS`), as a rollback's re-feed
     /// does.
-    pub(super) fn prepare(&mut self, tl: &Timeline) -> Result<bool, String> {
+    pub(super) fn prepare(&mut self, tl: &Timeline) -> Result<bool, BackendError> {
         let here = tl.base + self.anchor as u64;
         if self.dirty || self.spare_failed_at == Some(here) {
             return Ok(false);
@@ -410,50 +389,11 @@ mod tests {
 
     const V: Vocab = Vocab::DEFAULT;
 
-    /// A backend that keeps its caches as token lists and counts what it was asked.
-    struct Counting {
-        window: usize,
-        cache: Vec<u32>,
-        spares: [Vec<u32>; SPARE_CACHES],
-        fed: usize,
-        resets: usize,
-        logits: Vec<f32>,
-    }
+    use crate::engine::backend::fake::FakeBackend;
 
-    impl Counting {
-        fn new(window: usize) -> Self {
-            Self {
-                window,
-                cache: Vec::new(),
-                spares: Default::default(),
-                fed: 0,
-                resets: 0,
-                logits: vec![0.0; V.size as usize],
-            }
-        }
-    }
-
-    impl Backend for Counting {
-        fn feed(&mut self, tokens: &[u32], feats: &[Features]) -> Result<&[f32], String> {
-            assert_eq!(tokens.len(), feats.len());
-            self.cache.extend_from_slice(tokens);
-            assert!(self.cache.len() < self.window, "past the window");
-            self.fed += tokens.len();
-            Ok(&self.logits)
-        }
-        fn reset(&mut self) {
-            self.cache.clear();
-            self.resets += 1;
-        }
-        fn truncate(&mut self, len: usize) {
-            self.cache.truncate(len);
-        }
-        fn window(&self) -> usize {
-            self.window
-        }
-        fn swap_caches(&mut self, spare: usize) {
-            std::mem::swap(&mut self.cache, &mut self.spares[spare]);
-        }
+    /// The tests' backend: caches as token lists, counting what it was asked.
+    fn counting(window: usize) -> FakeBackend {
+        FakeBackend::new(V, window)
     }
 
     fn timeline(tokens: usize) -> Timeline {
@@ -471,7 +411,7 @@ mod tests {
     #[test]
     fn the_cache_holds_style_and_context_feeds_only_what_is_new_and_cuts_back_exactly() {
         let mut tl = timeline(5);
-        let mut w = Window::new(Counting::new(32), V, 24.0);
+        let mut w = Window::new(counting(32), V, 24.0);
         w.set_head(0, Some(0));
         assert!(!w.ready(&tl));
         w.sync(&tl).unwrap();
@@ -502,7 +442,7 @@ mod tests {
     fn the_window_moves_on_a_lattice_and_a_spare_built_while_idle_saves_the_prefill() {
         // Window 16: the cache starts at multiples of 8 positions.
         let mut tl = timeline(10);
-        let mut w = Window::new(Counting::new(16), V, 24.0);
+        let mut w = Window::new(counting(16), V, 24.0);
         w.set_head(0, Some(0));
         w.sync(&tl).unwrap();
         assert_eq!(w.anchor, 0);
