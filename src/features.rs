@@ -18,7 +18,6 @@
 //! Engine thread only; no allocation.
 
 use crate::chords::Harmony;
-use crate::model::ModelSpec;
 use crate::tokenizer::{Event, Vocab};
 
 /// What a format 5 model is told of the song at a token: the chord sounding, and the next different
@@ -75,21 +74,6 @@ pub enum Layout {
 }
 
 impl Layout {
-    pub fn of(spec: &ModelSpec) -> Self {
-        let ticks_per_beat = spec.ticks_per_beat;
-        if spec.two_streams() {
-            Layout::TwoStreams {
-                ticks_per_beat,
-                role_slots: spec.role_slots,
-                chords: spec.hears_chords(),
-            }
-        } else if spec.has_features() {
-            Layout::OneStream { ticks_per_beat }
-        } else {
-            Layout::None
-        }
-    }
-
     /// Floats per row.
     pub fn width(&self) -> usize {
         match *self {

@@ -385,8 +385,8 @@ impl ClapHost {
                 buf.len() as u32,
             )
         };
-        // SAFETY: on success the plugin wrote a NUL-terminated string into `buf`.
         ok.then(|| {
+            // SAFETY: on success the plugin wrote a NUL-terminated string into `buf`.
             unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
                 .to_string_lossy()
                 .into_owned()
@@ -431,6 +431,7 @@ unsafe extern "C" fn write_vec(
 ) -> i64 {
     // SAFETY: `ctx` is the `Vec<u8>` set up by `save_state`, and the plugin hands us `size` bytes.
     let out = unsafe { &mut *((*stream).ctx as *mut Vec<u8>) };
+    // SAFETY: the plugin's buffer holds `size` initialized bytes for the length of this call.
     let bytes = unsafe { std::slice::from_raw_parts(buffer as *const u8, size as usize) };
     out.extend_from_slice(bytes);
     size as i64
@@ -444,6 +445,8 @@ unsafe extern "C" fn read_slice(
     // SAFETY: `ctx` is the `&[u8]` set up by `load_state`; the plugin gives room for `size` bytes.
     let rest = unsafe { &mut *((*stream).ctx as *mut &[u8]) };
     let n = rest.len().min(size as usize);
+    // SAFETY: `buffer` has room for `size` >= `n` bytes, and the plugin's buffer and our state do
+    // not overlap.
     unsafe { std::ptr::copy_nonoverlapping(rest.as_ptr(), buffer as *mut u8, n) };
     *rest = &rest[n..];
     n as i64

@@ -142,6 +142,7 @@ pub fn own_binary_dir() -> Option<PathBuf> {
 
 #[cfg(not(windows))]
 fn own_binary_path() -> Option<PathBuf> {
+    // SAFETY: `Dl_info` is plain C data (pointers and integers): all zeros is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     let addr = own_binary_path as *const libc::c_void;
     // SAFETY: dladdr only reads the loader's tables for an address inside this very object and fills

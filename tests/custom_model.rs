@@ -12,7 +12,7 @@ use cadenza::model::MODEL_ENV_VAR;
 fn a_model_from_disk_is_loaded_and_its_new_style_is_listed() {
     // The shipped weights with a sixth style named in model.json: what the fine-tune command writes.
     let dir = cadenza::host::model_with_style("custom-model", "my tunes");
-    // SAFETY (set_var): the only test in this binary, before the plugin or any thread starts.
+    // SAFETY: (set_var) the only test in this binary, before the plugin or any thread starts.
     unsafe { std::env::set_var(MODEL_ENV_VAR, &dir) };
 
     let mut host = ClapHost::load(&bundle_dir().join("Cadenza.clap")).unwrap();

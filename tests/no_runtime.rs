@@ -8,7 +8,7 @@ use cadenza::host::{bundle_dir, ClapHost, PlayedNote, Session, PLAYER_CHANNEL};
 fn missing_onnx_runtime_passes_midi_through_and_says_why() {
     let log = std::env::temp_dir().join(format!("cadenza-no-runtime-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    // SAFETY (set_var): the first thing this test binary does, before any other thread exists.
+    // SAFETY: (set_var) the first thing this test binary does, before any other thread exists.
     unsafe {
         std::env::set_var("CADENZA_ORT_LIB", "/nonexistent/libonnxruntime.so.1.31.1");
         std::env::set_var("NICE_LOG", &log);

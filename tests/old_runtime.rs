@@ -33,7 +33,7 @@ fn a_too_old_onnx_runtime_is_refused_naming_both_versions() {
         built.is_ok_and(|s| s.success()),
         "could not build the stub with `{cc}` (the C compiler Rust links with)"
     );
-    // SAFETY (set_var): the only test in this binary, before anything reads the environment.
+    // SAFETY: (set_var) the only test in this binary, before anything reads the environment.
     unsafe { std::env::set_var(ORT_ENV_VAR, &lib) };
     let err = match load_model(&EngineConfig::on_cpu(ModelSource::Embedded)) {
         Ok(_) => panic!("a 1.10 library was accepted"),

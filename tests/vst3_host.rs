@@ -342,13 +342,11 @@ impl Plugin {
 
     fn set_param(&self, id: &str, normalized: f64) {
         // SAFETY: as in `instantiate`.
-        assert_eq!(
-            unsafe {
-                self.controller
-                    .setParamNormalized(param_hash(id), normalized)
-            },
-            kResultOk
-        );
+        let result = unsafe {
+            self.controller
+                .setParamNormalized(param_hash(id), normalized)
+        };
+        assert_eq!(result, kResultOk);
     }
 
     fn save(&self) -> Vec<u8> {

@@ -8,7 +8,7 @@ use cadenza::runtime::ORT_ENV_VAR;
 #[test]
 fn a_library_that_is_not_onnx_runtime_is_refused_with_its_path() {
     let (not_ort, name) = not_onnx_runtime();
-    // SAFETY (set_var): the only test in this binary, before anything reads the environment.
+    // SAFETY: (set_var) the only test in this binary, before anything reads the environment.
     unsafe { std::env::set_var(ORT_ENV_VAR, not_ort) };
     let err = match load_model(&EngineConfig::on_cpu(ModelSource::Embedded)) {
         Ok(_) => panic!("{name} was taken for ONNX Runtime"),

@@ -118,7 +118,7 @@ fn main() {
         .collect();
     let log = std::env::temp_dir().join(format!("cadenza-musicianship-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    // SAFETY (set_var): before the plugin (and any thread) starts.
+    // SAFETY: (set_var) before the plugin (and any thread) starts.
     unsafe { std::env::set_var("NICE_LOG", &log) };
     let bar = ProgressBar::new(cases.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} cases, {elapsed} ({eta} left) {msg}")

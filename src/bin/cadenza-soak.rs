@@ -69,7 +69,7 @@ fn main() {
     let paced = !args.unpaced;
     let (realtime, spin) = (args.realtime, args.spin);
     let log = std::env::temp_dir().join(format!("cadenza-soak-{}.log", std::process::id()));
-    // SAFETY (set_var): before the plugin (and any thread) starts.
+    // SAFETY: (set_var) before the plugin (and any thread) starts.
     unsafe { std::env::set_var("NICE_LOG", &log) };
     let mut host = ClapHost::load(&plugin).unwrap_or_else(|e| die(&e));
     if !voice {

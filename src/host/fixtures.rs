@@ -23,7 +23,7 @@ pub fn fetched_ort() -> std::path::PathBuf {
 /// Point this process's ONNX Runtime at [`fetched_ort`]. Call first thing in a test binary.
 pub fn use_fetched_ort() {
     let lib = fetched_ort();
-    // SAFETY (set_var): test binaries call this before they start threads that read the environment;
+    // SAFETY: (set_var) test binaries call this before they start threads that read the environment;
     // every caller sets the same value.
     unsafe { std::env::set_var(crate::runtime::ORT_ENV_VAR, lib) };
 }

@@ -438,7 +438,7 @@ impl OnnxModel {
             next,
         } = ring;
         let width = feature_width(spec);
-        let layout = Layout::of(spec);
+        let layout = spec.feature_layout();
         let order = &input_order[..*n_inputs];
         *runs += 1;
         let outputs = if t <= SMALL_RUN {
@@ -609,7 +609,7 @@ fn fits(shape: &[i64], want: &[i64]) -> bool {
 /// Floats per token of the `features` input ([`Layout::width`]; at least 1, so a graph without
 /// features still gets a buffer it never reads).
 fn feature_width(spec: &ModelSpec) -> usize {
-    Layout::of(spec).width().max(1)
+    spec.feature_layout().width().max(1)
 }
 
 #[cfg(test)]

@@ -102,6 +102,25 @@ pub struct IoNames {
 }
 
 impl ModelSpec {
+    /// How the graph wants one token's features (its `features` input's row): the model's format
+    /// decides, so the features module need not know of model specs.
+    pub fn feature_layout(&self) -> crate::features::Layout {
+        use crate::features::Layout;
+        if self.two_streams() {
+            Layout::TwoStreams {
+                ticks_per_beat: self.ticks_per_beat,
+                role_slots: self.role_slots,
+                chords: self.hears_chords(),
+            }
+        } else if self.has_features() {
+            Layout::OneStream {
+                ticks_per_beat: self.ticks_per_beat,
+            }
+        } else {
+            Layout::None
+        }
+    }
+
     /// Parse and validate. The format version is checked before anything else, so a newer file gets
     /// "update Cadenza" rather than a confusing missing-field message.
     pub fn parse(json: &str) -> Result<Self, SpecError> {
@@ -216,7 +235,7 @@ impl ModelSpec {
                     );
                 }
             }
-            let want = crate::features::Layout::of(self).ranges();
+            let want = self.feature_layout().ranges();
             let got = self.feature_layout.clone().unwrap_or_default();
             if got != want {
                 return invalid(
@@ -461,7 +480,7 @@ mod tests {
         }
         let spec = parse(&v).unwrap();
         assert!(spec.hears_chords() && spec.two_streams());
-        let layout = crate::features::Layout::of(&spec);
+        let layout = spec.feature_layout();
         assert_eq!(
             layout.width(),
             r as usize + crate::features::CHORD_WIDTH as usize
