@@ -19,7 +19,7 @@ use ort::value::TensorRef;
 
 use super::provider::{Ep, Provider, ProviderChoice};
 use super::spec::{IoNames, ModelSpec, SpecError};
-use crate::features::{Features, Layout, Tracker};
+use crate::features::{Features, Tracker};
 use crate::runtime::{self, RuntimeError};
 use ring::{ring_inputs, write_ring, Ring, SmallRun};
 
@@ -606,7 +606,7 @@ fn fits(shape: &[i64], want: &[i64]) -> bool {
             .all(|(&g, &w)| g < 0 || w < 0 || g == w)
 }
 
-/// Floats per token of the `features` input ([`Layout::width`]; at least 1, so a graph without
+/// Floats per token of the `features` input ([`crate::features::Layout::width`]; at least 1, so a graph without
 /// features still gets a buffer it never reads).
 fn feature_width(spec: &ModelSpec) -> usize {
     spec.feature_layout().width().max(1)
