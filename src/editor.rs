@@ -25,7 +25,7 @@ use crate::engine::StatusTexts;
 use crate::engine::{EngineState, EngineStatus, SongView};
 use crate::model::ProviderChoice;
 use crate::monitor::{spans, Mark, Monitor};
-use crate::params::CadenzaParams;
+use crate::params::{Action, CadenzaParams, Group, Knob};
 use crate::requests::{Request, Requests};
 use crate::settings::Role;
 use files::ExportWhat;
@@ -284,7 +284,7 @@ impl CadenzaEditor {
             .show(ui, |ui| {
                 ui.label("Chords");
                 ui.horizontal(|ui| {
-                    let slot_text = data.params.chords.try_read().map(|t| t.clone()).ok();
+                    let slot_text = data.params.saved.chords.try_read().map(|t| t.clone()).ok();
                     let field = ui.add(
                         egui::TextEdit::singleline(&mut self.chords_text)
                             .hint_text("Eb Bb Cm Ab, or | Cm7 F7 | Bbmaj7 | (Enter to set)")
@@ -301,7 +301,7 @@ impl CadenzaEditor {
                         field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                     if ui.button("Set").clicked() || entered {
                         let applied = chord_lane::apply(
-                            &data.params.chords,
+                            &data.params.saved.chords,
                             &data.requests,
                             &self.chords_text,
                         );
@@ -356,72 +356,33 @@ impl CadenzaEditor {
             });
     }
 
+    /// The parameter groups, walked: four columns, the Chords group under the third.
     fn knobs(&mut self, ui: &mut Ui, setter: &ParamSetter) {
         let p = self.data.params.clone();
         let requests = self.data.requests.clone();
-        let roles = self.data.status.roles(p.style.value().max(0) as usize);
+        let roles = self.data.status.roles(p.play.style.value().max(0) as usize);
+        let [play, pitch, answer, chords, output] = p.groups();
+        let show = |ui: &mut Ui, group: &Group| {
+            for knob in &group.knobs {
+                match *knob {
+                    Knob::Int(param) => slider(ui, setter, param),
+                    Knob::Float(param) => slider(ui, setter, param),
+                    Knob::Switch(param) => toggle(ui, setter, param),
+                    Knob::Role(param) => role_choice(ui, setter, param, &roles),
+                    Knob::Button(_, action) => button(ui, &requests, action),
+                }
+            }
+        };
         ui.columns(4, |cols| {
-            column(&mut cols[0], "Play", |ui| {
-                slider(ui, setter, &p.mode);
-                role_choice(ui, setter, &p.role, &roles);
-                slider(ui, setter, &p.style);
-                slider(ui, setter, &p.temperature);
-                slider(ui, setter, &p.top_p);
-                slider(ui, setter, &p.density);
-                slider(ui, setter, &p.lookahead);
-                slider(ui, setter, &p.seed);
-                toggle(ui, setter, &p.reset_on_jump);
-            });
-            column(&mut cols[1], "Pitch and feel", |ui| {
-                slider(ui, setter, &p.scale);
-                slider(ui, setter, &p.key);
-                slider(ui, setter, &p.low);
-                slider(ui, setter, &p.high);
-                slider(ui, setter, &p.polyphony);
-                slider(ui, setter, &p.dynamics);
-                slider(ui, setter, &p.velocity);
-                slider(ui, setter, &p.accent);
-            });
-            column(&mut cols[2], "Call, answer, clip", |ui| {
-                slider(ui, setter, &p.answer_bars);
-                slider(ui, setter, &p.listen_gap);
-                slider(ui, setter, &p.answer_start);
-                slider(ui, setter, &p.capture_bars);
-                if ui
-                    .button("Capture the last bars as the clip")
-                    .on_hover_text(
-                        "What you played in the last Capture Length bars becomes the prompt clip",
-                    )
-                    .clicked()
-                {
-                    requests.ask(Request::Capture);
-                }
-                slider(ui, setter, &p.max_note);
+            column(&mut cols[0], play.name, |ui| show(ui, &play));
+            column(&mut cols[1], pitch.name, |ui| show(ui, &pitch));
+            column(&mut cols[2], answer.name, |ui| {
+                show(ui, &answer);
                 ui.add_space(4.0);
-                ui.label(RichText::new("Chords").strong());
-                slider(ui, setter, &p.follow_chords);
-                toggle(ui, setter, &p.remember_chords);
+                ui.label(RichText::new(chords.name).strong());
+                show(ui, &chords);
             });
-            column(&mut cols[3], "Output", |ui| {
-                slider(ui, setter, &p.channel);
-                toggle(ui, setter, &p.pass_through);
-                toggle(ui, setter, &p.voice);
-                slider(ui, setter, &p.voice_level);
-                toggle(ui, setter, &p.voice_player);
-                toggle(ui, setter, &p.bypass);
-                ui.add_space(6.0);
-                let panic =
-                    egui::Button::new(RichText::new("PANIC").strong().color(Color32::WHITE))
-                        .fill(Color32::from_rgb(170, 40, 40))
-                        .min_size(egui::vec2(120.0, 28.0));
-                if ui
-                    .add(panic)
-                    .on_hover_text("End every note Cadenza plays, and every key on its channel")
-                    .clicked()
-                {
-                    requests.ask(Request::Panic);
-                }
-            });
+            column(&mut cols[3], output.name, |ui| show(ui, &output));
         });
     }
 
@@ -464,7 +425,7 @@ impl CadenzaEditor {
 
                 ui.label("Runs on");
                 ui.horizontal(|ui| {
-                    let before = ProviderChoice::read(&data.params.runs_on);
+                    let before = ProviderChoice::read(&data.params.saved.runs_on);
                     let mut now = before;
                     egui::ComboBox::from_id_salt("runs_on")
                         .selected_text(provider_label(now))
@@ -505,7 +466,7 @@ impl CadenzaEditor {
                                     prompt.notes.len()
                                 );
                                 tracing::info!("Cadenza: {msg}");
-                                crate::prompt::write(&data.params.prompt, prompt);
+                                crate::prompt::write(&data.params.saved.prompt, prompt);
                                 Outcome::Ok(msg)
                             }
                             Err(e) => {
@@ -514,7 +475,7 @@ impl CadenzaEditor {
                             }
                         });
                     }
-                    if let Ok(p) = data.params.prompt.try_read() {
+                    if let Ok(p) = data.params.saved.prompt.try_read() {
                         if p.notes.is_empty() {
                             ui.label("no clip");
                         } else {
@@ -582,6 +543,7 @@ impl CadenzaEditor {
 /// The model path saved with the project (empty: the built-in model).
 fn chosen_model(data: &EditorData) -> String {
     data.params
+        .saved
         .model
         .read()
         .map(|m| m.clone())
@@ -590,7 +552,12 @@ fn chosen_model(data: &EditorData) -> String {
 
 /// Save the choice with the project and ask the engine to load it.
 fn choose_model(data: &EditorData, path: &str) {
-    *data.params.model.write().unwrap_or_else(|p| p.into_inner()) = path.to_string();
+    *data
+        .params
+        .saved
+        .model
+        .write()
+        .unwrap_or_else(|p| p.into_inner()) = path.to_string();
     data.requests.ask(Request::Model);
 }
 
@@ -598,6 +565,7 @@ fn choose_model(data: &EditorData, path: &str) {
 fn choose_provider(data: &EditorData, choice: ProviderChoice) {
     *data
         .params
+        .saved
         .runs_on
         .write()
         .unwrap_or_else(|p| p.into_inner()) = choice;
@@ -678,6 +646,36 @@ fn role_choice(
 }
 
 /// A switch bound to a host parameter (a gesture per click, so automation and undo record it).
+/// A parameter's button: it asks the engine (or the audio side) at once.
+fn button(ui: &mut Ui, requests: &Requests, action: Action) {
+    match action {
+        Action::Capture => {
+            if ui
+                .button("Capture the last bars as the clip")
+                .on_hover_text(
+                    "What you played in the last Capture Length bars becomes the prompt clip",
+                )
+                .clicked()
+            {
+                requests.ask(Request::Capture);
+            }
+        }
+        Action::Panic => {
+            ui.add_space(6.0);
+            let panic = egui::Button::new(RichText::new("PANIC").strong().color(Color32::WHITE))
+                .fill(Color32::from_rgb(170, 40, 40))
+                .min_size(egui::vec2(120.0, 28.0));
+            if ui
+                .add(panic)
+                .on_hover_text("End every note Cadenza plays, and every key on its channel")
+                .clicked()
+            {
+                requests.ask(Request::Panic);
+            }
+        }
+    }
+}
+
 fn toggle(ui: &mut Ui, setter: &ParamSetter, param: &BoolParam) {
     let mut on = param.value();
     if ui.checkbox(&mut on, param.name()).changed() {

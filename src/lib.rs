@@ -133,17 +133,17 @@ impl Cadenza {
 
     /// The host's parameters as this block's controls.
     fn controls(&self, frames: u32) -> Controls {
-        let p = &self.params;
+        let (p, out) = (&self.params, &self.params.output);
         Controls {
             settings: p.settings(frames),
-            channel: (p.channel.value() - 1).clamp(0, 15) as u8,
-            bypass: p.bypass.value(),
-            pass_through: p.pass_through.value(),
-            panic: p.panic.value(),
-            capture: p.capture.value(),
-            max_note_beats: f64::from(p.max_note.value()),
-            voice: p.voice.value(),
-            voice_player: p.voice_player.value(),
+            channel: (out.channel.value() - 1).clamp(0, 15) as u8,
+            bypass: out.bypass.value(),
+            pass_through: out.pass_through.value(),
+            panic: out.panic.value(),
+            capture: p.answer.capture.value(),
+            max_note_beats: f64::from(p.answer.max_note.value()),
+            voice: out.voice.value(),
+            voice_player: out.voice_player.value(),
         }
     }
 }
@@ -213,14 +213,14 @@ impl Plugin for Cadenza {
         self.engine = Some(Engine::start(
             EngineConfig {
                 source: model::ModelSource::from_env(),
-                choice: Some(self.params.model.clone()),
-                runs_on: self.params.runs_on.clone(),
+                choice: Some(self.params.saved.model.clone()),
+                runs_on: self.params.saved.runs_on.clone(),
             },
             engine_side,
             self.shared.requests.clone(),
             engine::Slots {
-                prompt: self.params.prompt.clone(),
-                chords: self.params.chords.clone(),
+                prompt: self.params.saved.prompt.clone(),
+                chords: self.params.saved.chords.clone(),
             },
             self.shared.status.clone(),
         ));
@@ -266,7 +266,7 @@ impl Plugin for Cadenza {
         while let Some(ev) = context.next_event() {
             self.player.heard(ev);
         }
-        let level = &self.params.voice_level.smoothed;
+        let level = &self.params.output.voice_level.smoothed;
         self.player.finish(
             buffer.as_slice(),
             |n| util::db_to_gain(level.next_step(n)),

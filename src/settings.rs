@@ -5,82 +5,84 @@
 //!
 //! A new knob is three places: its parameter (`params.rs`), its field here, and its use.
 
-/// How Cadenza plays with the player.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Plays alongside the player all the time; both parts are in the model's context, and what the
-    /// player plays withdraws the notes planned after it.
-    Duet,
-    /// Listens while the player plays; after a pause of `listen_gap` beats answers for `answer_bars`
-    /// bars, from the next beat or bar; a new phrase from the player cuts the answer short.
-    CallResponse,
-    /// Plays on its own in the chosen style, whatever the player does (their notes still pass through).
-    Improvise,
-    /// Like duet, but the model starts from the prompt clip (a MIDI file or captured bars).
-    Continue,
+/// An enum whose values a parameter shows by name: the variants in the parameter's index order,
+/// each with the name shown. It gets `NAMES` (shown), `ALL` (the values), `from_index` (the
+/// parameter's value; out of range: the first variant) and `index`.
+macro_rules! named_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident => $shown:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// The names a parameter shows, in index order.
+            pub const NAMES: &'static [&'static str] = &[$($shown),+];
+            /// Every value, in index order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value at a parameter's index (out of range: the first).
+            pub fn from_index(i: u32) -> Self {
+                Self::ALL.get(i as usize).copied().unwrap_or(Self::ALL[0])
+            }
+
+            /// Its index as a parameter's value.
+            pub fn index(self) -> u32 {
+                self as u32
+            }
+        }
+    };
 }
 
-impl Mode {
-    pub const NAMES: &'static [&'static str] =
-        &["Duet", "Call & Response", "Improvise", "Continue Clip"];
-    pub fn from_index(i: u32) -> Self {
-        match i {
-            1 => Self::CallResponse,
-            2 => Self::Improvise,
-            3 => Self::Continue,
-            _ => Self::Duet,
-        }
+named_enum! {
+    /// How Cadenza plays with the player.
+    pub enum Mode {
+        /// Plays alongside the player all the time; both parts are in the model's context, and what the
+        /// player plays withdraws the notes planned after it.
+        Duet => "Duet",
+        /// Listens while the player plays; after a pause of `listen_gap` beats answers for `answer_bars`
+        /// bars, from the next beat or bar; a new phrase from the player cuts the answer short.
+        CallResponse => "Call & Response",
+        /// Plays on its own in the chosen style, whatever the player does (their notes still pass through).
+        Improvise => "Improvise",
+        /// Like duet, but the model starts from the prompt clip (a MIDI file or captured bars).
+        Continue => "Continue Clip",
     }
 }
 
-/// Pitch classes Cadenza may start notes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scale {
-    Off,
-    Major,
-    Minor,
-    HarmonicMinor,
-    Dorian,
-    Mixolydian,
-    MajorPentatonic,
-    MinorPentatonic,
-    Blues,
-    /// The pitch classes the player used recently (no restriction before they play).
-    FollowPlayer,
+named_enum! {
+    /// Pitch classes Cadenza may start notes on.
+    pub enum Scale {
+        /// Any pitch class.
+        Off => "Off",
+        /// The major (Ionian) scale.
+        Major => "Major",
+        /// The natural minor (Aeolian) scale.
+        Minor => "Minor",
+        /// Natural minor with the raised seventh.
+        HarmonicMinor => "Harmonic Minor",
+        /// Minor with the raised sixth.
+        Dorian => "Dorian",
+        /// Major with the flat seventh.
+        Mixolydian => "Mixolydian",
+        /// Major without its fourth and seventh.
+        MajorPentatonic => "Major Pentatonic",
+        /// Minor without its second and sixth.
+        MinorPentatonic => "Minor Pentatonic",
+        /// Minor pentatonic with the flat fifth.
+        Blues => "Blues",
+        /// The pitch classes the player used recently (no restriction before they play).
+        FollowPlayer => "Follow Player",
+    }
 }
 
 impl Scale {
-    pub const NAMES: &'static [&'static str] = &[
-        "Off",
-        "Major",
-        "Minor",
-        "Harmonic Minor",
-        "Dorian",
-        "Mixolydian",
-        "Major Pentatonic",
-        "Minor Pentatonic",
-        "Blues",
-        "Follow Player",
-    ];
-    pub fn from_index(i: u32) -> Self {
-        use Scale::*;
-        [
-            Off,
-            Major,
-            Minor,
-            HarmonicMinor,
-            Dorian,
-            Mixolydian,
-            MajorPentatonic,
-            MinorPentatonic,
-            Blues,
-            FollowPlayer,
-        ]
-        .get(i as usize)
-        .copied()
-        .unwrap_or(Off)
-    }
-
     /// Semitones above the key of a fixed scale; `None` for Off and FollowPlayer.
     pub fn intervals(self) -> Option<&'static [u8]> {
         Some(match self {
@@ -112,49 +114,34 @@ pub const KEY_NAMES: &[&str] = &[
     "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
 ];
 
-/// Where generated velocities come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dynamics {
-    /// The average velocity of the player's recent notes (the fixed velocity before they play).
-    FollowPlayer,
-    /// Always the fixed velocity.
-    Fixed,
-}
-
-impl Dynamics {
-    pub const NAMES: &'static [&'static str] = &["Follow Player", "Fixed"];
-    pub fn from_index(i: u32) -> Self {
-        if i == 1 {
-            Self::Fixed
-        } else {
-            Self::FollowPlayer
-        }
+named_enum! {
+    /// Where generated velocities come from.
+    pub enum Dynamics {
+        /// The average velocity of the player's recent notes (the fixed velocity before they play).
+        FollowPlayer => "Follow Player",
+        /// Always the fixed velocity.
+        Fixed => "Fixed",
     }
 }
 
-/// The part Cadenza plays against the player's (format 4: a role slot on the style token; a model
-/// lists in model.json the roles it was trained for, in slot order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Whatever the style suggests (every model plays it).
-    Free,
-    /// The top voice, over the player's part.
-    Melody,
-    /// The lowest voice, under the player's part.
-    Bass,
-    /// The inner voices or comping, between or under the player's melody.
-    Harmony,
+named_enum! {
+    /// The part Cadenza plays against the player's (format 4: a role slot on the style token; a model
+    /// lists in model.json the roles it was trained for, in slot order).
+    pub enum Role {
+        /// Whatever the style suggests (every model plays it).
+        Free => "Free",
+        /// The top voice, over the player's part.
+        Melody => "Melody",
+        /// The lowest voice, under the player's part.
+        Bass => "Bass",
+        /// The inner voices or comping, between or under the player's melody.
+        Harmony => "Harmony",
+    }
 }
 
 impl Role {
-    pub const NAMES: &'static [&'static str] = &["Free", "Melody", "Bass", "Harmony"];
     /// The names model.json lists roles by.
     const KEYS: [&'static str; 4] = ["free", "melody", "bass", "harmony"];
-    const ALL: [Role; 4] = [Role::Free, Role::Melody, Role::Bass, Role::Harmony];
-
-    pub fn from_index(i: u32) -> Self {
-        Self::ALL.get(i as usize).copied().unwrap_or(Role::Free)
-    }
 
     /// Its name in model.json.
     pub fn key(self) -> &'static str {
@@ -178,21 +165,13 @@ impl Role {
     }
 }
 
-/// Where a call-and-response answer starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnswerStart {
-    NextBeat,
-    NextBar,
-}
-
-impl AnswerStart {
-    pub const NAMES: &'static [&'static str] = &["Next Beat", "Next Bar"];
-    pub fn from_index(i: u32) -> Self {
-        if i == 1 {
-            Self::NextBar
-        } else {
-            Self::NextBeat
-        }
+named_enum! {
+    /// Where a call-and-response answer starts.
+    pub enum AnswerStart {
+        /// The next beat after the listening gap.
+        NextBeat => "Next Beat",
+        /// The next bar line after the listening gap.
+        NextBar => "Next Bar",
     }
 }
 
