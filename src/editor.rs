@@ -531,7 +531,10 @@ impl CadenzaEditor {
             clock.playhead,
         )
         .and_then(|bytes| {
-            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+            std::fs::write(&path, bytes).map_err(|e| files::FileError::Bad {
+                path: path.clone(),
+                why: e.to_string(),
+            })
         });
         match result {
             Ok(()) => Outcome::Ok(format!("exported to {}", path.display())),

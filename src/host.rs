@@ -96,23 +96,55 @@ pub struct ClapHost {
     pub audio: [Vec<f32>; 2],
 }
 
+/// What went wrong between the test host and the plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A step of loading or running the plugin failed (`step`: which, with what; `why`: clack's
+    /// error).
+    #[error("{step}: {why}")]
+    Failed {
+        /// The step ("loading PATH", "activate", "process", ...).
+        step: String,
+        /// Why, as clack-host says it.
+        why: String,
+    },
+    /// The plugin lacks an extension or a callback the host needs.
+    #[error("{0}")]
+    Missing(&'static str),
+    /// The plugin said no (to a state, a render mode).
+    #[error("{0}")]
+    Refused(&'static str),
+    /// `process` was called on an inactive host.
+    #[error("process called while inactive")]
+    Inactive,
+}
+
+impl HostError {
+    fn failed(step: impl Into<String>, why: impl std::fmt::Display) -> Self {
+        HostError::Failed {
+            step: step.into(),
+            why: why.to_string(),
+        }
+    }
+}
+
 impl ClapHost {
     /// Load the `.clap` at `path` and instantiate Cadenza from it.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, HostError> {
         // SAFETY: loading a plugin library runs its initialisers; that is what a host does, and the
         // path is the Cadenza bundle we built.
         let entry = unsafe { PluginEntry::load(path) }
-            .map_err(|e| format!("loading {}: {e}", path.display()))?;
+            .map_err(|e| HostError::failed(format!("loading {}", path.display()), e))?;
         let info = HostInfo::new(
             "cadenza-test-host",
             "Cadenza",
             "https://example.invalid",
             "0.1",
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| HostError::failed("host info", e))?;
         let id = CString::new(CADENZA_ID).unwrap();
         let instance = PluginInstance::<Handlers>::new(|_| Shared, |_| (), &entry, &id, &info)
-            .map_err(|e| format!("instantiating {CADENZA_ID}: {e}"))?;
+            .map_err(|e| HostError::failed(format!("instantiating {CADENZA_ID}"), e))?;
         Ok(Self {
             processor: None,
             instance,
@@ -128,7 +160,7 @@ impl ClapHost {
     }
 
     /// Activate and start processing.
-    pub fn activate(&mut self, sample_rate: f64, max_frames: u32) -> Result<(), String> {
+    pub fn activate(&mut self, sample_rate: f64, max_frames: u32) -> Result<(), HostError> {
         self.deactivate();
         let config = PluginAudioConfiguration {
             sample_rate,
@@ -138,11 +170,11 @@ impl ClapHost {
         let stopped = self
             .instance
             .activate(|_, _| (), config)
-            .map_err(|e| format!("activate: {e}"))?;
+            .map_err(|e| HostError::failed("activate", e))?;
         self.processor = Some(
             stopped
                 .start_processing()
-                .map_err(|e| format!("start processing: {e}"))?,
+                .map_err(|e| HostError::failed("start processing", e))?,
         );
         self.sample_rate = sample_rate;
         Ok(())
@@ -172,7 +204,7 @@ impl ClapHost {
         frames: u32,
         t: Transport,
         notes: &[NoteIn],
-    ) -> Result<Vec<NoteOut>, String> {
+    ) -> Result<Vec<NoteOut>, HostError> {
         self.process_with(frames, t, notes, &[])
     }
 
@@ -191,11 +223,8 @@ impl ClapHost {
         t: Transport,
         notes: &[NoteIn],
         changes: &[(u32, Transport)],
-    ) -> Result<Vec<NoteOut>, String> {
-        let processor = self
-            .processor
-            .as_mut()
-            .ok_or("process called while inactive")?;
+    ) -> Result<Vec<NoteOut>, HostError> {
+        let processor = self.processor.as_mut().ok_or(HostError::Inactive)?;
         self.input.clear();
         self.output.clear();
         // Events in time order; at one sample, transport and parameters before notes.
@@ -281,7 +310,7 @@ impl ClapHost {
                 Some(self.steady),
                 Some(&transport),
             )
-            .map_err(|e| format!("process: {e}"))?;
+            .map_err(|e| HostError::failed("process", e))?;
         self.steady += u64::from(frames);
         let mut out = Vec::new();
         for ev in self.output.iter() {
@@ -298,7 +327,7 @@ impl ClapHost {
 
 impl ClapHost {
     /// The plugin's saved state (CLAP state extension), as a host writes it into a project.
-    pub fn save_state(&mut self) -> Result<Vec<u8>, String> {
+    pub fn save_state(&mut self) -> Result<Vec<u8>, HostError> {
         let plugin = self.instance.raw_instance();
         let state = state_ext(plugin)?;
         let mut out: Vec<u8> = Vec::new();
@@ -306,18 +335,18 @@ impl ClapHost {
             ctx: (&mut out as *mut Vec<u8>).cast(),
             write: Some(write_vec),
         };
-        let save = state.save.ok_or("state.save missing")?;
+        let save = state.save.ok_or(HostError::Missing("state.save missing"))?;
         // SAFETY: `plugin` and `state` come from the live instance; the stream writes into `out`,
         // which outlives the call.
         if unsafe { save(plugin, &stream) } {
             Ok(out)
         } else {
-            Err("the plugin refused to save its state".into())
+            Err(HostError::Refused("the plugin refused to save its state"))
         }
     }
 
     /// Load a saved state (CLAP state extension), as a host does when it opens a project.
-    pub fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
+    pub fn load_state(&mut self, bytes: &[u8]) -> Result<(), HostError> {
         let plugin = self.instance.raw_instance();
         let state = state_ext(plugin)?;
         let mut cursor: &[u8] = bytes;
@@ -325,12 +354,12 @@ impl ClapHost {
             ctx: (&mut cursor as *mut &[u8]).cast(),
             read: Some(read_slice),
         };
-        let load = state.load.ok_or("state.load missing")?;
+        let load = state.load.ok_or(HostError::Missing("state.load missing"))?;
         // SAFETY: as in `save_state`; the stream reads from `bytes`, alive for the call.
         if unsafe { load(plugin, &stream) } {
             Ok(())
         } else {
-            Err("the plugin refused the state".into())
+            Err(HostError::Refused("the plugin refused the state"))
         }
     }
 
@@ -348,14 +377,14 @@ impl ClapHost {
 impl ClapHost {
     /// Render offline (a bounce, CLAP render extension) or in real time. Call before `activate`,
     /// as hosts do: nice-plug applies the mode at the next activation.
-    pub fn set_render_offline(&mut self, offline: bool) -> Result<(), String> {
+    pub fn set_render_offline(&mut self, offline: bool) -> Result<(), HostError> {
         use clap_sys::ext::render::{
             clap_plugin_render, CLAP_EXT_RENDER, CLAP_RENDER_OFFLINE, CLAP_RENDER_REALTIME,
         };
         let plugin = self.instance.raw_instance();
-        let render: &clap_plugin_render =
-            extension(plugin, CLAP_EXT_RENDER).ok_or("the plugin has no render extension")?;
-        let set = render.set.ok_or("render.set missing")?;
+        let render: &clap_plugin_render = extension(plugin, CLAP_EXT_RENDER)
+            .ok_or(HostError::Missing("the plugin has no render extension"))?;
+        let set = render.set.ok_or(HostError::Missing("render.set missing"))?;
         let mode = if offline {
             CLAP_RENDER_OFFLINE
         } else {
@@ -365,7 +394,7 @@ impl ClapHost {
         if unsafe { set(plugin, mode) } {
             Ok(())
         } else {
-            Err("the plugin refused the render mode".into())
+            Err(HostError::Refused("the plugin refused the render mode"))
         }
     }
 
@@ -405,9 +434,9 @@ pub fn param_hash(id: &str) -> u32 {
 
 fn state_ext(
     plugin: &clap_sys::plugin::clap_plugin,
-) -> Result<&clap_sys::ext::state::clap_plugin_state, String> {
+) -> Result<&clap_sys::ext::state::clap_plugin_state, HostError> {
     extension(plugin, clap_sys::ext::state::CLAP_EXT_STATE)
-        .ok_or_else(|| "the plugin has no state extension".into())
+        .ok_or(HostError::Missing("the plugin has no state extension"))
 }
 
 /// The plugin's extension `id`, as the struct `T` that CLAP defines for that id (the caller names

@@ -6,7 +6,7 @@ mod provider;
 mod session;
 pub mod spec;
 
-pub use provider::{Ep, Provider, ProviderChoice, ProviderSetting};
+pub use provider::{Ep, Provider, ProviderChoice, ProviderSetting, UnknownProvider};
 pub use session::{ModelError, OnnxModel, INT8_RUN_TOKENS, SPARE_CACHES};
 pub use spec::{ModelSpec, SpecError};
 

@@ -144,7 +144,7 @@ fn main() {
 }
 
 /// Play one case on a fresh instance; deactivate it (the engine logs its mask line then).
-fn play(a: &Args, case: &Case) -> Result<Take, String> {
+fn play(a: &Args, case: &Case) -> Result<Take, Box<dyn std::error::Error>> {
     let sr = a.sample_rate;
     let mut host = ClapHost::load(&a.plugin)?;
     if !case.prompt.is_empty() {
@@ -168,7 +168,8 @@ fn play(a: &Args, case: &Case) -> Result<Take, String> {
         return Err(format!(
             "{} beats to the bar: the host plays 4/4 only",
             case.beats_per_bar
-        ));
+        )
+        .into());
     }
     let session = Session {
         sample_rate: sr,

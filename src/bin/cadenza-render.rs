@@ -116,7 +116,7 @@ fn main() -> ExitCode {
         realtime: !args.offline,
         loop_beats: None,
     };
-    let result = (|| -> Result<_, String> {
+    let result = (|| -> Result<_, cadenza::host::HostError> {
         let mut host = ClapHost::load(&args.plugin)?;
         host.set_render_offline(args.offline)?;
         host.activate(args.sample_rate, args.block)?;

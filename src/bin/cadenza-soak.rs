@@ -251,7 +251,7 @@ fn audio_thread_priority() -> Result<(), String> {
     Ok(())
 }
 
-fn die(msg: &str) -> ! {
+fn die(msg: &dyn std::fmt::Display) -> ! {
     eprintln!("cadenza-soak: {msg}");
     std::process::exit(2)
 }

@@ -246,6 +246,7 @@ fn parse_chords(s: &str) -> Result<ChordTrack, String> {
 
 fn parse_provider(s: &str) -> Result<ProviderChoice, String> {
     s.parse()
+        .map_err(|e: cadenza::model::UnknownProvider| e.to_string())
 }
 
 fn parse_time_sig(s: &str) -> Result<(u32, u32), String> {

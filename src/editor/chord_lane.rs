@@ -5,7 +5,7 @@
 use egui::{Align2, Color32, FontId, Painter, Pos2, Rect, Stroke, StrokeKind};
 
 use super::piano_roll::View;
-use crate::chords::{self, ChordSlot};
+use crate::chords::{self, ChordError, ChordSlot};
 use crate::engine::{SongView, Source};
 use crate::requests::{Request, Requests};
 
@@ -83,8 +83,8 @@ pub fn draw(painter: Painter, rect: Rect, view: &View, song: &SongView) {
 }
 
 /// What the Chords field did: the track taken (its bars), or why not (the slot unchanged).
-pub fn apply(slot: &ChordSlot, requests: &Requests, text: &str) -> Result<String, String> {
-    let track = chords::write_slot(slot, text).map_err(|e| e.to_string())?;
+pub fn apply(slot: &ChordSlot, requests: &Requests, text: &str) -> Result<String, ChordError> {
+    let track = chords::write_slot(slot, text)?;
     requests.ask(Request::Chords);
     Ok(if track.is_empty() {
         "no chord track: Cadenza follows the chords it hears".into()
@@ -108,7 +108,9 @@ mod tests {
             "chord track: 2 bars, looping from bar 1"
         );
         assert!(seen.take(&requests), "the engine is told");
-        let e = apply(&slot, &requests, "| Cm7 | Q7 |").unwrap_err();
+        let e = apply(&slot, &requests, "| Cm7 | Q7 |")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bar 2, chord 1: `Q7`"), "{e}");
         assert_eq!(chords::read_slot(&slot), "| Cm7 F7 | Bbmaj7 |", "unchanged");
         assert!(!seen.take(&requests), "nothing to tell");

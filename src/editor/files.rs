@@ -8,34 +8,70 @@ use crate::model::{ModelSource, ModelSpec};
 use crate::monitor::{spans, Mark, Who};
 use crate::prompt::Prompt;
 
+/// Why a file action did nothing; the message names the file and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The field was empty.
+    #[error("no path given")]
+    NoPath,
+    /// The file is not there.
+    #[error("{}: no such file", .0.display())]
+    Missing(PathBuf),
+    /// The file could not be read, or is not what it should be (`why`: the reader's message).
+    #[error("{}: {why}", path.display())]
+    Bad {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// There is nothing to export.
+    #[error("nothing {what} in the last {bars} bars")]
+    Nothing {
+        /// Which notes were asked for ("played", "generated", "played or generated").
+        what: &'static str,
+        /// Over how many bars.
+        bars: u32,
+    },
+}
+
+impl FileError {
+    fn bad(path: &Path, why: impl std::fmt::Display) -> Self {
+        FileError::Bad {
+            path: path.to_path_buf(),
+            why: why.to_string(),
+        }
+    }
+}
+
 /// Check that `path` (a folder with model.onnx + model.json, or the model.onnx) holds a model whose
 /// contract Cadenza reads, and return the model.onnx path. The graph itself is checked by the
 /// engine when it loads it (errors then show in the status strip).
-pub fn check_model(path: &str) -> Result<PathBuf, String> {
+pub fn check_model(path: &str) -> Result<PathBuf, FileError> {
     let path = path.trim();
     if path.is_empty() {
-        return Err("no path given".into());
+        return Err(FileError::NoPath);
     }
     let ModelSource::File(onnx) = ModelSource::from_path(path) else {
         unreachable!("a path is always a file source")
     };
     if !onnx.is_file() {
-        return Err(format!("{}: no such file", onnx.display()));
+        return Err(FileError::Missing(onnx));
     }
     let json = onnx.with_file_name("model.json");
-    let text = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
-    ModelSpec::parse(&text).map_err(|e| format!("{}: {e}", json.display()))?;
+    let text = std::fs::read_to_string(&json).map_err(|e| FileError::bad(&json, e))?;
+    ModelSpec::parse(&text).map_err(|e| FileError::bad(&json, e))?;
     Ok(onnx)
 }
 
 /// Read a prompt clip from a MIDI file, naming the file in any error.
-pub fn load_prompt(path: &Path) -> Result<Prompt, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn load_prompt(path: &Path) -> Result<Prompt, FileError> {
+    let bytes = std::fs::read(path).map_err(|e| FileError::bad(path, e))?;
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "clip".into());
-    Prompt::from_midi(&name, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+    Prompt::from_midi(&name, &bytes).map_err(|e| FileError::bad(path, e))
 }
 
 /// Which notes an export takes.
@@ -102,7 +138,7 @@ pub fn export_midi(
     beats_per_bar: f64,
     bar_origin: f64,
     playhead: f64,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, FileError> {
     let (played, generated) = last_bars(heard, bars, beats_per_bar, bar_origin, playhead);
     let mut tracks: Vec<(&str, &[BeatNote], u8)> = Vec::new();
     if what != ExportWhat::Generated {
@@ -112,14 +148,14 @@ pub fn export_midi(
         tracks.push(("Cadenza", &generated, 1));
     }
     if tracks.iter().all(|t| t.1.is_empty()) {
-        return Err(format!(
-            "nothing {} in the last {bars} bars",
-            match what {
+        return Err(FileError::Nothing {
+            what: match what {
                 ExportWhat::Played => "played",
                 ExportWhat::Generated => "generated",
                 ExportWhat::Both => "played or generated",
-            }
-        ));
+            },
+            bars,
+        });
     }
     Ok(midi_file::write_notes(tempo, &tracks))
 }
@@ -176,8 +212,9 @@ mod tests {
             (notes[0].pitch, notes[0].beat, notes[0].length),
             (67, 1.0, 1.0)
         );
-        let err =
-            export_midi(&heard[..2], ExportWhat::Generated, 1, 100.0, 4.0, 0.0, 4.0).unwrap_err();
+        let err = export_midi(&heard[..2], ExportWhat::Generated, 1, 100.0, 4.0, 0.0, 4.0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nothing generated"), "{err}");
     }
 
@@ -187,16 +224,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         let path = d.display().to_string();
-        assert!(check_model("").unwrap_err().contains("no path"));
-        assert!(check_model(&path).unwrap_err().contains("no such file"));
+        assert!(check_model("").unwrap_err().to_string().contains("no path"));
+        assert!(check_model(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("no such file"));
         std::fs::write(d.join("model.onnx"), b"x").unwrap();
-        assert!(check_model(&path).unwrap_err().contains("model.json"));
+        assert!(check_model(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("model.json"));
         std::fs::write(d.join("model.json"), "{ not json").unwrap();
-        assert!(check_model(&path).unwrap_err().contains("model.json"));
+        assert!(check_model(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("model.json"));
         std::fs::write(d.join("model.json"), crate::model::DEFAULT_MODEL_JSON).unwrap();
         assert_eq!(check_model(&path).unwrap(), d.join("model.onnx"));
 
-        let err = load_prompt(&d.join("model.onnx")).unwrap_err();
+        let err = load_prompt(&d.join("model.onnx")).unwrap_err().to_string();
         assert!(err.contains("model.onnx"), "{err}");
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -77,19 +77,16 @@ pub const MAX_REST_BEATS: f64 = 4.0;
 /// in five it fell into one and never came out (folk: 39-51 silent beats; 12 seeds).
 pub const ALONE_REST_BEATS: f64 = 2.0;
 /// Beside a player, in a role (the musician asked for a part: a bass, a melody), Cadenza's part rests
-/// at most this long, to the next beat. The model's chance of beginning its part while the player
-/// plays is a fifth to a third per note the player plays (it learned that a silent Cadenza beside a
-/// player is trading phrases or waiting to join a canon), and every played note withdraws the plan
-/// and asks again: as the melody over a chorale's bass line it was silent in 5 of 8 takes (v11),
-/// though once begun it sings on. A chorale's soprano or bass rests a beat at most in nine pieces of
-/// ten.
+/// at most this long, to the next beat: the part asked for keeps playing. The model learned that a
+/// silent partner beside a player is trading phrases or waiting to join a canon, so its chance of
+/// beginning its part is a fifth to a third per note the player plays, and every played note
+/// withdraws the plan and asks again; a chorale's soprano or bass rests a beat at most in nine
+/// pieces of ten. (Measured: CHANGELOG.md, "Why the melody fell silent".)
 pub const ROLE_REST_BEATS: f64 = 2.0;
 /// Beside a player, as Free, Cadenza rests at most this many bars, to the next beat: a duet's
-/// partner may leave the player a bar, not the take (the same cause: cadenza-base-v7 played nothing
-/// in 8 of 80 Duet and 21 of 80 Continue progression and melody takes of the musicianship benchmark;
-/// the role models v9a, v10 and v12 in 7 of 12 chorale takes beside the pop progression's held
-/// chords). Two beats measured no better (models/EVALUATION.md). Call and response rests are the
-/// player's.
+/// partner may leave the player a bar, not the take (the cause of [`ROLE_REST_BEATS`]; two beats
+/// measured no better: CHANGELOG.md, "Free's longest rest beside a player"). Call and response rests
+/// are the player's.
 pub const FREE_REST_BARS: f64 = 1.0;
 /// The engine never plans a note sooner than this after what it reacts to (a transport start, a
 /// played note): it needs a moment, and a note that reaches the audio thread after its sample is late.

@@ -1,7 +1,7 @@
 //! A session played through the host: a transport that starts, rolls and stops, the player's notes
 //! on their beats, every block logged.
 
-use super::{ClapHost, NoteIn, NoteOut, Transport};
+use super::{ClapHost, HostError, NoteIn, NoteOut, Transport};
 
 /// The channel (0-based) the player's notes go in on: not Cadenza's output channel, so pass-through
 /// notes and generated notes can be told apart in what comes out.
@@ -49,7 +49,7 @@ pub struct Session {
 
 impl Session {
     /// Run the session on an active host in blocks of `self.block` frames; returns every block.
-    pub fn run(&self, host: &mut ClapHost) -> Result<Vec<BlockLog>, String> {
+    pub fn run(&self, host: &mut ClapHost) -> Result<Vec<BlockLog>, HostError> {
         self.run_with_blocks(host, || self.block)
     }
 
@@ -59,7 +59,7 @@ impl Session {
         &self,
         host: &mut ClapHost,
         mut next_block: impl FnMut() -> u32,
-    ) -> Result<Vec<BlockLog>, String> {
+    ) -> Result<Vec<BlockLog>, HostError> {
         let started = std::time::Instant::now();
         let spb = self.sample_rate * 60.0 / self.tempo; // samples per beat
         let pre = (self.preroll_seconds * self.sample_rate) as u64;

@@ -54,13 +54,18 @@ impl std::fmt::Display for ProviderChoice {
     }
 }
 
+/// A name that is not an execution provider's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an execution provider: auto, cpu or cuda")]
+pub struct UnknownProvider(pub String);
+
 impl std::str::FromStr for ProviderChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownProvider;
+    fn from_str(s: &str) -> Result<Self, UnknownProvider> {
         Self::ALL
             .into_iter()
             .find(|c| c.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("`{s}` is not an execution provider: auto, cpu or cuda"))
+            .ok_or_else(|| UnknownProvider(s.to_string()))
     }
 }
 
@@ -176,6 +181,7 @@ mod tests {
         assert!("tpu"
             .parse::<ProviderChoice>()
             .unwrap_err()
+            .to_string()
             .contains("auto, cpu or cuda"));
     }
 

@@ -118,7 +118,7 @@ impl OnnxModel {
             Ok(m)
         };
         if let Err(why) = cuda {
-            return on_cpu(spec, &why);
+            return on_cpu(spec, &why.to_string());
         }
         // Any failure to open on CUDA (registration, a missing CUDA library, session creation) falls
         // back to the CPU; a model that is itself broken fails there too, with the CPU's message.
@@ -568,12 +568,21 @@ fn ort_reason(message: &str) -> String {
 }
 
 /// Whether the loaded ONNX Runtime offers CUDA at all (the PyPI CPU build the bundles carry does not).
-fn cuda_available() -> Result<(), String> {
+fn cuda_available() -> Result<(), NoCuda> {
     match ort::ep::CUDA::is_available() {
         Ok(true) => Ok(()),
-        Ok(false) => Err("this ONNX Runtime build has no CUDA provider".into()),
-        Err(e) => Err(e.to_string()),
+        Ok(false) => Err(NoCuda::NotInBuild),
+        Err(e) => Err(NoCuda::Query(e.to_string())),
     }
+}
+
+/// Why CUDA is not there, in the words the status strip shows.
+#[derive(Debug, thiserror::Error)]
+enum NoCuda {
+    #[error("this ONNX Runtime build has no CUDA provider")]
+    NotInBuild,
+    #[error("{0}")]
+    Query(String),
 }
 
 /// The first `N` of `mine` ([tokens, past_keys, past_values, rel_index, mask, features]) in the
