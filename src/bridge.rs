@@ -57,6 +57,7 @@ pub struct PlayClock {
     /// The host's loop, in beats, while it loops: from `loop_start` up to `loop_end`, then back
     /// (-inf: not looping).
     pub loop_start: f64,
+    /// The end of the host's loop (see `loop_start`).
     pub loop_end: f64,
 }
 
@@ -123,9 +124,13 @@ impl PlayClock {
 pub enum ToEngine {
     /// The player pressed (`on`) or released a key at `beat`. Velocity in 0..=1.
     Played {
+        /// Where, in beats on the audio timeline.
         beat: f64,
+        /// The MIDI key.
         pitch: u8,
+        /// 0..=1 (0 for a release).
         velocity: f32,
+        /// A press (else a release).
         on: bool,
     },
     /// The timeline jumped, or the transport started/stopped, or a setting ended every note: everything
@@ -133,10 +138,15 @@ pub enum ToEngine {
     /// the old timeline was played (its notes after that never sounded); `jumped` says the host moved
     /// the playhead (a seek or a loop), as opposed to a start, a stop or a setting.
     Resync {
+        /// The beat the new timeline starts at.
         beat: f64,
+        /// The transport rolls.
         playing: bool,
+        /// The new timeline's epoch.
         epoch: u32,
+        /// How far the old timeline was played.
         heard_until: f64,
+        /// The host moved the playhead (a seek or a loop).
         jumped: bool,
     },
 }
@@ -167,9 +177,11 @@ pub struct Generated {
     pub plan: u32,
     /// When, in beats on the audio timeline.
     pub beat: f64,
+    /// The MIDI key ([`PLAN_MARK`] for a plan mark).
     pub pitch: u8,
     /// 0..=1; unused for note-offs.
     pub velocity: f32,
+    /// A note-on (else a note-off).
     pub on: bool,
 }
 
@@ -324,6 +336,7 @@ pub enum Answer {
 }
 
 impl Lockstep {
+    /// What the engine is doing (see [`Phase`]).
     pub fn phase(&self) -> Phase {
         match self.phase.load(Ordering::Acquire) {
             0 => Phase::Loading,
@@ -332,6 +345,7 @@ impl Lockstep {
         }
     }
 
+    /// The engine says what it is doing now.
     pub fn set_phase(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::Release);
     }
@@ -516,6 +530,7 @@ impl EngineSide {
         push_or_count(&mut self.to_audio, note, &self.shared.dropped_to_audio)
     }
 
+    /// The audio side's next message, if any (never waits).
     pub fn receive(&mut self) -> Option<ToEngine> {
         self.from_audio.pop().ok()
     }

@@ -141,7 +141,9 @@ fn bit(pc: u8) -> u16 {
 /// One chord of a typed track: its symbol as typed, and its pitch content (`None`: N.C.).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackChord {
+    /// The symbol as typed (`Cm7`, `N.C.`).
     pub symbol: String,
+    /// Its pitch content; `None`: no chord (N.C.).
     pub harmony: Option<Harmony>,
 }
 
@@ -155,18 +157,35 @@ pub struct ChordTrack {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChordError {
     #[error("bar {bar}, chord {chord}: `{symbol}` is not a chord symbol ({reason})")]
+    /// A symbol chordparser cannot read.
     Unknown {
+        /// The symbol.
         symbol: String,
+        /// Its bar, 1-based.
         bar: usize,
+        /// Its place in the bar, 1-based.
         chord: usize,
+        /// chordparser's reason.
         reason: String,
     },
     #[error("bar {bar} is empty: give it a chord, `%` for the bar before, or N.C.")]
-    EmptyBar { bar: usize },
+    /// A bar with nothing in it.
+    EmptyBar {
+        /// The bar, 1-based.
+        bar: usize,
+    },
     #[error("bar {bar}: `%` repeats the bar before, and there is none")]
-    NothingToRepeat { bar: usize },
+    /// `%` in the first bar.
+    NothingToRepeat {
+        /// The bar, 1-based.
+        bar: usize,
+    },
     #[error("{bars} bars: a chord track holds at most {MAX_BARS}")]
-    TooLong { bars: usize },
+    /// More bars than a track holds.
+    TooLong {
+        /// How many were typed.
+        bars: usize,
+    },
 }
 
 impl ChordTrack {
@@ -210,6 +229,7 @@ impl ChordTrack {
         Ok(Self { bars })
     }
 
+    /// Whether the track has no bars (no chord track).
     pub fn is_empty(&self) -> bool {
         self.bars.is_empty()
     }

@@ -32,6 +32,7 @@ use files::ExportWhat;
 
 /// The editor's size in logical pixels.
 pub const WIDTH: u32 = 1000;
+/// The editor's height in logical pixels.
 pub const HEIGHT: u32 = 860;
 
 /// Set before the plugin is created to run without an editor (the standalone's `--headless`).
@@ -53,9 +54,13 @@ pub fn default_state() -> Arc<EguiEditorState> {
 /// What the editor reads and writes: shared handles, all created with the plugin instance.
 #[derive(Clone)]
 pub struct EditorData {
+    /// The host parameters and what is saved beside them.
     pub params: Arc<CadenzaParams>,
+    /// The requests to the engine and the audio side (panic, capture, load a model).
     pub requests: Arc<Requests>,
+    /// What the engine says of itself.
     pub status: Arc<EngineStatus>,
+    /// The notes heard and planned, and the clock, for the piano roll.
     pub monitor: Arc<Monitor>,
 }
 

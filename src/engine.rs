@@ -45,7 +45,9 @@ pub use status::{EngineState, EngineStatus, StatusTexts};
 /// saved with the project: the prompt clip and the chord track.
 #[derive(Debug, Clone, Default)]
 pub struct Slots {
+    /// The prompt clip (Continue Clip).
     pub prompt: PromptSlot,
+    /// The chord track, as typed.
     pub chords: ChordSlot,
 }
 
@@ -55,7 +57,9 @@ pub enum LoadError {
     /// The model could not be read, loaded or warmed up (`model`: where it came from).
     #[error("{source} (model: {model})")]
     Model {
+        /// Why.
         source: crate::model::ModelError,
+        /// Where the model came from ("built-in", or its path).
         model: String,
     },
     /// A backend a test scripts could not be built.

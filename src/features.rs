@@ -24,7 +24,9 @@ use crate::tokenizer::{Event, Vocab};
 /// chord with the whole beats until it (`models/cadenza_model/chords.py`). `None`: not known.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChordFeature {
+    /// The chord sounding.
     pub now: Option<Harmony>,
+    /// The next different chord, and the whole beats until it.
     pub next: Option<(Harmony, u8)>,
 }
 
@@ -51,6 +53,7 @@ pub struct Features {
 }
 
 impl Features {
+    /// Whether Cadenza's key `pitch` sounds after the token.
     pub fn is_held(&self, pitch: u32) -> bool {
         pitch < 128 && self.held >> pitch & 1 == 1
     }
@@ -62,13 +65,19 @@ pub enum Layout {
     /// No features (format 2).
     None,
     /// Format 3: every sounding key (both streams), then the phase one-hot.
-    OneStream { ticks_per_beat: u32 },
+    OneStream {
+        /// Ticks per beat (the phase one-hot's width).
+        ticks_per_beat: u32,
+    },
     /// Format 4: Cadenza's keys, the player's keys, the phase one-hot, the player flag, the role
     /// slots (`models/cadenza_model/cli/export.py`, `feature_layout`); format 5 (`chords`) then the
     /// chord block ([`CHORD_WIDTH`]).
     TwoStreams {
+        /// Ticks per beat (the phase one-hot's width).
         ticks_per_beat: u32,
+        /// Role slots on the style token.
         role_slots: u32,
+        /// Format 5: the chord block follows.
         chords: bool,
     },
 }
@@ -232,6 +241,7 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// A tracker that starts at `start_tick` with no key sounding.
     pub fn new(vocab: Vocab, ticks_per_beat: u32, start_tick: u64) -> Self {
         Self {
             vocab,

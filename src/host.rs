@@ -36,9 +36,11 @@ impl HostHandlers for Handlers {
 /// The transport for one block.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Transport {
+    /// The transport rolls.
     pub playing: bool,
     /// Position of the block's first sample, in beats.
     pub beat: f64,
+    /// BPM.
     pub tempo: f64,
     /// Time signature numerator and denominator; bars start at beat 0.
     pub time_sig: (u16, u16),
@@ -62,19 +64,28 @@ impl Transport {
 /// A note we play into the plugin.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NoteIn {
+    /// The sample in the block.
     pub time: u32,
+    /// A press (else a release).
     pub on: bool,
+    /// The MIDI key.
     pub key: u8,
+    /// 0..=1.
     pub velocity: f64,
 }
 
 /// A note event the plugin sent.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NoteOut {
+    /// The sample in the block.
     pub time: u32,
+    /// A note-on (else a note-off).
     pub on: bool,
+    /// The MIDI key.
     pub key: u8,
+    /// The MIDI channel, 0-based.
     pub channel: u8,
+    /// 0..=1.
     pub velocity: f64,
 }
 
@@ -194,6 +205,7 @@ impl ClapHost {
         }
     }
 
+    /// Whether it is activated.
     pub fn is_active(&self) -> bool {
         self.processor.is_some()
     }

@@ -43,6 +43,7 @@ use engine::{Engine, EngineConfig, EngineStatus};
 use monitor::Monitor;
 use params::CadenzaParams;
 
+/// The plugin: its parameters, the audio side's player, and the engine thread while active.
 pub struct Cadenza {
     params: Arc<CadenzaParams>,
     /// What the audio side shares with the engine and the editor: the requests (panic, capture,

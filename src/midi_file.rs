@@ -27,8 +27,11 @@ pub fn midi_velocity(v: f64) -> u8 {
 /// A note in beats.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BeatNote {
+    /// Where it starts, in beats.
     pub beat: f64,
+    /// How long it sounds, in beats.
     pub length: f64,
+    /// The MIDI key.
     pub pitch: u8,
     /// 1..=127
     pub velocity: u8,
@@ -54,14 +57,19 @@ pub fn key_events(notes: &[BeatNote]) -> Vec<KeyEvent> {
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a MIDI file could not be read.
 pub enum MidiFileError {
     #[error("not a readable MIDI file: {0}")]
+    /// midly could not parse it.
     Parse(String),
     #[error("the file uses SMPTE timecode timing; only beat-based (metrical) files are supported")]
+    /// Its timing is SMPTE timecode, not beats.
     Timecode,
     #[error("the file has no notes (drums on channel 10 are ignored)")]
+    /// It has no pitched notes.
     NoNotes,
     #[error("the file is truncated: {0}")]
+    /// It ends in the middle of a track.
     Truncated(String),
 }
 

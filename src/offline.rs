@@ -10,6 +10,7 @@ use crate::settings::{Mode, Settings};
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The knobs (the mode is chosen from the request: Improvise, Continue Clip or Duet).
     pub settings: Settings,
     /// Length of the generated part, in beats.
     pub beats: f64,
@@ -33,11 +34,15 @@ pub struct Request {
 /// The model's side of a request: what its model.json says.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
+    /// The token layout.
     pub vocab: crate::tokenizer::Vocab,
+    /// Time resolution of the shift tokens.
     pub ticks_per_beat: u32,
+    /// Style slots in use.
     pub n_styles: u32,
     /// The roles it plays, in slot order (`ModelSpec::roles_played`), and by style slot.
     pub roles: Vec<String>,
+    /// The roles each style slot plays (empty: all).
     pub style_roles: Vec<Vec<String>>,
     /// It reads no role slot as Cadenza alone (`ModelSpec::alone`).
     pub alone: bool,
@@ -46,6 +51,7 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
+    /// What `spec` says.
     pub fn of(spec: &crate::model::ModelSpec) -> Self {
         Self {
             vocab: spec.vocab(),

@@ -13,6 +13,7 @@ use crate::midi_file::{self, BeatNote, MidiFileError};
 pub const MAX_PROMPT_NOTES: usize = 4096;
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+/// A prompt clip: notes in beats, and where they came from.
 pub struct Prompt {
     /// Where it came from, for the editor ("bach.mid", "captured 4 bars").
     pub name: String,
@@ -45,6 +46,7 @@ impl Prompt {
             .fold(0.0, f64::max)
     }
 
+    /// Whether it has no notes.
     pub fn is_empty(&self) -> bool {
         self.notes.is_empty()
     }

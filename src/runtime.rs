@@ -42,12 +42,24 @@ pub const VST3_ARCH_DIR: &str = "x86_64-win";
 pub const ORT_ENV_VAR: &str = "CADENZA_ORT_LIB";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why ONNX Runtime could not be used.
 pub enum RuntimeError {
     #[error("ONNX Runtime library not found (looked in: {searched}). Reinstall the Cadenza bundle, which carries {ORT_LIB_NAME}, or set {ORT_ENV_VAR}.")]
-    NotFound { searched: String },
+    /// No library where Cadenza looks.
+    NotFound {
+        /// Where it looked.
+        searched: String,
+    },
     #[error("ONNX Runtime library at {path} could not be loaded: {reason}")]
-    Load { path: String, reason: String },
+    /// A library that is not a usable ONNX Runtime.
+    Load {
+        /// The library.
+        path: String,
+        /// The loader's reason.
+        reason: String,
+    },
     #[error("ONNX Runtime environment could not be created: {0}")]
+    /// The library loaded, but its environment could not be created.
     Environment(String),
 }
 

@@ -110,6 +110,7 @@ impl Scale {
     }
 }
 
+/// The keys' names, C to B (the Key parameter's values).
 pub const KEY_NAMES: &[&str] = &[
     "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
 ];
@@ -178,6 +179,7 @@ named_enum! {
 /// One snapshot of everything the engine plays by.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
+    /// How Cadenza plays with the player.
     pub mode: Mode,
     /// The part Cadenza plays (a role the model does not list plays as Free).
     pub role: Role,
@@ -189,14 +191,17 @@ pub struct Settings {
     pub top_p: f32,
     /// How far ahead of the playhead the engine plans, in beats.
     pub lookahead_beats: f64,
+    /// The scale lock.
     pub scale: Scale,
     /// 0 = C … 11 = B.
     pub key: u32,
     /// Lowest and highest MIDI note Cadenza may start.
     pub low: u8,
+    /// Highest MIDI note Cadenza may start (at least `low`).
     pub high: u8,
     /// -1..=1: added (×[`DENSITY_NATS`]) to the note-on logits: more or fewer notes per beat.
     pub density: f32,
+    /// Where velocities come from.
     pub dynamics: Dynamics,
     /// Fixed velocity, 0..=1 (also the starting point of "follow").
     pub velocity: f32,
@@ -206,7 +211,9 @@ pub struct Settings {
     pub max_polyphony: u32,
     /// Call and response: answer length in bars, and the pause (beats) that ends a call.
     pub answer_bars: u32,
+    /// Call and response: the pause, in beats, that ends a call.
     pub listen_gap_beats: f64,
+    /// Call and response: where the answer starts.
     pub answer_start: AnswerStart,
     /// Variation seed: the same seed and the same input give the same output.
     pub seed: u32,

@@ -11,20 +11,28 @@ pub const PITCHES: u32 = 128;
 /// A note in ticks: onset, duration (> 0), MIDI pitch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Note {
+    /// Onset in ticks.
     pub onset: u64,
+    /// Duration in ticks (> 0).
     pub duration: u64,
+    /// MIDI pitch.
     pub pitch: u8,
 }
 
 /// One decoded token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
+    /// Padding (never generated).
     Pad,
+    /// Begin of sequence (unused by the plugin).
     Bos,
+    /// End of sequence (refused while playing).
     Eos,
     /// A style slot (index into model.json's `styles`).
     Style(u32),
+    /// A key starts.
     NoteOn(u8),
+    /// A key ends.
     NoteOff(u8),
     /// Time moves forward by this many ticks (1..=max_shift).
     Shift(u32),
@@ -34,15 +42,25 @@ pub enum Event {
 /// model.json's `vocab` block (see `crate::model::spec`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 pub struct Vocab {
+    /// Tokens in all.
     pub size: u32,
+    /// The padding token.
     pub pad: u32,
+    /// The begin-of-sequence token.
     pub bos: u32,
+    /// The end-of-sequence token.
     pub eos: u32,
+    /// The first style token.
     pub style_base: u32,
+    /// Style slots.
     pub style_slots: u32,
+    /// The note-on token of pitch 0.
     pub note_on_base: u32,
+    /// The note-off token of pitch 0.
     pub note_off_base: u32,
+    /// The shift of one tick.
     pub shift_base: u32,
+    /// The longest shift, in ticks.
     pub max_shift: u32,
 }
 
@@ -70,6 +88,7 @@ impl Vocab {
         }
     }
 
+    /// The event a token stands for (`None`: outside the layout).
     pub fn decode(&self, token: u32) -> Option<Event> {
         let t = token;
         Some(match t {

@@ -30,8 +30,11 @@ use crate::settings::{Mode, Role, Settings};
 /// A note a host event carries (velocity 0..=1; 0 for a release).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Note {
+    /// The MIDI key.
     pub pitch: u8,
+    /// The velocity, 0..=1 (0 for a release).
     pub velocity: f32,
+    /// A press (else a release).
     pub on: bool,
 }
 
@@ -113,6 +116,7 @@ pub struct Controls {
     pub max_note_beats: f64,
     /// The built-in voice sounds Cadenza's notes, and the player's when `voice_player` is on too.
     pub voice: bool,
+    /// The built-in voice also plays the player's notes.
     pub voice_player: bool,
 }
 

@@ -32,27 +32,35 @@ pub const JUMP_TOLERANCE_BEATS: f64 = 1.0 / 256.0;
 /// What the host says about time for one block.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TransportIn {
+    /// The host's transport is rolling.
     pub playing: bool,
     /// Position of the block's first sample in beats, when the host reports one.
     pub pos_beats: Option<f64>,
     /// BPM, when the host reports one.
     pub tempo: Option<f64>,
+    /// The host's sample rate, in Hz.
     pub sample_rate: f64,
+    /// Samples in the block.
     pub frames: u32,
 }
 
 /// The beat grid of one block.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BlockClock {
+    /// The beat at the block's first sample.
     pub start_beat: f64,
+    /// Beats a sample lasts at the block's tempo.
     pub beats_per_sample: f64,
+    /// Samples in the block.
     pub frames: u32,
+    /// BPM.
     pub tempo: f64,
     /// The host's transport is rolling (else the scheduler's own clock drives the block).
     pub playing: bool,
 }
 
 impl BlockClock {
+    /// The grid of a block of `frames` samples from `start_beat` at `tempo` BPM.
     pub fn new(start_beat: f64, tempo: f64, sample_rate: f64, frames: u32, playing: bool) -> Self {
         Self {
             start_beat,
@@ -63,6 +71,7 @@ impl BlockClock {
         }
     }
 
+    /// The beat just after the block's last sample.
     pub fn end_beat(&self) -> f64 {
         self.start_beat + f64::from(self.frames) * self.beats_per_sample
     }
@@ -93,13 +102,24 @@ impl BlockClock {
 pub enum OutEvent<T> {
     /// A generated note-on (velocity 0..=1) on MIDI channel `channel` (0-based).
     On {
+        /// The sample in the block.
         timing: u32,
+        /// The MIDI key.
         pitch: u8,
+        /// 0..=1.
         velocity: f32,
+        /// The MIDI channel, 0-based.
         channel: u8,
     },
     /// A generated note-off, on the channel its note-on went out on.
-    Off { timing: u32, pitch: u8, channel: u8 },
+    Off {
+        /// The sample in the block.
+        timing: u32,
+        /// The MIDI key.
+        pitch: u8,
+        /// The MIDI channel, 0-based.
+        channel: u8,
+    },
     /// Anything else to forward as it is (the player's own events).
     Pass(T),
 }
@@ -109,6 +129,7 @@ pub enum OutEvent<T> {
 pub struct EventSink<T: Copy> {
     events: [(u32, OutEvent<T>); SINK_CAPACITY],
     len: usize,
+    /// Events dropped because the sink was full.
     pub dropped: u64,
 }
 
@@ -151,18 +172,22 @@ impl<T: Copy> EventSink<T> {
         }
     }
 
+    /// The events queued, in the order pushed.
     pub fn as_slice(&self) -> &[(u32, OutEvent<T>)] {
         &self.events[..self.len]
     }
 
+    /// Empty it for the next block.
     pub fn clear(&mut self) {
         self.len = 0;
     }
 
+    /// How many events are queued.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether no event is queued.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -180,8 +205,11 @@ struct Sounding {
 /// Why every sounding note is being ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CutReason {
+    /// The host's transport started.
     TransportStarted,
+    /// The host's transport stopped.
     TransportStopped,
+    /// The playhead moved (a seek or a loop).
     Jump,
     /// The plugin asked (style change, bypass, panic).
     Requested,
@@ -190,6 +218,7 @@ pub enum CutReason {
 /// What [`Scheduler::begin_block`] decided.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BlockStart {
+    /// The block's beat grid.
     pub clock: BlockClock,
     /// Set when the timeline jumped: the plugin must resync the engine with this new epoch.
     pub cut: Option<(CutReason, u32)>,
@@ -201,7 +230,9 @@ pub struct BlockStart {
 /// Counters for the status display and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SchedulerStats {
+    /// Generated note-ons sent.
     pub notes_on: u64,
+    /// Generated note-offs sent.
     pub notes_off: u64,
     /// Generated notes that arrived after their beat had passed (played at the block's first sample).
     pub late: u64,
@@ -209,6 +240,7 @@ pub struct SchedulerStats {
     pub forced_off: u64,
     /// Generated notes dropped: pending list full, or stale (old epoch or withdrawn plan).
     pub dropped_pending: u64,
+    /// Of those dropped, the stale ones (an old epoch or a withdrawn plan).
     pub stale: u64,
 }
 
@@ -228,6 +260,7 @@ pub struct Scheduler {
     pub max_note_beats: f64,
     /// MIDI channel (0-based) new generated notes go out on.
     pub channel: u8,
+    /// What it did, for the status display and the tests.
     pub stats: SchedulerStats,
 }
 
@@ -247,6 +280,7 @@ const EMPTY: Generated = Generated {
 };
 
 impl Scheduler {
+    /// An empty scheduler: nothing pending, nothing sounding, epoch 1.
     pub fn new() -> Self {
         Self {
             pending: [EMPTY; PENDING_CAPACITY],
@@ -262,6 +296,7 @@ impl Scheduler {
         }
     }
 
+    /// The audio timeline's epoch: bumped by every cut, stamped on the engine's notes.
     pub fn epoch(&self) -> u32 {
         self.epoch
     }
@@ -271,6 +306,7 @@ impl Scheduler {
         self.sounding.iter().filter(|s| s.is_some()).count()
     }
 
+    /// Generated notes waiting for their sample.
     pub fn pending_count(&self) -> usize {
         self.pending_len
     }

@@ -170,6 +170,7 @@ pub struct Generator<B: Backend> {
 }
 
 impl<B: Backend> Generator<B> {
+    /// A generator over `backend` for a model of `vocab`, `ticks_per_beat` and `n_styles` styles; it plans nothing before the first resync.
     pub fn new(backend: B, vocab: Vocab, ticks_per_beat: u32, n_styles: u32) -> Self {
         let tpb = f64::from(ticks_per_beat);
         Self {
@@ -746,6 +747,7 @@ impl<B: Backend> Generator<B> {
         self.timeline.cursor
     }
 
+    /// Tokens in the context.
     pub fn context_len(&self) -> usize {
         self.timeline.len()
     }

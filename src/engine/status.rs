@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
+/// What the engine is doing, as the editor shows it.
 pub enum EngineState {
     /// Not started (plugin not active).
     Idle = 0,
@@ -19,6 +20,7 @@ pub enum EngineState {
 }
 
 #[derive(Debug, Default)]
+/// What the engine says of itself: its state and texts (written on its thread, read by the editor without waiting), its figures (atomics), and what the song knows.
 pub struct EngineStatus {
     state: AtomicU8,
     message: Mutex<String>,
@@ -64,9 +66,13 @@ pub struct EngineStatus {
 /// Copies of the status texts, for the editor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusTexts {
+    /// The last message (an error's, or the chord track's).
     pub message: String,
+    /// Where the model runs and why.
     pub provider: String,
+    /// The model's name.
     pub model: String,
+    /// Where the model came from.
     pub origin: String,
 }
 
@@ -93,10 +99,12 @@ impl EngineStatus {
         *self.masked.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The loaded model's style names.
     pub fn set_styles(&self, names: &[String]) {
         *self.styles.write().unwrap_or_else(|p| p.into_inner()) = names.to_vec();
     }
 
+    /// The roles the loaded model plays, per style slot.
     pub fn set_roles(&self, by_style: Vec<Vec<String>>) {
         *self.roles.lock().unwrap_or_else(|p| p.into_inner()) = by_style;
     }
@@ -107,6 +115,7 @@ impl EngineStatus {
         by_style.get(style).cloned().unwrap_or_default()
     }
 
+    /// The engine's state now.
     pub fn state(&self) -> EngineState {
         match self.state.load(Ordering::Acquire) {
             1 => EngineState::Loading,
@@ -116,6 +125,7 @@ impl EngineStatus {
         }
     }
 
+    /// Set the state (the engine loop's `enter` does, with the bridge's phase).
     pub fn set_state(&self, s: EngineState) {
         self.state.store(s as u8, Ordering::Release);
     }
@@ -127,34 +137,42 @@ impl EngineStatus {
         tracing::error!("Cadenza engine: {message}");
     }
 
+    /// Set the message without changing the state.
     pub fn set_message(&self, message: &str) {
         *lock(&self.message) = message.to_string();
     }
 
+    /// The message (waits for the engine if it is writing it).
     pub fn message(&self) -> String {
         lock(&self.message).clone()
     }
 
+    /// Say where the model runs and why.
     pub fn set_provider(&self, p: &str) {
         *lock(&self.provider) = p.to_string();
     }
 
+    /// Where the model runs and why.
     pub fn provider(&self) -> String {
         lock(&self.provider).clone()
     }
 
+    /// Say the model's name.
     pub fn set_model(&self, m: &str) {
         *lock(&self.model) = m.to_string();
     }
 
+    /// The model's name.
     pub fn model(&self) -> String {
         lock(&self.model).clone()
     }
 
+    /// Say where the model came from.
     pub fn set_origin(&self, o: &str) {
         *lock(&self.origin) = o.to_string();
     }
 
+    /// Where the model came from.
     pub fn origin(&self) -> String {
         lock(&self.origin).clone()
     }
@@ -175,6 +193,7 @@ impl EngineStatus {
         })
     }
 
+    /// Show the editor what the song knows now.
     pub fn set_song(&self, view: super::SongView) {
         *self.song.lock().unwrap_or_else(|p| p.into_inner()) = view;
     }
@@ -188,10 +207,12 @@ impl EngineStatus {
         }
     }
 
+    /// Say why the chord track was not taken (empty: it was).
     pub fn set_chord_error(&self, e: &str) {
         *lock(&self.chord_error) = e.to_string();
     }
 
+    /// Why the chord track was not taken (empty: it was).
     pub fn chord_error(&self) -> String {
         lock(&self.chord_error).clone()
     }

@@ -10,9 +10,13 @@ pub const PLAYER_CHANNEL: u8 = 1;
 /// A note the player plays, in beats from the start of the rolling transport.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PlayedNote {
+    /// Where it starts, in beats from the transport's start.
     pub beat: f64,
+    /// How long it is held, in beats.
     pub length: f64,
+    /// The MIDI key.
     pub key: u8,
+    /// 0..=1.
     pub velocity: f64,
 }
 
@@ -21,16 +25,22 @@ pub struct PlayedNote {
 pub struct BlockLog {
     /// Sample position of the block's first sample, counted from the start of the session.
     pub sample: u64,
+    /// Samples in the block.
     pub frames: u32,
+    /// The transport rolled.
     pub playing: bool,
+    /// What the plugin sent in it.
     pub events: Vec<NoteOut>,
 }
 
 /// How to run a session.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// Hz.
     pub sample_rate: f64,
+    /// Samples a block.
     pub block: u32,
+    /// BPM.
     pub tempo: f64,
     /// Seconds with the transport stopped before it starts (the engine loads meanwhile).
     pub preroll_seconds: f64,
@@ -38,6 +48,7 @@ pub struct Session {
     pub beats: f64,
     /// Seconds with the transport stopped after it (the stop must end every note).
     pub postroll_seconds: f64,
+    /// What the player plays.
     pub played: Vec<PlayedNote>,
     /// Pace blocks in real time, as an audio interface would (the engine runs on real time).
     pub realtime: bool,

@@ -15,7 +15,9 @@ pub enum ProviderChoice {
     /// CUDA when it measured faster for this model, else CPU.
     #[default]
     Auto,
+    /// Always the CPU (one thread).
     Cpu,
+    /// The GPU (CPU when CUDA is not there, saying why).
     Cuda,
 }
 
@@ -23,6 +25,7 @@ pub enum ProviderChoice {
 pub type ProviderSetting = Arc<RwLock<ProviderChoice>>;
 
 impl ProviderChoice {
+    /// Every choice, in the editor's order.
     pub const ALL: [ProviderChoice; 3] = [
         ProviderChoice::Auto,
         ProviderChoice::Cpu,
@@ -43,6 +46,7 @@ impl ProviderChoice {
         *setting.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The setting, shared.
     pub fn shared(self) -> ProviderSetting {
         Arc::new(RwLock::new(self))
     }
@@ -93,7 +97,9 @@ impl<'de> serde::Deserialize<'de> for ProviderChoice {
 /// An execution provider a session can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ep {
+    /// ONNX Runtime's CPU provider.
     Cpu,
+    /// ONNX Runtime's CUDA provider.
     Cuda,
 }
 
@@ -110,7 +116,9 @@ impl std::fmt::Display for Ep {
 /// and `cadenza info`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provider {
+    /// Where the session runs.
     pub runs_on: Ep,
+    /// What the setting asked for.
     pub choice: ProviderChoice,
     /// Why this provider: "chosen", the reason CUDA is unavailable, or auto's measurements.
     pub why: String,

@@ -47,27 +47,38 @@ const _: () = assert!(INT8_RUN_TOKENS <= SMALL_RUN);
 const MAX_INPUTS: usize = 6;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a model could not be loaded or run.
 pub enum ModelError {
     #[error(transparent)]
+    /// ONNX Runtime could not be loaded.
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
+    /// model.json is wrong.
     Spec(#[from] SpecError),
     #[error("model file could not be read: {0}")]
+    /// The file could not be read.
     Io(String),
     #[error("model.onnx could not be loaded (corrupt or not an ONNX model?): {0}")]
+    /// ONNX Runtime refused the graph.
     Onnx(String),
     #[error("model.onnx does not match model.json: {0}")]
+    /// The graph's inputs or outputs are not what model.json says.
     Mismatch(String),
     #[error("inference failed: {0}")]
+    /// A run failed.
     Inference(String),
     #[error("the CUDA provider could not be set up: {0}")]
+    /// The CUDA provider could not be registered.
     Cuda(String),
 }
 
+/// A model loaded in ONNX Runtime, with its KV cache and spares: the plugin's [`crate::engine::Backend`].
 pub struct OnnxModel {
     session: Session,
+    /// Its model.json.
     pub spec: ModelSpec,
     io: IoNames,
+    /// Where it runs, and why.
     pub provider: Provider,
     /// The KV cache every run reads and extends.
     ring: Ring,
@@ -548,6 +559,7 @@ impl OnnxModel {
         Ok(&self.logits)
     }
 
+    /// The logits after the last token fed.
     pub fn logits(&self) -> &[f32] {
         &self.logits
     }

@@ -19,14 +19,25 @@ pub const OLDEST_FORMAT_VERSION: u32 = 2;
 pub const ARCHITECTURE: &str = "music-transformer-relative";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// What is wrong with a model.json; the message names the field.
 pub enum SpecError {
     #[error("model.json is not valid: {0}")]
+    /// It is not JSON of the right shape (serde's message).
     Parse(String),
     #[error("model.json has format_version {found}; this Cadenza reads versions {OLDEST_FORMAT_VERSION} to {supported} ({})", format_hint(.found, .supported))]
-    UnsupportedFormat { found: u32, supported: u32 },
+    /// A format version this build does not read.
+    UnsupportedFormat {
+        /// The file's version.
+        found: u32,
+        /// The newest this build reads.
+        supported: u32,
+    },
     #[error("model.json field `{field}`: {problem}")]
+    /// A field's value cannot be used.
     Invalid {
+        /// The field.
         field: &'static str,
+        /// What is wrong with it.
         problem: String,
     },
 }
@@ -44,24 +55,40 @@ fn format_hint(found: &u32, supported: &u32) -> &'static str {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct VocabSpec {
     #[serde(flatten)]
+    /// The token layout.
     pub layout: Vocab,
+    /// MIDI pitches it covers (128).
     pub pitches: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
+/// model.json: the model's contract, checked field by field ([`ModelSpec::parse`]).
 pub struct ModelSpec {
+    /// The contract's version (see `FORMAT_VERSION`).
     pub format_version: u32,
+    /// The model's name, shown in the editor.
     pub name: String,
+    /// Must be [`ARCHITECTURE`].
     pub architecture: String,
+    /// Time resolution of the shift tokens.
     pub ticks_per_beat: u32,
+    /// The token layout.
     pub vocab: VocabSpec,
+    /// Style names, by style slot.
     pub styles: Vec<String>,
+    /// Model width.
     pub d_model: u32,
+    /// Layers.
     pub n_layer: u32,
+    /// Attention heads.
     pub n_head: u32,
+    /// Width of one head (`d_model / n_head`).
     pub head_dim: u32,
+    /// Attention window in tokens (the cache holds `window - 1`).
     pub window: u32,
+    /// The graph's input names by role (`tokens`, `past_keys`, ...).
     pub inputs: BTreeMap<String, String>,
+    /// The graph's output names by role (`logits`, `new_keys`, `new_values`).
     pub outputs: BTreeMap<String, String>,
     /// Format 4: where each feature sits in a row of `features`, `[start, end)`; checked against
     /// the one layout this build writes ([`crate::features::Layout`]).
@@ -71,6 +98,7 @@ pub struct ModelSpec {
     #[serde(default)]
     pub role_slots: u32,
     #[serde(default)]
+    /// The roles in use, in slot order.
     pub roles: Vec<String>,
     /// Format 4, optional: the roles each style was trained for (a subset of `roles`; a style not
     /// named here plays all of them). Single tunes have no bass or inner parts to learn from.
@@ -89,15 +117,23 @@ pub struct ModelSpec {
 /// The graph's tensor names, resolved from `inputs`/`outputs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IoNames {
+    /// The new tokens, (1, T) int64.
     pub tokens: String,
+    /// The cache's keys.
     pub past_keys: String,
+    /// The cache's values.
     pub past_values: String,
+    /// The relative positions' index.
     pub rel_index: String,
+    /// The attention mask over the cache and the new tokens.
     pub mask: String,
     /// Format 3: the per-token features, (T, 128 + ticks_per_beat) f32.
     pub features: Option<String>,
+    /// The logits after each new token.
     pub logits: String,
+    /// The new tokens' keys.
     pub new_keys: String,
+    /// The new tokens' values.
     pub new_values: String,
 }
 
@@ -248,6 +284,7 @@ impl ModelSpec {
         Ok(())
     }
 
+    /// The token layout.
     pub fn vocab(&self) -> Vocab {
         self.vocab.layout
     }
@@ -298,6 +335,7 @@ impl ModelSpec {
             .collect()
     }
 
+    /// The graph's tensor names, resolved from `inputs` and `outputs` (a missing one is an error naming it).
     pub fn io_names(&self) -> Result<IoNames, SpecError> {
         let get = |map: &BTreeMap<String, String>, field: &'static str, key: &str| {
             map.get(key).cloned().ok_or(SpecError::Invalid {

@@ -20,6 +20,7 @@ pub(super) const FOLLOW_CHORDS_NATS: f32 = 4.0;
 /// [`super::Generator::take_mask_stats`] (at temperature 1, before the density bias).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct MaskStats {
+    /// Steps counted.
     pub steps: u64,
     /// Sum over steps of the probability refused.
     pub refused: f64,
@@ -35,10 +36,12 @@ pub struct MaskStats {
 }
 
 impl MaskStats {
+    /// The probability refused per step, on average.
     pub fn mean(&self) -> f64 {
         self.refused / self.steps.max(1) as f64
     }
 
+    /// Add another count to this one.
     pub fn add(&mut self, o: &MaskStats) {
         self.steps += o.steps;
         self.refused += o.refused;

@@ -61,7 +61,9 @@ pub enum Source {
 /// A chord known at a beat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Known {
+    /// The chord.
     pub harmony: Harmony,
+    /// How it is known (typed, heard before, repeated).
     pub source: Source,
 }
 
@@ -462,7 +464,9 @@ impl Song {
 pub struct SongView {
     /// The playhead, and the bar grid the beats below sit on.
     pub playhead: f64,
+    /// The beat of a bar line.
     pub bar_origin: f64,
+    /// Bar length in beats.
     pub beats_per_bar: f64,
     /// The chord track's chords that start in the view (from [`VIEW_BARS_BACK`] bars back to
     /// [`VIEW_BARS_AHEAD`] ahead): (beat, symbol).
