@@ -34,7 +34,7 @@ use crate::prompt::{self, Prompt, PromptSlot};
 use crate::requests::Requests;
 pub use crate::settings::{Mode, Settings};
 pub use backend::{Backend, BackendError};
-use engine_loop::EngineLoop;
+use engine_loop::{EngineLoop, Shared};
 pub use generator::{
     progression_of, GenerateError, Generator, Known, MaskStats, SongView, Source, Step,
     REACTION_SECONDS,
@@ -212,7 +212,13 @@ impl Engine {
                     // A panic must not cross into the host: catch it and report it as a failure.
                     let st = status.clone();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        EngineLoop::new(make, side, requests, slots, status, stop).run()
+                        let shared = Shared {
+                            requests,
+                            slots,
+                            status,
+                            stop,
+                        };
+                        EngineLoop::new(make, side, shared).run()
                     }));
                     if let Err(p) = result {
                         let msg = p

@@ -85,6 +85,32 @@ pub struct CadenzaParams {
     pub style_names: StyleNames,
 }
 
+/// A group of parameters: the struct (derived `Params`, each field with its `#[id]`) and its knobs
+/// in the editor's order, each with how the editor shows it ([`Knob`]), written once.
+macro_rules! group {
+    (
+        $(#[$smeta:meta])*
+        pub struct $name:ident($group:literal) {
+            $($(#[$meta:meta])* $field:ident: $ty:ty => $knob:ident $(($arg:expr))?,)+
+        }
+    ) => {
+        $(#[$smeta])*
+        #[derive(Params)]
+        pub struct $name {
+            $($(#[$meta])* pub $field: $ty,)+
+        }
+
+        impl $name {
+            /// The group's name (the editor's section, the host's group).
+            pub const GROUP: &'static str = $group;
+
+            fn knobs(&self) -> Vec<Knob<'_>> {
+                vec![$(Knob::$knob(&self.$field $(, $arg)?)),+]
+            }
+        }
+    };
+}
+
 /// What is saved with the project beside the parameters.
 #[derive(Params)]
 pub struct Saved {
@@ -104,128 +130,133 @@ pub struct Saved {
     pub runs_on: ProviderSetting,
 }
 
-/// The editor's "Play" section.
-#[derive(Params)]
-pub struct PlayParams {
-    /// Duet, Call & Response, Improvise or Continue Clip (see [`Mode`]).
-    #[id = "mode"]
-    pub mode: IntParam,
-    /// The part Cadenza plays: Free, Melody, Bass or Harmony (see [`Role`]; the editor offers the
-    /// roles the loaded model lists, and one it does not plays as Free).
-    #[id = "role"]
-    pub role: IntParam,
-    /// Style slot of the loaded model (named from model.json).
-    #[id = "style"]
-    pub style: IntParam,
-    /// Sampling temperature: below 1 safer, above 1 wilder. Smoothed.
-    #[id = "temperature"]
-    pub temperature: FloatParam,
-    /// Nucleus sampling: the share of probability mass the next token is drawn from. Smoothed.
-    #[id = "top_p"]
-    pub top_p: FloatParam,
-    /// -1..1: fewer or more notes (a bias on the model's note-on logits). Smoothed.
-    #[id = "dens"]
-    pub density: FloatParam,
-    /// Beats the engine plans ahead of the playhead: short follows tighter, long is safer on a slow machine.
-    #[id = "lookah"]
-    pub lookahead: FloatParam,
-    /// Variation seed: the same seed and the same input give the same output.
-    #[id = "seed"]
-    pub seed: IntParam,
-    /// On a transport jump or loop: keep the musical context, or start afresh.
-    #[id = "jump"]
-    pub reset_on_jump: BoolParam,
+group! {
+    /// The editor's "Play" section.
+    pub struct PlayParams("Play") {
+        /// Duet, Call & Response, Improvise or Continue Clip (see [`Mode`]).
+        #[id = "mode"]
+        mode: IntParam => Int,
+        /// The part Cadenza plays: Free, Melody, Bass or Harmony (see [`Role`]; the editor offers the
+        /// roles the loaded model lists, and one it does not plays as Free).
+        #[id = "role"]
+        role: IntParam => Role,
+        /// Style slot of the loaded model (named from model.json).
+        #[id = "style"]
+        style: IntParam => Int,
+        /// Sampling temperature: below 1 safer, above 1 wilder. Smoothed.
+        #[id = "temperature"]
+        temperature: FloatParam => Float,
+        /// Nucleus sampling: the share of probability mass the next token is drawn from. Smoothed.
+        #[id = "top_p"]
+        top_p: FloatParam => Float,
+        /// -1..1: fewer or more notes (a bias on the model's note-on logits). Smoothed.
+        #[id = "dens"]
+        density: FloatParam => Float,
+        /// Beats the engine plans ahead of the playhead: short follows tighter, long is safer on a slow machine.
+        #[id = "lookah"]
+        lookahead: FloatParam => Float,
+        /// Variation seed: the same seed and the same input give the same output.
+        #[id = "seed"]
+        seed: IntParam => Int,
+        /// On a transport jump or loop: keep the musical context, or start afresh.
+        #[id = "jump"]
+        reset_on_jump: BoolParam => Switch,
+    }
 }
 
-/// The editor's "Pitch and feel" section.
-#[derive(Params)]
-pub struct PitchParams {
-    /// Scale lock (Off, a fixed scale, or the pitch classes the player used recently).
-    #[id = "scale"]
-    pub scale: IntParam,
-    /// Key of a fixed scale (C..B).
-    #[id = "key"]
-    pub key: IntParam,
-    /// Lowest MIDI note Cadenza starts.
-    #[id = "low"]
-    pub low: IntParam,
-    /// Highest MIDI note Cadenza starts.
-    #[id = "high"]
-    pub high: IntParam,
-    /// Most of Cadenza's notes sounding at once.
-    #[id = "poly"]
-    pub polyphony: IntParam,
-    /// Follow the player's velocities, or a fixed one.
-    #[id = "dyn"]
-    pub dynamics: IntParam,
-    /// The fixed velocity (and the level before the player has played), 0..1.
-    #[id = "vel"]
-    pub velocity: FloatParam,
-    /// How much the bar's downbeat (and each beat) stands out, 0..1.
-    #[id = "accent"]
-    pub accent: FloatParam,
+group! {
+    /// The editor's "Pitch and feel" section.
+    pub struct PitchParams("Pitch and feel") {
+        /// Scale lock (Off, a fixed scale, or the pitch classes the player used recently).
+        #[id = "scale"]
+        scale: IntParam => Int,
+        /// Key of a fixed scale (C..B).
+        #[id = "key"]
+        key: IntParam => Int,
+        /// Lowest MIDI note Cadenza starts.
+        #[id = "low"]
+        low: IntParam => Int,
+        /// Highest MIDI note Cadenza starts.
+        #[id = "high"]
+        high: IntParam => Int,
+        /// Most of Cadenza's notes sounding at once.
+        #[id = "poly"]
+        polyphony: IntParam => Int,
+        /// Follow the player's velocities, or a fixed one.
+        #[id = "dyn"]
+        dynamics: IntParam => Int,
+        /// The fixed velocity (and the level before the player has played), 0..1.
+        #[id = "vel"]
+        velocity: FloatParam => Float,
+        /// How much the bar's downbeat (and each beat) stands out, 0..1.
+        #[id = "accent"]
+        accent: FloatParam => Float,
+    }
 }
 
-/// The editor's "Call, answer, clip" section.
-#[derive(Params)]
-pub struct AnswerParams {
-    /// Call & Response: answer length, in bars.
-    #[id = "ansbar"]
-    pub answer_bars: IntParam,
-    /// Call & Response: the pause, in beats, that ends the player's call.
-    #[id = "gap"]
-    pub listen_gap: FloatParam,
-    /// Call & Response: the answer starts on the next beat or the next bar.
-    #[id = "ansst"]
-    pub answer_start: IntParam,
-    /// Bars "Capture" takes from what the player just played.
-    #[id = "captb"]
-    pub capture_bars: IntParam,
-    /// Switch on to capture the last bars the player played as the prompt clip.
-    #[id = "capt"]
-    pub capture: BoolParam,
-    /// Longest note Cadenza lets sound, in beats (the safety net against stuck notes).
-    #[id = "maxlen"]
-    pub max_note: FloatParam,
+group! {
+    /// The editor's "Call, answer, clip" section.
+    pub struct AnswerParams("Call, answer, clip") {
+        /// Call & Response: answer length, in bars.
+        #[id = "ansbar"]
+        answer_bars: IntParam => Int,
+        /// Call & Response: the pause, in beats, that ends the player's call.
+        #[id = "gap"]
+        listen_gap: FloatParam => Float,
+        /// Call & Response: the answer starts on the next beat or the next bar.
+        #[id = "ansst"]
+        answer_start: IntParam => Int,
+        /// Bars "Capture" takes from what the player just played.
+        #[id = "captb"]
+        capture_bars: IntParam => Int,
+        /// Switch on to capture the last bars the player played as the prompt clip.
+        #[id = "capt"]
+        capture: BoolParam => Button(Action::Capture),
+        /// Longest note Cadenza lets sound, in beats (the safety net against stuck notes).
+        #[id = "maxlen"]
+        max_note: FloatParam => Float,
+    }
 }
 
-/// The editor's "Chords" section.
-#[derive(Params)]
-pub struct ChordParams {
-    /// Free: how far Cadenza keeps to a chord known ahead (the chord track, a learned progression)
-    /// on strong beats and changes, from the model's own choice (0) to chord tones only there (1).
-    #[id = "fchord"]
-    pub follow_chords: FloatParam,
-    /// Remember the chords heard (a host loop's last pass, a progression played again) and expect
-    /// them ahead; off: only the chord track is known ahead.
-    #[id = "rchord"]
-    pub remember_chords: BoolParam,
+group! {
+    /// The editor's "Chords" section.
+    pub struct ChordParams("Chords") {
+        /// Free: how far Cadenza keeps to a chord known ahead (the chord track, a learned progression)
+        /// on strong beats and changes, from the model's own choice (0) to chord tones only there (1).
+        #[id = "fchord"]
+        follow_chords: FloatParam => Float,
+        /// Remember the chords heard (a host loop's last pass, a progression played again) and expect
+        /// them ahead; off: only the chord track is known ahead.
+        #[id = "rchord"]
+        remember_chords: BoolParam => Switch,
+    }
 }
 
-/// The editor's "Output" section.
-#[derive(Params)]
-pub struct OutputParams {
-    /// MIDI channel (1..16) of Cadenza's notes.
-    #[id = "chan"]
-    pub channel: IntParam,
-    /// Pass the player's own notes through to the output.
-    #[id = "thru"]
-    pub pass_through: BoolParam,
-    /// The built-in voice: Cadenza's notes on its own stereo output (off: silence there, MIDI only).
-    #[id = "voice"]
-    pub voice: BoolParam,
-    /// The voice's level, in dB. Smoothed.
-    #[id = "vlevel"]
-    pub voice_level: FloatParam,
-    /// The voice also plays the player's notes.
-    #[id = "vplay"]
-    pub voice_player: BoolParam,
-    /// Host bypass: Cadenza stops generating, ends its notes and passes MIDI through.
-    #[id = "bypass"]
-    pub bypass: BoolParam,
-    /// Switch on to end every note Cadenza plays and send All Notes Off on its channel.
-    #[id = "panic"]
-    pub panic: BoolParam,
+group! {
+    /// The editor's "Output" section.
+    pub struct OutputParams("Output") {
+        /// MIDI channel (1..16) of Cadenza's notes.
+        #[id = "chan"]
+        channel: IntParam => Int,
+        /// Pass the player's own notes through to the output.
+        #[id = "thru"]
+        pass_through: BoolParam => Switch,
+        /// The built-in voice: Cadenza's notes on its own stereo output (off: silence there, MIDI only).
+        #[id = "voice"]
+        voice: BoolParam => Switch,
+        /// The voice's level, in dB. Smoothed.
+        #[id = "vlevel"]
+        voice_level: FloatParam => Float,
+        /// The voice also plays the player's notes.
+        #[id = "vplay"]
+        voice_player: BoolParam => Switch,
+        /// Host bypass: Cadenza stops generating, ends its notes and passes MIDI through.
+        #[id = "bypass"]
+        bypass: BoolParam => Switch,
+        /// Switch on to end every note Cadenza plays and send All Notes Off on its channel.
+        #[id = "panic"]
+        panic: BoolParam => Button(Action::Panic),
+    }
 }
 
 /// How the editor shows one parameter of a group.
@@ -260,23 +291,7 @@ pub struct Group<'a> {
 }
 
 impl PlayParams {
-    /// The group's name.
-    pub const GROUP: &'static str = "Play";
-
-    fn knobs(&self) -> Vec<Knob<'_>> {
-        vec![
-            Knob::Int(&self.mode),
-            Knob::Role(&self.role),
-            Knob::Int(&self.style),
-            Knob::Float(&self.temperature),
-            Knob::Float(&self.top_p),
-            Knob::Float(&self.density),
-            Knob::Float(&self.lookahead),
-            Knob::Int(&self.seed),
-            Knob::Switch(&self.reset_on_jump),
-        ]
-    }
-
+    /// The group with its defaults.
     fn new(d: &Settings, style_names: &StyleNames) -> Self {
         let smooth = || SmoothingStyle::Linear(SMOOTHING_MS);
         Self {
@@ -319,22 +334,7 @@ impl PlayParams {
 }
 
 impl PitchParams {
-    /// The group's name.
-    pub const GROUP: &'static str = "Pitch and feel";
-
-    fn knobs(&self) -> Vec<Knob<'_>> {
-        vec![
-            Knob::Int(&self.scale),
-            Knob::Int(&self.key),
-            Knob::Int(&self.low),
-            Knob::Int(&self.high),
-            Knob::Int(&self.polyphony),
-            Knob::Int(&self.dynamics),
-            Knob::Float(&self.velocity),
-            Knob::Float(&self.accent),
-        ]
-    }
-
+    /// The group with its defaults.
     fn new(d: &Settings) -> Self {
         Self {
             scale: named("Scale", d.scale.index(), Scale::NAMES),
@@ -367,20 +367,7 @@ impl PitchParams {
 }
 
 impl AnswerParams {
-    /// The group's name.
-    pub const GROUP: &'static str = "Call, answer, clip";
-
-    fn knobs(&self) -> Vec<Knob<'_>> {
-        vec![
-            Knob::Int(&self.answer_bars),
-            Knob::Float(&self.listen_gap),
-            Knob::Int(&self.answer_start),
-            Knob::Int(&self.capture_bars),
-            Knob::Button(&self.capture, Action::Capture),
-            Knob::Float(&self.max_note),
-        ]
-    }
-
+    /// The group with its defaults.
     fn new(d: &Settings) -> Self {
         Self {
             answer_bars: IntParam::new(
@@ -404,16 +391,7 @@ impl AnswerParams {
 }
 
 impl ChordParams {
-    /// The group's name.
-    pub const GROUP: &'static str = "Chords";
-
-    fn knobs(&self) -> Vec<Knob<'_>> {
-        vec![
-            Knob::Float(&self.follow_chords),
-            Knob::Switch(&self.remember_chords),
-        ]
-    }
-
+    /// The group with its defaults.
     fn new(d: &Settings) -> Self {
         Self {
             follow_chords: FloatParam::new(
@@ -428,21 +406,7 @@ impl ChordParams {
 }
 
 impl OutputParams {
-    /// The group's name.
-    pub const GROUP: &'static str = "Output";
-
-    fn knobs(&self) -> Vec<Knob<'_>> {
-        vec![
-            Knob::Int(&self.channel),
-            Knob::Switch(&self.pass_through),
-            Knob::Switch(&self.voice),
-            Knob::Float(&self.voice_level),
-            Knob::Switch(&self.voice_player),
-            Knob::Switch(&self.bypass),
-            Knob::Button(&self.panic, Action::Panic),
-        ]
-    }
-
+    /// The group with its defaults.
     fn new() -> Self {
         Self {
             channel: IntParam::new("Output Channel", 1, IntRange::Linear { min: 1, max: 16 }),

@@ -514,6 +514,29 @@ class FitResult:
     history: List[Tuple[int, float, Optional[float]]] = field(default_factory=list)
 
 
+def add_fit_arguments(ap, lr: float, warmup: int) -> None:
+    """The one loop's options on a command line (train's and finetune's; `lr` and `warmup` their
+    defaults); `fit_options` reads them back."""
+    ap.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget")
+    ap.add_argument("--steps", type=int, default=10**9, help="stop after this many steps")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--warmup", type=int, default=warmup, help="learning-rate warm-up steps")
+    ap.add_argument("--own-past", type=float, default=0.0,
+                    help="a two-stream model: scheduled sampling, how often one of Cadenza's note-ons beside "
+                         "a player is the model's own draw (training.own_past)")
+    ap.add_argument("--held-penalty", type=float, default=0.0,
+                    help="a two-stream model: weight of the unlikelihood of beginning a key the player holds "
+                         "(training.held_key_penalty; 0: none)")
+
+
+def fit_options(a, two: bool, **more) -> FitOptions:
+    """FitOptions from the options `add_fit_arguments` added (own-past and the held-key penalty only
+    for a two-stream model), and `more` (eval_every, save_every, log_every, label)."""
+    return FitOptions(minutes=a.minutes, steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup,
+                      own_past=a.own_past if two else 0.0, held_penalty=a.held_penalty if two else 0.0, **more)
+
+
 def fit(model, ds, vocab: Vocab, opts: FitOptions, rng: random.Random, *, net=None, dev: str = "cpu",
         distributed: bool = False, world: int = 1, rank: int = 0,
         evaluate: Optional[Callable[[int], Optional[float]]] = None,

@@ -75,9 +75,20 @@ struct Session<B: Backend> {
     errors: u32,
 }
 
+/// What the loop shares with the plugin: the requests and the slots it reads, the status it writes,
+/// and the flag that stops it.
+pub(super) struct Shared {
+    pub requests: Arc<Requests>,
+    pub slots: Slots,
+    pub status: Arc<EngineStatus>,
+    pub stop: Arc<AtomicBool>,
+}
+
 /// The engine thread's loop over its model sessions (see the module's docs).
 pub(super) struct EngineLoop<B: Backend, F> {
+    /// Builds a generator over a loaded model (again at every reload).
     make: F,
+    /// The engine's ends of the bridge.
     side: EngineSide,
     requests: Arc<Requests>,
     slots: Slots,
@@ -98,14 +109,14 @@ where
     B: Backend,
     F: FnMut(&EngineStatus) -> Result<Generator<B>, LoadError>,
 {
-    pub fn new(
-        make: F,
-        side: EngineSide,
-        requests: Arc<Requests>,
-        slots: Slots,
-        status: Arc<EngineStatus>,
-        stop: Arc<AtomicBool>,
-    ) -> Self {
+    /// A loop that builds its generators with `make` and talks to the audio side through `side`.
+    pub fn new(make: F, side: EngineSide, shared: Shared) -> Self {
+        let Shared {
+            requests,
+            slots,
+            status,
+            stop,
+        } = shared;
         let loads = Seen::from_now(&requests, Request::Model);
         let lockstep = side.in_lockstep();
         Self {
@@ -234,7 +245,6 @@ where
         };
         let clock = self.side.clock();
         let beat = clock.playhead;
-        let s = self.side.settings();
         let msg = ToEngine::Resync {
             beat,
             playing,
@@ -242,12 +252,23 @@ where
             heard_until: beat,
             jumped: true,
         };
-        refresh_prompt(
-            &mut session.gen,
-            &s,
-            &self.slots.prompt,
-            &mut session.prompt,
-        );
+        self.deliver(session, msg, clock);
+    }
+
+    /// One message to the generator, with the settings as they are now (the audio thread publishes
+    /// them before it sends). A resync also moves the timeline the engine knows of, and gives the
+    /// generator the prompt clip (Continue Clip) if it changed.
+    fn deliver(&mut self, session: &mut Session<B>, msg: ToEngine, clock: PlayClock) {
+        let s = self.side.settings();
+        if let ToEngine::Resync { playing, epoch, .. } = msg {
+            self.timeline = Some((playing, epoch));
+            refresh_prompt(
+                &mut session.gen,
+                &s,
+                &self.slots.prompt,
+                &mut session.prompt,
+            );
+        }
         let (side, status) = (&mut self.side, &self.status);
         session
             .gen
@@ -280,9 +301,8 @@ where
             session.messages.push(msg);
         }
         let clock = self.side.clock();
-        for &msg in &session.messages {
-            // Settings read after the message: the audio thread publishes them before it sends.
-            let s = self.side.settings();
+        for i in 0..session.messages.len() {
+            let msg = session.messages[i];
             if let ToEngine::Resync {
                 beat,
                 playing,
@@ -293,18 +313,8 @@ where
                 tracing::debug!(
                     "Cadenza engine: resync to beat {beat:.3} (playing: {playing}, epoch {epoch})"
                 );
-                self.timeline = Some((playing, epoch));
-                refresh_prompt(
-                    &mut session.gen,
-                    &s,
-                    &self.slots.prompt,
-                    &mut session.prompt,
-                );
             }
-            let (side, status) = (&mut self.side, &self.status);
-            session
-                .gen
-                .on_message(msg, clock, &s, &mut |g| send(side, status, g));
+            self.deliver(session, msg, clock);
         }
         clock
     }

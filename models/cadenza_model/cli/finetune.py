@@ -28,7 +28,8 @@ import torch
 from .. import duet
 from ..data import Piece
 from ..exporting import DEFAULT_MODEL, export_dir, load_onnx_model, write_int8
-from ..training import (DuetDataset, FitOptions, StyleDataset, duet_examples, duet_heldout_nll, fit, heldout_nll,
+from ..training import (DuetDataset, StyleDataset, add_fit_arguments, duet_examples, duet_heldout_nll, fit, fit_options,
+                       heldout_nll,
                        tokenize_pieces)
 
 MIN_NOTES = 200
@@ -93,17 +94,7 @@ def main(argv=None):
     ap.add_argument("--style", required=True, help="name of the new style, as the plugin will show it")
     ap.add_argument("--out", type=Path, required=True, help="folder for the new model.onnx + model.json")
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model to start from (default: the shipped one)")
-    ap.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget for training")
-    ap.add_argument("--steps", type=int, default=10**9, help="stop after this many steps")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=3e-4)
-    ap.add_argument("--warmup", type=int, default=0, help="learning-rate warm-up steps (train.py's option)")
-    ap.add_argument("--own-past", type=float, default=0.0,
-                    help="a two-stream model: scheduled sampling, how often one of Cadenza's note-ons beside a "
-                         "player is the model's own draw (train.py's option)")
-    ap.add_argument("--held-penalty", type=float, default=0.0,
-                    help="a two-stream model: weight of the unlikelihood of beginning a key the player holds "
-                         "(train.py's option)")
+    add_fit_arguments(ap, lr=3e-4, warmup=0)
     ap.add_argument("--min-notes", type=int, default=MIN_NOTES, help="refuse with fewer usable notes than this")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -164,9 +155,7 @@ def main(argv=None):
                          p_chords=duet.P_CHORDS if getattr(model.cfg, "chords", False) else 0.0)
     else:
         ds = StyleDataset({slot: train_toks}, vocab, seq)
-    opts = FitOptions(minutes=a.minutes, steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup,
-                      own_past=a.own_past if two else 0.0, held_penalty=a.held_penalty if two else 0.0,
-                      log_every=10, label="finetune")
+    opts = fit_options(a, two, log_every=10, label="finetune")
     res = fit(model, ds, vocab, opts, rng)
     step = res.steps
     model.eval()

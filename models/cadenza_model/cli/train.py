@@ -19,8 +19,8 @@ import torch
 
 from .. import duet
 from ..model import with_chords, with_two_streams
-from ..training import (ARCHS, DuetDataset, FitOptions, FitResult, StyleDataset, build_model, duet_examples,
-                       duet_heldout_nll, fit, heldout_nll, save_curve, tokenize_pieces)
+from ..training import (ARCHS, DuetDataset, FitResult, StyleDataset, add_fit_arguments, build_model, duet_examples,
+                       duet_heldout_nll, fit, fit_options, heldout_nll, save_curve, tokenize_pieces)
 from ..vocab import Vocab
 
 
@@ -34,10 +34,7 @@ def main(argv=None):
     ap.add_argument("--max-files", type=int, default=None, help="cap on corpus files per style")
     ap.add_argument("--expand-repeats", action="store_true",
                     help="train on the corpus with its repeat signs played out (data.py)")
-    ap.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget")
-    ap.add_argument("--steps", type=int, default=10**9)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    add_fit_arguments(ap, lr=1e-3, warmup=100)
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--heads", type=int, default=4)
@@ -52,12 +49,6 @@ def main(argv=None):
     ap.add_argument("--alone", action="store_true",
                     help="with --two-streams: examples of Cadenza alone carry no role slot, so the model "
                          "knows when nobody else will play (ModelConfig.alone; model.json's \"alone\")")
-    ap.add_argument("--own-past", type=float, default=0.0,
-                    help="with --two-streams: scheduled sampling, how often one of Cadenza's note-ons in an "
-                         "example beside a player is the model's own draw (training.own_past)")
-    ap.add_argument("--held-penalty", type=float, default=0.0,
-                    help="with --two-streams: weight of the unlikelihood of beginning a key the player holds "
-                         "(training.held_key_penalty; 0: none)")
     ap.add_argument("--chords", type=float, default=None, metavar="P",
                     help="format 5, with --two-streams: the chord now and the chord coming as inputs (chords.py); "
                          f"P of the examples are told their piece's own chords, the rest none (duet.P_CHORDS is "
@@ -75,7 +66,6 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--eval-every", type=int, default=200)
-    ap.add_argument("--warmup", type=int, default=100, help="learning-rate warm-up steps (0 for a fine-tune)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-every", type=float, default=0,
                     help="also write the checkpoint every this many minutes (0: only at the end)")
@@ -201,9 +191,7 @@ def main(argv=None):
                   flush=True)
         return ev
 
-    opts = FitOptions(minutes=a.minutes, steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup,
-                      own_past=a.own_past if two else 0.0, held_penalty=a.held_penalty if two else 0.0,
-                      eval_every=a.eval_every, save_every=a.save_every, log_every=20, label="train")
+    opts = fit_options(a, two, eval_every=a.eval_every, save_every=a.save_every, log_every=20, label="train")
     res = fit(model, ds, vocab, opts, rng, net=net, dev=dev, distributed=distributed, world=world, rank=rank,
               evaluate=evaluate, save=lambda r: save({}, {}, r))
     history = res.history
