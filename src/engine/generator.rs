@@ -50,7 +50,7 @@ pub use policy::MaskStats;
 use policy::{Mask, Situation};
 use song::Song;
 pub use song::{Known, SongView, Source};
-use timeline::{Ctx, Timeline};
+use timeline::{Ctx, Open, Timeline};
 use timing::{limits, Limits, LimitsIn, Timing};
 use window::Window;
 
@@ -95,6 +95,16 @@ pub const REACTION_SECONDS: f64 = 0.03;
 /// (a prompt clip, a new style) before its first note, and a late first note would start the take
 /// off the grid.
 pub const RESYNC_SECONDS: f64 = 0.1;
+
+/// Where the next token may go (see [`Generator::step`]).
+struct Bounds {
+    /// The first beat anything may be placed at.
+    earliest: f64,
+    /// An answer's bar line, which no rest runs past (infinite: none).
+    bar_line: f64,
+    /// Where an answer ends (a hair before its bar line; infinite: none).
+    answer_end: f64,
+}
 
 /// What a [`Generator::step`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -445,51 +455,16 @@ impl<B: Backend> Generator<B> {
         self.clock = clock;
         let playhead = clock.playhead;
         self.timing.heard_until = playhead;
-        self.hear_overdue(&clock, s, out);
-        self.song.set_remember(s.remember_chords);
-        self.song.hear(&clock, &self.follow);
-        if self.song.generation() != self.song_seen {
-            // What is expected ahead changed (a period found, the player against the chord
-            // track, a new track): what was planned on the old knowledge and not yet played is
-            // planned again (not an answer in call and response, which is planned in its window).
-            self.song_seen = self.song.generation();
-            if s.mode != Mode::CallResponse && self.timeline.cursor > clock.open_from {
-                self.withdraw_after(clock.open_from, clock.open_from - 1e-6, s, out);
-            }
-        }
+        self.listen(&clock, s, out);
         if !self.active(playhead, s) {
             return Ok(Step::Idle);
         }
-        let style = if s.style < self.n_styles { s.style } else { 0 };
-        let role = (!self.alone(s, style)).then(|| self.role_slot(s.role, style));
-        if (style, role) != (self.window.style, self.window.role) {
-            // A new style or role: withdraw what was planned and restart the cache on the new style
-            // token (which carries the role).
-            if self.truncate_after(playhead) {
-                self.new_plan(out);
-            }
-            self.window.set_head(style, role);
-        }
-        let lead = self.timing.reaction_seconds * clock.tempo.max(1.0) / 60.0;
-        let mut earliest =
-            timing::earliest(self.timing.reaction_from, lead, playhead, clock.open_from);
-        let mut answer_end = f64::INFINITY;
-        let mut bar_line = f64::INFINITY;
-        if s.mode == Mode::CallResponse {
-            let Some((start, end)) = self.answer_window(s) else {
-                return Ok(Step::Idle);
-            };
-            // No key held for the listening gap: the call is over, its last releases are heard
-            // now (no legato next note can come), before the answer is planned.
-            self.hear_releases(&clock, f64::INFINITY, s, out);
-            earliest = earliest.max(start);
-            bar_line = end;
-            // The cursor sums shifts of 1/24 beat in floating point and may land a hair short of
-            // the bar line: a note half a tick from the end starts on it, after the answer.
-            answer_end = end - 0.5 / self.ticks_per_beat;
-        }
+        self.follow_style_and_role(s, playhead, out);
+        let Some(bounds) = self.bounds(&clock, s, out) else {
+            return Ok(Step::Idle);
+        };
         let cursor = self.timeline.cursor;
-        if cursor >= answer_end {
+        if cursor >= bounds.answer_end {
             // The answer is over: end what still sounds, then listen.
             return Ok(if self.end_our_notes(out) {
                 Step::Planned
@@ -501,18 +476,98 @@ impl<B: Backend> Generator<B> {
         if self.timing.answer_due {
             reach = reach.max(self.timing.reaction_from + ANSWER_REACH_BEATS);
         }
-        if cursor >= reach || cursor >= answer_end {
+        if cursor >= reach {
             return Ok(Step::Idle);
         }
         self.end_notes_leaving_window(out);
         self.label_chords();
         self.window.sync(&self.timeline)?;
-        let cursor = self.timeline.cursor;
-        // Alone and silent, or Cadenza's part silent beside a player: rest no longer than
-        // ALONE_REST_BEATS, ROLE_REST_BEATS in a role or FREE_REST_BARS as Free, to the next beat
-        // after it (on the grid). Not in call and response, whose silences are the player's turn.
-        let open = self.timeline.open_notes();
-        let role = self.played_role(s.role, self.window.style);
+        self.next_token(&clock, s, &bounds, out)
+    }
+
+    /// Before planning: hear what is due, and let the song's knowledge move on; what was planned
+    /// on the old knowledge and not yet played is planned again.
+    fn listen(&mut self, clock: &PlayClock, s: &Settings, out: &mut impl FnMut(Generated)) {
+        self.hear_overdue(clock, s, out);
+        self.song.set_remember(s.remember_chords);
+        self.song.hear(clock, &self.follow);
+        if self.song.generation() != self.song_seen {
+            // What is expected ahead changed (a period found, the player against the chord
+            // track, a new track): not an answer in call and response, which is planned in its
+            // window.
+            self.song_seen = self.song.generation();
+            if s.mode != Mode::CallResponse && self.timeline.cursor > clock.open_from {
+                self.withdraw_after(clock.open_from, clock.open_from - 1e-6, s, out);
+            }
+        }
+    }
+
+    /// A new style or role: withdraw what was planned and restart the cache on the new style token
+    /// (which carries the role).
+    fn follow_style_and_role(
+        &mut self,
+        s: &Settings,
+        playhead: f64,
+        out: &mut impl FnMut(Generated),
+    ) {
+        let style = if s.style < self.n_styles { s.style } else { 0 };
+        let role = (!self.alone(s, style)).then(|| self.role_slot(s.role, style));
+        if (style, role) != (self.window.style, self.window.role) {
+            if self.truncate_after(playhead) {
+                self.new_plan(out);
+            }
+            self.window.set_head(style, role);
+        }
+    }
+
+    /// Where the next token may go: from the reaction's lead, and in call and response inside the
+    /// answer's window (`None`: no answer is due).
+    fn bounds(
+        &mut self,
+        clock: &PlayClock,
+        s: &Settings,
+        out: &mut impl FnMut(Generated),
+    ) -> Option<Bounds> {
+        let lead = self.timing.reaction_seconds * clock.tempo.max(1.0) / 60.0;
+        let earliest = timing::earliest(
+            self.timing.reaction_from,
+            lead,
+            clock.playhead,
+            clock.open_from,
+        );
+        if s.mode != Mode::CallResponse {
+            return Some(Bounds {
+                earliest,
+                bar_line: f64::INFINITY,
+                answer_end: f64::INFINITY,
+            });
+        }
+        let (start, end) = self.answer_window(s)?;
+        // No key held for the listening gap: the call is over, its last releases are heard now (no
+        // legato next note can come), before the answer is planned.
+        self.hear_releases(clock, f64::INFINITY, s, out);
+        Some(Bounds {
+            earliest: earliest.max(start),
+            bar_line: end,
+            // The cursor sums shifts of 1/24 beat in floating point and may land a hair short of
+            // the bar line: a note half a tick from the end starts on it, after the answer.
+            answer_end: end - 0.5 / self.ticks_per_beat,
+        })
+    }
+
+    /// The limits on the next token's time at the cursor: its lead, an answer's bar line, and a
+    /// silence's longest rest. Alone and silent, or Cadenza's part silent beside a player, it rests
+    /// no longer than ALONE_REST_BEATS, ROLE_REST_BEATS in a role or FREE_REST_BARS as Free, to the
+    /// next beat after it (on the grid). Not in call and response, whose silences are the player's
+    /// turn.
+    fn limits_at(
+        &self,
+        clock: &PlayClock,
+        s: &Settings,
+        bounds: &Bounds,
+        open: Open,
+        role: Role,
+    ) -> Limits {
         let longest_rest = if role == Role::Free {
             FREE_REST_BARS * clock.beats_per_bar.max(1.0)
         } else {
@@ -525,25 +580,34 @@ impl<B: Backend> Generator<B> {
                 .ours_silent_since(open)
                 .map(|since| since + longest_rest),
         };
-        let Limits {
-            floor_ticks,
-            ceiling_ticks,
-            rest_ceiling_ticks,
-            floor_at,
-        } = limits(&LimitsIn {
-            cursor,
-            earliest,
-            bar_line,
+        limits(&LimitsIn {
+            cursor: self.timeline.cursor,
+            earliest: bounds.earliest,
+            bar_line: bounds.bar_line,
             silence_end,
             call_response: s.mode == Mode::CallResponse,
             ticks_per_beat: self.ticks_per_beat,
-        });
+        })
+    }
+
+    /// Sample the next token under the mask, play it, and count a response decided.
+    fn next_token(
+        &mut self,
+        clock: &PlayClock,
+        s: &Settings,
+        bounds: &Bounds,
+        out: &mut impl FnMut(Generated),
+    ) -> Result<Step, GenerateError> {
+        let cursor = self.timeline.cursor;
+        let open = self.timeline.open_notes();
+        let role = self.played_role(s.role, self.window.style);
+        let limits = self.limits_at(clock, s, bounds, open, role);
         let situation = Situation {
             open,
             begun_now: self.timeline.begun_now(),
             follow: &self.follow,
-            floor_ticks,
-            ceiling_ticks,
+            floor_ticks: limits.floor_ticks,
+            ceiling_ticks: limits.ceiling_ticks,
             role,
             strong_beat: clock.is_strong_beat(cursor),
             known: self.song.chord_at(cursor),
@@ -555,7 +619,7 @@ impl<B: Backend> Generator<B> {
             // call, taking up the call's offsets) would keep the answer on that offset
             // (MUSICIANSHIP.md, "Call & Response").
             rest_on_grid: s.mode == Mode::CallResponse,
-            rest_ceiling_ticks,
+            rest_ceiling_ticks: limits.rest_ceiling_ticks,
         };
         self.mask.build(&self.window.logits, &situation, s);
         self.sampler
@@ -569,6 +633,19 @@ impl<B: Backend> Generator<B> {
                 s.top_p,
             )
             .ok_or(GenerateError::NoTokenAllowed)?;
+        self.play_token(token, s, limits.floor_at, out);
+        Ok(Step::Planned)
+    }
+
+    /// Push a sampled token into the plan and send its note; a note struck on or after the floor's
+    /// tick, or the plan's time past it, decides the response to a played note.
+    fn play_token(
+        &mut self,
+        token: u32,
+        s: &Settings,
+        floor_at: f64,
+        out: &mut impl FnMut(Generated),
+    ) {
         let emit = match self.vocab.decode(token) {
             Some(Event::NoteOn(p)) => Some((p, true)),
             Some(Event::NoteOff(p)) => Some((p, false)),
@@ -580,14 +657,12 @@ impl<B: Backend> Generator<B> {
             out(self.note(p, on, v));
             self.timing.answer_due &= !on;
         }
-        // Decided at the floor: a note struck on or after its tick, or the plan's time past it.
         let decided = matches!(emit, Some((_, true)))
             || self.timeline.cursor > floor_at + 0.5 / self.ticks_per_beat;
         if self.timing.reacting && decided {
             self.timing.reacting = false;
             self.reactions += 1;
         }
-        Ok(Step::Planned)
     }
 
     /// A note of Cadenza's at the cursor.
