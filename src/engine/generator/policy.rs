@@ -155,82 +155,17 @@ impl Mask {
         };
         let floor = at.floor_ticks;
         let now = floor == 0;
-        // The role's register, a lead: the bass under the lowest of the player's part, the melody
-        // over its highest; the harmony between them where the player plays two parts more than an
-        // octave apart (the inner voices), else under the player's line (comping under a melody).
-        let (lowest, highest) = match (at.role, at.follow.register()) {
-            (Role::Bass, Some((lo, _))) => (0, lo.saturating_sub(1)),
-            (Role::Melody, Some((_, hi))) => (hi.saturating_add(1), 127),
-            (Role::Harmony, Some((lo, hi))) if at.follow.plays_parts() && hi - lo > INNER_ROOM => {
-                match at.follow.held_span() {
-                    Some((l, h)) if h - l > INNER_ROOM => (l + 1, h - 1),
-                    _ => (lo + 1, hi - 1),
-                }
-            }
-            (Role::Harmony, Some((lo, _))) => (0, lo.saturating_sub(1)),
-            _ => (0, 127),
-        };
-        // The chord's lead, in a role: the bass lays down the root or the fifth on a strong beat or a
-        // change, the harmony plays the chord's tones. The chord is the one the song knows at the
-        // cursor (song.rs: typed, heard there on an earlier pass, repeated); else the one the
-        // player's part implies, the last one heard (a beat's own chord is heard after Cadenza
-        // decides what it plays on it: CHANGELOG.md "The chord's lead"). Free follows a known
-        // chord as far as *Follow Chords* asks, on a strong beat or a change. Where the scale lock
-        // leaves none of the chord's tones, the scale alone.
+        let (lowest, highest) = register(at);
         let strong = at.strong_beat || at.change;
-        let chord: Option<Harmony> = match at.role {
-            Role::Bass | Role::Harmony => at.known.map(|k| k.harmony).or_else(|| at.follow.chord()),
-            _ => None,
-        };
-        let led = match at.role {
-            Role::Bass if strong => chord.map(Harmony::bass_tones),
-            // On the other beats, a chord known ahead's tones (off the beat it passes freely).
-            Role::Bass if at.phase_ticks == 0 => at.known.map(|k| k.harmony.tones),
-            Role::Harmony => chord.map(|c| c.tones),
-            Role::Free if strong && s.follow_chords >= 1.0 => at.known.map(|k| k.harmony.tones),
-            _ => None,
-        };
+        let led = led_tones(at, s, strong);
         let scale = classes;
         let classes = match led.map(|tones| classes & tones) {
             Some(tones) if tones != 0 => tones,
             _ => classes,
         };
-        // No parallel fifths or octaves with the player's outer part (a role's voice leading), as
-        // far as Cadenza can tell before it hears the player's next note: from a fifth or an octave
-        // with the player's top note, the bass does not move by step (the melody it doubles moves
-        // by step, and did so with it in half the moves measured); from one with the player's
-        // lowest note, at a change of a known chord, the harmony does not move as the bass will to
-        // the new chord's bass note (the nearest), into the same fifth or octave, nor by step (the
-        // bass stepping to an inversion).
-        let perfect = |a: u8, b: u8| matches!((i16::from(b) - i16::from(a)).rem_euclid(12), 0 | 7);
         // Where the lines stand now: read once, not for each key.
         let outer = at.ours_lowest.zip(at.follow.outer_now());
-        let parallel = |p: u8| -> bool {
-            let Some((c0, (b0, t0))) = outer else {
-                return false;
-            };
-            let step = (i16::from(p) - i16::from(c0)).abs();
-            match (at.role, at.known) {
-                (Role::Bass, _) => perfect(c0, t0) && (1..=2).contains(&step),
-                (Role::Harmony, Some(k)) if at.change && perfect(b0, c0) => {
-                    let pc = i16::from(k.harmony.bass);
-                    let up = (pc - i16::from(b0)).rem_euclid(12);
-                    let nb = if up <= 6 {
-                        i16::from(b0) + up
-                    } else {
-                        i16::from(b0) + up - 12
-                    };
-                    let moves = (nb - i16::from(b0)).signum();
-                    let as_predicted = moves != 0
-                        && (i16::from(p) - i16::from(c0)).signum() == moves
-                        && (i16::from(p) - nb).rem_euclid(12)
-                            == (i16::from(c0) - i16::from(b0)).rem_euclid(12);
-                    // Or the bass steps to an inversion: no step with it either.
-                    as_predicted || (1..=2).contains(&step)
-                }
-                _ => false,
-            }
-        };
+        let parallel = |p: u8| makes_parallel(at, outer, p);
         // Below the top of Follow Chords, a bias toward the known chord's tones.
         let toward = match (at.role, at.known) {
             (Role::Free, Some(k)) if strong && s.follow_chords > 0.0 && s.follow_chords < 1.0 => {
@@ -359,6 +294,83 @@ pub(super) fn velocity_at(beat: f64, clock: &PlayClock, follow: Option<f32>, s: 
         -0.1
     };
     (level * (1.0 + s.accent * weight)).clamp(0.05, 1.0)
+}
+
+/// The role's register, a lead (lowest and highest key it may begin): the bass under the lowest
+/// of the player's part, the melody over its highest; the harmony between them where the player
+/// plays two parts more than an octave apart (the inner voices), else under the player's line
+/// (comping under a melody).
+fn register(at: &Situation) -> (u8, u8) {
+    match (at.role, at.follow.register()) {
+        (Role::Bass, Some((lo, _))) => (0, lo.saturating_sub(1)),
+        (Role::Melody, Some((_, hi))) => (hi.saturating_add(1), 127),
+        (Role::Harmony, Some((lo, hi))) if at.follow.plays_parts() && hi - lo > INNER_ROOM => {
+            match at.follow.held_span() {
+                Some((l, h)) if h - l > INNER_ROOM => (l + 1, h - 1),
+                _ => (lo + 1, hi - 1),
+            }
+        }
+        (Role::Harmony, Some((lo, _))) => (0, lo.saturating_sub(1)),
+        _ => (0, 127),
+    }
+}
+
+/// The chord's lead, in a role (the pitch classes it keeps to; `None`: no lead): the bass lays
+/// down the root or the fifth on a strong beat or a change (`strong`), the harmony plays the
+/// chord's tones. The chord is the one the song knows at the cursor (song.rs: typed, heard there on
+/// an earlier pass, repeated); else the one the player's part implies, the last one heard (a beat's
+/// own chord is heard after Cadenza decides what it plays on it: CHANGELOG.md "The chord's lead").
+/// Free follows a known chord as far as *Follow Chords* asks, on a strong beat or a change. Where
+/// the scale lock leaves none of the chord's tones, the scale alone (the caller's).
+fn led_tones(at: &Situation, s: &Settings, strong: bool) -> Option<u16> {
+    let chord: Option<Harmony> = match at.role {
+        Role::Bass | Role::Harmony => at.known.map(|k| k.harmony).or_else(|| at.follow.chord()),
+        _ => None,
+    };
+    match at.role {
+        Role::Bass if strong => chord.map(Harmony::bass_tones),
+        // On the other beats, a chord known ahead's tones (off the beat it passes freely).
+        Role::Bass if at.phase_ticks == 0 => at.known.map(|k| k.harmony.tones),
+        Role::Harmony => chord.map(|c| c.tones),
+        Role::Free if strong && s.follow_chords >= 1.0 => at.known.map(|k| k.harmony.tones),
+        _ => None,
+    }
+}
+
+/// Whether beginning key `p` makes parallel fifths or octaves with the player's outer part (a
+/// role's voice leading), as far as Cadenza can tell before it hears the player's next note
+/// (`outer`: Cadenza's lowest key sounding, and the player's lowest and highest): from a fifth or
+/// an octave with the player's top note, the bass does not move by step (the melody it doubles
+/// moves by step, and did so with it in half the moves measured); from one with the player's
+/// lowest note, at a change of a known chord, the harmony does not move as the bass will to the new
+/// chord's bass note (the nearest), into the same fifth or octave, nor by step (the bass stepping
+/// to an inversion).
+fn makes_parallel(at: &Situation, outer: Option<(u8, (u8, u8))>, p: u8) -> bool {
+    let perfect = |a: u8, b: u8| matches!((i16::from(b) - i16::from(a)).rem_euclid(12), 0 | 7);
+    let Some((c0, (b0, t0))) = outer else {
+        return false;
+    };
+    let step = (i16::from(p) - i16::from(c0)).abs();
+    match (at.role, at.known) {
+        (Role::Bass, _) => perfect(c0, t0) && (1..=2).contains(&step),
+        (Role::Harmony, Some(k)) if at.change && perfect(b0, c0) => {
+            let pc = i16::from(k.harmony.bass);
+            let up = (pc - i16::from(b0)).rem_euclid(12);
+            let nb = if up <= 6 {
+                i16::from(b0) + up
+            } else {
+                i16::from(b0) + up - 12
+            };
+            let moves = (nb - i16::from(b0)).signum();
+            let as_predicted = moves != 0
+                && (i16::from(p) - i16::from(c0)).signum() == moves
+                && (i16::from(p) - nb).rem_euclid(12)
+                    == (i16::from(c0) - i16::from(b0)).rem_euclid(12);
+            // Or the bass steps to an inversion: no step with it either.
+            as_predicted || (1..=2).contains(&step)
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
