@@ -166,102 +166,9 @@ impl OnnxModel {
     fn open(onnx: &[u8], spec: ModelSpec, ep: Ep) -> Result<Self, ModelError> {
         let (env, _) = runtime::environment()?;
         let io = spec.io_names()?;
-        let onnx_err = |e: ort::Error| ModelError::Onnx(e.to_string());
-        let mut builder = Session::builder(&env)
-            .and_then(|b| Ok(b.with_intra_threads(1)?))
-            .and_then(|b| Ok(b.with_inter_threads(1)?))
-            .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Level3)?))
-            .map_err(onnx_err)?;
-        if ep == Ep::Cuda {
-            builder = builder
-                .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
-                .map_err(|e| ModelError::Cuda(ort_reason(&e.to_string())))?;
-        }
-        let session = builder.commit_from_memory(onnx).map_err(|e| match ep {
-            // Creating a session is where a CUDA provider that registered finds no device or library.
-            Ep::Cuda => ModelError::Cuda(ort_reason(&e.to_string())),
-            Ep::Cpu => onnx_err(e),
-        })?;
-        let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
-        let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-        let mut ours = vec![
-            &io.tokens,
-            &io.past_keys,
-            &io.past_values,
-            &io.rel_index,
-            &io.mask,
-        ];
-        if let Some(f) = &io.features {
-            ours.push(f);
-        }
-        for &name in &ours {
-            if !inputs.contains(&name.as_str()) {
-                return Err(ModelError::Mismatch(format!(
-                    "graph has no input `{name}` (it has {inputs:?})"
-                )));
-            }
-        }
-        for name in [&io.logits, &io.new_keys, &io.new_values] {
-            if !outputs.contains(&name.as_str()) {
-                return Err(ModelError::Mismatch(format!(
-                    "graph has no output `{name}` (it has {outputs:?})"
-                )));
-            }
-        }
+        let session = session_on(&env, onnx, ep)?;
+        let (input_order, n_inputs) = check_graph(&session, &spec, &io)?;
         let slots = spec.window as usize - 1;
-        let want = [
-            i64::from(spec.n_layer),
-            i64::from(spec.n_head),
-            slots as i64,
-            i64::from(spec.head_dim),
-        ];
-        for name in [&io.past_keys, &io.past_values] {
-            let shape = shape_of(session.inputs(), name);
-            if !fits(&shape, &want) {
-                return Err(ModelError::Mismatch(format!(
-                    "input `{name}` has shape {shape:?}; model.json says (n_layer, n_head, window - 1, head_dim) = {want:?}"
-                )));
-            }
-        }
-        // Format 3: the features row is 128 keys then ticks_per_beat phases; a graph made for another
-        // beat resolution would fail at its first run, so it is refused here, by name.
-        if let Some(name) = &io.features {
-            let shape = shape_of(session.inputs(), name);
-            let width = feature_width(&spec) as i64;
-            if !fits(&shape, &[-1, width]) {
-                return Err(ModelError::Mismatch(format!(
-                    "input `{name}` has shape {shape:?}; model.json's ticks_per_beat {} needs [new, {width}]",
-                    spec.ticks_per_beat
-                )));
-            }
-        }
-        // One-token runs write the logits into a tensor of model.json's vocabulary size: a graph
-        // with another is refused here, by name, not at its first run.
-        let vocab = spec.vocab().size as i64;
-        let logits_shape = shape_of(session.outputs(), &io.logits);
-        if !fits(&logits_shape, &[-1, vocab]) {
-            return Err(ModelError::Mismatch(format!(
-                "output `{}` has shape {logits_shape:?}; model.json's vocabulary has {vocab} tokens",
-                io.logits
-            )));
-        }
-        if inputs.len() != ours.len() {
-            return Err(ModelError::Mismatch(format!(
-                "graph has inputs {inputs:?}; format {} has exactly {}",
-                spec.format_version,
-                ours.len()
-            )));
-        }
-        let n_inputs = ours.len();
-        let mut input_order = [0usize; MAX_INPUTS];
-        for (slot, name) in input_order.iter_mut().zip(&inputs) {
-            *slot = ours
-                .iter()
-                .position(|o| o.as_str() == *name)
-                .ok_or_else(|| {
-                    ModelError::Mismatch(format!("graph input `{name}` is not in model.json"))
-                })?;
-        }
         let cache_shape = [
             spec.n_layer as usize,
             spec.n_head as usize,
@@ -577,6 +484,123 @@ fn ort_reason(message: &str) -> String {
         (Some(code), Some(_), Some(text)) if code.trim().parse::<u32>().is_ok() => text.to_string(),
         _ => tail.to_string(),
     }
+}
+
+/// A session on `ep` for the graph `onnx`: one intra-op and one inter-op thread, full graph
+/// optimization; on CUDA, an error that says why CUDA failed.
+fn session_on(
+    env: &ort::environment::Environment,
+    onnx: &[u8],
+    ep: Ep,
+) -> Result<Session, ModelError> {
+    let onnx_err = |e: ort::Error| ModelError::Onnx(e.to_string());
+    let mut builder = Session::builder(&env)
+        .and_then(|b| Ok(b.with_intra_threads(1)?))
+        .and_then(|b| Ok(b.with_inter_threads(1)?))
+        .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Level3)?))
+        .map_err(onnx_err)?;
+    if ep == Ep::Cuda {
+        builder = builder
+            .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+            .map_err(|e| ModelError::Cuda(ort_reason(&e.to_string())))?;
+    }
+    let session = builder.commit_from_memory(onnx).map_err(|e| match ep {
+        // Creating a session is where a CUDA provider that registered finds no device or library.
+        Ep::Cuda => ModelError::Cuda(ort_reason(&e.to_string())),
+        Ep::Cpu => onnx_err(e),
+    })?;
+    Ok(session)
+}
+
+/// Check the graph against model.json: every input and output named there, the cache's and the
+/// features' shapes, the vocabulary's size, and no input more. Returns the order of the session's
+/// inputs in ours ([tokens, past_keys, past_values, rel_index, mask, features]) and how many count.
+fn check_graph(
+    session: &Session,
+    spec: &ModelSpec,
+    io: &IoNames,
+) -> Result<([usize; MAX_INPUTS], usize), ModelError> {
+    let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
+    let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+    let mut ours = vec![
+        &io.tokens,
+        &io.past_keys,
+        &io.past_values,
+        &io.rel_index,
+        &io.mask,
+    ];
+    if let Some(f) = &io.features {
+        ours.push(f);
+    }
+    for &name in &ours {
+        if !inputs.contains(&name.as_str()) {
+            return Err(ModelError::Mismatch(format!(
+                "graph has no input `{name}` (it has {inputs:?})"
+            )));
+        }
+    }
+    for name in [&io.logits, &io.new_keys, &io.new_values] {
+        if !outputs.contains(&name.as_str()) {
+            return Err(ModelError::Mismatch(format!(
+                "graph has no output `{name}` (it has {outputs:?})"
+            )));
+        }
+    }
+    let slots = spec.window as usize - 1;
+    let want = [
+        i64::from(spec.n_layer),
+        i64::from(spec.n_head),
+        slots as i64,
+        i64::from(spec.head_dim),
+    ];
+    for name in [&io.past_keys, &io.past_values] {
+        let shape = shape_of(session.inputs(), name);
+        if !fits(&shape, &want) {
+            return Err(ModelError::Mismatch(format!(
+                    "input `{name}` has shape {shape:?}; model.json says (n_layer, n_head, window - 1, head_dim) = {want:?}"
+                )));
+        }
+    }
+    // Format 3: the features row is 128 keys then ticks_per_beat phases; a graph made for another
+    // beat resolution would fail at its first run, so it is refused here, by name.
+    if let Some(name) = &io.features {
+        let shape = shape_of(session.inputs(), name);
+        let width = feature_width(spec) as i64;
+        if !fits(&shape, &[-1, width]) {
+            return Err(ModelError::Mismatch(format!(
+                    "input `{name}` has shape {shape:?}; model.json's ticks_per_beat {} needs [new, {width}]",
+                    spec.ticks_per_beat
+                )));
+        }
+    }
+    // One-token runs write the logits into a tensor of model.json's vocabulary size: a graph
+    // with another is refused here, by name, not at its first run.
+    let vocab = spec.vocab().size as i64;
+    let logits_shape = shape_of(session.outputs(), &io.logits);
+    if !fits(&logits_shape, &[-1, vocab]) {
+        return Err(ModelError::Mismatch(format!(
+            "output `{}` has shape {logits_shape:?}; model.json's vocabulary has {vocab} tokens",
+            io.logits
+        )));
+    }
+    if inputs.len() != ours.len() {
+        return Err(ModelError::Mismatch(format!(
+            "graph has inputs {inputs:?}; format {} has exactly {}",
+            spec.format_version,
+            ours.len()
+        )));
+    }
+    let n_inputs = ours.len();
+    let mut input_order = [0usize; MAX_INPUTS];
+    for (slot, name) in input_order.iter_mut().zip(&inputs) {
+        *slot = ours
+            .iter()
+            .position(|o| o.as_str() == *name)
+            .ok_or_else(|| {
+                ModelError::Mismatch(format!("graph input `{name}` is not in model.json"))
+            })?;
+    }
+    Ok((input_order, n_inputs))
 }
 
 /// Whether the loaded ONNX Runtime offers CUDA at all (the PyPI CPU build the bundles carry does not).
