@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,9 +25,8 @@ from ..training import (ARCHS, DuetDataset, FitResult, StyleDataset, add_fit_arg
 from ..vocab import Vocab
 
 
-def main(argv=None):
-    from ..data import STYLE_ORDER, load_pieces, merged, without_drifted
-
+def arguments() -> argparse.ArgumentParser:
+    """The command line: a table of the options."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
     ap.add_argument("--init", type=Path, help="checkpoint to fine-tune from (transfer learning)")
@@ -69,8 +69,20 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-every", type=float, default=0,
                     help="also write the checkpoint every this many minutes (0: only at the end)")
-    a = ap.parse_args(argv)
+    return ap
 
+
+@dataclass
+class Processes:
+    """Where this process trains: one process, or one of `world` under torchrun (`rank`)."""
+    world: int
+    distributed: bool
+    rank: int
+    dev: str
+
+
+def processes(a) -> Processes:
+    """One process, or torchrun's (WORLD_SIZE, RANK, LOCAL_RANK), on the device asked for."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     distributed = world > 1
     rank = int(os.environ.get("RANK", "0"))
@@ -80,14 +92,19 @@ def main(argv=None):
     if dev == "cuda" and distributed:
         dev = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         torch.cuda.set_device(dev)
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed + rank)
-    rng = random.Random(a.seed + rank)
+    return Processes(world, distributed, rank, dev)
+
+
+def starting_model(a):
+    """The model to train: a checkpoint (--init), an exported folder (--init-model-dir) or a new one,
+    made a two-stream (format 4) or chord-hearing (format 5) one as asked. -> (arch, model, vocab,
+    styles)"""
+    from ..data import STYLE_ORDER
 
     if a.init:
         ck = torch.load(a.init, map_location="cpu")
         arch = ck.get("arch", "transformer")
-        cfg, model = build_model(arch, ck["config"])
+        _, model = build_model(arch, ck["config"])
         model.load_state_dict(ck["state_dict"])
         vocab = Vocab.from_json(ck["vocab"])
         styles = list(ck["styles"])
@@ -107,7 +124,7 @@ def main(argv=None):
         else:
             config = dict(vocab_size=vocab.size, d_embed=a.d_model, hidden=a.hidden, n_layer=2, dropout=a.dropout)
         config.update(features=not a.no_features, ticks_per_beat=vocab.ticks_per_beat)
-        cfg, model = build_model(arch, config)
+        _, model = build_model(arch, config)
     if a.two_streams and not getattr(model.cfg, "two_streams", False):
         if arch != "transformer" or not model.cfg.features:
             raise SystemExit("--two-streams needs a Transformer with features (format 3) to start from")
@@ -117,12 +134,58 @@ def main(argv=None):
             raise SystemExit("--chords needs --two-streams (format 4) to start from")
         if not getattr(model.cfg, "chords", False):
             model = with_chords(model)
+    if a.alone:
+        if not getattr(model.cfg, "two_streams", False):
+            raise SystemExit("--alone needs --two-streams")
+        model.cfg.alone = True
+    return arch, model, vocab, styles
+
+
+@dataclass
+class Data:
+    """The training set and the held-out examples the run is measured on, by style slot."""
+    ds: object
+    train: dict
+    held: dict
+    held_duet: dict = field(default_factory=dict)
+    held_chords: dict = field(default_factory=dict)
+
+
+def data_for(a, cfg, vocab, styles, train_styles, seq) -> Data:
+    """The corpus's pieces of `train_styles` (none of a drifted file's notes learned from; the held-out
+    pieces as every earlier model met them), as crops of one stream, or as duets cut from their parts
+    for a two-stream model (duet.py)."""
+    from ..data import load_pieces, merged, without_drifted
+
+    corpus = load_pieces(train_styles, a.max_files, expand_repeats=a.expand_repeats)
+    corpus = {s: (without_drifted(tr, s), ho) for s, (tr, ho) in corpus.items()}
+    train = {styles.index(s): tokenize_pieces([merged(p) for p in tr], vocab) for s, (tr, _) in corpus.items()}
+    held = {styles.index(s): tokenize_pieces([merged(p) for p in ho], vocab) for s, (_, ho) in corpus.items()}
+    if not getattr(cfg, "two_streams", False):
+        return Data(StyleDataset(train, vocab, seq), train, held)
+    ds = DuetDataset({styles.index(s): tr for s, (tr, _) in corpus.items()}, vocab, seq,
+                     p_astray=duet.P_ASTRAY if a.astray is None else a.astray, alone=cfg.alone,
+                     p_chords=(a.chords if a.chords is not None else duet.P_CHORDS) if cfg.chords else 0.0,
+                     p_chords_alone=a.chords_alone)
+    data = Data(ds, train, held)
+    data.held_duet = {styles.index(s): duet_examples(ho, styles.index(s), vocab, seq, 48)
+                      for s, (_, ho) in corpus.items()}
+    if getattr(cfg, "chords", False):
+        # The same examples told their piece's own chords: what the chord track is worth.
+        data.held_chords = {styles.index(s): duet_examples(ho, styles.index(s), vocab, seq, 48, with_chords=True)
+                            for s, (_, ho) in corpus.items()}
+    return data
+
+
+def main(argv=None):
+    a = arguments().parse_args(argv)
+    procs = processes(a)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed + procs.rank)
+    rng = random.Random(a.seed + procs.rank)
+    arch, model, vocab, styles = starting_model(a)
     cfg = model.cfg
     two = getattr(cfg, "two_streams", False)
-    if a.alone:
-        if not two:
-            raise SystemExit("--alone needs --two-streams")
-        cfg.alone = True
     seq = cfg.window if arch == "transformer" else a.window
     train_styles = a.styles or styles
     for s in train_styles:
@@ -130,52 +193,32 @@ def main(argv=None):
             styles.append(s)
     if len(styles) > vocab.style_slots:
         raise SystemExit(f"{len(styles)} styles do not fit in {vocab.style_slots} style slots")
-
-    corpus = load_pieces(train_styles, a.max_files, expand_repeats=a.expand_repeats)
-    # Learn from none of a drifted file's notes; the held-out pieces stay as every earlier model met them.
-    corpus = {s: (without_drifted(tr, s), ho) for s, (tr, ho) in corpus.items()}
-    train = {styles.index(s): tokenize_pieces([merged(p) for p in tr], vocab) for s, (tr, _) in corpus.items()}
-    held = {styles.index(s): tokenize_pieces([merged(p) for p in ho], vocab) for s, (_, ho) in corpus.items()}
-    held_duet = {}
-    if two:
-        # Two streams: examples built from each piece's parts as they are drawn (duet.py).
-        ds = DuetDataset({styles.index(s): tr for s, (tr, _) in corpus.items()}, vocab, seq,
-                         p_astray=duet.P_ASTRAY if a.astray is None else a.astray, alone=cfg.alone,
-                         p_chords=(a.chords if a.chords is not None else duet.P_CHORDS) if cfg.chords else 0.0,
-                         p_chords_alone=a.chords_alone)
-        held_duet = {styles.index(s): duet_examples(ho, styles.index(s), vocab, seq, 48)
-                     for s, (_, ho) in corpus.items()}
-        if getattr(cfg, "chords", False):
-            # The same examples told their piece's own chords: what the chord track is worth.
-            held_chords = {styles.index(s): duet_examples(ho, styles.index(s), vocab, seq, 48, with_chords=True)
-                           for s, (_, ho) in corpus.items()}
-    else:
-        ds = StyleDataset(train, vocab, seq)
-    if rank == 0:
+    data = data_for(a, cfg, vocab, styles, train_styles, seq)
+    train, held, held_duet, held_chords = data.train, data.held, data.held_duet, data.held_chords
+    if procs.rank == 0:
         for s in train_styles:
             slot = styles.index(s)
             print(f"[train] {s}: {len(train[slot])} pieces, {sum(map(len, train[slot]))} tokens; "
                   f"held out {len(held[slot])} pieces, {sum(map(len, held[slot]))} tokens")
-
-    model.to(dev)
-    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
-    if rank == 0:
-        print(f"[train] {arch}: {model.num_params() / 1e6:.2f} M parameters on {dev}, examples of {seq} tokens")
+    model.to(procs.dev)
+    net = torch.nn.parallel.DistributedDataParallel(model) if procs.distributed else model
+    if procs.rank == 0:
+        print(f"[train] {arch}: {model.num_params() / 1e6:.2f} M parameters on {procs.dev}, examples of {seq} tokens")
 
     def save(final_nll, final_duet, res: FitResult):
         a.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save({
             "arch": arch, "config": cfg.to_dict(), "vocab": vocab.to_json(), "styles": styles,
             "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            "train_info": {"steps": res.steps, "minutes": res.minutes, "tokens": world * res.tokens,
-                           "processes": world,
+            "train_info": {"steps": res.steps, "minutes": res.minutes, "tokens": procs.world * res.tokens,
+                           "processes": procs.world,
                            "train_styles": train_styles, "heldout_nll": final_nll,
                            "heldout_nll_beside_player": final_duet,
                            "init": str(a.init or a.init_model_dir or "") or None, "max_files": a.max_files,
                            "expand_repeats": a.expand_repeats, "two_streams": two,
                            "roles": list(duet.ROLES) if two else None,
-                           "chords": ds.p_chords if getattr(cfg, "chords", False) else None,
-                           "chords_alone": ds.p_chords_alone if getattr(cfg, "chords", False) else None,
+                           "chords": data.ds.p_chords if getattr(cfg, "chords", False) else None,
+                           "chords_alone": data.ds.p_chords_alone if getattr(cfg, "chords", False) else None,
                            "parameters": model.num_params(), "seq": seq},
         }, a.out)
 
@@ -192,11 +235,12 @@ def main(argv=None):
         return ev
 
     opts = fit_options(a, two, eval_every=a.eval_every, save_every=a.save_every, log_every=20, label="train")
-    res = fit(model, ds, vocab, opts, rng, net=net, dev=dev, distributed=distributed, world=world, rank=rank,
+    res = fit(model, data.ds, vocab, opts, rng, net=net, dev=procs.dev, distributed=procs.distributed, world=procs.world,
+              rank=procs.rank,
               evaluate=evaluate, save=lambda r: save({}, {}, r))
     history = res.history
 
-    if rank == 0:
+    if procs.rank == 0:
         final = {s: heldout_nll(model, held[styles.index(s)], styles.index(s), vocab, seq, 60) for s in train_styles}
         print("[train] held-out NLL per style: " + ", ".join(f"{s} {v:.3f}" for s, v in final.items()))
         final_duet = {s: duet_heldout_nll(model, held_duet[styles.index(s)], vocab) for s in train_styles} if two else {}
@@ -211,7 +255,7 @@ def main(argv=None):
         save(final, final_duet, res)
         save_curve(history, a.out.with_suffix(".loss.png"))
         print(f"[train] wrote {a.out} and {a.out.with_suffix('.loss.png')}")
-    if distributed:
+    if procs.distributed:
         torch.distributed.destroy_process_group()
 
 
