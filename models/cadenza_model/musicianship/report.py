@@ -86,22 +86,9 @@ def comparison(rows, other_rows, other_name: str) -> List[str]:
     return lines
 
 
-def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pictures: Path, command: str,
-           others: Sequence[Tuple[List[dict], str]] = (), notes: str = "") -> str:
-    """`notes`: what the figures miss and why, as written by hand (NOTES), set under the introduction."""
-    ins = {i.name: i for i in inputs()}
-    rows = measured(cases_list, takes)
-    offline = [r for r in rows if not r[0].get("realtime")]
-    realtime = [r for r in rows if r[0].get("realtime")]
-    lines = ["# Musicianship", "",
-             "What Cadenza plays with a musician, measured as music, beside the held-out corpus and chance.",
-             "Made by `" + command + "` (every case played through the bundled CLAP in the project's host,",
-             "offline renders at 512-frame blocks, seed 1; then a real-time pass). The figures are of",
-             "Cadenza's part alone. See `models/cadenza_model/musicianship/` for the definitions.", ""]
-    if notes:
-        lines += [notes.strip(), ""]
-    # Targets per style and mode.
-    lines += ["## Targets, per style and mode", "",
+def targets_section(offline, ref: dict, ins: dict) -> List[str]:
+    """The targets per style and mode, met or missed."""
+    lines = ["## Targets, per style and mode", "",
               "Notes per bar: the share of cases (inputs × feels) inside the corpus's 10th–90th percentile for the",
               "style, and the range of the cases' means. Grid: the lowest share of onsets on the sixteenth or",
               "triplet-eighth grid over the cases (target ≥ 90%). In scale and chord tones: the lowest over the",
@@ -110,7 +97,6 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
               "quantized inputs to the mean over the same inputs humanized (≤ 5). ✓ met, ✗ missed.", "",
               "| style | mode | notes/bar (corpus p10–p90) | inside | grid min | in scale min | chord tones min | new key | humanized drop |",
               "|---|---|---|---|---|---|---|---|---|"]
-    mark = lambda ok: "✓" if ok else "✗"  # noqa: E731
     summary = {}
     for style in STYLES:
         r = ref["styles"].get(style, {})
@@ -141,8 +127,12 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
                 + (f"{100 * drop:.0f} {mark(drop <= TARGETS['humanized_drop'])}" if drop is not None else "–") + " |")
     lines += ["", "Improvise plays alone by design (the player's notes do not enter its context), so its harmony",
               "against the player is reported, not held to the targets.", ""]
-    # The corpus.
-    lines += ["## The held-out corpus, per style", "",
+    return lines
+
+
+def corpus_section(ref: dict) -> List[str]:
+    """The held-out corpus's figures per style."""
+    lines = ["## The held-out corpus, per style", "",
               "Cadenza's side of the corpus's own part splits (some parts the player's, the rest Cadenza's; a tune traded every two bars; one in five Cadenza alone; held-out pieces, " +
               f"{ref.get('splits_per_piece', '?')} seeded splits each): notes per bar while it plays, grid shares, MusPy's",
               "scale consistency, and chord tones where the player's side sounds a chord (three or more pitch",
@@ -157,8 +147,12 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
         lines.append(f"| {style} | {r['pieces']} | {n['p10']} / {n['p50']} / {n['p90']} | {pct(r['grid16_or_triplet'])} | "
                      f"{pct(r['grid8'])} | {pct(r['scale_consistency'])} | "
                      f"{pct(r.get('chord_tone'))} ({pct(r.get('chord_tone_chance'))}) |")
-    # Masked probability.
-    lines += ["", "## What the mask takes away", "",
+    return lines
+
+
+def mask_section(offline) -> List[str]:
+    """What the mask took from the model, per style and mode."""
+    lines = ["", "## What the mask takes away", "",
               "Per step, the probability the engine's sampler mask refused (at temperature 1), averaged over a",
               "style and mode's cases; steps that lost more than a fifth; of those, how many the likeliest refused",
               "token was a note of a key the player holds (the model and the engine disagreeing about whose notes",
@@ -175,9 +169,12 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
             lines.append(f"| {style} | {MODE_NAMES[mode]} | {steps:.0f} | {100 * mean:.1f}% | "
                          f"{sum(m['over_fifth'] for m in ms):.0f} | {sum(m['player_keys'] for m in ms):.0f} | "
                          f"{sum(m['leads'] for m in ms):.0f} |")
-    for other_takes, other_name in others:
-        lines += comparison(rows, measured(cases_list, other_takes), other_name)
-    # Nobody playing.
+    return lines
+
+
+def alone_section(offline, ref: dict) -> List[str]:
+    """Nobody playing: how soon Cadenza begins alone, and how it plays."""
+    lines: List[str] = []
     alone = [(c, f) for c, _, f in offline if c["input"] == ALONE]
     if alone:
         lines += ["", "## Nobody playing", "",
@@ -201,7 +198,12 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
                     f"{num(mean_of(f.notes_per_bar for _, f in sel if f.notes))} ({num(npb.get('p10'), 0)}–"
                     f"{num(npb.get('p90'), 0)}) | {pct(mean_of(f.grid16_or_triplet for _, f in sel if f.notes))} | "
                     f"{pct(mean_of(f.scale_consistency for _, f in sel))} ({pct(r.get('scale_consistency'))}) |")
-    # Real time.
+    return lines
+
+
+def realtime_section(realtime) -> List[str]:
+    """On the grid in real time, at every block size."""
+    lines: List[str] = []
     if realtime:
         lines += ["", "## On the grid in real time, at any block size", "",
                   "Duet, chorale, 120 BPM, blocks paced to the wall clock as an audio interface calls them. A note is on",
@@ -213,7 +215,12 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
             ok = sum(1 for x in off if x <= 1.0)
             lines.append(f"| {c['input']} | {c.get('block_label', c['block'])} | {len(off)} | {ok}/{len(off)} | "
                          f"{max(off) if off else 0:.1f} | {pct(f.grid16_or_triplet)} |")
-    # Call & Response.
+    return lines
+
+
+def call_section(offline) -> List[str]:
+    """Call & Response's delay and overlap, per style."""
+    lines: List[str] = []
     cr = [(c, f) for c, _, f in offline if c["mode"] == "call"]
     if cr:
         lines += ["", "## Call & Response", "",
@@ -226,9 +233,12 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
             delays = [f.answer_delay for f in sel if f.answer_delay is not None]
             lines.append(f"| {style} | {num(sum(delays) / len(delays) if delays else None, 2)} | "
                          f"{sum(f.overlap or 0 for f in sel)} |")
-    lines += ["", *role_figures(cases_list, takes, shipped_roles())]
-    # Every case.
-    lines += ["", "## Every case", ""]
+    return lines
+
+
+def cases_section(offline, pictures: Path) -> List[str]:
+    """Every case, per style, with its piano rolls (written into `pictures`)."""
+    lines = ["", "## Every case", ""]
     for style in STYLES:
         lines += [f"### {style}", "",
                   "| mode | input | feel | notes | notes/bar | 16th/triplet | 8th | longest off | in scale (chance) | scale cons. | chord tones (chance) | new key | refused/step |",
@@ -252,6 +262,40 @@ def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pict
                 rel = Path("musicianship") / pic.name
                 lines.append(f"![{style}, {MODE_NAMES[mode]}]({rel.as_posix()})")
         lines.append("")
+    return lines
+
+
+def mark(ok) -> str:
+    """A target met (✓) or missed (✗)."""
+    return "✓" if ok else "✗"
+
+
+def report(cases_list: List[dict], takes: List[dict], ref: dict, out: Path, pictures: Path, command: str,
+           others: Sequence[Tuple[List[dict], str]] = (), notes: str = "") -> str:
+    """MUSICIANSHIP.md from the takes, its sections in order. `notes`: what the figures miss and why,
+    as written by hand (NOTES), set under the introduction."""
+    ins = {i.name: i for i in inputs()}
+    rows = measured(cases_list, takes)
+    offline = [r for r in rows if not r[0].get("realtime")]
+    realtime = [r for r in rows if r[0].get("realtime")]
+    lines = ["# Musicianship", "",
+             "What Cadenza plays with a musician, measured as music, beside the held-out corpus and chance.",
+             "Made by `" + command + "` (every case played through the bundled CLAP in the project's host,",
+             "offline renders at 512-frame blocks, seed 1; then a real-time pass). The figures are of",
+             "Cadenza's part alone. See `models/cadenza_model/musicianship/` for the definitions.", ""]
+    if notes:
+        lines += [notes.strip(), ""]
+    lines += targets_section(offline, ref, ins)
+    lines += corpus_section(ref)
+    lines += mask_section(offline)
+    for other_takes, other_name in others:
+        lines += comparison(rows, measured(cases_list, other_takes), other_name)
+    lines += alone_section(offline, ref)
+    if realtime:
+        lines += realtime_section(realtime)
+    lines += call_section(offline)
+    lines += ["", *role_figures(cases_list, takes, shipped_roles())]
+    lines += cases_section(offline, pictures)
     text = "\n".join(lines) + "\n"
     # The Knowing the song section comes from its own run (knowing.py): kept as it was.
     kept = knowing.section_of(out.read_text()) if out.exists() else None
