@@ -210,3 +210,43 @@ def test_fine_tuning_takes_the_training_options_own_past_and_the_held_key_penalt
                    "--model", str(tmp_path / "base"), "--steps", "3", "--batch", "2", "--min-notes", "50",
                    "--threads", "1", "--warmup", "2", "--own-past", "0.5", "--held-penalty", "2"])
     assert json.loads((tmp_path / "out" / "model.json").read_text())["training"]["steps"] == 3
+
+
+def test_the_evaluation_measures_and_renders_a_two_stream_model_on_a_tiny_corpus(tmp_path, monkeypatch):
+    """cli.evaluate end to end (evaluation.py's measures and its one render) on a tiny two-style
+    corpus: the report holds every section, with a row per style, and the hand-written notes."""
+    import gzip
+    import json
+
+    from cadenza_model import data, evaluation
+    from cadenza_model.cli import evaluate, train
+
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
+    for style, base in (("chorale", 60), ("folk", 48)):
+        pieces = []
+        for n in range(12):
+            notes = [[t * 24, 24, base + 4 * part + (t * (part + 1) + n) % 5, part] for t in range(48)
+                     for part in range(2)]
+            pieces.append([f"{style}/tiny{n}.xml#0", notes, 96])
+        with gzip.open(tmp_path / f"{style}.parts.json.gz", "wt") as f:
+            json.dump({"version": data.CACHE_VERSION, "max_files": None,
+                       "files": [p[0].split("#")[0] for p in pieces], "pieces": pieces}, f)
+    ck = tmp_path / "two.pt"
+    train.main(["--two-streams", "--styles", "chorale", "folk", "--out", str(ck), "--steps", "4", "--batch", "2",
+                "--d-model", "32", "--layers", "1", "--heads", "2", "--d-ff", "64", "--window", "32",
+                "--threads", "1", "--eval-every", "100"])
+    notes = tmp_path / "notes.md"
+    notes.write_text("## Where it stands\n\nA tiny model.\n")
+    monkeypatch.setattr(evaluation, "EVAL_NOTES", notes)
+    monkeypatch.setattr(evaluate, "EVAL_NOTES", notes)
+    out = tmp_path / "EVALUATION.md"
+    evaluate.main(["--transformer", str(ck), "--out", str(out), "--samples", "2", "--sample-tokens", "40",
+                   "--max-chunks", "4", "--threads", "1"])
+    text = out.read_text()
+    for heading in ("# Evaluation", "## Where it stands", "## Held-out NLL (nats", "## Held-out NLL as the plugin plays",
+                    "## Beside a player", "## Style check", "## Samples"):
+        assert heading in text, heading
+    assert text.index("## Where it stands") < text.index("## Held-out NLL (nats")
+    for style in ("chorale", "folk"):
+        assert f"| {style} |" in text
+        assert (tmp_path / "samples" / f"{style}_1.png").exists()
