@@ -404,11 +404,23 @@ def section(cases_list: List[dict], takes: List[dict], cli_takes: Optional[List[
              "85% at the changes from the second time round.", ""]
     if notes:
         lines += [notes.strip(), ""]
+    lines += where_tables(cases_list, by_id, bool(cli_takes))
+    lines += sweep_table(cases_list, by_id)
+    lines += chorale_table(cases_list, by_id)
+    lines += [SECTION_END]
+    return lines
+
+
+def where_tables(cases_list: List[dict], by_id: dict, with_cli: bool) -> List[str]:
+    """A table for each way the progressions were played (offline, live, the command line): each
+    condition and role at the changes, the first time round and later; and where the player plays
+    against the track."""
+    lines: List[str] = []
     for where, suffix in (("through the plugin, offline (a bounce)", "|bounce"),
                           ("through the plugin, live (real time, 512-frame blocks; seed 1)", "|live"),
                           ("through the command line (`cadenza generate`)", "|cli")):
         rows = defaultdict(list)
-        for c in cases_list + (cli_cases() if cli_takes else []):
+        for c in cases_list + (cli_cases() if with_cli else []):
             if "progression" not in c or not c["id"].endswith(suffix) or c["id"] not in by_id:
                 continue
             rows[(c["condition"], c["role"])].append(figures(c, by_id[c["id"]]))
@@ -444,6 +456,12 @@ def section(cases_list: List[dict], takes: List[dict], cli_takes: Optional[List[
                     lines.append(f"| {role} | {pct(pooled(rs, 'heard'))} "
                                  f"| {pct(other[0] / other[1] if other[1] else None)} | {len(rs)} |")
         lines.append("")
+    return lines
+
+
+def sweep_table(cases_list: List[dict], by_id: dict) -> List[str]:
+    """The Follow Chords sweep: Free at each setting."""
+    lines: List[str] = []
     sweep = defaultdict(list)
     for c in cases_list:
         if "follow" in c and c["id"] in by_id:
@@ -463,6 +481,12 @@ def section(cases_list: List[dict], takes: List[dict], cli_takes: Optional[List[
                          f"| {pct(pooled(rs, 'later'))} | {pct(pooled(rs, 'overall'), TARGETS['free overall'])} "
                          f"| {mean(r['notes per bar'] for r in rs):.1f} | {len(rs)} |")
         lines.append("")
+    return lines
+
+
+def chorale_table(cases_list: List[dict], by_id: dict) -> List[str]:
+    """The held-out chorales with their own chords, against Bach's own parts."""
+    lines: List[str] = []
     chorale_rows = defaultdict(list)
     bach = {}
     for c in cases_list:
@@ -504,7 +528,6 @@ def section(cases_list: List[dict], takes: List[dict], cli_takes: Optional[List[
                 f"| {pct(mean(r['dissonance'] for r in bs))} | {pct(mean(r['parallels'] for r in bs))} "
                 f"| {sum(r['shared moves'] for r in bs)} |")
         lines.append("")
-    lines += [SECTION_END]
     return lines
 
 

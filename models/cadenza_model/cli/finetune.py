@@ -88,6 +88,35 @@ def split(pieces):
     return train, held
 
 
+def music_in(folder: Path, min_notes: int):
+    """The readable MIDI files under `folder` (the others named on stderr), and their notes; too
+    little music is refused, saying how much there is. -> ([(name, piece)], notes)"""
+    if not folder.is_dir():
+        raise SystemExit(f"{folder} is not a folder")
+    pieces, problems = read_midi_folder(folder)
+    for p in problems:
+        print(f"[finetune] skipped {p}", file=sys.stderr)
+    total = sum(len(p.notes) for _, p in pieces)
+    if total < min_notes or len(pieces) < 2:
+        raise SystemExit(
+            f"too little usable music in {folder}: {len(pieces)} readable MIDI files with {total} notes; "
+            f"need at least 2 files and {min_notes} notes (a few minutes of music) to learn a style")
+    return pieces, total
+
+
+def style_slot(styles: List[str], vocab, style: str) -> int:
+    """The slot `style` trains in: its own when the model has it, else the next free one (added to
+    `styles`)."""
+    if style in styles:
+        slot = styles.index(style)
+        print(f"[finetune] style `{style}` exists (slot {slot}): training it further")
+        return slot
+    if len(styles) >= vocab.style_slots:
+        raise SystemExit(f"the model's {vocab.style_slots} style slots are all taken: {', '.join(styles)}")
+    styles.append(style)
+    return len(styles) - 1
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--midi-dir", type=Path, required=True, help="folder of your MIDI files (searched recursively)")
@@ -103,26 +132,9 @@ def main(argv=None):
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
 
-    if not a.midi_dir.is_dir():
-        raise SystemExit(f"{a.midi_dir} is not a folder")
-    pieces, problems = read_midi_folder(a.midi_dir)
-    for p in problems:
-        print(f"[finetune] skipped {p}", file=sys.stderr)
-    total = sum(len(p.notes) for _, p in pieces)
-    if total < a.min_notes or len(pieces) < 2:
-        raise SystemExit(
-            f"too little usable music in {a.midi_dir}: {len(pieces)} readable MIDI files with {total} notes; "
-            f"need at least 2 files and {a.min_notes} notes (a few minutes of music) to learn a style")
-
+    pieces, total = music_in(a.midi_dir, a.min_notes)
     model, vocab, styles, meta = load_onnx_model(a.model)
-    if a.style in styles:
-        slot = styles.index(a.style)
-        print(f"[finetune] style `{a.style}` exists (slot {slot}): training it further")
-    else:
-        if len(styles) >= vocab.style_slots:
-            raise SystemExit(f"the model's {vocab.style_slots} style slots are all taken: {', '.join(styles)}")
-        styles.append(a.style)
-        slot = len(styles) - 1
+    slot = style_slot(styles, vocab, a.style)
     train, held = split(pieces)
     seq = model.cfg.window
     two = bool(getattr(model.cfg, "two_streams", False))
