@@ -397,117 +397,13 @@ impl CadenzaEditor {
             .num_columns(2)
             .spacing([8.0, 6.0])
             .show(ui, |ui| {
-                ui.label("Model");
-                ui.horizontal(|ui| {
-                    ui.add(
-                        egui::TextEdit::singleline(&mut self.model_path)
-                            .hint_text("built-in (or a folder with model.onnx + model.json)")
-                            .desired_width(420.0),
-                    );
-                    if ui.button("Load").clicked() {
-                        self.outcome = Some(match files::check_model(&self.model_path) {
-                            Ok(onnx) => {
-                                choose_model(&data, self.model_path.trim());
-                                Outcome::Ok(format!("loading {}", onnx.display()))
-                            }
-                            Err(e) => Outcome::Err(format!("model not loaded: {e}")),
-                        });
-                    }
-                    if ui.button("Built-in").clicked() {
-                        self.model_path.clear();
-                        choose_model(&data, "");
-                        self.outcome = Some(Outcome::Ok("loading the built-in model".into()));
-                    }
-                    if ui
-                        .button("Retry")
-                        .on_hover_text("Load the chosen model again (after an error)")
-                        .clicked()
-                    {
-                        data.requests.ask(Request::Model);
-                    }
-                });
+                self.model_row(ui, &data);
                 ui.end_row();
-
-                ui.label("Runs on");
-                ui.horizontal(|ui| {
-                    let before = ProviderChoice::read(&data.params.saved.runs_on);
-                    let mut now = before;
-                    egui::ComboBox::from_id_salt("runs_on")
-                        .selected_text(provider_label(now))
-                        .show_ui(ui, |ui| {
-                            for c in ProviderChoice::ALL {
-                                ui.selectable_value(&mut now, c, provider_label(c));
-                            }
-                        })
-                        .response
-                        .on_hover_text(
-                            "Auto measures the loaded model on CPU and CUDA and keeps the faster; \
-                             CUDA needs ONNX Runtime's GPU build (see docs/gpu.md). Changing it reloads the model.",
-                        );
-                    if now != before {
-                        choose_provider(&data, now);
-                        self.outcome = Some(Outcome::Ok(format!(
-                            "loading the model again, {}",
-                            provider_label(now)
-                        )));
-                    }
-                });
+                self.provider_row(ui, &data);
                 ui.end_row();
-
-                ui.label("Prompt clip");
-                ui.horizontal(|ui| {
-                    ui.add(
-                        egui::TextEdit::singleline(&mut self.prompt_path)
-                            .hint_text("a .mid file")
-                            .desired_width(420.0),
-                    );
-                    if ui.button("Load").clicked() {
-                        let path = std::path::PathBuf::from(self.prompt_path.trim());
-                        self.outcome = Some(match files::load_prompt(&path) {
-                            Ok(prompt) => {
-                                let msg = format!(
-                                    "prompt \"{}\": {} notes (Continue Clip plays from it at the next start)",
-                                    prompt.name,
-                                    prompt.notes.len()
-                                );
-                                tracing::info!("Cadenza: {msg}");
-                                crate::prompt::write(&data.params.saved.prompt, prompt);
-                                Outcome::Ok(msg)
-                            }
-                            Err(e) => {
-                                tracing::error!("Cadenza: prompt not loaded: {e}");
-                                Outcome::Err(format!("prompt not loaded: {e}"))
-                            }
-                        });
-                    }
-                    if let Ok(p) = data.params.saved.prompt.try_read() {
-                        if p.notes.is_empty() {
-                            ui.label("no clip");
-                        } else {
-                            ui.label(format!("{} ({} notes)", p.name, p.notes.len()));
-                        }
-                    }
-                });
+                self.prompt_row(ui, &data);
                 ui.end_row();
-
-                ui.label("Export");
-                ui.horizontal(|ui| {
-                    ui.label("last");
-                    ui.add(egui::DragValue::new(&mut self.export_bars).range(1..=64));
-                    ui.label("bars of");
-                    egui::ComboBox::from_id_salt("export-what")
-                        .selected_text(self.export_what.label())
-                        .show_ui(ui, |ui| {
-                            for w in ExportWhat::ALL {
-                                ui.selectable_value(&mut self.export_what, w, w.label());
-                            }
-                        });
-                    ui.label("to");
-                    ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(260.0));
-                    if ui.button("Export").clicked() {
-                        self.outcome = Some(self.export());
-                    }
-                });
+                self.export_row(ui);
                 ui.end_row();
             });
         match &self.outcome {
@@ -519,6 +415,127 @@ impl CadenzaEditor {
             }
             None => {}
         }
+    }
+
+    /// The model: a folder to load, the built-in one, or the chosen one again.
+    fn model_row(&mut self, ui: &mut Ui, data: &EditorData) {
+        ui.label("Model");
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut self.model_path)
+                    .hint_text("built-in (or a folder with model.onnx + model.json)")
+                    .desired_width(420.0),
+            );
+            if ui.button("Load").clicked() {
+                self.outcome = Some(match files::check_model(&self.model_path) {
+                    Ok(onnx) => {
+                        choose_model(data, self.model_path.trim());
+                        Outcome::Ok(format!("loading {}", onnx.display()))
+                    }
+                    Err(e) => Outcome::Err(format!("model not loaded: {e}")),
+                });
+            }
+            if ui.button("Built-in").clicked() {
+                self.model_path.clear();
+                choose_model(data, "");
+                self.outcome = Some(Outcome::Ok("loading the built-in model".into()));
+            }
+            if ui
+                .button("Retry")
+                .on_hover_text("Load the chosen model again (after an error)")
+                .clicked()
+            {
+                data.requests.ask(Request::Model);
+            }
+        });
+    }
+
+    /// Where the model runs (a reload).
+    fn provider_row(&mut self, ui: &mut Ui, data: &EditorData) {
+        ui.label("Runs on");
+        ui.horizontal(|ui| {
+            let before = ProviderChoice::read(&data.params.saved.runs_on);
+            let mut now = before;
+            egui::ComboBox::from_id_salt("runs_on")
+                .selected_text(provider_label(now))
+                .show_ui(ui, |ui| {
+                    for c in ProviderChoice::ALL {
+                        ui.selectable_value(&mut now, c, provider_label(c));
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "Auto measures the loaded model on CPU and CUDA and keeps the faster; \
+                     CUDA needs ONNX Runtime's GPU build (see docs/gpu.md). Changing it reloads the model.",
+                );
+            if now != before {
+                choose_provider(data, now);
+                self.outcome = Some(Outcome::Ok(format!(
+                    "loading the model again, {}",
+                    provider_label(now)
+                )));
+            }
+        });
+    }
+
+    /// The prompt clip: a MIDI file to load, and the clip now.
+    fn prompt_row(&mut self, ui: &mut Ui, data: &EditorData) {
+        ui.label("Prompt clip");
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut self.prompt_path)
+                    .hint_text("a .mid file")
+                    .desired_width(420.0),
+            );
+            if ui.button("Load").clicked() {
+                let path = std::path::PathBuf::from(self.prompt_path.trim());
+                self.outcome = Some(match files::load_prompt(&path) {
+                    Ok(prompt) => {
+                        let msg = format!(
+                            "prompt \"{}\": {} notes (Continue Clip plays from it at the next start)",
+                            prompt.name,
+                            prompt.notes.len()
+                        );
+                        tracing::info!("Cadenza: {msg}");
+                        crate::prompt::write(&data.params.saved.prompt, prompt);
+                        Outcome::Ok(msg)
+                    }
+                    Err(e) => {
+                        tracing::error!("Cadenza: prompt not loaded: {e}");
+                        Outcome::Err(format!("prompt not loaded: {e}"))
+                    }
+                });
+            }
+            if let Ok(p) = data.params.saved.prompt.try_read() {
+                if p.notes.is_empty() {
+                    ui.label("no clip");
+                } else {
+                    ui.label(format!("{} ({} notes)", p.name, p.notes.len()));
+                }
+            }
+        });
+    }
+
+    /// Export the last bars to a MIDI file.
+    fn export_row(&mut self, ui: &mut Ui) {
+        ui.label("Export");
+        ui.horizontal(|ui| {
+            ui.label("last");
+            ui.add(egui::DragValue::new(&mut self.export_bars).range(1..=64));
+            ui.label("bars of");
+            egui::ComboBox::from_id_salt("export-what")
+                .selected_text(self.export_what.label())
+                .show_ui(ui, |ui| {
+                    for w in ExportWhat::ALL {
+                        ui.selectable_value(&mut self.export_what, w, w.label());
+                    }
+                });
+            ui.label("to");
+            ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(260.0));
+            if ui.button("Export").clicked() {
+                self.outcome = Some(self.export());
+            }
+        });
     }
 
     fn export(&mut self) -> Outcome {
