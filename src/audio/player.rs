@@ -18,7 +18,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::audio::scheduler::{BlockClock, CutReason, EventSink, OutEvent, Scheduler, TransportIn};
+use crate::audio::scheduler::{
+    BlockClock, BlockStart, CutReason, EventSink, OutEvent, Scheduler, TransportIn,
+};
 use crate::audio::voice::{Source, Synth};
 use crate::bridge::{AudioSide, Bridge, EngineSide, PlayClock, ToEngine};
 use crate::engine::EngineStatus;
@@ -254,7 +256,7 @@ impl<P: HostEvent> Player<P> {
         self.sink.clear();
         controls.pass_through |= controls.bypass;
         controls.voice &= !controls.bypass;
-        let s = &mut controls.settings;
+        let s = &controls.settings;
         let now = CutOn {
             style: s.style,
             role: s.role,
@@ -268,18 +270,45 @@ impl<P: HostEvent> Player<P> {
 
         let start = self.scheduler.begin_block(transport, &mut self.sink);
         let clock = start.clock;
+        let resync = self.cuts(&start, now, &controls, panic_button);
+        self.scheduler.channel = now.channel;
+        self.scheduler.max_note_beats = controls.max_note_beats;
+        let s = &mut controls.settings;
+        if self.offline {
+            // The engine plans once per block in a bounce: at least over the whole block.
+            let block_beats =
+                f64::from(transport.frames) * clock.tempo / (60.0 * transport.sample_rate);
+            s.lookahead_beats = s.lookahead_beats.max(block_beats + 0.25);
+        }
+        self.tell_engine(&clock, &bars, s, resync, controls.bypass);
+        self.block = Block { clock, controls };
+    }
+
+    /// What ends every note this block: the timeline cut (a start, a stop, a jump), a new style,
+    /// role, mode, range or channel, a model load, the bypass or the panic; a panic also silences
+    /// every key on our channel, and Capture switched on asks for a capture. Returns the resync the
+    /// engine must hear: (epoch, heard until, jumped).
+    fn cuts(
+        &mut self,
+        start: &BlockStart,
+        now: CutOn,
+        controls: &Controls,
+        panic_button: bool,
+    ) -> Option<(u32, f64, bool)> {
         let mut resync = start
             .cut
             .map(|(reason, epoch)| (epoch, start.heard_until, reason == CutReason::Jump));
-        // A new style, role, mode, range or channel, a model load, the bypass or the panic: end
-        // every note now.
         let switched_on = |now: bool, was: bool| now && !was;
         let panic = switched_on(controls.panic, self.was_panic) || panic_button;
         if self.last.is_some_and(|l| l != now)
             || switched_on(controls.bypass, self.was_bypassed)
             || panic
         {
-            resync = Some((self.scheduler.cut(&mut self.sink), clock.start_beat, false));
+            resync = Some((
+                self.scheduler.cut(&mut self.sink),
+                start.clock.start_beat,
+                false,
+            ));
         }
         if panic {
             // Panic also silences notes that are not ours to track: every key on our channel.
@@ -293,57 +322,62 @@ impl<P: HostEvent> Player<P> {
             }
         }
         if switched_on(controls.capture, self.was_capture) {
-            requests.ask(Request::Capture);
+            self.shared.requests.ask(Request::Capture);
         }
         self.last = Some(now);
         self.was_bypassed = controls.bypass;
         self.was_panic = controls.panic;
         self.was_capture = controls.capture;
-        self.scheduler.channel = now.channel;
-        self.scheduler.max_note_beats = controls.max_note_beats;
+        resync
+    }
+
+    /// Publish the block's clock and settings to the engine (and the editor), then send the
+    /// resync; in a bounce, wait for the engine's plan of this block (the one wait on this thread).
+    fn tell_engine(
+        &mut self,
+        clock: &BlockClock,
+        bars: &Bars,
+        s: &Settings,
+        resync: Option<(u32, f64, bool)>,
+        bypass: bool,
+    ) {
+        let Some(audio) = self.audio.as_mut() else {
+            return;
+        };
+        // The engine reads these after it takes a message sent below: publish first. The editor
+        // reads the same clock.
+        let published = PlayClock {
+            playhead: clock.start_beat,
+            // In real time this whole block is played once process() returns; in a bounce the
+            // engine plans it before it is played (the lockstep below).
+            open_from: if self.offline {
+                clock.start_beat
+            } else {
+                clock.end_beat()
+            },
+            tempo: clock.tempo,
+            bar_origin: bars.bar_origin,
+            beats_per_bar: bars.beats_per_bar,
+            playing: clock.playing,
+            bar_number: bars.bar_number.map_or(f64::NEG_INFINITY, f64::from),
+            loop_start: bars.loop_range.map_or(f64::NEG_INFINITY, |r| r.0),
+            loop_end: bars.loop_range.map_or(f64::NEG_INFINITY, |r| r.1),
+        };
+        audio.publish(published, s);
+        if let Some((epoch, heard_until, jumped)) = resync {
+            audio.send(ToEngine::Resync {
+                beat: clock.start_beat,
+                playing: clock.playing && !bypass,
+                epoch,
+                heard_until,
+                jumped,
+            });
+        }
         if self.offline {
-            // The engine plans once per block in a bounce: at least over the whole block.
-            let block_beats =
-                f64::from(transport.frames) * clock.tempo / (60.0 * transport.sample_rate);
-            s.lookahead_beats = s.lookahead_beats.max(block_beats + 0.25);
+            // The one wait on this thread, in a bounce only (see `bridge::Lockstep`): it ends when
+            // the engine has planned this block, is down, or took too long (counted).
+            audio.lockstep();
         }
-        if let Some(audio) = self.audio.as_mut() {
-            // The engine reads these after it takes a message sent below: publish first. The
-            // editor reads the same clock.
-            let published = PlayClock {
-                playhead: clock.start_beat,
-                // In real time this whole block is played once process() returns; in a bounce the
-                // engine plans it before it is played (the lockstep below).
-                open_from: if self.offline {
-                    clock.start_beat
-                } else {
-                    clock.end_beat()
-                },
-                tempo: clock.tempo,
-                bar_origin: bars.bar_origin,
-                beats_per_bar: bars.beats_per_bar,
-                playing: clock.playing,
-                bar_number: bars.bar_number.map_or(f64::NEG_INFINITY, f64::from),
-                loop_start: bars.loop_range.map_or(f64::NEG_INFINITY, |r| r.0),
-                loop_end: bars.loop_range.map_or(f64::NEG_INFINITY, |r| r.1),
-            };
-            audio.publish(published, s);
-            if let Some((epoch, heard_until, jumped)) = resync {
-                audio.send(ToEngine::Resync {
-                    beat: clock.start_beat,
-                    playing: clock.playing && !controls.bypass,
-                    epoch,
-                    heard_until,
-                    jumped,
-                });
-            }
-            if self.offline {
-                // The one wait on this thread, in a bounce only (see `bridge::Lockstep`): it ends
-                // when the engine has planned this block, is down, or took too long (counted).
-                audio.lockstep();
-            }
-        }
-        self.block = Block { clock, controls };
     }
 
     /// One of the host's events, in time order: the engine hears a played note (not while
