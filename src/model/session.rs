@@ -21,7 +21,7 @@ use super::provider::{Ep, Provider, ProviderChoice};
 use super::spec::{IoNames, ModelSpec, SpecError};
 use crate::features::{Features, Tracker};
 use crate::runtime::{self, RuntimeError};
-use ring::{ring_inputs, write_ring, Ring, SmallRun};
+use ring::{ring_inputs, Ring, SmallRun};
 
 mod ring;
 
@@ -352,8 +352,8 @@ impl OnnxModel {
             keys,
             values,
             slot_pos,
-            len,
             next,
+            ..
         } = ring;
         let width = feature_width(spec);
         let layout = spec.feature_layout();
@@ -425,44 +425,8 @@ impl OnnxModel {
             }
         }
         .map_err(inf)?;
-        let (shape, logits) = outputs[io.logits.as_str()]
-            .try_extract_tensor::<f32>()
-            .map_err(inf)?;
-        if shape[..] != [t as i64, vocab as i64] {
-            return Err(ModelError::Mismatch(format!(
-                "logits have shape {shape:?}, expected [{t}, {vocab}]"
-            )));
-        }
-        last_logits.copy_from_slice(&logits[(t - 1) * vocab..t * vocab]);
-        // Only the last `slots` new tokens stay (earlier ones would be overwritten anyway).
-        let first = t.saturating_sub(slots);
-        for (name, ring) in [(&io.new_keys, keys), (&io.new_values, values)] {
-            let (shape, new) = outputs[name.as_str()]
-                .try_extract_tensor::<f32>()
-                .map_err(inf)?;
-            let want = [l as i64, h as i64, t as i64, d as i64];
-            if shape[..] != want[..] {
-                return Err(ModelError::Mismatch(format!(
-                    "`{name}` has shape {shape:?}, expected {want:?}"
-                )));
-            }
-            write_ring(
-                new,
-                l * h,
-                t,
-                first,
-                d,
-                slots,
-                *next,
-                ring.extract_tensor_mut().1,
-            );
-        }
-        for i in first..t {
-            let p = *next + i as i64;
-            slot_pos[p as usize % slots] = p;
-        }
-        *next += t as i64;
-        *len = (*len + t).min(slots);
+        last_logits_of(&outputs, io, t, vocab, last_logits)?;
+        ring.take_new(&outputs, io, t, (l, h, d))?;
         Ok(&self.logits)
     }
 
@@ -601,6 +565,27 @@ fn check_graph(
             })?;
     }
     Ok((input_order, n_inputs))
+}
+
+/// The logits after the last of the run's `t` tokens into `last`, the run's logits checked for
+/// their shape: (t, vocab).
+fn last_logits_of(
+    outputs: &ort::session::SessionOutputs<'_>,
+    io: &IoNames,
+    t: usize,
+    vocab: usize,
+    last: &mut [f32],
+) -> Result<(), ModelError> {
+    let (shape, logits) = outputs[io.logits.as_str()]
+        .try_extract_tensor::<f32>()
+        .map_err(|e| ModelError::Inference(e.to_string()))?;
+    if shape[..] != [t as i64, vocab as i64] {
+        return Err(ModelError::Mismatch(format!(
+            "logits have shape {shape:?}, expected [{t}, {vocab}]"
+        )));
+    }
+    last.copy_from_slice(&logits[(t - 1) * vocab..t * vocab]);
+    Ok(())
 }
 
 /// Whether the loaded ONNX Runtime offers CUDA at all (the PyPI CPU build the bundles carry does not).

@@ -54,6 +54,53 @@ impl Ring {
         self.next = keep_until;
         self.len = len;
     }
+
+    /// A run's `t` new tokens into the ring: their keys and values (checked for their shape,
+    /// `(n_layer, n_head, head_dim)` = `dims`) written into their slots, which now hold them. Only
+    /// the last `slots` of them stay (earlier ones would be overwritten anyway).
+    pub(super) fn take_new(
+        &mut self,
+        outputs: &ort::session::SessionOutputs<'_>,
+        io: &IoNames,
+        t: usize,
+        (l, h, d): (usize, usize, usize),
+    ) -> Result<(), super::ModelError> {
+        use super::ModelError;
+        let slots = self.slot_pos.len();
+        let first = t.saturating_sub(slots);
+        let next = self.next;
+        for (name, ring) in [
+            (&io.new_keys, &mut self.keys),
+            (&io.new_values, &mut self.values),
+        ] {
+            let (shape, new) = outputs[name.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| ModelError::Inference(e.to_string()))?;
+            let want = [l as i64, h as i64, t as i64, d as i64];
+            if shape[..] != want[..] {
+                return Err(ModelError::Mismatch(format!(
+                    "`{name}` has shape {shape:?}, expected {want:?}"
+                )));
+            }
+            write_ring(
+                new,
+                l * h,
+                t,
+                first,
+                d,
+                slots,
+                next,
+                ring.extract_tensor_mut().1,
+            );
+        }
+        for i in first..t {
+            let p = next + i as i64;
+            self.slot_pos[p as usize % slots] = p;
+        }
+        self.next += t as i64;
+        self.len = (self.len + t).min(slots);
+        Ok(())
+    }
 }
 
 /// The inputs and preallocated outputs of a run of `t` tokens (t <= [`SMALL_RUN`]).
