@@ -421,10 +421,10 @@ impl CadenzaEditor {
     fn model_row(&mut self, ui: &mut Ui, data: &EditorData) {
         ui.label("Model");
         ui.horizontal(|ui| {
-            ui.add(
-                egui::TextEdit::singleline(&mut self.model_path)
-                    .hint_text("built-in (or a folder with model.onnx + model.json)")
-                    .desired_width(420.0),
+            path_field(
+                ui,
+                &mut self.model_path,
+                "built-in (or a folder with model.onnx + model.json)",
             );
             if ui.button("Load").clicked() {
                 self.outcome = Some(match files::check_model(&self.model_path) {
@@ -482,11 +482,7 @@ impl CadenzaEditor {
     fn prompt_row(&mut self, ui: &mut Ui, data: &EditorData) {
         ui.label("Prompt clip");
         ui.horizontal(|ui| {
-            ui.add(
-                egui::TextEdit::singleline(&mut self.prompt_path)
-                    .hint_text("a .mid file")
-                    .desired_width(420.0),
-            );
+            path_field(ui, &mut self.prompt_path, "a .mid file");
             if ui.button("Load").clicked() {
                 let path = std::path::PathBuf::from(self.prompt_path.trim());
                 self.outcome = Some(match files::load_prompt(&path) {
@@ -671,6 +667,15 @@ fn role_choice(
 }
 
 /// A switch bound to a host parameter (a gesture per click, so automation and undo record it).
+/// A path to type, with what it takes as its hint.
+fn path_field(ui: &mut Ui, path: &mut String, hint: &str) {
+    ui.add(
+        egui::TextEdit::singleline(path)
+            .hint_text(hint)
+            .desired_width(420.0),
+    );
+}
+
 /// A parameter's button: it asks the engine (or the audio side) at once.
 fn button(ui: &mut Ui, requests: &Requests, action: Action) {
     match action {
