@@ -458,7 +458,7 @@ fn session_on(
     ep: Ep,
 ) -> Result<Session, ModelError> {
     let onnx_err = |e: ort::Error| ModelError::Onnx(e.to_string());
-    let mut builder = Session::builder(&env)
+    let mut builder = Session::builder(env)
         .and_then(|b| Ok(b.with_intra_threads(1)?))
         .and_then(|b| Ok(b.with_inter_threads(1)?))
         .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Level3)?))
